@@ -1,0 +1,4 @@
+pub mod demo;
+pub mod mart;
+pub mod run;
+pub mod validate;

@@ -1,0 +1,73 @@
+//! The `segmint` command-line tool: a thin layer over the `segmint` library.
+//! Every error goes through one path: a one-line message on stderr and exit code 2.
+
+mod cmd;
+mod ui;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// segmint: customer analytics (mart, segments, CLV, predictions) in one fast, reproducible tool.
+#[derive(Parser)]
+#[command(name = "segmint", version, about, long_about = None, propagate_version = true,
+    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: ui::Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Generate synthetic demo data with planted, known structure
+    Demo(cmd::demo::Args),
+    /// Check input files: types, ids, values, joins, returns, time window
+    Validate(cmd::validate::Args),
+    /// Build the per-customer mart (recency, frequency, monetary, tenure, modes)
+    Mart(cmd::mart::Args),
+    /// Run the pipeline (validate, mart) on your data or on built-in demo data
+    Run(cmd::run::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if let Err(e) = ui::init_threads(cli.global.threads) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    let result = match &cli.command {
+        Command::Demo(a) => cmd::demo::run(&cli.global, a),
+        Command::Validate(a) => cmd::validate::run(&cli.global, a),
+        Command::Mart(a) => cmd::mart::run(&cli.global, a),
+        Command::Run(a) => cmd::run::run(&cli.global, a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut s = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+    }
+    s.replace('\n', " ")
+}

@@ -1,0 +1,166 @@
+//! Options shared by every subcommand, progress bars, and input discovery.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use segmint::data::{ColumnMap, Inputs};
+use segmint::progress::Progress;
+
+#[derive(clap::Args, Clone)]
+pub struct Global {
+    /// Worker threads (default: all cores)
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bars or messages on stderr
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Print a machine-readable JSON summary on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+pub fn init_threads(threads: Option<usize>) -> Result<()> {
+    let n = match threads {
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("starting the thread pool")?;
+    Ok(())
+}
+
+/// Input files: `--data DIR` and per-table overrides, the column mapping and a config file.
+#[derive(clap::Args, Clone, Default)]
+pub struct InputArgs {
+    /// Directory with customers.*, transactions.*, events.* (.parquet or .csv)
+    #[arg(long, short = 'd', value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Customers file (overrides DIR/customers.*)
+    #[arg(long, value_name = "PATH")]
+    pub customers: Option<PathBuf>,
+    /// Transactions file (overrides DIR/transactions.*)
+    #[arg(long, value_name = "PATH")]
+    pub transactions: Option<PathBuf>,
+    /// Events file (overrides DIR/events.*)
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<PathBuf>,
+    /// Column mapping CANONICAL=SOURCE[,...], e.g. amount=revenue,transactions.timestamp=order_date
+    #[arg(long, value_name = "MAP")]
+    pub columns: Vec<String>,
+    /// TOML config with [input] data/customers/transactions/events and [columns] mappings
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl InputArgs {
+    /// Resolves inputs and mapping: the config file first, then the command line on top.
+    pub fn resolve(&self) -> Result<(Inputs, ColumnMap)> {
+        let mut inputs = Inputs::default();
+        let mut map = ColumnMap::new();
+        if let Some(cfg) = &self.config {
+            let text =
+                std::fs::read_to_string(cfg).with_context(|| format!("{}", cfg.display()))?;
+            let value: toml::Value = toml::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("{}: {}", cfg.display(), e.to_string().replace('\n', " "))
+            })?;
+            let base = cfg.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+            if let Some(inp) = value.get("input") {
+                let get = |k: &str| -> Result<Option<PathBuf>> {
+                    match inp.get(k) {
+                        None => Ok(None),
+                        Some(v) => {
+                            let s = v.as_str().with_context(|| {
+                                format!("{}: input.{k} must be a string", cfg.display())
+                            })?;
+                            Ok(Some(base.join(s)))
+                        }
+                    }
+                };
+                inputs.dir = get("data")?;
+                inputs.customers = get("customers")?;
+                inputs.transactions = get("transactions")?;
+                inputs.events = get("events")?;
+            }
+            if let Some(cols) = value.get("columns") {
+                map = ColumnMap::from_toml(cols)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.display()))?;
+            }
+        }
+        for spec in &self.columns {
+            map.parse_cli(spec)?;
+        }
+        if self.data.is_some() {
+            inputs.dir = self.data.clone();
+        }
+        for (slot, v) in [
+            (&mut inputs.customers, &self.customers),
+            (&mut inputs.transactions, &self.transactions),
+            (&mut inputs.events, &self.events),
+        ] {
+            if v.is_some() {
+                *slot = v.clone();
+            }
+        }
+        Ok((inputs, map))
+    }
+}
+
+/// Progress bars on stderr; hidden when stderr is not a terminal or with --quiet.
+pub struct Bars {
+    enabled: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new(g: &Global) -> Self {
+        Bars {
+            enabled: !g.quiet && std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn begin(&self, what: &str, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        let pb = if total > 0 {
+            ProgressBar::new(total)
+        } else {
+            ProgressBar::new_spinner()
+        };
+        pb.set_style(
+            ProgressStyle::with_template("{msg:>24} [{bar:30}] {human_pos}/{human_len} ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        pb.set_message(what.to_string());
+        *self.bar.lock().expect("progress lock") = Some(pb);
+    }
+    fn advance(&self, n: u64) {
+        if let Some(pb) = &*self.bar.lock().expect("progress lock") {
+            pb.inc(n);
+        }
+    }
+    fn finish(&self) {
+        if let Some(pb) = self.bar.lock().expect("progress lock").take() {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+/// Prints a status line on stderr unless quiet.
+pub fn note(g: &Global, msg: impl AsRef<str>) {
+    if !g.quiet {
+        eprintln!("{}", msg.as_ref());
+    }
+}

@@ -1,0 +1,82 @@
+//! Input: table schemas, column mapping, readers and validation.
+
+pub mod mapping;
+pub mod reader;
+pub mod schema;
+pub mod timestamp;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use mapping::ColumnMap;
+pub use reader::{Chunk, Format, TableReader};
+pub use schema::{ColType, ColumnSpec, TableKind};
+
+use crate::error::{Error, Result};
+
+/// Where the three input tables are: a data directory and/or explicit paths.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub dir: Option<PathBuf>,
+    pub customers: Option<PathBuf>,
+    pub transactions: Option<PathBuf>,
+    pub events: Option<PathBuf>,
+}
+
+impl Inputs {
+    pub fn from_dir(dir: &Path) -> Self {
+        Inputs {
+            dir: Some(dir.to_path_buf()),
+            ..Default::default()
+        }
+    }
+
+    /// The file of a table: the explicit path, else `DIR/NAME.parquet` or `DIR/NAME.csv`.
+    pub fn path(&self, kind: TableKind) -> Option<PathBuf> {
+        let explicit = match kind {
+            TableKind::Customers => &self.customers,
+            TableKind::Transactions => &self.transactions,
+            TableKind::Events => &self.events,
+        };
+        explicit.clone().or_else(|| {
+            self.dir
+                .as_deref()
+                .and_then(|d| reader::find_table_file(d, kind))
+        })
+    }
+
+    /// Opens a table that the command needs; a clear error when it cannot be found.
+    pub fn open(&self, kind: TableKind, map: &ColumnMap) -> Result<TableReader> {
+        match self.path(kind) {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(Error::io(
+                        &p,
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    ));
+                }
+                TableReader::open(kind, &p, map)
+            }
+            None => Err(Error::Config(match &self.dir {
+                Some(d) if !d.is_dir() => format!("{}: no such directory", d.display()),
+                Some(d) => format!(
+                    "{}: no {k}.parquet or {k}.csv found (or pass --{k} PATH)",
+                    d.display(),
+                    k = kind.name()
+                ),
+                None => format!(
+                    "no input for {k}: pass --data DIR or --{k} PATH",
+                    k = kind.name()
+                ),
+            })),
+        }
+    }
+
+    /// Opens a table if it can be found; `None` when there is no file for it.
+    pub fn open_optional(&self, kind: TableKind, map: &ColumnMap) -> Result<Option<TableReader>> {
+        match self.path(kind) {
+            Some(_) => self.open(kind, map).map(Some),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,803 @@
+//! Readers for Parquet and CSV that deliver canonical, typed Arrow batches.
+//!
+//! Whatever the file holds (`large_string` or dictionary strings, int32, timestamps in any unit
+//! with or without a time zone, numbers or timestamps stored as text), a [`Chunk`] has the
+//! canonical names and types of [`crate::data::schema`]. Values that cannot be converted are hard
+//! errors naming the file, the 1-based data row, the column and the value.
+//!
+//! Files are processed in units (Parquet row groups; a CSV file is one unit read in chunks of
+//! 65,536 rows) in parallel on the current rayon pool, each unit folding into its own
+//! accumulator, so memory is bounded by the accumulators, not by the number of rows.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::ProjectionMask;
+use rayon::prelude::*;
+
+use crate::data::mapping::ColumnMap;
+use crate::data::schema::{ColType, ColumnSpec, TableKind, MAX_ABS_AMOUNT};
+use crate::data::timestamp::{parse_date, parse_timestamp_us, US_PER_DAY};
+use crate::error::{show_value, Error, Result};
+use crate::progress::Progress;
+
+/// Rows per batch handed to the fold function.
+pub const BATCH_ROWS: usize = 65_536;
+
+/// File format, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Parquet,
+    Csv,
+}
+
+impl Format {
+    pub fn from_path(path: &Path) -> Result<Format> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "parquet" | "pq" => Ok(Format::Parquet),
+            "csv" => Ok(Format::Csv),
+            _ => Err(Error::format(
+                path,
+                "unknown file type: expected a .parquet or .csv extension",
+            )),
+        }
+    }
+}
+
+/// One canonical column found in the file.
+#[derive(Debug, Clone)]
+pub struct Present {
+    pub spec: &'static ColumnSpec,
+    /// Its name in the file.
+    pub source: String,
+    /// Its position in the file's columns.
+    pub index: usize,
+}
+
+/// A batch of rows with canonical column names and types.
+pub struct Chunk<'a> {
+    pub path: &'a Path,
+    /// 1-based data row number of the batch's first row.
+    pub first_row: u64,
+    pub batch: RecordBatch,
+}
+
+impl Chunk<'_> {
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.batch.num_rows() == 0
+    }
+    fn col(&self, name: &str) -> Option<&ArrayRef> {
+        self.batch.column_by_name(name)
+    }
+    pub fn str(&self, name: &str) -> Option<&StringArray> {
+        self.col(name).map(|a| a.as_string::<i32>())
+    }
+    pub fn i64(&self, name: &str) -> Option<&Int64Array> {
+        self.col(name).map(|a| a.as_primitive::<Int64Type>())
+    }
+    pub fn f64(&self, name: &str) -> Option<&Float64Array> {
+        self.col(name).map(|a| a.as_primitive::<Float64Type>())
+    }
+    pub fn bool(&self, name: &str) -> Option<&BooleanArray> {
+        self.col(name).map(|a| a.as_boolean())
+    }
+    pub fn date(&self, name: &str) -> Option<&Date32Array> {
+        self.col(name).map(|a| a.as_primitive::<Date32Type>())
+    }
+    pub fn ts(&self, name: &str) -> Option<&TimestampMicrosecondArray> {
+        self.col(name)
+            .map(|a| a.as_primitive::<TimestampMicrosecondType>())
+    }
+    /// 1-based data row of the batch row `i`.
+    pub fn row(&self, i: usize) -> u64 {
+        self.first_row + i as u64
+    }
+}
+
+enum Source {
+    Parquet { meta: ArrowReaderMetadata },
+    Csv { header: Vec<String> },
+}
+
+/// An opened input table: its columns are resolved, its rows not yet read.
+pub struct TableReader {
+    pub kind: TableKind,
+    pub path: PathBuf,
+    pub format: Format,
+    present: Vec<Present>,
+    found: Vec<String>,
+    source: Source,
+}
+
+/// The Arrow type a canonical column has in a [`Chunk`].
+pub fn arrow_type(ty: ColType) -> DataType {
+    match ty {
+        ColType::Str => DataType::Utf8,
+        ColType::Int => DataType::Int64,
+        ColType::Float => DataType::Float64,
+        ColType::Bool => DataType::Boolean,
+        ColType::Date => DataType::Date32,
+        ColType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    }
+}
+
+/// Finds `NAME.parquet` (preferred) or `NAME.csv` in a directory.
+pub fn find_table_file(dir: &Path, kind: TableKind) -> Option<PathBuf> {
+    ["parquet", "pq", "csv"]
+        .iter()
+        .map(|ext| dir.join(format!("{}.{ext}", kind.name())))
+        .find(|p| p.is_file())
+}
+
+fn open_file(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
+impl TableReader {
+    /// Opens a file, reads its schema or header and resolves the canonical columns.
+    pub fn open(kind: TableKind, path: &Path, map: &ColumnMap) -> Result<TableReader> {
+        let format = Format::from_path(path)?;
+        let (found, source, types) = match format {
+            Format::Parquet => {
+                let file = open_file(path)?;
+                let meta =
+                    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
+                        Error::format(
+                            path,
+                            format!("not a readable Parquet file (truncated or corrupt?): {e}"),
+                        )
+                    })?;
+                let schema = meta.schema().clone();
+                let found: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+                let types: Vec<Option<DataType>> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| Some(f.data_type().clone()))
+                    .collect();
+                (found, Source::Parquet { meta }, types)
+            }
+            Format::Csv => {
+                let header = read_csv_header(path)?;
+                let n = header.len();
+                (header.clone(), Source::Csv { header }, vec![None; n])
+            }
+        };
+        let mut present = Vec::new();
+        let mut missing = Vec::new();
+        for spec in kind.columns() {
+            let want = map.source_name(kind, spec.name);
+            let idx = found.iter().position(|f| f == want).or_else(|| {
+                found
+                    .iter()
+                    .position(|f| f.trim().eq_ignore_ascii_case(want))
+            });
+            match idx {
+                Some(index) => {
+                    if let Some(dt) = &types[index] {
+                        check_convertible(path, spec, &found[index], dt)?;
+                    }
+                    present.push(Present {
+                        spec,
+                        source: found[index].clone(),
+                        index,
+                    })
+                }
+                None if spec.required => missing.push(if want == spec.name {
+                    spec.name.to_string()
+                } else {
+                    format!("{} (mapped to {want:?})", spec.name)
+                }),
+                None => {}
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::MissingColumns {
+                path: path.to_path_buf(),
+                missing,
+                found: found.iter().map(|s| show_value(s)).collect(),
+                hint: "; map your column names with --columns CANONICAL=SOURCE".into(),
+            });
+        }
+        Ok(TableReader {
+            kind,
+            path: path.to_path_buf(),
+            format,
+            present,
+            found,
+            source,
+        })
+    }
+
+    /// The canonical columns found in the file.
+    pub fn present(&self) -> &[Present] {
+        &self.present
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.present.iter().any(|p| p.spec.name == name)
+    }
+
+    /// Column names as they appear in the file.
+    pub fn file_columns(&self) -> &[String] {
+        &self.found
+    }
+
+    /// Number of data rows when known without reading (Parquet metadata).
+    pub fn num_rows_hint(&self) -> Option<u64> {
+        match &self.source {
+            Source::Parquet { meta } => {
+                Some(meta.metadata().file_metadata().num_rows().max(0) as u64)
+            }
+            Source::Csv { .. } => std::fs::metadata(&self.path).ok().map(|m| m.len() / 60),
+        }
+    }
+
+    /// Reads the `wanted` canonical columns (those present in the file) and folds every batch
+    /// into a per-unit accumulator made by `init`. Units run in parallel on the current rayon
+    /// pool. On error, the error of the first failing unit in file order is returned.
+    pub fn fold<A, I, F>(
+        &self,
+        wanted: &[&str],
+        init: I,
+        fold: F,
+        progress: &dyn Progress,
+    ) -> Result<Vec<A>>
+    where
+        A: Send,
+        I: Fn() -> A + Sync,
+        F: Fn(&mut A, &Chunk) -> Result<()> + Sync,
+    {
+        let cols: Vec<&Present> = self
+            .present
+            .iter()
+            .filter(|p| wanted.contains(&p.spec.name))
+            .collect();
+        match &self.source {
+            Source::Parquet { meta } => {
+                let md = meta.metadata();
+                let n_groups = md.num_row_groups();
+                let mut starts = Vec::with_capacity(n_groups);
+                let mut acc = 1u64;
+                for g in md.row_groups() {
+                    starts.push(acc);
+                    acc += g.num_rows().max(0) as u64;
+                }
+                let results: Vec<Result<A>> = (0..n_groups)
+                    .into_par_iter()
+                    .map(|g| {
+                        let mut a = init();
+                        self.read_row_group(meta, g, starts[g], &cols, &mut |chunk| {
+                            let r = fold(&mut a, chunk);
+                            progress.advance(chunk.len() as u64);
+                            r
+                        })?;
+                        Ok(a)
+                    })
+                    .collect();
+                results.into_iter().collect()
+            }
+            Source::Csv { .. } => {
+                let mut a = init();
+                self.read_csv(&cols, &mut |chunk| {
+                    let r = fold(&mut a, chunk);
+                    progress.advance(chunk.len() as u64);
+                    r
+                })?;
+                Ok(vec![a])
+            }
+        }
+    }
+
+    fn read_row_group(
+        &self,
+        meta: &ArrowReaderMetadata,
+        group: usize,
+        first_row: u64,
+        cols: &[&Present],
+        f: &mut dyn FnMut(&Chunk) -> Result<()>,
+    ) -> Result<()> {
+        let file = open_file(&self.path)?;
+        let schema_descr = meta.metadata().file_metadata().schema_descr();
+        let mask = ProjectionMask::roots(schema_descr, cols.iter().map(|p| p.index));
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+            .with_projection(mask)
+            .with_row_groups(vec![group])
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| {
+                Error::format(&self.path, format!("cannot read row group {group}: {e}"))
+            })?;
+        let mut row = first_row;
+        for batch in reader {
+            let batch = batch.map_err(|e| {
+                Error::format(
+                    &self.path,
+                    format!(
+                        "cannot decode rows from row {row} on (truncated or corrupt file?): {e}"
+                    ),
+                )
+            })?;
+            let n = batch.num_rows();
+            let mut fields = Vec::with_capacity(cols.len());
+            let mut arrays = Vec::with_capacity(cols.len());
+            for p in cols {
+                let arr = batch.column_by_name(&p.source).ok_or_else(|| {
+                    Error::format(
+                        &self.path,
+                        format!("column {} vanished while reading", p.source),
+                    )
+                })?;
+                arrays.push(normalize(&self.path, p, arr, row)?);
+                fields.push(Field::new(p.spec.name, arrow_type(p.spec.ty), true));
+            }
+            let batch = RecordBatch::try_new_with_options(
+                Arc::new(Schema::new(fields)),
+                arrays,
+                &arrow_array::RecordBatchOptions::new().with_row_count(Some(n)),
+            )
+            .map_err(|e| Error::format(&self.path, e))?;
+            f(&Chunk {
+                path: &self.path,
+                first_row: row,
+                batch,
+            })?;
+            row += n as u64;
+        }
+        Ok(())
+    }
+
+    fn read_csv(&self, cols: &[&Present], f: &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<()> {
+        let file = open_file(&self.path)?;
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .buffer_capacity(1 << 20)
+            .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+        let n_header = match &self.source {
+            Source::Csv { header } => header.len(),
+            _ => unreachable!("read_csv on a Parquet source"),
+        };
+        let mut builders: Vec<ColBuilder> =
+            cols.iter().map(|p| ColBuilder::new(p.spec.ty)).collect();
+        let mut rec = csv::ByteRecord::new();
+        let mut row: u64 = 0;
+        let mut first_row = 1u64;
+        let mut in_batch = 0usize;
+        loop {
+            let more = rdr
+                .read_byte_record(&mut rec)
+                .map_err(|e| csv_error(&self.path, e))?;
+            if more {
+                row += 1;
+                if rec.len() != n_header && !(rec.len() == 1 && rec.get(0) == Some(b"")) {
+                    return Err(Error::Value {
+                        path: self.path.clone(),
+                        row,
+                        column: "(row)".into(),
+                        value: format!("{} fields", rec.len()),
+                        problem: format!(
+                            "expected {n_header} fields as in the header (line {})",
+                            rec.position().map(|p| p.line()).unwrap_or(row + 1)
+                        ),
+                    });
+                }
+                if rec.len() == 1 && n_header > 1 {
+                    // a blank line: skip it, but keep counting rows as the file has them
+                    continue;
+                }
+                for (b, p) in builders.iter_mut().zip(cols) {
+                    let raw = rec.get(p.index).unwrap_or(b"");
+                    let text = std::str::from_utf8(raw).map_err(|_| Error::Value {
+                        path: self.path.clone(),
+                        row,
+                        column: p.source.clone(),
+                        value: show_value(&String::from_utf8_lossy(raw)),
+                        problem: "invalid UTF-8 (the file must be UTF-8 encoded)".into(),
+                    })?;
+                    b.push_text(text)
+                        .map_err(|problem| value_error(&self.path, row, p, text, problem))?;
+                }
+                in_batch += 1;
+            }
+            if in_batch == BATCH_ROWS || (!more && in_batch > 0) {
+                let mut fields = Vec::with_capacity(cols.len());
+                let mut arrays = Vec::with_capacity(cols.len());
+                for (b, p) in builders.iter_mut().zip(cols) {
+                    let arr = b.finish();
+                    check_array(&self.path, p, &arr, first_row)?;
+                    arrays.push(arr);
+                    fields.push(Field::new(p.spec.name, arrow_type(p.spec.ty), true));
+                }
+                let batch = RecordBatch::try_new_with_options(
+                    Arc::new(Schema::new(fields)),
+                    arrays,
+                    &arrow_array::RecordBatchOptions::new().with_row_count(Some(in_batch)),
+                )
+                .map_err(|e| Error::format(&self.path, e))?;
+                f(&Chunk {
+                    path: &self.path,
+                    first_row,
+                    batch,
+                })?;
+                first_row = row + 1;
+                in_batch = 0;
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> Error {
+    let pos = e
+        .position()
+        .map(|p| format!("line {}: ", p.line()))
+        .unwrap_or_default();
+    match e.kind() {
+        csv::ErrorKind::Io(_) => Error::format(path, format!("{pos}cannot read: {e}")),
+        _ => Error::format(path, format!("{pos}malformed CSV: {e}")),
+    }
+}
+
+fn read_csv_header(path: &Path) -> Result<Vec<String>> {
+    let mut file = open_file(path)?;
+    let mut probe = [0u8; 1];
+    if file.read(&mut probe).map_err(|e| Error::io(path, e))? == 0 {
+        return Err(Error::Empty {
+            path: path.into(),
+            message: "file is empty (expected a header line)".into(),
+        });
+    }
+    let file = open_file(path)?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(file);
+    let header = rdr.byte_headers().map_err(|e| csv_error(path, e))?.clone();
+    let mut names = Vec::with_capacity(header.len());
+    for (i, raw) in header.iter().enumerate() {
+        let raw = if i == 0 {
+            raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
+        } else {
+            raw
+        };
+        let s = std::str::from_utf8(raw).map_err(|_| {
+            Error::format(
+                path,
+                format!(
+                    "header column {}: invalid UTF-8 {}",
+                    i + 1,
+                    show_value(&String::from_utf8_lossy(raw))
+                ),
+            )
+        })?;
+        names.push(s.trim().to_string());
+    }
+    if names.iter().all(|n| n.is_empty()) {
+        return Err(Error::Empty {
+            path: path.into(),
+            message: "file has an empty header line".into(),
+        });
+    }
+    Ok(names)
+}
+
+fn value_error(path: &Path, row: u64, p: &Present, value: &str, problem: String) -> Error {
+    Error::Value {
+        path: path.to_path_buf(),
+        row,
+        column: p.source.clone(),
+        value: show_value(value),
+        problem,
+    }
+}
+
+// ------------------------------------------------------------------------------------ text values
+
+/// Parses an integer: optional sign, digits, and an optional all-zero fraction (`12.0`).
+pub fn parse_int(s: &str) -> std::result::Result<i64, String> {
+    let t = s.trim();
+    let t2 = match t.split_once('.') {
+        Some((int, frac)) if !int.is_empty() && frac.bytes().all(|b| b == b'0') => int,
+        _ => t,
+    };
+    t2.parse::<i64>().map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+            "integer out of range (more than 64 bits)".to_string()
+        }
+        _ => "not an integer".to_string(),
+    })
+}
+
+/// Parses a finite number (NaN and infinities are rejected).
+pub fn parse_float(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| "not a number".to_string())?;
+    check_float(v)?;
+    Ok(v)
+}
+
+fn check_float(v: f64) -> std::result::Result<(), String> {
+    if v.is_nan() {
+        Err("NaN is not a valid amount".into())
+    } else if v.is_infinite() {
+        Err("infinite value (or a number too large for 64 bits)".into())
+    } else if v.abs() > MAX_ABS_AMOUNT {
+        Err(format!(
+            "value too large (the limit is {MAX_ABS_AMOUNT:e} in absolute value)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn parse_bool(s: &str) -> std::result::Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" | "yes" | "y" => Ok(true),
+        "false" | "f" | "0" | "no" | "n" => Ok(false),
+        _ => Err("not a boolean (expected true/false, 1/0 or yes/no)".into()),
+    }
+}
+
+fn parse_ts(s: &str) -> std::result::Result<i64, String> {
+    parse_timestamp_us(s).ok_or_else(|| {
+        "unparseable timestamp (expected e.g. 2024-03-06, 2024-03-06 12:05:49[.ffffff][Z] or RFC 3339)".into()
+    })
+}
+
+fn parse_day(s: &str) -> std::result::Result<i32, String> {
+    parse_date(s)
+        .or_else(|| parse_timestamp_us(s).map(|us| us.div_euclid(US_PER_DAY)))
+        .and_then(|d| i32::try_from(d).ok())
+        .ok_or_else(|| "unparseable date (expected YYYY-MM-DD)".into())
+}
+
+enum ColBuilder {
+    Str(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Ts(TimestampMicrosecondBuilder),
+}
+
+impl ColBuilder {
+    fn new(ty: ColType) -> Self {
+        let n = BATCH_ROWS;
+        match ty {
+            ColType::Str => ColBuilder::Str(StringBuilder::with_capacity(n, n * 12)),
+            ColType::Int => ColBuilder::Int(Int64Builder::with_capacity(n)),
+            ColType::Float => ColBuilder::Float(Float64Builder::with_capacity(n)),
+            ColType::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(n)),
+            ColType::Date => ColBuilder::Date(Date32Builder::with_capacity(n)),
+            ColType::Timestamp => {
+                ColBuilder::Ts(TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"))
+            }
+        }
+    }
+
+    /// Appends one text value; an empty field is null.
+    fn push_text(&mut self, s: &str) -> std::result::Result<(), String> {
+        let null = s.trim().is_empty();
+        match self {
+            ColBuilder::Str(b) => {
+                if s.is_empty() {
+                    b.append_null()
+                } else {
+                    b.append_value(s)
+                }
+            }
+            ColBuilder::Int(b) => b.append_option(if null { None } else { Some(parse_int(s)?) }),
+            ColBuilder::Float(b) => {
+                b.append_option(if null { None } else { Some(parse_float(s)?) })
+            }
+            ColBuilder::Bool(b) => b.append_option(if null { None } else { Some(parse_bool(s)?) }),
+            ColBuilder::Date(b) => b.append_option(if null { None } else { Some(parse_day(s)?) }),
+            ColBuilder::Ts(b) => b.append_option(if null { None } else { Some(parse_ts(s)?) }),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColBuilder::Str(b) => Arc::new(b.finish()),
+            ColBuilder::Int(b) => Arc::new(b.finish()),
+            ColBuilder::Float(b) => Arc::new(b.finish()),
+            ColBuilder::Bool(b) => Arc::new(b.finish()),
+            ColBuilder::Date(b) => Arc::new(b.finish()),
+            ColBuilder::Ts(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ Arrow conversion
+
+fn is_text(dt: &DataType) -> bool {
+    match dt {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_text(v),
+        _ => false,
+    }
+}
+
+fn is_integer(dt: &DataType) -> bool {
+    dt.is_integer()
+}
+
+/// Rejects physical types that cannot hold the canonical column (checked once per file).
+fn check_convertible(path: &Path, spec: &ColumnSpec, source: &str, dt: &DataType) -> Result<()> {
+    let ok = is_text(dt)
+        || matches!(dt, DataType::Null)
+        || match spec.ty {
+            ColType::Str => is_integer(dt),
+            ColType::Int => is_integer(dt) || dt.is_floating(),
+            ColType::Float => dt.is_numeric(),
+            ColType::Bool => matches!(dt, DataType::Boolean) || is_integer(dt),
+            ColType::Date => matches!(
+                dt,
+                DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
+            ),
+            ColType::Timestamp => matches!(
+                dt,
+                DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
+            ),
+        };
+    if ok {
+        return Ok(());
+    }
+    let hint = match (spec.ty, dt.is_integer()) {
+        (ColType::Timestamp, true) => " (integers are ambiguous as timestamps: store a Parquet TIMESTAMP or text like 2024-03-06 12:00:00)",
+        _ => "",
+    };
+    Err(Error::ColumnType {
+        path: path.to_path_buf(),
+        column: if source == spec.name {
+            source.to_string()
+        } else {
+            format!("{source} (as {})", spec.name)
+        },
+        expected: format!("{}{hint}", spec.ty.describe()),
+        found: dt.to_string(),
+    })
+}
+
+/// Converts one Arrow column to the canonical type, checking ids and numbers.
+fn normalize(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result<ArrayRef> {
+    let target = arrow_type(p.spec.ty);
+    let dt = arr.data_type();
+    let out: ArrayRef = if *dt == target {
+        arr.clone()
+    } else if is_text(dt) && p.spec.ty != ColType::Str {
+        let s = arrow_cast::cast(arr, &DataType::Utf8).map_err(|e| Error::format(path, e))?;
+        let s = s.as_string::<i32>();
+        let mut b = ColBuilder::new(p.spec.ty);
+        for (i, v) in s.iter().enumerate() {
+            let v = v.unwrap_or("");
+            b.push_text(v)
+                .map_err(|problem| value_error(path, first_row + i as u64, p, v, problem))?;
+        }
+        b.finish()
+    } else {
+        let via = match (p.spec.ty, dt) {
+            (ColType::Timestamp, DataType::Timestamp(_, _)) => {
+                // Values are UTC instants whether or not a zone is attached; naive times are UTC.
+                let unit = match dt {
+                    DataType::Timestamp(u, _) => *u,
+                    _ => unreachable!(),
+                };
+                let utc = arrow_cast::cast(arr, &DataType::Timestamp(unit, Some("UTC".into())))
+                    .map_err(|e| Error::format(path, e))?;
+                arrow_cast::cast(&utc, &target)
+            }
+            (ColType::Int, d) if d.is_floating() => {
+                let f = arrow_cast::cast(arr, &DataType::Float64)
+                    .map_err(|e| Error::format(path, e))?;
+                let f = f.as_primitive::<Float64Type>();
+                for (i, v) in f.iter().enumerate() {
+                    if let Some(v) = v {
+                        if v.fract() != 0.0 || !v.is_finite() || v.abs() > 9.0e15 {
+                            return Err(value_error(
+                                path,
+                                first_row + i as u64,
+                                p,
+                                &v.to_string(),
+                                "not an integer".into(),
+                            ));
+                        }
+                    }
+                }
+                arrow_cast::cast(arr, &target)
+            }
+            _ => arrow_cast::cast_with_options(
+                arr,
+                &target,
+                &arrow_cast::CastOptions {
+                    safe: false,
+                    ..Default::default()
+                },
+            ),
+        }
+        .map_err(|e| Error::Format {
+            path: path.to_path_buf(),
+            message: format!(
+                "column {}: cannot convert {dt} to {}: {e}",
+                p.source,
+                p.spec.ty.describe()
+            ),
+        })?;
+        via
+    };
+    check_array(path, p, &out, first_row)?;
+    Ok(out)
+}
+
+/// Hard checks on a canonical array: ids not null or empty, floats finite and in range.
+fn check_array(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result<()> {
+    if p.spec.id {
+        let s = arr.as_string::<i32>();
+        if let Some(i) = (0..s.len()).find(|&i| s.is_null(i) || s.value(i).trim().is_empty()) {
+            let (value, what) = if s.is_null(i) {
+                ("null".to_string(), "missing")
+            } else {
+                (show_value(s.value(i)), "empty")
+            };
+            return Err(Error::Value {
+                path: path.to_path_buf(),
+                row: first_row + i as u64,
+                column: p.source.clone(),
+                value,
+                problem: format!("{what} identifier"),
+            });
+        }
+    } else if p.spec.required && arr.null_count() > 0 {
+        let i = (0..arr.len()).find(|&i| arr.is_null(i)).unwrap_or(0);
+        return Err(Error::Value {
+            path: path.to_path_buf(),
+            row: first_row + i as u64,
+            column: p.source.clone(),
+            value: "null".into(),
+            problem: format!("missing {} (the column is required)", p.spec.ty.describe()),
+        });
+    }
+    if p.spec.ty == ColType::Float {
+        let f = arr.as_primitive::<Float64Type>();
+        for (i, v) in f.iter().enumerate() {
+            if let Some(v) = v {
+                if let Err(problem) = check_float(v) {
+                    return Err(value_error(
+                        path,
+                        first_row + i as u64,
+                        p,
+                        &v.to_string(),
+                        problem,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

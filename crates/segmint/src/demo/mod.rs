@@ -1,0 +1,267 @@
+//! `segmint demo`: synthetic customers, transactions and clickstream with planted, known
+//! structure, in the schemas of `../shared/bench/SCHEMA.md` and with the generating process of
+//! `gen_data.py` (hidden tiers, BG/NBD purchases with returns, Gamma-Gamma spend, planted A/B
+//! uplift segments, funnel sessions, ground truth).
+//!
+//! Blocks of 10,000 customers are generated in parallel, and written in chunks of
+//! [`CHUNK_BLOCKS`] blocks (one Parquet row group per chunk and table), so memory does not grow
+//! with the number of customers. The same seed and parameters give byte-identical files.
+
+pub mod model;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::data::timestamp::{days_from_civil, format_date, parse_date, US_PER_DAY};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use model::{Catalog, Funnel, BLOCK};
+
+/// Blocks of 10,000 customers per written chunk (and Parquet row group).
+pub const CHUNK_BLOCKS: u64 = 2;
+
+/// Output format of the demo data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DemoFormat {
+    Parquet,
+    Csv,
+    Both,
+}
+
+/// Parameters of the generator; defaults are those of `gen_data.py`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoParams {
+    pub customers: u64,
+    pub seed: u64,
+    /// Last day of the window, `YYYY-MM-DD`.
+    pub end_date: String,
+    pub years: i64,
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+    pub gg_p: f64,
+    pub gg_q: f64,
+    pub gg_gamma: f64,
+    pub return_rate: f64,
+    pub browse_ratio: f64,
+    pub effect_a: f64,
+    pub effect_b: f64,
+    pub format: DemoFormat,
+}
+
+impl Default for DemoParams {
+    fn default() -> Self {
+        DemoParams {
+            customers: 20_000,
+            seed: 42,
+            end_date: "2025-12-31".into(),
+            years: 2,
+            r: 0.25,
+            alpha: 4.0,
+            a: 0.8,
+            b: 2.5,
+            gg_p: 6.0,
+            gg_q: 4.0,
+            gg_gamma: 15.0,
+            return_rate: 0.02,
+            browse_ratio: 4.0,
+            effect_a: 0.20,
+            effect_b: 0.15,
+            format: DemoFormat::Parquet,
+        }
+    }
+}
+
+/// The observation window.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub start_day: i64,
+    pub end_day_inclusive: i64,
+    pub start_us: i64,
+    pub end_us: i64,
+    /// Days in the window.
+    pub days: i32,
+}
+
+impl DemoParams {
+    /// Checks the parameters and computes the window.
+    pub fn check(&self) -> Result<Window> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.customers == 0 {
+            return bad("demo: --customers must be at least 1".into());
+        }
+        if self.customers > 1_000_000_000 {
+            return bad(format!(
+                "demo: --customers {} is too large (limit 10^9)",
+                self.customers
+            ));
+        }
+        for (name, v) in [
+            ("r", self.r),
+            ("alpha", self.alpha),
+            ("a", self.a),
+            ("b", self.b),
+            ("gg-p", self.gg_p),
+            ("gg-q", self.gg_q),
+            ("gg-gamma", self.gg_gamma),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return bad(format!("demo: --{name} must be a positive number, got {v}"));
+            }
+        }
+        if !(0.0..0.5).contains(&self.return_rate) {
+            return bad(format!(
+                "demo: --return-rate must be in [0, 0.5), got {}",
+                self.return_rate
+            ));
+        }
+        if !(self.browse_ratio >= 0.0 && self.browse_ratio <= 1000.0) {
+            return bad(format!(
+                "demo: --browse-ratio must be in [0, 1000], got {}",
+                self.browse_ratio
+            ));
+        }
+        for (name, v) in [("effect-a", self.effect_a), ("effect-b", self.effect_b)] {
+            if !(-0.18..=0.78).contains(&v) {
+                return bad(format!(
+                    "demo: --{name} must keep probabilities in [0, 1] (range -0.18..0.78), got {v}"
+                ));
+            }
+        }
+        if !(1..=50).contains(&self.years) {
+            return bad(format!("demo: --years must be 1..50, got {}", self.years));
+        }
+        let end = parse_date(&self.end_date).ok_or_else(|| {
+            Error::Config(format!(
+                "demo: --end-date {:?} is not a date YYYY-MM-DD",
+                self.end_date
+            ))
+        })?;
+        let (y, m, d) = crate::data::timestamp::civil_from_days(end);
+        // start = the same calendar day `years` earlier, + 1 day (Feb 29 -> Feb 28)
+        let start_prev = if m == 2 && d == 29 {
+            days_from_civil(y - self.years, 2, 28)
+        } else {
+            days_from_civil(y - self.years, m, d)
+        };
+        let start = start_prev + 1;
+        let end_excl = end + 1;
+        Ok(Window {
+            start_day: start,
+            end_day_inclusive: end,
+            start_us: start * US_PER_DAY,
+            end_us: end_excl * US_PER_DAY,
+            days: (end_excl - start) as i32,
+        })
+    }
+}
+
+/// Rows written per table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RowCounts {
+    pub customers: u64,
+    pub transactions: u64,
+    pub events: u64,
+    pub ground_truth: u64,
+    pub products: u64,
+}
+
+/// What was generated.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSummary {
+    pub out: PathBuf,
+    pub rows: RowCounts,
+    pub files: Vec<PathBuf>,
+}
+
+/// Generates a data set into `out` (created if needed). Files are written under temporary
+/// names and renamed when complete.
+pub fn generate(params: &DemoParams, out: &Path, progress: &dyn Progress) -> Result<DemoSummary> {
+    let window = params.check()?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let funnel = Funnel::new();
+    let catalog = Catalog::new(params.seed);
+    let n_blocks = params.customers.div_ceil(BLOCK);
+    let id_width = 7.max(params.customers.to_string().len());
+    let mut sink = write::Sink::create(out, params.format, id_width, &window)?;
+    progress.begin("generating customers", params.customers);
+    let chunks: Vec<(u64, u64)> = (0..n_blocks)
+        .step_by(CHUNK_BLOCKS as usize)
+        .map(|s| (s, (s + CHUNK_BLOCKS).min(n_blocks)))
+        .collect();
+    let gen_chunk = |(s, e): (u64, u64)| -> Vec<model::Block> {
+        (s..e)
+            .into_par_iter()
+            .map(|b| model::gen_block(b, params, &window, &funnel, &catalog))
+            .collect()
+    };
+    // Generate chunk i+1 while chunk i is written.
+    let mut pending = chunks.first().map(|&c| gen_chunk(c));
+    for i in 0..chunks.len() {
+        let current = pending.take().expect("generated");
+        let next = chunks.get(i + 1).copied();
+        let (written, generated) = rayon::join(
+            || -> Result<u64> {
+                let n: u64 = current.iter().map(|b| b.c_num.len() as u64).sum();
+                sink.write_chunk(&current, &catalog)?;
+                Ok(n)
+            },
+            || next.map(gen_chunk),
+        );
+        progress.advance(written?);
+        pending = generated;
+    }
+    progress.finish();
+    let rows = sink.finish(&catalog)?;
+    let meta = meta_json(params, &window, &rows, &funnel);
+    let meta_path = out.join("meta.json");
+    crate::output::write_text(
+        &meta_path,
+        &(serde_json::to_string_pretty(&meta).expect("json") + "\n"),
+    )?;
+    let mut files = sink.files();
+    files.push(meta_path);
+    Ok(DemoSummary {
+        out: out.to_path_buf(),
+        rows,
+        files,
+    })
+}
+
+fn meta_json(p: &DemoParams, w: &Window, rows: &RowCounts, funnel: &Funnel) -> serde_json::Value {
+    let mut conv = serde_json::Map::new();
+    for c in 0..15 {
+        conv.insert(
+            format!("{}/{}", model::DEVICES[c / 5], model::SOURCES[c % 5]),
+            serde_json::json!((funnel.p_conv[c] * 1e6).round() / 1e6),
+        );
+    }
+    serde_json::json!({
+        "generator": format!("segmint {}", crate::VERSION),
+        "generating_process": "gen_data.py 1.0 (SCHEMA.md); random streams: xoshiro256++ per 10,000-customer block",
+        "seed": p.seed,
+        "customers": p.customers,
+        "format": p.format,
+        "end_date": format_date(w.end_day_inclusive),
+        "window_start": format_date(w.start_day),
+        "window_end_exclusive": format!("{}T00:00:00Z", format_date(w.end_day_inclusive + 1)),
+        "rows": rows,
+        "bg_nbd": {"r": p.r, "alpha": p.alpha, "a": p.a, "b": p.b, "time_unit": "week"},
+        "gamma_gamma": {"p": p.gg_p, "q": p.gg_q, "gamma": p.gg_gamma,
+                        "tier_multiplier": {"Standard": 1.0, "Premium": 3.0, "Enterprise": 10.0}},
+        "return_rate_target": p.return_rate,
+        "browse_ratio": p.browse_ratio,
+        "uplift": {
+            "baseline": "0.18 + 0.04 * (credit_score >= 700)",
+            "segment_a": {"rule": "income > 150000 and premium == False", "better_group": "A", "effect": p.effect_a},
+            "segment_b": {"rule": "age < 30 and region == 'AP-SOUTH'", "better_group": "B", "effect": p.effect_b},
+        },
+        "funnel_conversion_by_device_source": conv,
+        "block_size": BLOCK,
+    })
+}

@@ -1,0 +1,88 @@
+//! One error type for the library. Every variant names where the problem is (file, row,
+//! column, value) so that the CLI can print it on one line and exit with code 2.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors from reading, validating and computing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An operating-system error on a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file could not be read as the format its extension says.
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+    /// Required columns are missing.
+    #[error("{}: missing column{} {} (found: {}){}", path.display(), if missing.len() > 1 { "s" } else { "" }, missing.join(", "), if found.is_empty() { "none".to_string() } else { found.join(", ") }, hint)]
+    MissingColumns {
+        path: PathBuf,
+        missing: Vec<String>,
+        found: Vec<String>,
+        hint: String,
+    },
+    /// A column has a type that cannot hold the expected values.
+    #[error("{}: column {column} has type {found}, expected {expected}", path.display())]
+    ColumnType {
+        path: PathBuf,
+        column: String,
+        expected: String,
+        found: String,
+    },
+    /// One value in one row is bad (unparseable, null where required, out of range).
+    #[error("{}: row {row}, column {column}: {problem} (value: {value})", path.display())]
+    Value {
+        path: PathBuf,
+        /// 1-based data row (the header is not counted).
+        row: u64,
+        column: String,
+        value: String,
+        problem: String,
+    },
+    /// The file has no data rows.
+    #[error("{}: {message}", path.display())]
+    Empty { path: PathBuf, message: String },
+    /// A bad option or configuration value.
+    #[error("{0}")]
+    Config(String),
+    /// Input is well-formed but cannot produce a result (e.g. no purchases at all).
+    #[error("{0}")]
+    Data(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+    pub(crate) fn format(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+        Error::Format {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+    /// 1-based data row of the problem, when the error is about one value.
+    pub fn row(&self) -> Option<u64> {
+        match self {
+            Error::Value { row, .. } => Some(*row),
+            _ => None,
+        }
+    }
+}
+
+/// Shortens a value for an error message and makes control characters visible.
+pub(crate) fn show_value(v: &str) -> String {
+    let mut s: String = v.chars().take(60).collect();
+    if v.chars().count() > 60 {
+        s.push('…');
+    }
+    format!("{s:?}")
+}

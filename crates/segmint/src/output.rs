@@ -1,0 +1,147 @@
+//! Writing results: Parquet and text files are written to a temporary file in the target
+//! directory and renamed into place, so a failed run never leaves a half-written file.
+
+use std::io::Write;
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+
+/// Creates a temporary file next to `path`, lets `write` fill it, and renames it to `path`.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        write(&mut f)?;
+        f.flush().map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writer properties used for every Parquet output: Snappy, 1M-row row groups, and the
+/// given key-value metadata (parameters and version).
+pub fn writer_properties(metadata: &[(String, String)]) -> WriterProperties {
+    let mut kv = vec![KeyValue::new(
+        "segmint.version".into(),
+        crate::VERSION.to_string(),
+    )];
+    kv.extend(
+        metadata
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+    );
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(1 << 20))
+        .set_created_by(format!("segmint {}", crate::VERSION))
+        .set_key_value_metadata(Some(kv))
+        .build()
+}
+
+/// Writes one batch to a Parquet file atomically.
+pub fn write_parquet(
+    batch: &RecordBatch,
+    path: &Path,
+    metadata: &[(String, String)],
+) -> Result<()> {
+    write_atomic(path, |f| {
+        let mut w = ArrowWriter::try_new(f, batch.schema(), Some(writer_properties(metadata)))
+            .map_err(|e| Error::format(path, e))?;
+        w.write(batch).map_err(|e| Error::format(path, e))?;
+        w.close().map_err(|e| Error::format(path, e))?;
+        Ok(())
+    })
+}
+
+/// Writes text (JSON, SQL, ...) atomically.
+pub fn write_text(path: &Path, text: &str) -> Result<()> {
+    write_atomic(path, |f| {
+        f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+    })
+}
+
+/// Appends the rows of a batch as CSV in the reference-data conventions: strings quoted,
+/// timestamps `YYYY-MM-DD HH:MM:SS.ffffffZ`, dates `YYYY-MM-DD`, booleans `true`/`false`,
+/// null as an empty field. (No header: the caller writes it once.)
+pub fn write_csv_rows(w: &mut impl Write, batch: &RecordBatch) -> std::io::Result<()> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
+    use arrow_array::Array;
+    use arrow_schema::DataType;
+    let cols = batch.columns();
+    let mut line = String::with_capacity(256);
+    for r in 0..batch.num_rows() {
+        line.clear();
+        for (j, c) in cols.iter().enumerate() {
+            if j > 0 {
+                line.push(',');
+            }
+            if c.is_null(r) {
+                continue;
+            }
+            use std::fmt::Write as _;
+            match c.data_type() {
+                DataType::Utf8 => {
+                    let v = c.as_string::<i32>().value(r);
+                    line.push('"');
+                    for ch in v.chars() {
+                        if ch == '"' {
+                            line.push('"');
+                        }
+                        line.push(ch);
+                    }
+                    line.push('"');
+                }
+                DataType::Int64 => {
+                    let _ = write!(line, "{}", c.as_primitive::<Int64Type>().value(r));
+                }
+                DataType::Float64 => {
+                    let _ = write!(line, "{}", c.as_primitive::<Float64Type>().value(r));
+                }
+                DataType::Boolean => line.push_str(if c.as_boolean().value(r) {
+                    "true"
+                } else {
+                    "false"
+                }),
+                DataType::Date32 => line.push_str(&crate::data::timestamp::format_date(
+                    c.as_primitive::<Date32Type>().value(r) as i64,
+                )),
+                DataType::Timestamp(_, _) => {
+                    line.push_str(&crate::data::timestamp::format_timestamp_us(
+                        c.as_primitive::<TimestampMicrosecondType>().value(r),
+                    ))
+                }
+                other => {
+                    let _ = write!(line, "\"<{other}>\"");
+                }
+            }
+        }
+        line.push('\n');
+        w.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
