@@ -394,16 +394,16 @@ impl TableReader {
             if more {
                 row += 1;
                 if rec.len() != n_header && !(rec.len() == 1 && rec.get(0) == Some(b"")) {
-                    return Err(Error::Value {
-                        path: self.path.clone(),
-                        row,
-                        column: "(row)".into(),
-                        value: format!("{} fields", rec.len()),
-                        problem: format!(
-                            "expected {n_header} fields as in the header (line {})",
-                            rec.position().map(|p| p.line()).unwrap_or(row + 1)
-                        ),
-                    });
+                    let line = rec.position().map(|p| p.line()).unwrap_or(row + 1);
+                    let hint = if rec.iter().any(|f| f.contains(&b'\n')) {
+                        " (a quote is not closed: a field runs over several lines)"
+                    } else {
+                        ""
+                    };
+                    return Err(Error::format(
+                        &self.path,
+                        format!("row {row} (line {line}): {} fields, expected {n_header} as in the header{hint}", rec.len()),
+                    ));
                 }
                 if rec.len() == 1 && n_header > 1 {
                     // a blank line: skip it, but keep counting rows as the file has them
@@ -703,15 +703,10 @@ fn normalize(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result
         b.finish()
     } else {
         let via = match (p.spec.ty, dt) {
-            (ColType::Timestamp, DataType::Timestamp(_, _)) => {
-                // Values are UTC instants whether or not a zone is attached; naive times are UTC.
-                let unit = match dt {
-                    DataType::Timestamp(u, _) => *u,
-                    _ => unreachable!(),
-                };
-                let utc = arrow_cast::cast(arr, &DataType::Timestamp(unit, Some("UTC".into())))
-                    .map_err(|e| Error::format(path, e))?;
-                arrow_cast::cast(&utc, &target)
+            (ColType::Timestamp, DataType::Timestamp(unit, _)) => {
+                // Values are UTC instants whether or not a zone is attached; naive times are
+                // UTC. Converted by hand: arrow's casts between zones need a time-zone database.
+                return to_utc_micros(path, p, arr, *unit, first_row);
             }
             (ColType::Int, d) if d.is_floating() => {
                 let f = arrow_cast::cast(arr, &DataType::Float64)
@@ -753,6 +748,48 @@ fn normalize(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result
     };
     check_array(path, p, &out, first_row)?;
     Ok(out)
+}
+
+fn to_utc_micros(
+    path: &Path,
+    p: &Present,
+    arr: &ArrayRef,
+    unit: TimeUnit,
+    first_row: u64,
+) -> Result<ArrayRef> {
+    let raw = arrow_array::Int64Array::from(
+        arr.to_data()
+            .into_builder()
+            .data_type(DataType::Int64)
+            .build()
+            .map_err(|e| Error::format(path, e))?,
+    );
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, v) in raw.iter().enumerate() {
+        out.push(match v {
+            None => None,
+            Some(v) => Some(
+                match unit {
+                    TimeUnit::Second => v.checked_mul(1_000_000),
+                    TimeUnit::Millisecond => v.checked_mul(1_000),
+                    TimeUnit::Microsecond => Some(v),
+                    TimeUnit::Nanosecond => Some(v.div_euclid(1_000)),
+                }
+                .ok_or_else(|| {
+                    value_error(
+                        path,
+                        first_row + i as u64,
+                        p,
+                        &v.to_string(),
+                        "timestamp out of range".into(),
+                    )
+                })?,
+            ),
+        });
+    }
+    let arr: ArrayRef = Arc::new(TimestampMicrosecondArray::from(out).with_timezone("UTC"));
+    check_array(path, p, &arr, first_row)?;
+    Ok(arr)
 }
 
 /// Hard checks on a canonical array: ids not null or empty, floats finite and in range.

@@ -1,0 +1,556 @@
+//! End-to-end tests of the `segmint` binary on temp dirs and the files in `testdata/`.
+
+mod common;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use common::*;
+
+/// Every file of the bad-input corpus: the exact message fragment, exit code 2, one line, no panic.
+#[test]
+fn bad_corpus_gives_clear_errors() {
+    let cases: &[(&str, &str)] = &[
+        ("empty.csv", "file is empty (expected a header line)"),
+        ("header_only.csv", "no data rows (header only?)"),
+        ("crlf_bad_amount.csv", "row 2, column amount: not a number (value: \"12..5\")"),
+        ("quoted_commas.csv", "row 1, column amount: not a number (value: \"1,234.50\")"),
+        ("non_utf8.csv", "row 2, column customer_id: invalid UTF-8"),
+        ("missing_columns.csv", "missing column amount (found: \"customer_id\", \"order_id\", \"timestamp\", \"quantity\")"),
+        ("wrong_types.csv", "row 1, column amount: not a number (value: \"ten dollars\")"),
+        ("bad_timestamp.csv", "row 2, column timestamp: unparseable timestamp"),
+        ("null_id.csv", "row 2, column customer_id: missing identifier (value: null)"),
+        ("huge_numbers.csv", "row 1, column quantity: integer out of range"),
+        ("huge_amount.csv", "row 1, column amount: value too large"),
+        ("nan_amount.csv", "row 2, column amount: NaN is not a valid amount"),
+        ("inf_amount.csv", "row 1, column amount: infinite value"),
+        ("ragged.csv", "row 2 (line 3): 4 fields, expected 8 as in the header"),
+        ("unclosed_quote.csv", "a quote is not closed"),
+        ("no_purchases.csv", "no purchase rows (amount > 0)"),
+        ("truncated.parquet", "not a readable Parquet file (truncated or corrupt?)"),
+        ("not_parquet.parquet", "not a readable Parquet file"),
+        ("wrong_types.parquet", "column timestamp has type Int64, expected timestamp"),
+        ("nan_amount.parquet", "row 2, column amount: NaN is not a valid amount"),
+        ("null_id.parquet", "row 2, column customer_id: missing identifier"),
+        ("missing_columns.parquet", "missing column amount"),
+        ("amount_as_text.parquet", "row 2, column amount: not a number (value: \"x\")"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mart.parquet");
+    for (file, msg) in cases {
+        let path = testdata(&format!("bad/{file}"));
+        for cmd in ["mart", "validate"] {
+            let mut args = vec![cmd, "--transactions", path.to_str().unwrap()];
+            if cmd == "mart" {
+                args.extend(["--out", out.to_str().unwrap()]);
+            }
+            let r = segmint(&args);
+            if cmd == "validate" && *file == "no_purchases.csv" {
+                assert_eq!(
+                    r.code, 0,
+                    "validate accepts a file of returns only: {}",
+                    r.stderr
+                );
+                continue;
+            }
+            assert_eq!(r.code, 2, "{cmd} {file}: exit code; stderr: {}", r.stderr);
+            assert!(
+                r.stderr.contains(msg),
+                "{cmd} {file}: expected {msg:?} in {:?}",
+                r.stderr
+            );
+            assert!(
+                r.stderr.contains(file),
+                "{cmd} {file}: message names the file: {:?}",
+                r.stderr
+            );
+            assert_eq!(
+                r.stderr.trim_end().lines().count(),
+                1,
+                "{cmd} {file}: one line: {:?}",
+                r.stderr
+            );
+            assert!(!r.stderr.contains("panicked"), "{cmd} {file}: panic");
+            assert!(!out.exists(), "{cmd} {file}: no output on error");
+        }
+    }
+}
+
+/// BOM, CRLF line ends and quoted commas are valid CSV and give the same mart.
+#[test]
+fn tricky_but_valid_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["bom.csv", "crlf.csv"] {
+        let out = dir.path().join(format!("{file}.parquet"));
+        let r = segmint(&[
+            "mart",
+            "--transactions",
+            testdata(&format!("bad/{file}")).to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(r.code, 0, "{file}: {}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["customers"], 2);
+        assert_eq!(v["monetary_total"], 35.75);
+        let b = read_parquet(&out);
+        assert_eq!(
+            b.column(0).as_string::<i32>().value(0),
+            "C1",
+            "{file}: BOM stripped from the header"
+        );
+    }
+    let out = dir.path().join("q.parquet");
+    let r = segmint(&[
+        "mart",
+        "--transactions",
+        testdata("bad/quoted_commas_ok.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let b = read_parquet(&out);
+    assert_eq!(b.column(0).as_string::<i32>().value(0), "C,1");
+    assert_eq!(
+        b.column_by_name("primary_region")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "US, EAST"
+    );
+    assert_eq!(
+        b.column_by_name("monetary")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .value(0),
+        1234.5
+    );
+}
+
+/// The small transactions file in every physical form gives the hand-computed mart.
+/// C1: orders 10.50 on 2024-03-06 12:05:49.882002 and 20.25 on 2024-05-01 08:00; C2: 5.00 on
+/// 2024-06-01. ref_date = 2024-06-01 + 1 day. C1: recency 32, tenure 88 days (calendar),
+/// monetary 30.75, aov 15.375, quantity 3, region tie US-EAST/US-WEST -> US-EAST (byte order).
+#[test]
+fn mart_values_for_every_input_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let forms: &[(&str, &[&str])] = &[
+        ("good/transactions_small.parquet", &[]),
+        ("good/transactions_ns_naive.parquet", &[]),
+        ("good/transactions_ms_tz.parquet", &[]),
+        ("good/transactions_text_types.parquet", &[]),
+        ("bad/crlf.csv", &[]),
+        (
+            "good/orders_mapped.csv",
+            &[
+                "--columns",
+                "customer_id=client,order_id=order_no,timestamp=order_date",
+                "--columns",
+                "amount=revenue,quantity=units",
+            ],
+        ),
+    ];
+    for (i, (file, extra)) in forms.iter().enumerate() {
+        let out = dir.path().join(format!("m{i}.parquet"));
+        let p = testdata(file);
+        let mut args = vec![
+            "mart",
+            "--transactions",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let r = segmint(&args);
+        assert_eq!(r.code, 0, "{file}: {}", r.stderr);
+        let b = read_parquet(&out);
+        let i64s = |n: &str| {
+            b.column_by_name(n)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        };
+        let f64s = |n: &str| {
+            b.column_by_name(n)
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .values()
+                .to_vec()
+        };
+        let strs = |n: &str| {
+            (0..2)
+                .map(|i| {
+                    b.column_by_name(n)
+                        .unwrap()
+                        .as_string::<i32>()
+                        .value(i)
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strs("customer_id"), ["C1", "C2"], "{file}");
+        assert_eq!(i64s("recency_days"), [32, 1], "{file}");
+        assert_eq!(i64s("frequency"), [2, 1], "{file}");
+        assert_eq!(f64s("monetary"), [30.75, 5.0], "{file}");
+        assert_eq!(i64s("tenure_days"), [88, 1], "{file}");
+        assert_eq!(f64s("avg_order_value"), [15.375, 5.0], "{file}");
+        assert_eq!(i64s("total_quantity"), [3, 1], "{file}");
+        assert_eq!(strs("primary_region"), ["US-EAST", "EU-WEST"], "{file}");
+        assert_eq!(strs("preferred_payment"), ["card", "paypal"], "{file}");
+        let first = b
+            .column_by_name("first_purchase")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        // the millisecond file holds 12:05:49.882 (the unit truncates the microseconds)
+        let want = if file.contains("_ms_") {
+            1_709_726_749_882_000
+        } else {
+            1_709_726_749_882_002
+        };
+        assert_eq!(
+            first.value(0),
+            want,
+            "{file}: 2024-03-06 12:05:49.882002 UTC"
+        );
+    }
+}
+
+#[test]
+fn ref_date_option_and_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("segmint.toml");
+    let csv = testdata("good/orders_mapped.csv");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[input]\ntransactions = {:?}\n\n[columns]\ncustomer_id = \"client\"\norder_id = \"order_no\"\namount = \"revenue\"\nquantity = \"units\"\n\n[columns.transactions]\ntimestamp = \"order_date\"\n",
+            csv.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("m.parquet");
+    let r = segmint(&[
+        "mart",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--ref-date",
+        "2024-07-01",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ref_date"], "2024-07-01");
+    let b = read_parquet(&out);
+    // 2024-07-01 - 2024-05-01 = 61 days; - 2024-06-01 = 30 days
+    assert_eq!(
+        b.column_by_name("recency_days")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec(),
+        [61, 30]
+    );
+    let r = segmint(&[
+        "mart",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--ref-date",
+        "2024-02-30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("--ref-date \"2024-02-30\": expected a date YYYY-MM-DD"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&cfg, "[columns]\namount = 3\n").unwrap();
+    let r = segmint(&[
+        "mart",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("columns.amount must be a string or a table"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn missing_inputs_and_bad_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.parquet");
+    let r = segmint(&[
+        "mart",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("no transactions.parquet or transactions.csv found"),
+        "{}",
+        r.stderr
+    );
+    let r = segmint(&[
+        "mart",
+        "--data",
+        "/nonexistent/dir",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("/nonexistent/dir: no such directory"),
+        "{}",
+        r.stderr
+    );
+    let r = segmint(&[
+        "mart",
+        "--transactions",
+        "x.txt",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    let r = segmint(&[
+        "mart",
+        "--transactions",
+        testdata("bad/crlf.csv").to_str().unwrap(),
+        "--columns",
+        "amount",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("expected CANONICAL=SOURCE"),
+        "{}",
+        r.stderr
+    );
+    let r = segmint(&[
+        "mart",
+        "--threads",
+        "0",
+        "--transactions",
+        "a.csv",
+        "--out",
+        "b",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--threads must be at least 1"));
+    let r = segmint(&[
+        "demo",
+        "--customers",
+        "0",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--customers must be at least 1"),
+        "{}",
+        r.stderr
+    );
+    let r = segmint(&["frobnicate"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn help_and_version() {
+    let r = segmint(&["--version"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("segmint "), "{}", r.stdout);
+    for cmd in ["demo", "validate", "mart", "run"] {
+        let r = segmint(&[cmd, "--help"]);
+        assert_eq!(r.code, 0);
+        assert!(r.stdout.contains("Examples:"), "{cmd} --help has examples");
+        assert!(
+            r.stdout.contains(&format!("segmint {cmd}")),
+            "{cmd} --help shows the command"
+        );
+    }
+}
+
+/// Validation findings on a data set with one planted problem of each soft kind.
+#[test]
+fn validate_counts_soft_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("customers.csv"),
+        "customer_id,age\nC1,30\nC2,40\nC2,41\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("transactions.csv"),
+        "customer_id,order_id,timestamp,amount,quantity,region,payment_method\n\
+         C1,O1,2024-01-05,10.00,1,US-EAST,card\n\
+         C1,O1,2024-01-09,-12.00,1,US-EAST,card\n\
+         C2,O2,2024-02-01,0,1,US-EAST,card\n\
+         C9,O3,2024-02-02,5.00,1,US-EAST,card\n\
+         C2,O4,2023-12-31 23:59:59,5.00,1,US-EAST,card\n\
+         C2,O5,2024-03-01,-1.00,1,US-EAST,card\n",
+    )
+    .unwrap();
+    let r = segmint(&[
+        "validate",
+        "--data",
+        d.to_str().unwrap(),
+        "--window",
+        "2024-01-01..2025-01-01",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let find = |code: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("{code} in {v}"))
+    };
+    let dup = find("duplicate_customer");
+    assert_eq!(dup["count"], 1);
+    assert_eq!(dup["examples"][0]["row"], 3);
+    assert_eq!(find("unknown_customer")["examples"][0]["value"], "\"C9\"");
+    assert_eq!(find("zero_amount")["examples"][0]["row"], 3);
+    let over = find("refund_exceeds_order");
+    assert_eq!(over["count"], 1);
+    assert_eq!(over["examples"][0]["row"], 2);
+    assert_eq!(find("return_without_purchase")["examples"][0]["row"], 6);
+    let outside = find("outside_window");
+    assert_eq!(outside["count"], 1);
+    assert_eq!(outside["examples"][0]["row"], 5);
+    assert_eq!(v["ok"], false);
+    let r = segmint(&["validate", "--data", d.to_str().unwrap(), "--strict"]);
+    assert_eq!(r.code, 1, "--strict fails on warnings");
+    assert!(r.stdout.contains("warning: transactions: orders whose returns refund more than the order amount (1 rows)"), "{}", r.stdout);
+}
+
+#[test]
+fn demo_is_deterministic_and_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    let c = dir.path().join("c");
+    for (p, seed, fmt) in [
+        (&a, "42", "both"),
+        (&b, "42", "both"),
+        (&c, "43", "parquet"),
+    ] {
+        let r = segmint(&[
+            "demo",
+            "--customers",
+            "2500",
+            "--seed",
+            seed,
+            "--format",
+            fmt,
+            "--out",
+            p.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    for f in [
+        "customers.parquet",
+        "transactions.parquet",
+        "events.parquet",
+        "ground_truth.parquet",
+        "products.parquet",
+        "meta.json",
+        "transactions.csv",
+        "events.csv",
+    ] {
+        let x = std::fs::read(a.join(f)).unwrap();
+        let y = std::fs::read(b.join(f)).unwrap();
+        assert!(x == y, "{f}: same seed gives byte-identical files");
+    }
+    assert_ne!(
+        std::fs::read(a.join("transactions.parquet")).unwrap(),
+        std::fs::read(c.join("transactions.parquet")).unwrap()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&a)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temp files left");
+    // CSV and Parquet outputs give the same mart
+    let m1 = dir.path().join("m1.parquet");
+    let m2 = dir.path().join("m2.parquet");
+    let r = segmint(&[
+        "mart",
+        "--transactions",
+        a.join("transactions.parquet").to_str().unwrap(),
+        "--out",
+        m1.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = segmint(&[
+        "mart",
+        "--transactions",
+        a.join("transactions.csv").to_str().unwrap(),
+        "--out",
+        m2.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (x, y) = (read_parquet(&m1), read_parquet(&m2));
+    assert_eq!(x.num_rows(), 2500, "every demo customer has a purchase");
+    for name in [
+        "customer_id",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "first_purchase",
+        "total_quantity",
+        "primary_region",
+    ] {
+        assert_eq!(
+            x.column_by_name(name).unwrap(),
+            y.column_by_name(name).unwrap(),
+            "{name}: CSV = Parquet"
+        );
+    }
+    let r = segmint(&["validate", "--data", a.to_str().unwrap(), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ok"], true, "demo data has no warnings: {v}");
+    assert_eq!(v["window"][0], "2024-01-01 00:00:00.000000Z");
+}
+
+#[test]
+fn run_demo_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = segmint(&[
+        "run",
+        "--demo",
+        "--demo-customers",
+        "3000",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["mart"]["customers"], 3000);
+    assert_eq!(s["mart"]["ref_date"], "2026-01-01");
+    assert_eq!(read_parquet(&out.join("mart.parquet")).num_rows(), 3000);
+}
