@@ -39,37 +39,32 @@ pub fn parse_ref_date(s: &Option<String>) -> Result<Option<i64>> {
         .transpose()
 }
 
-/// Builds and writes the mart; shared with `segmint run`.
-pub fn build_and_write(
-    g: &Global,
-    input: &InputArgs,
-    ref_date: Option<i64>,
-    out: &std::path::Path,
-) -> Result<(Mart, f64)> {
+/// Builds and writes the mart; shared with `segmint run`. Returns the JSON summary.
+pub fn build_and_write(g: &Global, input: &InputArgs, ref_date: Option<i64>, out: &std::path::Path) -> Result<serde_json::Value> {
     let (inputs, map) = input.resolve()?;
     let t0 = Instant::now();
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let mart = build_mart(&tx, &MartParams { ref_day: ref_date }, &Bars::new(g))?;
     let secs = t0.elapsed().as_secs_f64();
-    let batch = mart.to_record_batch()?;
+    let summary = summary_json(&mart, secs, out);
     let meta = vec![
         ("segmint.task".to_string(), "mart".to_string()),
         ("segmint.ref_date".to_string(), format_date(mart.ref_day)),
         ("segmint.source".to_string(), tx.path.display().to_string()),
     ];
-    segmint::output::write_parquet(&batch, out, &meta)?;
-    Ok((mart, secs))
+    segmint::output::write_parquet(&mart.into_record_batch()?, out, &meta)?;
+    Ok(summary)
 }
 
 pub fn summary_json(mart: &Mart, secs: f64, out: &std::path::Path) -> serde_json::Value {
-    let monetary: f64 = mart.monetary.iter().sum();
+    let cents: i128 = mart.monetary.iter().map(|m| (m * 100.0).round() as i128).sum();
     serde_json::json!({
         "task": "mart",
         "engine": "segmint",
         "customers": mart.len(),
         "rows": mart.rows_read,
         "ref_date": format_date(mart.ref_day),
-        "monetary_total": (monetary * 100.0).round() / 100.0,
+        "monetary_total": cents as f64 / 100.0,
         "frequency_total": mart.frequency.iter().sum::<i64>(),
         "seconds": (secs * 10_000.0).round() / 10_000.0,
         "threads": rayon::current_num_threads(),
@@ -79,19 +74,19 @@ pub fn summary_json(mart: &Mart, secs: f64, out: &std::path::Path) -> serde_json
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let ref_day = parse_ref_date(&a.ref_date)?;
-    let (mart, secs) = build_and_write(g, &a.input, ref_day, &a.out)?;
-    let s = summary_json(&mart, secs, &a.out);
+    let s = build_and_write(g, &a.input, ref_day, &a.out)?;
     if g.json {
         println!("{s}");
     } else {
         note(
             g,
             format!(
-                "mart: {} customers from {} transaction rows (reference date {}), monetary total {}, in {secs:.2}s -> {}",
-                mart.len(),
-                mart.rows_read,
+                "mart: {} customers from {} transaction rows (reference date {}), monetary total {}, in {:.2}s -> {}",
+                s["customers"],
+                s["rows"],
                 s["ref_date"].as_str().unwrap_or(""),
                 s["monetary_total"],
+                s["seconds"].as_f64().unwrap_or(0.0),
                 a.out.display()
             ),
         );

@@ -74,11 +74,11 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     );
     let ref_day = crate::cmd::mart::parse_ref_date(&a.ref_date)?;
     let mart_path = a.out.join("mart.parquet");
-    let (mart, secs) = crate::cmd::mart::build_and_write(g, &input, ref_day, &mart_path)?;
+    let mart = crate::cmd::mart::build_and_write(g, &input, ref_day, &mart_path)?;
     let summary = serde_json::json!({
         "segmint": segmint::VERSION,
         "validate": report,
-        "mart": crate::cmd::mart::summary_json(&mart, secs, &mart_path),
+        "mart": mart,
     });
     segmint::output::write_text(
         &a.out.join("summary.json"),
@@ -89,7 +89,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     } else {
         note(
             g,
-            format!("mart: {} customers -> {}", mart.len(), mart_path.display()),
+            format!("mart: {} customers -> {}", mart["customers"], mart_path.display()),
         );
         note(
             g,

@@ -374,19 +374,21 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
         .collect();
     entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
 
-    // Merge customers that span units.
-    let mut merged: Vec<(Box<str>, Agg)> = Vec::with_capacity(entries.len());
-    let mut it = entries.into_iter().peekable();
-    while let Some((k, mut a, _)) = it.next() {
-        while it.peek().is_some_and(|n| n.0 == k) {
-            let (_, o, _) = it.next().expect("peeked");
-            a.merge(o);
-        }
-        if a.n_purchase > 0 {
-            merged.push((k, a));
+    // Merge customers that span units, compacting in place (no second copy of the aggregates).
+    let mut w = 0usize;
+    for r in 0..entries.len() {
+        if w > 0 && entries[w - 1].0 == entries[r].0 {
+            let o = std::mem::replace(&mut entries[r].1, Agg::new());
+            entries[w - 1].1.merge(o);
+        } else {
+            entries.swap(w, r);
+            w += 1;
         }
     }
-    if merged.is_empty() {
+    entries.truncate(w);
+    entries.retain(|e| e.1.n_purchase > 0);
+    entries.shrink_to_fit();
+    if entries.is_empty() {
         return Err(Error::Data(format!(
             "{}: no purchase rows (amount > 0): the mart would be empty",
             tx.path.display()
@@ -396,79 +398,52 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
     let mode = |counts: &Counts, names: &[String]| -> Option<String> {
         counts
             .iter()
-            .max_by(|a, b| {
-                a.1.cmp(&b.1).then_with(|| {
-                    names[b.0 as usize]
-                        .as_bytes()
-                        .cmp(names[a.0 as usize].as_bytes())
-                })
-            })
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| names[b.0 as usize].as_bytes().cmp(names[a.0 as usize].as_bytes())))
             .map(|e| names[e.0 as usize].clone())
     };
-    let rows: Vec<Row> = merged
-        .into_par_iter()
-        .map(|(k, mut a)| {
-            a.orders.sort_unstable();
-            a.orders.dedup();
-            let frequency = a.orders.len() as i64;
-            let monetary = a.monetary();
-            Row {
-                customer_id: k.into_string(),
-                recency_days: ref_day - a.last_us.div_euclid(US_PER_DAY),
-                frequency,
-                monetary,
-                first_us: a.first_us,
-                last_us: a.last_us,
-                tenure_days: ref_day - a.first_us.div_euclid(US_PER_DAY),
-                avg_order_value: monetary / frequency as f64,
-                total_quantity: a.qty,
-                region: mode(&a.region, &region_names),
-                payment: mode(&a.payment, &pay_names),
-            }
-        })
-        .collect();
-    let mut m = Mart {
-        ref_day,
-        rows_read,
-        ..Default::default()
-    };
+    let n = entries.len();
     let has_q = tx.has("quantity");
     let has_r = tx.has("region");
     let has_p = tx.has("payment_method");
-    let mut q = Vec::with_capacity(rows.len());
-    let mut reg = Vec::with_capacity(rows.len());
-    let mut pay = Vec::with_capacity(rows.len());
-    for r in rows {
-        m.customer_id.push(r.customer_id);
-        m.recency_days.push(r.recency_days);
-        m.frequency.push(r.frequency);
-        m.monetary.push(r.monetary);
-        m.first_purchase_us.push(r.first_us);
-        m.last_purchase_us.push(r.last_us);
-        m.tenure_days.push(r.tenure_days);
-        m.avg_order_value.push(r.avg_order_value);
-        q.push(r.total_quantity);
-        reg.push(r.region);
-        pay.push(r.payment);
+    let mut m = Mart { ref_day, rows_read, ..Default::default() };
+    m.customer_id.reserve_exact(n);
+    m.recency_days.reserve_exact(n);
+    m.frequency.reserve_exact(n);
+    m.monetary.reserve_exact(n);
+    m.first_purchase_us.reserve_exact(n);
+    m.last_purchase_us.reserve_exact(n);
+    m.tenure_days.reserve_exact(n);
+    m.avg_order_value.reserve_exact(n);
+    let mut q = Vec::with_capacity(if has_q { n } else { 0 });
+    let mut reg = Vec::with_capacity(if has_r { n } else { 0 });
+    let mut pay = Vec::with_capacity(if has_p { n } else { 0 });
+    for (k, mut a, _) in entries {
+        a.orders.sort_unstable();
+        a.orders.dedup();
+        let frequency = a.orders.len() as i64;
+        let monetary = a.monetary();
+        m.customer_id.push(k.into_string());
+        m.recency_days.push(ref_day - a.last_us.div_euclid(US_PER_DAY));
+        m.frequency.push(frequency);
+        m.monetary.push(monetary);
+        m.first_purchase_us.push(a.first_us);
+        m.last_purchase_us.push(a.last_us);
+        m.tenure_days.push(ref_day - a.first_us.div_euclid(US_PER_DAY));
+        m.avg_order_value.push(monetary / frequency as f64);
+        if has_q {
+            q.push(a.qty);
+        }
+        if has_r {
+            reg.push(mode(&a.region, &region_names));
+        }
+        if has_p {
+            pay.push(mode(&a.payment, &pay_names));
+        }
     }
     m.total_quantity = has_q.then_some(q);
     m.primary_region = has_r.then_some(reg);
     m.preferred_payment = has_p.then_some(pay);
     Ok(m)
-}
-
-struct Row {
-    customer_id: String,
-    recency_days: i64,
-    frequency: i64,
-    monetary: f64,
-    first_us: i64,
-    last_us: i64,
-    tenure_days: i64,
-    avg_order_value: f64,
-    total_quantity: i64,
-    region: Option<String>,
-    payment: Option<String>,
 }
 
 /// Arrow schema of the mart (the `mart` task's schema).
@@ -490,8 +465,13 @@ pub fn mart_schema() -> SchemaRef {
 }
 
 impl Mart {
-    /// The mart as one Arrow batch with [`mart_schema`].
+    /// The mart as one Arrow batch with [`mart_schema`] (copies the columns).
     pub fn to_record_batch(&self) -> Result<RecordBatch> {
+        self.clone().into_record_batch()
+    }
+
+    /// The mart as one Arrow batch, moving the columns (no copy of the numbers).
+    pub fn into_record_batch(self) -> Result<RecordBatch> {
         let n = self.len();
         let opt_str = |v: &Option<Vec<Option<String>>>| -> ArrayRef {
             match v {

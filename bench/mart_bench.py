@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Benchmark: the customer mart with segmint and the Python peers on the same data, in one run.
+
+usage: python bench/mart_bench.py [--customers 1000000] [--threads 1,2] [--repeat 3]
+
+Needs ../shared/bench and a Python with its requirements.txt (run this script with that Python).
+Generates the reference data with gen_data.py (seed 42) into $BENCH_CACHE/data (default
+/tmp/analytics-bench, shared with run_peers.sh), builds segmint in release mode, then for each
+thread count runs every engine --repeat times, interleaved, on a quiet machine (do not build or
+run anything else meanwhile). Prints one JSON line per engine and thread count, then one line of
+ratios per thread count:
+
+* seconds: the engine's own "seconds" (read Parquet -> mart in memory; excludes start-up and
+  writing the output), median over the repeats (min also given);
+* wall_s: the whole process (start-up, imports, writing); peak_rss_mb: /usr/bin/time's maximum
+  resident set size of the whole process.
+pandas is single-threaded, so it runs with 1 thread only. The outputs are compared with
+compare_marts.py (equal values; float bit-identity reported).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+BENCH = os.environ.get("SEGMINT_BENCH_DIR", os.path.join(REPO, "..", "shared", "bench"))
+
+
+def timed(cmd, env=None):
+    """Runs cmd under /usr/bin/time; returns (last stdout line as JSON, wall seconds, peak RSS MB)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        t0 = time.perf_counter()
+        out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf.name] + cmd, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - t0
+        if out.returncode != 0:
+            sys.exit(f"failed: {' '.join(cmd)}\n{out.stderr}")
+        rss_kb = int(tf.read().strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1]), wall, rss_kb / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--engines", default="segmint,duckdb,polars,pandas")
+    args = ap.parse_args()
+    cache = os.environ.get("BENCH_CACHE", "/tmp/analytics-bench")
+    data = os.path.join(cache, "data", f"n{args.customers}_s42")
+    if not os.path.exists(os.path.join(data, "meta.json")):
+        print(f"generating {args.customers} customers -> {data}", file=sys.stderr)
+        subprocess.run([sys.executable, os.path.join(BENCH, "gen_data.py"), "--customers", str(args.customers),
+                        "--seed", "42", "--out", data + ".partial"], check=True, stdout=subprocess.DEVNULL)
+        os.replace(data + ".partial", data)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "segmint-cli"], cwd=REPO, check=True)
+    exe = os.path.join(REPO, "target", "release", "segmint")
+    out_dir = tempfile.mkdtemp(prefix="segmint-bench-")
+    engines = args.engines.split(",")
+    env_info = {"task": "env", "cpus": os.cpu_count(), "python": sys.version.split()[0],
+                "segmint": subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip(),
+                "data": data, "customers": args.customers}
+    print(json.dumps(env_info), flush=True)
+    results = {}
+    for threads in [int(t) for t in args.threads.split(",")]:
+        env = dict(os.environ, BENCH_THREADS=str(threads))
+        runs = {}
+        for _ in range(args.repeat):
+            for eng in engines:
+                if eng == "pandas" and threads != 1:
+                    continue
+                if eng == "segmint":
+                    cmd = [exe, "mart", "--threads", str(threads), "--data", data, "--quiet", "--json",
+                           "--out", os.path.join(out_dir, "mart_segmint.parquet")]
+                else:
+                    cmd = [sys.executable, os.path.join(BENCH, "peers", f"mart_{eng}.py"), "--data", data,
+                           "--out", out_dir]
+                rec, wall, rss = timed(cmd, env)
+                runs.setdefault(eng, []).append((rec["seconds"], wall, rss, rec))
+        for eng, rs in runs.items():
+            secs = [r[0] for r in rs]
+            line = {"task": "mart", "engine": eng, "threads": threads, "customers": rs[0][3]["customers"],
+                    "rows": rs[0][3]["rows"], "seconds": round(statistics.median(secs), 3),
+                    "seconds_min": round(min(secs), 3), "wall_s": round(statistics.median(r[1] for r in rs), 3),
+                    "peak_rss_mb": round(statistics.median(r[2] for r in rs), 1), "repeat": len(rs),
+                    "monetary_total": rs[0][3].get("monetary_total")}
+            results[(eng, threads)] = line
+            print(json.dumps(line), flush=True)
+        if "segmint" in runs:
+            s = results[("segmint", threads)]
+            ratio = {"task": "mart_ratio", "threads": threads}
+            for eng in runs:
+                if eng != "segmint":
+                    p = results[(eng, threads)]
+                    ratio[f"{eng}_seconds_over_segmint"] = round(p["seconds"] / s["seconds"], 2)
+                    ratio[f"{eng}_wall_over_segmint"] = round(p["wall_s"] / s["wall_s"], 2)
+                    ratio[f"segmint_rss_over_{eng}"] = round(s["peak_rss_mb"] / p["peak_rss_mb"], 2)
+            print(json.dumps(ratio), flush=True)
+    files = [os.path.join(out_dir, f"mart_{e}.parquet") for e in engines]
+    cmp = subprocess.run([sys.executable, os.path.join(BENCH, "peers", "compare_marts.py")] + files,
+                         capture_output=True, text=True)
+    print(cmp.stdout.strip(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

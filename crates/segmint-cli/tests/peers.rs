@@ -1,0 +1,135 @@
+//! Checks against the Python peers in `../shared/bench` (pandas, DuckDB, Polars, lifetimes).
+//!
+//! They need `../shared/bench` and a Python with `../shared/bench/requirements.txt`
+//! (`SEGMINT_PYTHON`, default `python3`; `SEGMINT_BENCH_DIR` overrides the bench path). Without
+//! them the tests print a visible SKIPPED message; with `SEGMINT_PEER_TESTS=1` (set by `.ci/run`)
+//! missing prerequisites fail the tests instead.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+struct Peers {
+    bench: PathBuf,
+    python: String,
+}
+
+fn peers(test: &str) -> Option<Peers> {
+    let required = std::env::var("SEGMINT_PEER_TESTS").is_ok_and(|v| v == "1");
+    let bench = std::env::var_os("SEGMINT_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/bench"));
+    let python = std::env::var("SEGMINT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let problem = if !bench.join("gen_data.py").is_file() {
+        Some(format!("{} not found", bench.display()))
+    } else {
+        let ok = Command::new(&python)
+            .args(["-c", "import duckdb, polars, pandas, pyarrow, lifetimes"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        (!ok).then(|| format!("{python} lacks the peer packages (pip install -r {}/requirements.txt)", bench.display()))
+    };
+    match problem {
+        None => Some(Peers { bench, python }),
+        Some(p) if required => panic!("{test}: SEGMINT_PEER_TESTS=1 but {p}"),
+        Some(p) => {
+            eprintln!("SKIPPED peer test {test}: {p} (set SEGMINT_PEER_TESTS=1 to require it)");
+            None
+        }
+    }
+}
+
+impl Peers {
+    fn py(&self, script: &str, args: &[&str]) -> String {
+        let out = Command::new(&self.python)
+            .arg(self.bench.join(script))
+            .args(args)
+            .env("BENCH_THREADS", "1")
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "{script} {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string()
+    }
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+fn reference(name: &str) -> serde_json::Value {
+    json(&std::fs::read_to_string(testdata(&format!("reference/{name}"))).unwrap())
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The mart is bit-identical to pandas, DuckDB and Polars on the reference data (20k, seed 42).
+#[test]
+fn mart_bit_identical_to_peers_20k() {
+    let Some(p) = peers("mart_bit_identical_to_peers_20k") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let res = dir.path().join("res");
+    p.py("gen_data.py", &["--customers", "20000", "--seed", "42", "--out", s(&data)]);
+    for engine in ["pandas", "duckdb", "polars"] {
+        p.py(&format!("peers/mart_{engine}.py"), &["--data", s(&data), "--out", s(&res)]);
+    }
+    let ours = dir.path().join("mart_segmint.parquet");
+    let r = segmint(&["mart", "--data", s(&data), "--out", s(&ours), "--json", "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json(&r.stdout);
+    let want = reference("mart_n20000_s42.json");
+    for k in ["customers", "monetary_total", "frequency_total", "ref_date"] {
+        assert_eq!(v[k], want[k], "{k} (reference: bench README)");
+    }
+    assert_eq!(v["rows"], want["transaction_rows"]);
+    let cmp = json(&p.py(
+        "peers/compare_marts.py",
+        &[s(&ours), s(&res.join("mart_pandas.parquet")), s(&res.join("mart_duckdb.parquet")), s(&res.join("mart_polars.parquet"))],
+    ));
+    assert_eq!(cmp["identical"], true, "{cmp}");
+    for (name, c) in cmp["comparisons"].as_object().unwrap() {
+        assert_eq!(c["floats_bit_identical"], true, "{name}: {c}");
+        assert_eq!(c["rows"], 20000, "{name}");
+    }
+}
+
+/// `segmint demo` output passes the reference checker, and BG/NBD and Gamma-Gamma fits with
+/// lifetimes recover the planted parameters (as they do on the Python generator's data).
+#[test]
+fn demo_passes_check_data_and_fits_recover_parameters() {
+    let Some(p) = peers("demo_passes_check_data_and_fits_recover_parameters") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let r = segmint(&["demo", "--customers", "20000", "--seed", "42", "--out", s(&data), "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let check = json(&p.py("check_data.py", &[s(&data)]));
+    assert_eq!(check["ok"], true, "{check}");
+    let stats = &check["stats"];
+    let near = |x: &serde_json::Value, want: f64, tol: f64| (x.as_f64().unwrap() - want).abs() <= tol;
+    // SCHEMA.md: ~2% returns, browse ratio 4, tiers 0.7/0.2/0.1, sale success ~20%
+    assert!(near(&stats["return_share"], 0.02, 0.004), "{stats}");
+    assert!(near(&stats["nonconverting_per_converting"], 4.0, 0.2), "{stats}");
+    assert!(near(&stats["tier_share"]["Standard"], 0.7, 0.015), "{stats}");
+    assert!(near(&stats["sale_success_rate"], 0.205, 0.015), "{stats}");
+    let fit = json(&p.py("peers/clv_lifetimes.py", &["--data", s(&data), "--out", s(&dir.path().join("clv"))]));
+    let tol = reference("demo_fit_tolerances.json");
+    let rel = tol["relative_tolerance"].as_f64().unwrap();
+    for (got, truth) in [(&fit["bgnbd"], &tol["bgnbd_true"]), (&fit["gg_fit_on_tier_normalised_spend"], &tol["gg_tier_normalised_true"])] {
+        for (k, t) in truth.as_object().unwrap() {
+            let t = t.as_f64().unwrap();
+            let g = got[k].as_f64().unwrap_or_else(|| panic!("{k} in {fit}"));
+            assert!((g - t).abs() <= rel * t, "{k}: fitted {g}, true {t} (tolerance {rel})");
+        }
+    }
+    assert!(fit["p_alive_auc_vs_truth"].as_f64().unwrap() > 0.9, "{fit}");
+}
