@@ -30,13 +30,23 @@ fn peers(test: &str) -> Option<Peers> {
             .args(["-c", "import duckdb, polars, pandas, pyarrow, lifetimes"])
             .output()
             .is_ok_and(|o| o.status.success());
-        (!ok).then(|| format!("{python} lacks the peer packages (pip install -r {}/requirements.txt)", bench.display()))
+        (!ok).then(|| {
+            format!(
+                "{python} lacks the peer packages (pip install -r {}/requirements.txt)",
+                bench.display()
+            )
+        })
     };
     match problem {
         None => Some(Peers { bench, python }),
         Some(p) if required => panic!("{test}: SEGMINT_PEER_TESTS=1 but {p}"),
         Some(p) => {
-            eprintln!("SKIPPED peer test {test}: {p} (set SEGMINT_PEER_TESTS=1 to require it)");
+            // Written to the process's stderr directly: the test harness captures eprintln!.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED peer test {test}: {p} (set SEGMINT_PEER_TESTS=1 to require it)"
+            );
             None
         }
     }
@@ -56,7 +66,11 @@ impl Peers {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -75,16 +89,32 @@ fn s(p: &Path) -> &str {
 /// The mart is bit-identical to pandas, DuckDB and Polars on the reference data (20k, seed 42).
 #[test]
 fn mart_bit_identical_to_peers_20k() {
-    let Some(p) = peers("mart_bit_identical_to_peers_20k") else { return };
+    let Some(p) = peers("mart_bit_identical_to_peers_20k") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let res = dir.path().join("res");
-    p.py("gen_data.py", &["--customers", "20000", "--seed", "42", "--out", s(&data)]);
+    p.py(
+        "gen_data.py",
+        &["--customers", "20000", "--seed", "42", "--out", s(&data)],
+    );
     for engine in ["pandas", "duckdb", "polars"] {
-        p.py(&format!("peers/mart_{engine}.py"), &["--data", s(&data), "--out", s(&res)]);
+        p.py(
+            &format!("peers/mart_{engine}.py"),
+            &["--data", s(&data), "--out", s(&res)],
+        );
     }
     let ours = dir.path().join("mart_segmint.parquet");
-    let r = segmint(&["mart", "--data", s(&data), "--out", s(&ours), "--json", "--quiet"]);
+    let r = segmint(&[
+        "mart",
+        "--data",
+        s(&data),
+        "--out",
+        s(&ours),
+        "--json",
+        "--quiet",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = json(&r.stdout);
     let want = reference("mart_n20000_s42.json");
@@ -94,7 +124,12 @@ fn mart_bit_identical_to_peers_20k() {
     assert_eq!(v["rows"], want["transaction_rows"]);
     let cmp = json(&p.py(
         "peers/compare_marts.py",
-        &[s(&ours), s(&res.join("mart_pandas.parquet")), s(&res.join("mart_duckdb.parquet")), s(&res.join("mart_polars.parquet"))],
+        &[
+            s(&ours),
+            s(&res.join("mart_pandas.parquet")),
+            s(&res.join("mart_duckdb.parquet")),
+            s(&res.join("mart_polars.parquet")),
+        ],
     ));
     assert_eq!(cmp["identical"], true, "{cmp}");
     for (name, c) in cmp["comparisons"].as_object().unwrap() {
@@ -107,28 +142,58 @@ fn mart_bit_identical_to_peers_20k() {
 /// lifetimes recover the planted parameters (as they do on the Python generator's data).
 #[test]
 fn demo_passes_check_data_and_fits_recover_parameters() {
-    let Some(p) = peers("demo_passes_check_data_and_fits_recover_parameters") else { return };
+    let Some(p) = peers("demo_passes_check_data_and_fits_recover_parameters") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let r = segmint(&["demo", "--customers", "20000", "--seed", "42", "--out", s(&data), "--quiet"]);
+    let r = segmint(&[
+        "demo",
+        "--customers",
+        "20000",
+        "--seed",
+        "42",
+        "--out",
+        s(&data),
+        "--quiet",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let check = json(&p.py("check_data.py", &[s(&data)]));
     assert_eq!(check["ok"], true, "{check}");
     let stats = &check["stats"];
-    let near = |x: &serde_json::Value, want: f64, tol: f64| (x.as_f64().unwrap() - want).abs() <= tol;
+    let near =
+        |x: &serde_json::Value, want: f64, tol: f64| (x.as_f64().unwrap() - want).abs() <= tol;
     // SCHEMA.md: ~2% returns, browse ratio 4, tiers 0.7/0.2/0.1, sale success ~20%
     assert!(near(&stats["return_share"], 0.02, 0.004), "{stats}");
-    assert!(near(&stats["nonconverting_per_converting"], 4.0, 0.2), "{stats}");
-    assert!(near(&stats["tier_share"]["Standard"], 0.7, 0.015), "{stats}");
+    assert!(
+        near(&stats["nonconverting_per_converting"], 4.0, 0.2),
+        "{stats}"
+    );
+    assert!(
+        near(&stats["tier_share"]["Standard"], 0.7, 0.015),
+        "{stats}"
+    );
     assert!(near(&stats["sale_success_rate"], 0.205, 0.015), "{stats}");
-    let fit = json(&p.py("peers/clv_lifetimes.py", &["--data", s(&data), "--out", s(&dir.path().join("clv"))]));
+    let fit = json(&p.py(
+        "peers/clv_lifetimes.py",
+        &["--data", s(&data), "--out", s(&dir.path().join("clv"))],
+    ));
     let tol = reference("demo_fit_tolerances.json");
     let rel = tol["relative_tolerance"].as_f64().unwrap();
-    for (got, truth) in [(&fit["bgnbd"], &tol["bgnbd_true"]), (&fit["gg_fit_on_tier_normalised_spend"], &tol["gg_tier_normalised_true"])] {
+    for (got, truth) in [
+        (&fit["bgnbd"], &tol["bgnbd_true"]),
+        (
+            &fit["gg_fit_on_tier_normalised_spend"],
+            &tol["gg_tier_normalised_true"],
+        ),
+    ] {
         for (k, t) in truth.as_object().unwrap() {
             let t = t.as_f64().unwrap();
             let g = got[k].as_f64().unwrap_or_else(|| panic!("{k} in {fit}"));
-            assert!((g - t).abs() <= rel * t, "{k}: fitted {g}, true {t} (tolerance {rel})");
+            assert!(
+                (g - t).abs() <= rel * t,
+                "{k}: fitted {g}, true {t} (tolerance {rel})"
+            );
         }
     }
     assert!(fit["p_alive_auc_vs_truth"].as_f64().unwrap() > 0.9, "{fit}");

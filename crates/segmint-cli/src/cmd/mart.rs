@@ -40,7 +40,12 @@ pub fn parse_ref_date(s: &Option<String>) -> Result<Option<i64>> {
 }
 
 /// Builds and writes the mart; shared with `segmint run`. Returns the JSON summary.
-pub fn build_and_write(g: &Global, input: &InputArgs, ref_date: Option<i64>, out: &std::path::Path) -> Result<serde_json::Value> {
+pub fn build_and_write(
+    g: &Global,
+    input: &InputArgs,
+    ref_date: Option<i64>,
+    out: &std::path::Path,
+) -> Result<serde_json::Value> {
     let (inputs, map) = input.resolve()?;
     let t0 = Instant::now();
     let tx = inputs.open(TableKind::Transactions, &map)?;
@@ -57,7 +62,11 @@ pub fn build_and_write(g: &Global, input: &InputArgs, ref_date: Option<i64>, out
 }
 
 pub fn summary_json(mart: &Mart, secs: f64, out: &std::path::Path) -> serde_json::Value {
-    let cents: i128 = mart.monetary.iter().map(|m| (m * 100.0).round() as i128).sum();
+    let cents: i128 = mart
+        .monetary
+        .iter()
+        .map(|m| (m * 100.0).round() as i128)
+        .sum();
     serde_json::json!({
         "task": "mart",
         "engine": "segmint",

@@ -89,7 +89,11 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     } else {
         note(
             g,
-            format!("mart: {} customers -> {}", mart["customers"], mart_path.display()),
+            format!(
+                "mart: {} customers -> {}",
+                mart["customers"],
+                mart_path.display()
+            ),
         );
         note(
             g,

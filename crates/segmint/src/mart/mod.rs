@@ -398,14 +398,24 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
     let mode = |counts: &Counts, names: &[String]| -> Option<String> {
         counts
             .iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| names[b.0 as usize].as_bytes().cmp(names[a.0 as usize].as_bytes())))
+            .max_by(|a, b| {
+                a.1.cmp(&b.1).then_with(|| {
+                    names[b.0 as usize]
+                        .as_bytes()
+                        .cmp(names[a.0 as usize].as_bytes())
+                })
+            })
             .map(|e| names[e.0 as usize].clone())
     };
     let n = entries.len();
     let has_q = tx.has("quantity");
     let has_r = tx.has("region");
     let has_p = tx.has("payment_method");
-    let mut m = Mart { ref_day, rows_read, ..Default::default() };
+    let mut m = Mart {
+        ref_day,
+        rows_read,
+        ..Default::default()
+    };
     m.customer_id.reserve_exact(n);
     m.recency_days.reserve_exact(n);
     m.frequency.reserve_exact(n);
@@ -423,12 +433,14 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
         let frequency = a.orders.len() as i64;
         let monetary = a.monetary();
         m.customer_id.push(k.into_string());
-        m.recency_days.push(ref_day - a.last_us.div_euclid(US_PER_DAY));
+        m.recency_days
+            .push(ref_day - a.last_us.div_euclid(US_PER_DAY));
         m.frequency.push(frequency);
         m.monetary.push(monetary);
         m.first_purchase_us.push(a.first_us);
         m.last_purchase_us.push(a.last_us);
-        m.tenure_days.push(ref_day - a.first_us.div_euclid(US_PER_DAY));
+        m.tenure_days
+            .push(ref_day - a.first_us.div_euclid(US_PER_DAY));
         m.avg_order_value.push(monetary / frequency as f64);
         if has_q {
             q.push(a.qty);
