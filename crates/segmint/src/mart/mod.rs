@@ -60,8 +60,8 @@ pub struct Mart {
     pub total_quantity: Option<Vec<i64>>,
     /// `None` per customer when all the region values are null; the whole column `None` when the
     /// input has no `region` column.
-    pub primary_region: Option<Vec<Option<String>>>,
-    pub preferred_payment: Option<Vec<Option<String>>>,
+    pub primary_region: Option<Categorical>,
+    pub preferred_payment: Option<Categorical>,
     /// Transaction rows read.
     pub rows_read: u64,
 }
@@ -75,7 +75,35 @@ impl Mart {
     }
 }
 
-type Counts = SmallVec<[(u32, u32); 4]>;
+/// A string column stored as codes into a small dictionary (regions, payment methods).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Categorical {
+    pub values: Vec<String>,
+    pub codes: Vec<Option<u32>>,
+}
+
+impl Categorical {
+    /// The value of row `i`.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        self.codes[i].map(|c| self.values[c as usize].as_str())
+    }
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+    fn to_array(&self) -> StringArray {
+        self.codes
+            .iter()
+            .map(|c| c.map(|c| self.values[c as usize].as_str()))
+            .collect()
+    }
+}
+
+// Inline capacities cover the common customer (1-2 distinct values, 1-2 orders); more spill
+// to the heap. They keep the per-customer aggregate at ~130 bytes.
+type Counts = SmallVec<[(u32, u32); 2]>;
 
 #[derive(Clone)]
 struct Agg {
@@ -87,7 +115,7 @@ struct Agg {
     fsum: f64,
     fcomp: f64,
     qty: i64,
-    orders: SmallVec<[u64; 3]>,
+    orders: SmallVec<[u64; 2]>,
     region: Counts,
     payment: Counts,
 }
@@ -395,7 +423,7 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
         )));
     }
 
-    let mode = |counts: &Counts, names: &[String]| -> Option<String> {
+    let mode = |counts: &Counts, names: &[String]| -> Option<u32> {
         counts
             .iter()
             .max_by(|a, b| {
@@ -405,7 +433,7 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
                         .cmp(names[a.0 as usize].as_bytes())
                 })
             })
-            .map(|e| names[e.0 as usize].clone())
+            .map(|e| e.0)
     };
     let n = entries.len();
     let has_q = tx.has("quantity");
@@ -453,8 +481,14 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
         }
     }
     m.total_quantity = has_q.then_some(q);
-    m.primary_region = has_r.then_some(reg);
-    m.preferred_payment = has_p.then_some(pay);
+    m.primary_region = has_r.then_some(Categorical {
+        values: region_names,
+        codes: reg,
+    });
+    m.preferred_payment = has_p.then_some(Categorical {
+        values: pay_names,
+        codes: pay,
+    });
     Ok(m)
 }
 
@@ -485,9 +519,9 @@ impl Mart {
     /// The mart as one Arrow batch, moving the columns (no copy of the numbers).
     pub fn into_record_batch(self) -> Result<RecordBatch> {
         let n = self.len();
-        let opt_str = |v: &Option<Vec<Option<String>>>| -> ArrayRef {
+        let opt_str = |v: &Option<Categorical>| -> ArrayRef {
             match v {
-                Some(v) => Arc::new(v.iter().map(|s| s.as_deref()).collect::<StringArray>()),
+                Some(c) => Arc::new(c.to_array()),
                 None => Arc::new(StringArray::new_null(n)),
             }
         };
