@@ -448,25 +448,34 @@ fn demo_is_deterministic_and_valid() {
     let a = dir.path().join("a");
     let b = dir.path().join("b");
     let c = dir.path().join("c");
-    for (p, seed, fmt) in [
-        (&a, "42", "both"),
-        (&b, "42", "both"),
-        (&c, "43", "parquet"),
+    let d = dir.path().join("d");
+    for (p, seed, fmt, threads, n) in [
+        (&a, "42", "both", "2", "2500"),
+        (&b, "42", "both", "1", "2500"),
+        (&c, "43", "parquet", "2", "2500"),
+        (&d, "42", "csv", "2", "1200"),
     ] {
         let r = segmint(&[
             "demo",
             "--customers",
-            "2500",
+            n,
             "--seed",
             seed,
             "--format",
             fmt,
+            "--threads",
+            threads,
             "--out",
             p.to_str().unwrap(),
             "--quiet",
         ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
     }
+    // the first K customers of a larger data set are the data set of K customers
+    let big = std::fs::read_to_string(a.join("customers.csv")).unwrap();
+    let small = std::fs::read_to_string(d.join("customers.csv")).unwrap();
+    assert_eq!(small.lines().count(), 1201);
+    assert!(big.starts_with(&small), "prefix property");
     for f in [
         "customers.parquet",
         "transactions.parquet",
