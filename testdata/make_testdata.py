@@ -97,3 +97,16 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def more_forms():
+    """Dates for timestamps and decimal amounts, as warehouses export them."""
+    import decimal
+    t = tx_table(timestamp=pa.array([dt.date(2024, 3, 6), dt.date(2024, 5, 1), dt.date(2024, 6, 1)], pa.date32()),
+                 amount=pa.array([decimal.Decimal("10.50"), decimal.Decimal("20.25"), decimal.Decimal("5.00")],
+                                 pa.decimal128(12, 2)))
+    pq.write_table(t, os.path.join(GOOD, "transactions_date_decimal.parquet"))
+
+
+if __name__ == "__main__":
+    more_forms()

@@ -139,6 +139,7 @@ fn mart_values_for_every_input_form() {
         ("good/transactions_ns_naive.parquet", &[]),
         ("good/transactions_ms_tz.parquet", &[]),
         ("good/transactions_text_types.parquet", &[]),
+        ("good/transactions_date_decimal.parquet", &[]),
         ("bad/crlf.csv", &[]),
         (
             "good/orders_mapped.csv",
@@ -205,6 +206,8 @@ fn mart_values_for_every_input_form() {
         // the millisecond file holds 12:05:49.882 (the unit truncates the microseconds)
         let want = if file.contains("_ms_") {
             1_709_726_749_882_000
+        } else if file.contains("_date_") {
+            1_709_683_200_000_000 // a date column: midnight UTC
         } else {
             1_709_726_749_882_002
         };

@@ -703,6 +703,19 @@ fn normalize(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result
         b.finish()
     } else {
         let via = match (p.spec.ty, dt) {
+            (ColType::Timestamp, DataType::Date32 | DataType::Date64) => {
+                // a date is midnight UTC of that day
+                let days =
+                    arrow_cast::cast(arr, &DataType::Date32).map_err(|e| Error::format(path, e))?;
+                let days = days.as_primitive::<Date32Type>();
+                let us: TimestampMicrosecondArray = days
+                    .iter()
+                    .map(|d| d.map(|d| d as i64 * US_PER_DAY))
+                    .collect();
+                let arr: ArrayRef = Arc::new(us.with_timezone("UTC"));
+                check_array(path, p, &arr, first_row)?;
+                return Ok(arr);
+            }
             (ColType::Timestamp, DataType::Timestamp(unit, _)) => {
                 // Values are UTC instants whether or not a zone is attached; naive times are
                 // UTC. Converted by hand: arrow's casts between zones need a time-zone database.
