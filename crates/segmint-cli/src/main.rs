@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 /// segmint: customer analytics (mart, segments, CLV, predictions) in one fast, reproducible tool.
 #[derive(Parser)]
 #[command(name = "segmint", version, about, long_about = None, propagate_version = true,
-    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
+    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: ui::Global,
@@ -34,6 +34,8 @@ pub enum Command {
     Validate(cmd::validate::Args),
     /// Build the per-customer mart (recency, frequency, monetary, tenure, modes)
     Mart(cmd::mart::Args),
+    /// Score customers by recency, frequency and monetary value and assign rule-based segments
+    Rfm(cmd::rfm::Args),
     /// Run the pipeline (validate, mart) on your data or on built-in demo data
     Run(cmd::run::Args),
 }
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(&cli.global, a),
         Command::Validate(a) => cmd::validate::run(&cli.global, a),
         Command::Mart(a) => cmd::mart::run(&cli.global, a),
+        Command::Rfm(a) => cmd::rfm::run(&cli.global, a),
         Command::Run(a) => cmd::run::run(&cli.global, a),
     };
     match result {

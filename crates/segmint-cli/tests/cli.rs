@@ -566,3 +566,136 @@ fn run_demo_pipeline() {
     assert_eq!(s["mart"]["ref_date"], "2026-01-01");
     assert_eq!(read_parquet(&out.join("mart.parquet")).num_rows(), 3000);
 }
+
+#[test]
+fn rfm_rules_ties_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = segmint(&[
+        "demo",
+        "--customers",
+        "3000",
+        "--out",
+        data.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("rfm.parquet");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "rfm",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        segmint(&args)
+    };
+    let total = |v: &serde_json::Value| {
+        v["segments"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_u64().unwrap())
+            .sum::<u64>()
+    };
+    // built-in rule sets cover every customer
+    for rules in ["default", "standard"] {
+        let r = run(&["--rules", rules]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(total(&v), 3000, "{rules}");
+        if rules == "standard" {
+            assert_eq!(
+                v["segments"].as_object().unwrap().len(),
+                12,
+                "11 segments + Others"
+            );
+            assert!(v["segments"]["Champions"].as_u64().unwrap() > 0);
+        }
+    }
+    // --ties average: equal frequency -> equal F; --ties first spreads the many frequency-1 customers
+    for (ties, equal) in [("average", true), ("first", false)] {
+        let r = run(&["--ties", ties]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let b = read_parquet(&out);
+        let freq = b
+            .column_by_name("frequency")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let f = b.column_by_name("F").unwrap().as_primitive::<Int64Type>();
+        let mut seen = std::collections::HashMap::new();
+        let mut consistent = true;
+        for i in 0..b.num_rows() {
+            if *seen.entry(freq.value(i)).or_insert(f.value(i)) != f.value(i) {
+                consistent = false;
+            }
+        }
+        assert_eq!(consistent, equal, "--ties {ties}");
+    }
+    // quartiles
+    let r = run(&["--bins", "4"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let b = read_parquet(&out);
+    let rs = b.column_by_name("R").unwrap().as_primitive::<Int64Type>();
+    assert_eq!((0..b.num_rows()).map(|i| rs.value(i)).max(), Some(4));
+    assert_eq!(run(&["--bins", "1"]).code, 2);
+    // a rule file with an error: line and column
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "default = \"Rest\"\n[[segments]]\nname = \"VIP\"\nwhen = \"R >= 4 and spend > 10\"\n",
+    )
+    .unwrap();
+    let r = run(&["--rules", rules.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("rules.toml: line 4, column 20: segment \"VIP\": unknown variable \"spend\""),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&rules, "[[segments]]\nname = \"VIP\"\nwhen = \"R >= \"\n").unwrap();
+    let r = run(&["--rules", rules.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("line 3, column"), "{}", r.stderr);
+    // unreachable rule and unmatched customers: warnings with counts
+    std::fs::write(
+        &rules,
+        "[[segments]]\nname = \"Recent\"\nwhen = \"R >= 3\"\n\n[[segments]]\nname = \"Very recent\"\nwhen = \"R == 5\"\n\n[[segments]]\nname = \"Premium members\"\nwhen = \"premium and region in ['LATAM', 'EU-WEST']\"\n",
+    )
+    .unwrap();
+    let r = run(&["--rules", rules.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let warnings = v["warnings"].as_array().unwrap();
+    let unreachable = warnings
+        .iter()
+        .find(|w| w["segment"] == "Very recent")
+        .expect("unreachable warning");
+    assert!(
+        unreachable["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unreachable"),
+        "{unreachable}"
+    );
+    // every R == 5 customer matches "Very recent" but is taken by "Recent" first
+    let b = read_parquet(&out);
+    let rcol = b.column_by_name("R").unwrap().as_primitive::<Int64Type>();
+    let r5 = (0..b.num_rows()).filter(|&i| rcol.value(i) == 5).count() as u64;
+    assert!(r5 > 0);
+    assert_eq!(unreachable["count"].as_u64().unwrap(), r5);
+    let unmatched = warnings
+        .iter()
+        .find(|w| w["segment"].is_null())
+        .expect("unmatched warning");
+    assert_eq!(
+        unmatched["count"].as_u64().unwrap() + total(&v),
+        3000,
+        "unmatched + segmented = all"
+    );
+}

@@ -74,6 +74,29 @@ impl Peers {
     }
 }
 
+/// The reference data set (gen_data.py, 20,000 customers, seed 42), generated once into cargo's
+/// target tmp dir and reused by the tests of this binary (and later runs).
+fn reference_data(p: &Peers) -> PathBuf {
+    static DATA: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut guard = DATA.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = &*guard {
+        return d.clone();
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_n20000_s42");
+    if !dir.join("meta.json").is_file() {
+        let partial = dir.with_extension("partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        p.py(
+            "gen_data.py",
+            &["--customers", "20000", "--seed", "42", "--out", s(&partial)],
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&partial, &dir).unwrap();
+    }
+    *guard = Some(dir.clone());
+    dir
+}
+
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
@@ -93,12 +116,8 @@ fn mart_bit_identical_to_peers_20k() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = reference_data(&p);
     let res = dir.path().join("res");
-    p.py(
-        "gen_data.py",
-        &["--customers", "20000", "--seed", "42", "--out", s(&data)],
-    );
     for engine in ["pandas", "duckdb", "polars"] {
         p.py(
             &format!("peers/mart_{engine}.py"),
@@ -197,4 +216,63 @@ fn demo_passes_check_data_and_fits_recover_parameters() {
         }
     }
     assert!(fit["p_alive_auc_vs_truth"].as_f64().unwrap() > 0.9, "{fit}");
+}
+
+/// RFM scores and segments equal `peers/rfm_pandas.py` on every row (20k, seed 42).
+#[test]
+fn rfm_equal_to_pandas_20k() {
+    let Some(p) = peers("rfm_equal_to_pandas_20k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    let ours = dir.path().join("rfm_segmint.parquet");
+    p.py(
+        "peers/rfm_pandas.py",
+        &["--data", s(&data), "--out", s(dir.path())],
+    );
+    let r = segmint(&[
+        "rfm",
+        "--data",
+        s(&data),
+        "--out",
+        s(&ours),
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json(&r.stdout);
+    // bench README reference results (pandas 3.1.1)
+    let want = [
+        ("Top Customers", 7276),
+        ("At Risk", 5611),
+        ("New Customers", 464),
+        ("Dormant", 1319),
+        ("Others - Premium", 990),
+        ("Others - Not premium", 4340),
+    ];
+    for (k, n) in want {
+        assert_eq!(v["segments"][k], n, "{k}");
+    }
+    let code = "import sys, pyarrow.parquet as pq\n\
+a = pq.read_table(sys.argv[1]); b = pq.read_table(sys.argv[2])\n\
+assert a.schema.names == b.schema.names, (a.schema.names, b.schema.names)\n\
+bad = [c for c in b.schema.names if not a.column(c).cast(b.schema.field(c).type).equals(b.column(c))]\n\
+print('OK' if not bad and a.num_rows == b.num_rows else 'DIFF ' + ','.join(bad))\n";
+    let out = Command::new(&p.python)
+        .args([
+            "-c",
+            code,
+            s(&ours),
+            s(&dir.path().join("rfm_pandas.parquet")),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        "OK",
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod mart;
 pub mod output;
 pub mod progress;
+pub mod segment;
 
 pub use error::{Error, Result};
 

@@ -1,4 +1,5 @@
 pub mod demo;
 pub mod mart;
+pub mod rfm;
 pub mod run;
 pub mod validate;

@@ -1,5 +1,6 @@
 //! Input: table schemas, column mapping, readers and validation.
 
+pub mod customers;
 pub mod mapping;
 pub mod reader;
 pub mod schema;

@@ -1,0 +1,136 @@
+//! `segmint rfm`
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use segmint::data::timestamp::format_date;
+use segmint::data::TableKind;
+use segmint::mart::{build_mart, MartParams};
+use segmint::segment::rules::RuleSet;
+use segmint::segment::{rfm, RfmParams, Ties};
+
+use crate::ui::{note, Bars, Global, InputArgs};
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  segmint rfm --data data --out rfm.parquet
+  segmint rfm --data data --rules standard --ties average --out rfm.parquet
+  segmint rfm --data data --rules my_rules.toml --bins 4 --ref-date 2025-10-03 --out rfm.parquet --json
+
+Scores R, F, M from 1 to --bins (recent = high R) by rank: score = max(1, ceil(bins (i-1)/(n-1)))
+for rank i of n. --ties first breaks ties by customer_id (pandas qcut(rank(method=\"first\")));
+--ties average gives equal values equal scores (the score of their mean rank).
+Rule sets: default (the 5 bench rules), standard (11 segments: Champions ... Lost) or a TOML file
+with [[segments]] name/when/actions, first match wins (see README).")]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output Parquet file (customer_id, recency_days, frequency, monetary, R, F, M, segment)
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Rule set: default, standard, or a TOML file
+    #[arg(long, default_value = "default", value_name = "NAME|FILE")]
+    pub rules: String,
+    /// Number of score bins (5 = quintiles, 4 = quartiles, 10 = deciles)
+    #[arg(long, default_value_t = 5)]
+    pub bins: u32,
+    /// How equal values are ranked
+    #[arg(long, value_enum, default_value_t = TiesArg::First)]
+    pub ties: TiesArg,
+    /// Reference date for recency (default: day of the last transaction + 1)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub ref_date: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum TiesArg {
+    First,
+    Average,
+}
+
+pub fn load_rules(spec: &str) -> Result<RuleSet> {
+    if let Some(r) = RuleSet::builtin(spec) {
+        return Ok(r);
+    }
+    let text = std::fs::read_to_string(spec).with_context(|| {
+        format!("--rules {spec:?}: not a built-in rule set (default, standard) nor a readable file")
+    })?;
+    Ok(RuleSet::from_toml(&text, spec)?)
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<u8> {
+    let rules = load_rules(&a.rules)?;
+    let ref_day = crate::cmd::mart::parse_ref_date(&a.ref_date)?;
+    let (inputs, map) = a.input.resolve()?;
+    let t0 = Instant::now();
+    let tx = inputs.open(TableKind::Transactions, &map)?;
+    let customers = inputs.open_optional(TableKind::Customers, &map)?;
+    let bars = Bars::new(g);
+    let mart = build_mart(&tx, &MartParams { ref_day }, &bars)?;
+    let params = RfmParams {
+        bins: a.bins,
+        ties: match a.ties {
+            TiesArg::First => Ties::First,
+            TiesArg::Average => Ties::Average,
+        },
+    };
+    let result = rfm(mart, customers.as_ref(), &rules, &params, &bars)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let meta = vec![
+        ("segmint.task".to_string(), "rfm".to_string()),
+        (
+            "segmint.ref_date".to_string(),
+            format_date(result.mart.ref_day),
+        ),
+        ("segmint.rules".to_string(), rules.name.clone()),
+        (
+            "segmint.params".to_string(),
+            serde_json::to_string(&params)?,
+        ),
+    ];
+    segmint::output::write_parquet(&result.to_record_batch()?, &a.out, &meta)?;
+    let counts = result.counts();
+    let n = result.len() as f64;
+    if g.json {
+        let segs: serde_json::Map<String, serde_json::Value> = counts
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "task": "rfm", "engine": "segmint", "customers": result.len(), "rows": result.mart.rows_read,
+                "ref_date": format_date(result.mart.ref_day), "rules": rules.name, "bins": a.bins,
+                "ties": params.ties, "segments": segs, "warnings": result.warnings,
+                "seconds": (secs * 10_000.0).round() / 10_000.0, "threads": rayon::current_num_threads(),
+                "output": a.out.display().to_string(),
+            })
+        );
+    } else {
+        println!("| segment | customers | share |\n| --- | ---: | ---: |");
+        for (k, v) in &counts {
+            println!("| {k} | {v} | {:.1}% |", 100.0 * *v as f64 / n.max(1.0));
+        }
+        for w in &result.warnings {
+            eprintln!(
+                "warning: {}{}",
+                w.segment
+                    .as_ref()
+                    .map(|s| format!("segment {s:?}: "))
+                    .unwrap_or_default(),
+                w.message
+            );
+        }
+        note(
+            g,
+            format!(
+                "rfm: {} customers, rules {:?}, in {secs:.2}s -> {}",
+                result.len(),
+                rules.name,
+                a.out.display()
+            ),
+        );
+    }
+    Ok(0)
+}

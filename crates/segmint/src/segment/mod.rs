@@ -1,0 +1,339 @@
+//! RFM scores and rule-based segments.
+//!
+//! ```no_run
+//! use segmint::data::{ColumnMap, Inputs, TableKind};
+//! use segmint::mart::{build_mart, MartParams};
+//! use segmint::progress::NoProgress;
+//! use segmint::segment::{rfm, RfmParams, rules::RuleSet};
+//!
+//! let inputs = Inputs::from_dir("data".as_ref());
+//! let tx = inputs.open(TableKind::Transactions, &ColumnMap::new())?;
+//! let customers = inputs.open_optional(TableKind::Customers, &ColumnMap::new())?;
+//! let mart = build_mart(&tx, &MartParams::default(), &NoProgress)?;
+//! let rules = RuleSet::builtin("default").unwrap();
+//! let result = rfm(mart, customers.as_ref(), &rules, &RfmParams::default(), &NoProgress)?;
+//! println!("{} customers in {} segments", result.len(), result.segment_names.len());
+//! # Ok::<(), segmint::Error>(())
+//! ```
+
+pub mod rules;
+pub mod scores;
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::data::customers::Attributes;
+use crate::data::reader::TableReader;
+use crate::data::schema::TableKind;
+use crate::error::{Error, Result};
+use crate::mart::Mart;
+use crate::progress::Progress;
+use rules::{RuleSet, ValueRef};
+pub use scores::{quantile_scores, Ties};
+
+/// Parameters of RFM scoring.
+#[derive(Debug, Clone, Serialize)]
+pub struct RfmParams {
+    /// Number of score bins (5 = quintiles).
+    pub bins: u32,
+    pub ties: Ties,
+}
+
+impl Default for RfmParams {
+    fn default() -> Self {
+        RfmParams {
+            bins: 5,
+            ties: Ties::First,
+        }
+    }
+}
+
+/// A finding about the rule set on this data (unmatched customers, unreachable rules).
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleWarning {
+    pub segment: Option<String>,
+    pub message: String,
+    pub count: u64,
+}
+
+/// Scores and segments, in mart order (sorted by `customer_id`).
+#[derive(Debug, Clone)]
+pub struct Rfm {
+    pub mart: Mart,
+    pub r: Vec<u8>,
+    pub f: Vec<u8>,
+    pub m: Vec<u8>,
+    /// Index into `segment_names`; `None` when no rule matched and the set has no default.
+    pub segment: Vec<Option<u32>>,
+    /// Rule names in order, then the default.
+    pub segment_names: Vec<String>,
+    pub warnings: Vec<RuleWarning>,
+    pub params: RfmParams,
+}
+
+impl Rfm {
+    pub fn len(&self) -> usize {
+        self.r.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.r.is_empty()
+    }
+    /// Customers per segment, in rule order.
+    pub fn counts(&self) -> Vec<(String, u64)> {
+        let mut c = vec![0u64; self.segment_names.len()];
+        for s in self.segment.iter().flatten() {
+            c[*s as usize] += 1;
+        }
+        self.segment_names.iter().cloned().zip(c).collect()
+    }
+}
+
+/// Mart columns rules can refer to.
+pub const MART_VARIABLES: &[&str] = &[
+    "recency_days",
+    "frequency",
+    "monetary",
+    "tenure_days",
+    "avg_order_value",
+    "total_quantity",
+    "primary_region",
+    "preferred_payment",
+];
+
+/// Scores the mart and assigns segments with `rules`. Customer attributes come from
+/// `customers` when given (only the columns the rules use are read); without it they are null.
+pub fn rfm(
+    mart: Mart,
+    customers: Option<&TableReader>,
+    rules: &RuleSet,
+    params: &RfmParams,
+    progress: &dyn Progress,
+) -> Result<Rfm> {
+    if !(2..=100).contains(&params.bins) {
+        return Err(Error::Config(format!(
+            "--bins must be 2..100, got {}",
+            params.bins
+        )));
+    }
+    let attr_names: Vec<&str> = TableKind::Customers
+        .columns()
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| *n != "customer_id")
+        .collect();
+    let mut vars: Vec<String> = ["R", "F", "M"].iter().map(|s| s.to_string()).collect();
+    vars.extend(MART_VARIABLES.iter().map(|s| s.to_string()));
+    vars.extend(attr_names.iter().map(|s| s.to_string()));
+    let conds = rules.compile(&vars)?;
+    let mut used = Vec::new();
+    for c in &conds {
+        c.variables(&mut used);
+    }
+    let first_attr = 3 + MART_VARIABLES.len();
+    let used_attrs: Vec<&str> = attr_names
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| used.contains(&(first_attr + j)))
+        .map(|(_, n)| *n)
+        .collect();
+    let attrs = match customers {
+        Some(c) if !used_attrs.is_empty() => Some(Attributes::load(c, &used_attrs, progress)?),
+        _ => None,
+    };
+    let mut warnings = Vec::new();
+    if customers.is_none() && !used_attrs.is_empty() {
+        warnings.push(RuleWarning {
+            segment: None,
+            message: format!(
+                "no customers file: {} are null for every customer",
+                used_attrs.join(", ")
+            ),
+            count: mart.len() as u64,
+        });
+    }
+
+    let to_f = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let b = params.bins;
+    let (r, (f, m)) = rayon::join(
+        || {
+            quantile_scores(&to_f(&mart.recency_days), b, params.ties)
+                .into_iter()
+                .map(|s| b as u8 + 1 - s)
+                .collect::<Vec<u8>>()
+        },
+        || {
+            rayon::join(
+                || quantile_scores(&to_f(&mart.frequency), b, params.ties),
+                || quantile_scores(&mart.monetary, b, params.ties),
+            )
+        },
+    );
+
+    // attribute columns by variable index
+    let attr_cols: Vec<Option<&crate::data::customers::AttrColumn>> = attr_names
+        .iter()
+        .map(|n| attrs.as_ref().and_then(|a| a.column(n)))
+        .collect();
+    let n_rules = conds.len();
+    let per_customer: Vec<(Option<u32>, u64)> = (0..mart.len())
+        .into_par_iter()
+        .map(|i| {
+            let row = attrs.as_ref().and_then(|a| a.row(&mart.customer_id[i]));
+            let get = |v: usize| -> ValueRef<'_> {
+                match v {
+                    0 => ValueRef::Num(r[i] as f64),
+                    1 => ValueRef::Num(f[i] as f64),
+                    2 => ValueRef::Num(m[i] as f64),
+                    3 => ValueRef::Num(mart.recency_days[i] as f64),
+                    4 => ValueRef::Num(mart.frequency[i] as f64),
+                    5 => ValueRef::Num(mart.monetary[i]),
+                    6 => ValueRef::Num(mart.tenure_days[i] as f64),
+                    7 => ValueRef::Num(mart.avg_order_value[i]),
+                    8 => mart
+                        .total_quantity
+                        .as_ref()
+                        .map(|q| ValueRef::Num(q[i] as f64))
+                        .unwrap_or(ValueRef::Null),
+                    9 => mart
+                        .primary_region
+                        .as_ref()
+                        .and_then(|c| c.get(i))
+                        .map(ValueRef::Str)
+                        .unwrap_or(ValueRef::Null),
+                    10 => mart
+                        .preferred_payment
+                        .as_ref()
+                        .and_then(|c| c.get(i))
+                        .map(ValueRef::Str)
+                        .unwrap_or(ValueRef::Null),
+                    v => match (attr_cols[v - first_attr], row) {
+                        (Some(col), Some(row)) => col.get(row),
+                        _ => ValueRef::Null,
+                    },
+                }
+            };
+            // bit k set: rule k's condition holds (for the unreachable-rule check; <= 64 rules tracked)
+            let mut hits = 0u64;
+            let mut seg = None;
+            for (k, c) in conds.iter().enumerate() {
+                if c.eval(&get) {
+                    if seg.is_none() {
+                        seg = Some(k as u32);
+                    }
+                    if k < 64 {
+                        hits |= 1 << k;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            (seg, hits)
+        })
+        .collect();
+
+    let mut segment_names: Vec<String> = rules.rules.iter().map(|r| r.name.clone()).collect();
+    let default_idx = rules.default.as_ref().map(|d| {
+        segment_names.push(d.clone());
+        (segment_names.len() - 1) as u32
+    });
+    let mut matched = vec![0u64; n_rules];
+    let mut assigned = vec![0u64; n_rules];
+    let mut unmatched = 0u64;
+    let segment: Vec<Option<u32>> = per_customer
+        .iter()
+        .map(|&(seg, hits)| {
+            for (k, mk) in matched.iter_mut().enumerate().take(64) {
+                *mk += (hits >> k) & 1;
+            }
+            match seg {
+                Some(s) => {
+                    assigned[s as usize] += 1;
+                    Some(s)
+                }
+                None => {
+                    unmatched += 1;
+                    default_idx
+                }
+            }
+        })
+        .collect();
+    for k in 0..n_rules.min(64) {
+        let name = Some(rules.rules[k].name.clone());
+        if matched[k] == 0 {
+            warnings.push(RuleWarning {
+                segment: name,
+                message: "matches no customer".into(),
+                count: 0,
+            });
+        } else if assigned[k] == 0 {
+            warnings.push(RuleWarning {
+                segment: name,
+                message: format!(
+                    "unreachable: the {} customers it matches are all taken by earlier rules",
+                    matched[k]
+                ),
+                count: matched[k],
+            });
+        }
+    }
+    if default_idx.is_none() && unmatched > 0 {
+        warnings.push(RuleWarning {
+            segment: None,
+            message: format!("{unmatched} customers match no rule and the rule set has no default: their segment is null"),
+            count: unmatched,
+        });
+    }
+    Ok(Rfm {
+        mart,
+        r,
+        f,
+        m,
+        segment,
+        segment_names,
+        warnings,
+        params: params.clone(),
+    })
+}
+
+impl Rfm {
+    /// `customer_id, recency_days, frequency, monetary, R, F, M, segment` (the bench `rfm`
+    /// output; scores as int64 like pandas).
+    pub fn to_record_batch(&self) -> Result<RecordBatch> {
+        let i64s = |v: &[u8]| -> ArrayRef {
+            Arc::new(Int64Array::from_iter_values(v.iter().map(|&x| x as i64)))
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Utf8, false),
+            Field::new("recency_days", DataType::Int64, false),
+            Field::new("frequency", DataType::Int64, false),
+            Field::new("monetary", DataType::Float64, false),
+            Field::new("R", DataType::Int64, false),
+            Field::new("F", DataType::Int64, false),
+            Field::new("M", DataType::Int64, false),
+            Field::new("segment", DataType::Utf8, true),
+        ]));
+        let seg: StringArray = self
+            .segment
+            .iter()
+            .map(|s| s.map(|s| self.segment_names[s as usize].as_str()))
+            .collect();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from_iter_values(&self.mart.customer_id)),
+                Arc::new(Int64Array::from(self.mart.recency_days.clone())),
+                Arc::new(Int64Array::from(self.mart.frequency.clone())),
+                Arc::new(Float64Array::from(self.mart.monetary.clone())),
+                i64s(&self.r),
+                i64s(&self.f),
+                i64s(&self.m),
+                Arc::new(seg),
+            ],
+        )
+        .map_err(|e| Error::Data(format!("building the rfm batch: {e}")))
+    }
+}

@@ -1,0 +1,772 @@
+//! Rule sets: an ordered list of named segments with conditions; the first matching rule wins,
+//! customers matched by none get the default segment.
+//!
+//! ```toml
+//! name = "my rules"
+//! default = "Others"                       # segment of customers no rule matches
+//! default_actions = ["Keep in the newsletter"]
+//!
+//! [[segments]]
+//! name = "VIP"
+//! when = "R >= 4 and (F in 4..5 or monetary > 1000) and not region in ['LATAM']"
+//! actions = ["Personal account manager"]
+//! ```
+//!
+//! Conditions: `and`, `or`, `not`, parentheses; comparisons `< <= > >= == !=` (also `=`) between
+//! a variable and a number, a quoted string or `true`/`false`; ranges `X in A..B` (inclusive) or
+//! `X between A and B`; sets `X in [v1, v2]`; a bare boolean variable (`premium`). Variables: the
+//! scores `R`, `F`, `M`, every mart column and every customer attribute. A comparison with a
+//! missing value (customer absent from the customers file, null) is false.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// A value a condition can look at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Num(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+/// A compiled condition; variables are indices into the evaluation context.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+    Cmp(usize, Op, Value),
+    In(usize, Vec<Value>),
+    Range(usize, f64, f64),
+    Truthy(usize),
+    Const(bool),
+}
+
+/// A borrowed value, as conditions see it during evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    Num(f64),
+    Str(&'a str),
+    Bool(bool),
+    Null,
+}
+
+impl Value {
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Num(x) => ValueRef::Num(*x),
+            Value::Str(s) => ValueRef::Str(s),
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Null => ValueRef::Null,
+        }
+    }
+}
+
+fn compare(v: ValueRef, op: Op, lit: &Value) -> bool {
+    use std::cmp::Ordering::*;
+    let ord = match (v, lit) {
+        (ValueRef::Num(a), Value::Num(b)) => a.partial_cmp(b),
+        (ValueRef::Str(a), Value::Str(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+        (ValueRef::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+        (ValueRef::Bool(a), Value::Num(b)) => (a as u8 as f64).partial_cmp(b),
+        _ => None,
+    };
+    match ord {
+        None => false,
+        Some(o) => match op {
+            Op::Lt => o == Less,
+            Op::Le => o != Greater,
+            Op::Gt => o == Greater,
+            Op::Ge => o != Less,
+            Op::Eq => o == Equal,
+            Op::Ne => o != Equal,
+        },
+    }
+}
+
+impl Cond {
+    /// Evaluates the condition; `get(i)` is the customer's value of variable `i`.
+    pub fn eval<'a>(&self, get: &impl Fn(usize) -> ValueRef<'a>) -> bool {
+        match self {
+            Cond::And(a, b) => a.eval(get) && b.eval(get),
+            Cond::Or(a, b) => a.eval(get) || b.eval(get),
+            Cond::Not(a) => !a.eval(get),
+            Cond::Cmp(i, op, lit) => compare(get(*i), *op, lit),
+            Cond::In(i, set) => set.iter().any(|l| compare(get(*i), Op::Eq, l)),
+            Cond::Range(i, lo, hi) => match get(*i) {
+                ValueRef::Num(x) => x >= *lo && x <= *hi,
+                _ => false,
+            },
+            Cond::Truthy(i) => match get(*i) {
+                ValueRef::Bool(b) => b,
+                ValueRef::Num(x) => x != 0.0,
+                _ => false,
+            },
+            Cond::Const(b) => *b,
+        }
+    }
+
+    /// The variables the condition reads.
+    pub fn variables(&self, out: &mut Vec<usize>) {
+        match self {
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                a.variables(out);
+                b.variables(out);
+            }
+            Cond::Not(a) => a.variables(out),
+            Cond::Cmp(i, _, _) | Cond::In(i, _) | Cond::Range(i, _, _) | Cond::Truthy(i) => {
+                out.push(*i)
+            }
+            Cond::Const(_) => {}
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------ parser
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Num(f64),
+    Str(String),
+    Op(Op),
+    LParen,
+    RParen,
+    LBracket,
+    RBracket,
+    Comma,
+    DotDot,
+}
+
+/// A parse error at a character offset of the condition text.
+#[derive(Debug)]
+pub struct ParseError {
+    pub offset: usize,
+    pub message: String,
+}
+
+fn lex(s: &str) -> std::result::Result<Vec<(Tok, usize)>, ParseError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    let err = |offset, m: &str| ParseError {
+        offset,
+        message: m.to_string(),
+    };
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'(' => {
+                out.push((Tok::LParen, i));
+                i += 1
+            }
+            b')' => {
+                out.push((Tok::RParen, i));
+                i += 1
+            }
+            b'[' => {
+                out.push((Tok::LBracket, i));
+                i += 1
+            }
+            b']' => {
+                out.push((Tok::RBracket, i));
+                i += 1
+            }
+            b',' => {
+                out.push((Tok::Comma, i));
+                i += 1
+            }
+            b'.' if b.get(i + 1) == Some(&b'.') => {
+                out.push((Tok::DotDot, i));
+                i += 2
+            }
+            b'<' | b'>' | b'=' | b'!' => {
+                let two = b.get(i + 1) == Some(&b'=');
+                let op = match (c, two) {
+                    (b'<', true) => Op::Le,
+                    (b'<', false) => Op::Lt,
+                    (b'>', true) => Op::Ge,
+                    (b'>', false) => Op::Gt,
+                    (b'=', _) => Op::Eq,
+                    (b'!', true) => Op::Ne,
+                    _ => return Err(err(i, "expected != ")),
+                };
+                out.push((Tok::Op(op), i));
+                i += if two { 2 } else { 1 };
+            }
+            b'"' | b'\'' => {
+                let q = c;
+                i += 1;
+                let s0 = i;
+                while i < b.len() && b[i] != q {
+                    i += 1;
+                }
+                if i >= b.len() {
+                    return Err(err(start, "unclosed string"));
+                }
+                out.push((Tok::Str(s[s0..i].to_string()), start));
+                i += 1;
+            }
+            b'0'..=b'9' | b'-' | b'+' => {
+                i += 1;
+                while i < b.len()
+                    && (b[i].is_ascii_digit()
+                        || b[i] == b'_'
+                        || (b[i] == b'.' && b.get(i + 1) != Some(&b'.'))
+                        || b[i] == b'e'
+                        || b[i] == b'E')
+                {
+                    i += 1;
+                }
+                let text: String = s[start..i].chars().filter(|&c| c != '_').collect();
+                let v: f64 = text
+                    .parse()
+                    .map_err(|_| err(start, &format!("bad number {:?}", &s[start..i])))?;
+                out.push((Tok::Num(v), start));
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                out.push((Tok::Ident(s[start..i].to_string()), start));
+            }
+            _ => {
+                return Err(err(
+                    i,
+                    &format!(
+                        "unexpected character {:?}",
+                        s[i..].chars().next().unwrap_or('?')
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    end: usize,
+    vars: &'a [String],
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|t| &t.0)
+    }
+    fn offset(&self) -> usize {
+        self.toks.get(self.pos).map(|t| t.1).unwrap_or(self.end)
+    }
+    fn err<T>(&self, m: impl Into<String>) -> std::result::Result<T, ParseError> {
+        Err(ParseError {
+            offset: self.offset(),
+            message: m.into(),
+        })
+    }
+    fn keyword(&mut self, k: &str) -> bool {
+        if matches!(self.peek(), Some(Tok::Ident(w)) if w.eq_ignore_ascii_case(k)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn expr(&mut self) -> std::result::Result<Cond, ParseError> {
+        let mut a = self.and()?;
+        while self.keyword("or") {
+            a = Cond::Or(Box::new(a), Box::new(self.and()?));
+        }
+        Ok(a)
+    }
+    fn and(&mut self) -> std::result::Result<Cond, ParseError> {
+        let mut a = self.unary()?;
+        while self.keyword("and") {
+            a = Cond::And(Box::new(a), Box::new(self.unary()?));
+        }
+        Ok(a)
+    }
+    fn unary(&mut self) -> std::result::Result<Cond, ParseError> {
+        if self.keyword("not") {
+            return Ok(Cond::Not(Box::new(self.unary()?)));
+        }
+        self.atom()
+    }
+    fn literal(&mut self) -> std::result::Result<Value, ParseError> {
+        let v = match self.peek() {
+            Some(Tok::Num(n)) => Value::Num(*n),
+            Some(Tok::Str(s)) => Value::Str(s.clone()),
+            Some(Tok::Ident(w)) if w == "true" => Value::Bool(true),
+            Some(Tok::Ident(w)) if w == "false" => Value::Bool(false),
+            _ => return self.err("expected a number, a quoted string, true or false"),
+        };
+        self.pos += 1;
+        Ok(v)
+    }
+    fn number(&mut self) -> std::result::Result<f64, ParseError> {
+        match self.literal()? {
+            Value::Num(n) => Ok(n),
+            _ => {
+                self.pos -= 1;
+                self.err("expected a number")
+            }
+        }
+    }
+    fn atom(&mut self) -> std::result::Result<Cond, ParseError> {
+        match self.peek().cloned() {
+            Some(Tok::LParen) => {
+                self.pos += 1;
+                let e = self.expr()?;
+                if self.peek() != Some(&Tok::RParen) {
+                    return self.err("expected )");
+                }
+                self.pos += 1;
+                Ok(e)
+            }
+            Some(Tok::Ident(w)) if w == "true" || w == "false" => {
+                self.pos += 1;
+                Ok(Cond::Const(w == "true"))
+            }
+            Some(Tok::Ident(name)) => {
+                let at = self.offset();
+                let var = match self.vars.iter().position(|v| *v == name) {
+                    Some(i) => i,
+                    None => {
+                        return Err(ParseError {
+                            offset: at,
+                            message: format!(
+                                "unknown variable {name:?} (known: {})",
+                                self.vars.join(", ")
+                            ),
+                        })
+                    }
+                };
+                self.pos += 1;
+                match self.peek().cloned() {
+                    Some(Tok::Op(op)) => {
+                        self.pos += 1;
+                        Ok(Cond::Cmp(var, op, self.literal()?))
+                    }
+                    Some(Tok::Ident(k)) if k.eq_ignore_ascii_case("between") => {
+                        self.pos += 1;
+                        let lo = self.number()?;
+                        if !self.keyword("and") {
+                            return self.err("expected `and` in `between A and B`");
+                        }
+                        let hi = self.number()?;
+                        Ok(Cond::Range(var, lo, hi))
+                    }
+                    Some(Tok::Ident(k)) if k.eq_ignore_ascii_case("in") => {
+                        self.pos += 1;
+                        if self.peek() == Some(&Tok::LBracket) {
+                            self.pos += 1;
+                            let mut set = vec![self.literal()?];
+                            while self.peek() == Some(&Tok::Comma) {
+                                self.pos += 1;
+                                set.push(self.literal()?);
+                            }
+                            if self.peek() != Some(&Tok::RBracket) {
+                                return self.err("expected ] or ,");
+                            }
+                            self.pos += 1;
+                            Ok(Cond::In(var, set))
+                        } else {
+                            let lo = self.number()?;
+                            if self.peek() != Some(&Tok::DotDot) {
+                                return self.err("expected `..` in a range A..B");
+                            }
+                            self.pos += 1;
+                            let hi = self.number()?;
+                            Ok(Cond::Range(var, lo, hi))
+                        }
+                    }
+                    _ => Ok(Cond::Truthy(var)),
+                }
+            }
+            None => self.err("unexpected end of the condition"),
+            Some(t) => self.err(format!("unexpected {t:?}")),
+        }
+    }
+}
+
+/// Parses a condition against the variable names; errors carry the character offset.
+pub fn parse_condition(text: &str, vars: &[String]) -> std::result::Result<Cond, ParseError> {
+    let toks = lex(text)?;
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end: text.len(),
+        vars,
+    };
+    let c = p.expr()?;
+    if p.pos < p.toks.len() {
+        return p.err("unexpected text after the condition (missing `and`/`or`?)");
+    }
+    Ok(c)
+}
+
+// ------------------------------------------------------------------------------------ rule sets
+
+/// One segment rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub when: String,
+    pub actions: Vec<String>,
+}
+
+/// An ordered rule set (unbound: conditions are text until [`RuleSet::compile`]).
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    pub name: String,
+    pub rules: Vec<Rule>,
+    /// Segment of customers no rule matches; `None` leaves them unsegmented (with a warning).
+    pub default: Option<String>,
+    pub default_actions: Vec<String>,
+    /// The TOML text and the spans of the conditions, for error positions.
+    source: Option<(String, String, Vec<std::ops::Range<usize>>)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    name: Option<String>,
+    default: Option<String>,
+    #[serde(default)]
+    default_actions: Vec<String>,
+    #[serde(default)]
+    segments: Vec<RuleEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleEntry {
+    name: String,
+    when: toml::Spanned<String>,
+    #[serde(default)]
+    actions: Vec<String>,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+impl RuleSet {
+    /// Parses a rule file (TOML). `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<RuleSet> {
+        let f: RuleFile = toml::from_str(text).map_err(|e| {
+            let pos = e.span().map(|s| {
+                let (l, c) = line_col(text, s.start);
+                format!("line {l}, column {c}: ")
+            });
+            Error::Config(format!(
+                "{origin}: {}{}",
+                pos.unwrap_or_default(),
+                e.message()
+            ))
+        })?;
+        if f.segments.is_empty() {
+            return Err(Error::Config(format!("{origin}: no [[segments]]")));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &f.segments {
+            if !seen.insert(s.name.clone()) {
+                return Err(Error::Config(format!(
+                    "{origin}: segment {:?} is defined twice",
+                    s.name
+                )));
+            }
+        }
+        let spans = f.segments.iter().map(|s| s.when.span()).collect();
+        Ok(RuleSet {
+            name: f.name.unwrap_or_else(|| origin.to_string()),
+            rules: f
+                .segments
+                .into_iter()
+                .map(|s| Rule {
+                    name: s.name,
+                    when: s.when.into_inner(),
+                    actions: s.actions,
+                })
+                .collect(),
+            default: f.default,
+            default_actions: f.default_actions,
+            source: Some((origin.to_string(), text.to_string(), spans)),
+        })
+    }
+
+    /// Compiles the conditions against the variables available (R, F, M, mart columns,
+    /// customer attributes). Errors name the rule, and the line and column in the file.
+    pub fn compile(&self, vars: &[String]) -> Result<Vec<Cond>> {
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                parse_condition(&r.when, vars).map_err(|e| {
+                    let at = match &self.source {
+                        Some((origin, text, spans)) => {
+                            // +1 skips the opening quote (+3 for a triple-quoted string)
+                            let span = &spans[i];
+                            let quote = if text[span.clone()].starts_with("\"\"\"")
+                                || text[span.clone()].starts_with("'''")
+                            {
+                                3
+                            } else {
+                                1
+                            };
+                            let (l, c) = line_col(text, span.start + quote + e.offset);
+                            format!("{origin}: line {l}, column {c}: ")
+                        }
+                        None => format!("rule set {}: ", self.name),
+                    };
+                    Error::Config(format!("{at}segment {:?}: {}", r.name, e.message))
+                })
+            })
+            .collect()
+    }
+
+    /// A built-in rule set: `default` or `standard`.
+    pub fn builtin(name: &str) -> Option<RuleSet> {
+        let text = match name {
+            "default" => DEFAULT_RULES,
+            "standard" => STANDARD_RULES,
+            _ => return None,
+        };
+        let mut r = RuleSet::from_toml(text, &format!("built-in rule set {name:?}"))
+            .expect("built-in rules parse");
+        r.name = name.to_string();
+        Some(r)
+    }
+
+    /// Actions of a segment (rule or default).
+    pub fn actions(&self) -> BTreeMap<String, Vec<String>> {
+        let mut m: BTreeMap<String, Vec<String>> = self
+            .rules
+            .iter()
+            .map(|r| (r.name.clone(), r.actions.clone()))
+            .collect();
+        if let Some(d) = &self.default {
+            m.insert(d.clone(), self.default_actions.clone());
+        }
+        m
+    }
+}
+
+/// The five rules of the bench `rfm` task (`../shared/bench/README.md`).
+pub const DEFAULT_RULES: &str = r#"
+name = "default"
+default = "Others - Not premium"
+default_actions = ["Nurture with onboarding content and a second-purchase offer", "Test a premium membership trial"]
+
+[[segments]]
+name = "Top Customers"
+when = "R >= 3 and (F >= 4 or M >= 4)"
+actions = ["Reward: loyalty perks and early access", "Ask for reviews and referrals"]
+
+[[segments]]
+name = "At Risk"
+when = "R <= 2 and (F >= 3 or M >= 3)"
+actions = ["Win back with a personalised offer on their favourite category", "Survey why they stopped buying"]
+
+[[segments]]
+name = "New Customers"
+when = "R == 5 and F <= 2 and M >= 2"
+actions = ["Onboarding series and a second-order incentive"]
+
+[[segments]]
+name = "Dormant"
+when = "R == 1 and F <= 2 and M <= 2"
+actions = ["Low-cost reactivation email; suppress from paid channels if no response"]
+
+[[segments]]
+name = "Others - Premium"
+when = "premium"
+actions = ["Remind of membership benefits to drive the next order"]
+"#;
+
+/// The widely used 11-segment RFM map (score ranges on 1..5 quintiles; first match wins, so the
+/// narrow segments come first).
+pub const STANDARD_RULES: &str = r#"
+name = "standard"
+default = "Others"
+default_actions = ["Keep in regular campaigns"]
+
+[[segments]]
+name = "Champions"
+when = "R in 4..5 and F in 4..5 and M in 4..5"
+actions = ["Reward them; early adopters for new products", "Ask for reviews and referrals"]
+
+[[segments]]
+name = "Can't Lose Them"
+when = "R == 1 and F in 4..5 and M in 4..5"
+actions = ["Win them back with renewals or new products; talk to them personally"]
+
+[[segments]]
+name = "Loyal"
+when = "R in 2..5 and F in 3..5 and M in 3..5"
+actions = ["Upsell higher-value products", "Loyalty programme"]
+
+[[segments]]
+name = "New"
+when = "R in 4..5 and F == 1 and M == 1"
+actions = ["Onboarding support and early success"]
+
+[[segments]]
+name = "Promising"
+when = "R in 3..4 and F == 1 and M == 1"
+actions = ["Create brand awareness; free trials"]
+
+[[segments]]
+name = "Potential Loyalist"
+when = "R in 3..5 and F in 1..3 and M in 1..3"
+actions = ["Membership or loyalty offer; recommend other products"]
+
+[[segments]]
+name = "Need Attention"
+when = "R in 2..3 and F in 2..3 and M in 2..3"
+actions = ["Limited-time offers based on past purchases"]
+
+[[segments]]
+name = "About to Sleep"
+when = "R in 2..3 and F in 1..2 and M in 1..2"
+actions = ["Share valuable resources; recommend popular products"]
+
+[[segments]]
+name = "At Risk"
+when = "R in 1..2 and F in 2..5 and M in 2..5"
+actions = ["Personalised emails to reconnect; offer renewals"]
+
+[[segments]]
+name = "Hibernating"
+when = "R in 1..2 and F in 1..2 and M in 1..2 and not (R == 1 and F == 1 and M == 1)"
+actions = ["Offer other relevant products and special discounts"]
+
+[[segments]]
+name = "Lost"
+when = "R == 1 and F == 1 and M == 1"
+actions = ["Revive interest with a reach-out campaign; ignore otherwise"]
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> Vec<String> {
+        ["R", "F", "M", "premium", "region", "monetary"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    fn eval(cond: &str, vals: &[Value]) -> bool {
+        parse_condition(cond, &vars())
+            .unwrap()
+            .eval(&|i| vals[i].as_ref())
+    }
+
+    #[test]
+    fn conditions() {
+        let v = [
+            Value::Num(4.0),
+            Value::Num(2.0),
+            Value::Num(5.0),
+            Value::Bool(false),
+            Value::Str("LATAM".into()),
+            Value::Num(1200.5),
+        ];
+        assert!(eval("R >= 3 and (F >= 4 or M >= 4)", &v));
+        assert!(!eval("R >= 3 and F >= 4", &v));
+        assert!(eval("not premium", &v));
+        assert!(eval("R in 4..5 and F between 1 and 2", &v));
+        assert!(eval("region in ['US-EAST', \"LATAM\"]", &v));
+        assert!(eval("region != 'US-EAST' and monetary > 1_000", &v));
+        assert!(eval("R = 4 or false", &v));
+        let null = [
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ];
+        assert!(!eval("premium", &null), "null is not true");
+        assert!(eval("not premium", &null), "like pandas fillna(False)");
+        assert!(!eval("R >= 0", &null));
+    }
+
+    #[test]
+    fn parse_errors_have_offsets() {
+        let e = parse_condition("R >= 3 and X < 2", &vars()).unwrap_err();
+        assert_eq!(e.offset, 11);
+        assert!(e.message.contains("unknown variable \"X\""));
+        let e = parse_condition("R >= 3 F >= 2", &vars()).unwrap_err();
+        assert_eq!(e.offset, 7);
+        let e = parse_condition("(R >= 3", &vars()).unwrap_err();
+        assert!(e.message.contains("expected )"));
+        assert!(parse_condition("R in 1..", &vars()).is_err());
+        assert!(parse_condition("region == 'x", &vars())
+            .unwrap_err()
+            .message
+            .contains("unclosed"));
+    }
+
+    #[test]
+    fn rule_file_errors_name_line_and_column() {
+        let text =
+            "default = \"Rest\"\n\n[[segments]]\nname = \"A\"\nwhen = \"R >= 3 and Q < 1\"\n";
+        let rs = RuleSet::from_toml(text, "rules.toml").unwrap();
+        let e = rs.compile(&vars()).unwrap_err().to_string();
+        // line 5: `when = "R >= 3 and Q < 1"`, Q at column 20
+        assert_eq!(e, "rules.toml: line 5, column 20: segment \"A\": unknown variable \"Q\" (known: R, F, M, premium, region, monetary)");
+        let e = RuleSet::from_toml("[[segments]]\nname = 3\nwhen = \"R > 1\"\n", "r.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("r.toml: line 2, column 8: "), "{e}");
+        let e = RuleSet::from_toml(
+            "[[segments]]\nname = \"A\"\nwhen = \"R > 1\"\ncolour = 1\n",
+            "r.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = RuleSet::from_toml("[[segments]]\nname = \"A\"\nwhen = \"R > 1\"\n[[segments]]\nname = \"A\"\nwhen = \"R > 2\"\n", "r.toml").unwrap_err().to_string();
+        assert!(e.contains("defined twice"), "{e}");
+    }
+
+    #[test]
+    fn builtins_compile() {
+        let vars: Vec<String> = ["R", "F", "M", "premium"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for name in ["default", "standard"] {
+            let rs = RuleSet::builtin(name).unwrap();
+            assert!(rs.compile(&vars).is_ok(), "{name}");
+        }
+        assert_eq!(RuleSet::builtin("standard").unwrap().rules.len(), 11);
+    }
+}
