@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
+
 use arrow_array::Array;
 
 use crate::data::reader::TableReader;
@@ -22,7 +24,7 @@ pub enum AttrColumn {
 /// Selected customer attributes; the first row of a duplicated `customer_id` wins.
 #[derive(Debug, Clone, Default)]
 pub struct Attributes {
-    index: HashMap<Box<str>, u32>,
+    index: HashMap<Box<str>, u32, FixedState>,
     pub columns: Vec<(String, AttrColumn)>,
 }
 
@@ -40,104 +42,102 @@ impl Attributes {
                 .copied()
                 .filter(|n| reader.has(n) && *n != "customer_id"),
         );
+        let specs: Vec<ColType> = wanted[1..]
+            .iter()
+            .map(|n| reader.kind.column(n).expect("canonical").ty)
+            .collect();
         progress.begin("reading customers", reader.num_rows_hint().unwrap_or(0));
-        // Read sequentially by unit: the attribute order must follow the file.
+        // Units come back in file order, so "first row wins" follows the file.
         let units = reader.fold(
             &wanted,
             || {
                 (
-                    Vec::<(u64, Box<str>)>::new(),
-                    Vec::<(u64, Vec<ValueOwned>)>::new(),
+                    Vec::<Box<str>>::new(),
+                    specs.iter().map(|t| Part::new(*t)).collect::<Vec<Part>>(),
                 )
             },
-            |(ids, rows), ch| {
+            |(ids, parts), ch| {
                 let idcol = ch.str("customer_id").expect("required");
-                for i in 0..ch.len() {
-                    ids.push((ch.row(i), idcol.value(i).into()));
-                    let mut vals = Vec::with_capacity(wanted.len() - 1);
-                    for name in &wanted[1..] {
-                        let spec = reader.kind.column(name).expect("canonical");
-                        let arr = ch.batch.column_by_name(name).expect("read");
-                        vals.push(if arr.is_null(i) {
-                            ValueOwned::Null
-                        } else {
-                            match spec.ty {
-                                ColType::Int => {
-                                    ValueOwned::Num(ch.i64(name).expect("int").value(i) as f64)
+                ids.extend((0..ch.len()).map(|i| Box::<str>::from(idcol.value(i))));
+                for (part, name) in parts.iter_mut().zip(&wanted[1..]) {
+                    let arr = ch.batch.column_by_name(name).expect("read");
+                    for i in 0..ch.len() {
+                        let null = arr.is_null(i);
+                        match part {
+                            Part::Num(v) => v.push((!null).then(|| {
+                                match ch.batch.column_by_name(name).expect("read").data_type() {
+                                    arrow_schema::DataType::Int64 => {
+                                        ch.i64(name).expect("int").value(i) as f64
+                                    }
+                                    arrow_schema::DataType::Float64 => {
+                                        ch.f64(name).expect("float").value(i)
+                                    }
+                                    arrow_schema::DataType::Date32 => {
+                                        ch.date(name).expect("date").value(i) as f64
+                                    }
+                                    _ => ch.ts(name).expect("timestamp").value(i) as f64,
                                 }
-                                ColType::Float => {
-                                    ValueOwned::Num(ch.f64(name).expect("float").value(i))
-                                }
-                                ColType::Bool => {
-                                    ValueOwned::Bool(ch.bool(name).expect("bool").value(i))
-                                }
-                                ColType::Date => {
-                                    ValueOwned::Num(ch.date(name).expect("date").value(i) as f64)
-                                }
-                                ColType::Timestamp => {
-                                    ValueOwned::Num(ch.ts(name).expect("ts").value(i) as f64)
-                                }
-                                ColType::Str => {
-                                    ValueOwned::Str(ch.str(name).expect("str").value(i).to_string())
-                                }
+                            })),
+                            Part::Bool(v) => {
+                                v.push((!null).then(|| ch.bool(name).expect("bool").value(i)))
                             }
-                        });
+                            Part::Str(v) => v
+                                .push((!null).then(|| {
+                                    Box::<str>::from(ch.str(name).expect("str").value(i))
+                                })),
+                        }
                     }
-                    rows.push((ch.row(i), vals));
                 }
                 Ok(())
             },
             progress,
         )?;
         progress.finish();
-        let mut ids = Vec::new();
-        let mut rows = Vec::new();
-        for (i, r) in units {
-            ids.extend(i);
-            rows.extend(r);
-        }
-        // units come in file order already; keep the first row of each id
-        let mut index = HashMap::with_capacity(ids.len());
-        let mut kept: Vec<usize> = Vec::with_capacity(ids.len());
-        for (k, (_, id)) in ids.into_iter().enumerate() {
-            if let std::collections::hash_map::Entry::Vacant(e) = index.entry(id) {
-                e.insert(kept.len() as u32);
-                kept.push(k);
+        let total: usize = units.iter().map(|u| u.0.len()).sum();
+        let mut index: HashMap<Box<str>, u32, FixedState> =
+            HashMap::with_capacity_and_hasher(total, FixedState::with_seed(0xa77));
+        let mut keep: Vec<(usize, usize)> = Vec::with_capacity(total); // (unit, row in unit)
+        for (u, (ids, _)) in units.iter().enumerate() {
+            for (k, id) in ids.iter().enumerate() {
+                if !index.contains_key(&**id) {
+                    index.insert(id.clone(), keep.len() as u32);
+                    keep.push((u, k));
+                }
             }
         }
         let mut columns = Vec::new();
         for (j, name) in wanted[1..].iter().enumerate() {
-            let spec = reader.kind.column(name).expect("canonical");
-            let col = match spec.ty {
+            let col = match specs[j] {
                 ColType::Bool => AttrColumn::Bool(
-                    kept.iter()
-                        .map(|&k| match rows[k].1[j] {
-                            ValueOwned::Bool(b) => Some(b),
+                    keep.iter()
+                        .map(|&(u, k)| match &units[u].1[j] {
+                            Part::Bool(v) => v[k],
                             _ => None,
                         })
                         .collect(),
                 ),
                 ColType::Str => {
                     let mut dict: Vec<String> = Vec::new();
-                    let mut lookup: HashMap<String, u32> = HashMap::new();
-                    let codes = kept
-                        .iter()
-                        .map(|&k| match &rows[k].1[j] {
-                            ValueOwned::Str(s) => {
-                                Some(*lookup.entry(s.clone()).or_insert_with(|| {
-                                    dict.push(s.clone());
+                    let mut lookup: HashMap<&str, u32, FixedState> =
+                        HashMap::with_hasher(FixedState::with_seed(1));
+                    let mut codes = Vec::with_capacity(keep.len());
+                    for &(u, k) in &keep {
+                        codes.push(match &units[u].1[j] {
+                            Part::Str(v) => v[k].as_deref().map(|s| {
+                                *lookup.entry(s).or_insert_with(|| {
+                                    dict.push(s.to_string());
                                     (dict.len() - 1) as u32
-                                }))
-                            }
+                                })
+                            }),
                             _ => None,
-                        })
-                        .collect();
+                        });
+                    }
                     AttrColumn::Str(codes, dict)
                 }
                 _ => AttrColumn::Num(
-                    kept.iter()
-                        .map(|&k| match rows[k].1[j] {
-                            ValueOwned::Num(x) => Some(x),
+                    keep.iter()
+                        .map(|&(u, k)| match &units[u].1[j] {
+                            Part::Num(v) => v[k],
                             _ => None,
                         })
                         .collect(),
@@ -179,10 +179,19 @@ impl AttrColumn {
     }
 }
 
-#[derive(Debug, Clone)]
-enum ValueOwned {
-    Num(f64),
-    Bool(bool),
-    Str(String),
-    Null,
+/// One attribute column of one unit, before the join index exists.
+enum Part {
+    Num(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+    Str(Vec<Option<Box<str>>>),
+}
+
+impl Part {
+    fn new(t: ColType) -> Part {
+        match t {
+            ColType::Bool => Part::Bool(Vec::new()),
+            ColType::Str => Part::Str(Vec::new()),
+            _ => Part::Num(Vec::new()),
+        }
+    }
 }
