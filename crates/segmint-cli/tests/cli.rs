@@ -405,7 +405,8 @@ fn validate_counts_soft_findings() {
          C2,O2,2024-02-01,0,1,US-EAST,card\n\
          C9,O3,2024-02-02,5.00,1,US-EAST,card\n\
          C2,O4,2023-12-31 23:59:59,5.00,1,US-EAST,card\n\
-         C2,O5,2024-03-01,-1.00,1,US-EAST,card\n",
+         C2,O5,2024-03-01,-1.00,1,US-EAST,card\n\
+         C1,O6,2024-04-01,3.00,1,,card\n",
     )
     .unwrap();
     let r = segmint(&[
@@ -439,6 +440,12 @@ fn validate_counts_soft_findings() {
     let outside = find("outside_window");
     assert_eq!(outside["count"], 1);
     assert_eq!(outside["examples"][0]["row"], 5);
+    let nulls = find("null_value");
+    assert_eq!(
+        (nulls["column"].as_str(), nulls["count"].as_u64()),
+        (Some("region"), Some(1))
+    );
+    assert_eq!(nulls["examples"][0]["row"], 7);
     assert_eq!(v["ok"], false);
     let r = segmint(&["validate", "--data", d.to_str().unwrap(), "--strict"]);
     assert_eq!(r.code, 1, "--strict fails on warnings");

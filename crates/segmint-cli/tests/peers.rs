@@ -125,17 +125,7 @@ fn mart_bit_identical_to_peers_20k() {
         );
     }
     let ours = dir.path().join("mart_segmint.parquet");
-    let r = segmint(&[
-        "mart",
-        "--data",
-        s(&data),
-        "--out",
-        s(&ours),
-        "--json",
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let v = json(&r.stdout);
+    let v = segmint_json(&["mart", "--data", s(&data), "--out", s(&ours)]);
     let want = reference("mart_n20000_s42.json");
     for k in ["customers", "monetary_total", "frequency_total", "ref_date"] {
         assert_eq!(v[k], want[k], "{k} (reference: bench README)");
@@ -231,17 +221,7 @@ fn rfm_equal_to_pandas_20k() {
         "peers/rfm_pandas.py",
         &["--data", s(&data), "--out", s(dir.path())],
     );
-    let r = segmint(&[
-        "rfm",
-        "--data",
-        s(&data),
-        "--out",
-        s(&ours),
-        "--json",
-        "--quiet",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let v = json(&r.stdout);
+    let v = segmint_json(&["rfm", "--data", s(&data), "--out", s(&ours)]);
     // bench README reference results (pandas 3.1.1)
     let want = [
         ("Top Customers", 7276),

@@ -136,7 +136,10 @@ pub fn write_csv_rows(w: &mut impl Write, batch: &RecordBatch) -> std::io::Resul
                     ))
                 }
                 other => {
-                    let _ = write!(line, "\"<{other}>\"");
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("CSV output of column type {other} is not supported"),
+                    ))
                 }
             }
         }

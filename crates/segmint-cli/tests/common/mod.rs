@@ -55,3 +55,12 @@ fn arrow_select_concat(batches: &[RecordBatch]) -> RecordBatch {
     assert_eq!(batches.len(), 1, "small test outputs fit in one batch");
     batches[0].clone()
 }
+
+/// Runs a command with `--json --quiet`, asserts success and returns the JSON summary.
+pub fn segmint_json(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--json", "--quiet"]);
+    let r = segmint(&all);
+    assert_eq!(r.code, 0, "segmint {args:?}: {}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stdout))
+}

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
-use arrow_array::Array;
+use arrow_schema::DataType;
 
 use crate::data::reader::TableReader;
 use crate::data::schema::ColType;
@@ -48,7 +48,7 @@ impl Attributes {
             .collect();
         progress.begin("reading customers", reader.num_rows_hint().unwrap_or(0));
         // Units come back in file order, so "first row wins" follows the file.
-        let units = reader.fold(
+        let mut units = reader.fold(
             &wanted,
             || {
                 (
@@ -60,32 +60,38 @@ impl Attributes {
                 let idcol = ch.str("customer_id").expect("required");
                 ids.extend((0..ch.len()).map(|i| Box::<str>::from(idcol.value(i))));
                 for (part, name) in parts.iter_mut().zip(&wanted[1..]) {
-                    let arr = ch.batch.column_by_name(name).expect("read");
-                    for i in 0..ch.len() {
-                        let null = arr.is_null(i);
-                        match part {
-                            Part::Num(v) => v.push((!null).then(|| {
-                                match ch.batch.column_by_name(name).expect("read").data_type() {
-                                    arrow_schema::DataType::Int64 => {
-                                        ch.i64(name).expect("int").value(i) as f64
-                                    }
-                                    arrow_schema::DataType::Float64 => {
-                                        ch.f64(name).expect("float").value(i)
-                                    }
-                                    arrow_schema::DataType::Date32 => {
-                                        ch.date(name).expect("date").value(i) as f64
-                                    }
-                                    _ => ch.ts(name).expect("timestamp").value(i) as f64,
-                                }
-                            })),
-                            Part::Bool(v) => {
-                                v.push((!null).then(|| ch.bool(name).expect("bool").value(i)))
+                    // One typed pass per column and chunk (the type is fixed by the schema).
+                    match part {
+                        Part::Num(v) => {
+                            match ch.batch.column_by_name(name).expect("read").data_type() {
+                                DataType::Int64 => v.extend(
+                                    ch.i64(name)
+                                        .expect("int")
+                                        .iter()
+                                        .map(|x| x.map(|x| x as f64)),
+                                ),
+                                DataType::Float64 => v.extend(ch.f64(name).expect("float").iter()),
+                                DataType::Date32 => v.extend(
+                                    ch.date(name)
+                                        .expect("date")
+                                        .iter()
+                                        .map(|x| x.map(|x| x as f64)),
+                                ),
+                                _ => v.extend(
+                                    ch.ts(name)
+                                        .expect("timestamp")
+                                        .iter()
+                                        .map(|x| x.map(|x| x as f64)),
+                                ),
                             }
-                            Part::Str(v) => v
-                                .push((!null).then(|| {
-                                    Box::<str>::from(ch.str(name).expect("str").value(i))
-                                })),
                         }
+                        Part::Bool(v) => v.extend(ch.bool(name).expect("bool").iter()),
+                        Part::Str(v) => v.extend(
+                            ch.str(name)
+                                .expect("str")
+                                .iter()
+                                .map(|x| x.map(Box::<str>::from)),
+                        ),
                     }
                 }
                 Ok(())
@@ -97,10 +103,10 @@ impl Attributes {
         let mut index: HashMap<Box<str>, u32, FixedState> =
             HashMap::with_capacity_and_hasher(total, FixedState::with_seed(0xa77));
         let mut keep: Vec<(usize, usize)> = Vec::with_capacity(total); // (unit, row in unit)
-        for (u, (ids, _)) in units.iter().enumerate() {
-            for (k, id) in ids.iter().enumerate() {
-                if !index.contains_key(&**id) {
-                    index.insert(id.clone(), keep.len() as u32);
+        for (u, unit) in units.iter_mut().enumerate() {
+            for (k, id) in std::mem::take(&mut unit.0).into_iter().enumerate() {
+                if let std::collections::hash_map::Entry::Vacant(e) = index.entry(id) {
+                    e.insert(keep.len() as u32);
                     keep.push((u, k));
                 }
             }

@@ -46,6 +46,9 @@ pub struct Finding {
     /// Stable identifier, e.g. `unknown_customer`.
     pub code: &'static str,
     pub table: &'static str,
+    /// The canonical column, for per-column findings (`null_value`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<&'static str>,
     pub message: String,
     pub count: u64,
     pub examples: Vec<Example>,
@@ -125,19 +128,25 @@ impl Tally {
 }
 
 #[derive(Default)]
-struct Tallies(Vec<(&'static str, Tally)>);
+/// Findings under construction, keyed by (code, column for per-column findings).
+struct Tallies(Vec<(FindingKey, Tally)>);
+
+type FindingKey = (&'static str, Option<&'static str>);
 
 impl Tallies {
     fn get(&mut self, code: &'static str) -> &mut Tally {
-        if let Some(i) = self.0.iter().position(|(c, _)| *c == code) {
+        self.entry((code, None))
+    }
+    fn entry(&mut self, key: FindingKey) -> &mut Tally {
+        if let Some(i) = self.0.iter().position(|(c, _)| *c == key) {
             return &mut self.0[i].1;
         }
-        self.0.push((code, Tally::default()));
+        self.0.push((key, Tally::default()));
         &mut self.0.last_mut().expect("just pushed").1
     }
     fn merge(&mut self, o: Tallies, k: usize) {
-        for (code, t) in o.0 {
-            self.get(code).merge(t, k);
+        for (key, t) in o.0 {
+            self.entry(key).merge(t, k);
         }
     }
 }
@@ -398,6 +407,7 @@ pub fn validate(
                 severity: Severity::Info,
                 code: "table_absent",
                 table: kind.name(),
+                column: None,
                 message: format!(
                     "no {} file: its checks and the joins with it were skipped",
                     kind.name()
@@ -412,6 +422,7 @@ pub fn validate(
             severity: Severity::Info,
             code: "window_unknown",
             table: "transactions",
+            column: None,
             message: "data window unknown (no meta.json, no --window): timestamp range not checked"
                 .into(),
             count: 0,
@@ -471,7 +482,7 @@ fn null_checks(t: &TableReader, ch: &Chunk, tallies: &mut Tallies, k: usize) {
         if let Some(arr) = ch.batch.column_by_name(p.spec.name) {
             if arr.null_count() > 0 {
                 for i in (0..arr.len()).filter(|&i| arr.is_null(i)) {
-                    tallies.get(null_code(p.spec.name)).add(
+                    tallies.entry(("null_value", Some(p.spec.name))).add(
                         k,
                         &t.path,
                         ch.row(i),
@@ -481,19 +492,6 @@ fn null_checks(t: &TableReader, ch: &Chunk, tallies: &mut Tallies, k: usize) {
                 }
             }
         }
-    }
-}
-
-fn null_code(column: &str) -> &'static str {
-    // One code per column keeps the findings apart; the list is the schema's optional columns.
-    match column {
-        "quantity" => "null_quantity",
-        "region" => "null_region",
-        "payment_method" => "null_payment_method",
-        "category" => "null_category",
-        "device" => "null_device",
-        "traffic_source" => "null_traffic_source",
-        _ => "null_value",
     }
 }
 
@@ -573,7 +571,7 @@ fn check_returns(
     }
 }
 
-fn describe(code: &str, table: TableKind) -> (Severity, String) {
+fn describe(code: &str, column: Option<&str>, table: TableKind) -> (Severity, String) {
     let w = Severity::Warning;
     match code {
         "duplicate_customer" => (
@@ -603,23 +601,24 @@ fn describe(code: &str, table: TableKind) -> (Severity, String) {
             "purchase rows repeating an order_id (counted as one order)".into(),
         ),
         "unknown_event_type" => (w, "events with an event_type outside the schema".into()),
-        c if c.starts_with("null_") => (
+        "null_value" => (
             w,
-            format!("null values in column {}", c.trim_start_matches("null_")),
+            format!("null values in column {}", column.unwrap_or("?")),
         ),
         c => (w, c.replace('_', " ")),
     }
 }
 
 fn push_findings(report: &mut Report, table: TableKind, tallies: Tallies) {
-    for (code, t) in tallies.0 {
+    for ((code, column), t) in tallies.0 {
         if t.count == 0 {
             continue;
         }
-        let (severity, message) = describe(code, table);
+        let (severity, message) = describe(code, column, table);
         report.findings.push(Finding {
             severity,
             code,
+            column,
             table: table.name(),
             message,
             count: t.count,

@@ -188,7 +188,7 @@ pub fn generate(params: &DemoParams, out: &Path, progress: &dyn Progress) -> Res
     let catalog = Catalog::new(params.seed);
     let n_blocks = params.customers.div_ceil(BLOCK);
     let id_width = 7.max(params.customers.to_string().len());
-    let mut sink = write::Sink::create(out, params.format, id_width, &window)?;
+    let mut sink = write::Sink::create(out, params.format, id_width)?;
     progress.begin("generating customers", params.customers);
     let chunks: Vec<(u64, u64)> = (0..n_blocks)
         .step_by(CHUNK_BLOCKS as usize)
@@ -208,7 +208,7 @@ pub fn generate(params: &DemoParams, out: &Path, progress: &dyn Progress) -> Res
         let (written, generated) = rayon::join(
             || -> Result<u64> {
                 let n: u64 = current.iter().map(|b| b.c_num.len() as u64).sum();
-                sink.write_chunk(&current, &catalog)?;
+                sink.write_chunk(&current)?;
                 Ok(n)
             },
             || next.map(gen_chunk),

@@ -16,7 +16,7 @@ use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 
 use super::model::{self, Block, Catalog};
-use super::{DemoFormat, RowCounts, Window};
+use super::{DemoFormat, RowCounts};
 use crate::error::{Error, Result};
 
 /// Builds a `StringArray` from bytes pushed piece by piece.
@@ -453,7 +453,7 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn create(dir: &Path, format: DemoFormat, width: usize, _w: &Window) -> Result<Self> {
+    pub fn create(dir: &Path, format: DemoFormat, width: usize) -> Result<Self> {
         let tables = vec![
             TableSink::create(dir, "customers", customers_schema(), format)?,
             TableSink::create(dir, "transactions", transactions_schema(), format)?,
@@ -469,7 +469,7 @@ impl Sink {
         })
     }
 
-    pub fn write_chunk(&mut self, blocks: &[Block], _catalog: &Catalog) -> Result<()> {
+    pub fn write_chunk(&mut self, blocks: &[Block]) -> Result<()> {
         let width = self.width;
         self.tables.par_iter_mut().try_for_each(|t| {
             let b = match t.name {

@@ -205,12 +205,12 @@ fn bump(v: &mut Counts, key: u32, n: u32) {
 #[derive(Default)]
 struct Dict {
     values: Vec<String>,
-    last: Option<(usize, u32)>,
+    last: Option<u32>,
 }
 
 impl Dict {
     fn id(&mut self, s: &str) -> u32 {
-        if let Some((_, id)) = self.last {
+        if let Some(id) = self.last {
             if self.values[id as usize] == s {
                 return id;
             }
@@ -222,7 +222,7 @@ impl Dict {
                 (self.values.len() - 1) as u32
             }
         };
-        self.last = Some((0, id));
+        self.last = Some(id);
         id
     }
 }
