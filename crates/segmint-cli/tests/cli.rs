@@ -696,6 +696,19 @@ fn rfm_rules_ties_and_errors() {
     let r5 = (0..b.num_rows()).filter(|&i| rcol.value(i) == 5).count() as u64;
     assert!(r5 > 0);
     assert_eq!(unreachable["count"].as_u64().unwrap(), r5);
+    // mart columns are variables too: a rule on `frequency` selects exactly those customers
+    std::fs::write(&rules, "default = \"Rest\"\n[[segments]]\nname = \"Repeat\"\nwhen = \"frequency >= 3 and tenure_days > 0\"\n").unwrap();
+    let r2 = run(&["--rules", rules.to_str().unwrap()]);
+    assert_eq!(r2.code, 0, "{}", r2.stderr);
+    let v2: serde_json::Value = serde_json::from_str(&r2.stdout).unwrap();
+    let b2 = read_parquet(&out);
+    let fq = b2
+        .column_by_name("frequency")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let repeat = (0..b2.num_rows()).filter(|&i| fq.value(i) >= 3).count() as u64;
+    assert!(repeat > 0);
+    assert_eq!(v2["segments"]["Repeat"].as_u64().unwrap(), repeat);
     let unmatched = warnings
         .iter()
         .find(|w| w["segment"].is_null())

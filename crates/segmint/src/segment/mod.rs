@@ -183,6 +183,8 @@ pub fn rfm(
         .into_par_iter()
         .map(|i| {
             let row = attrs.as_ref().and_then(|a| a.row(&mart.customer_id[i]));
+            // Variable indices follow `vars`: R, F, M, then MART_VARIABLES in order, then the
+            // customer attributes.
             let get = |v: usize| -> ValueRef<'_> {
                 match v {
                     0 => ValueRef::Num(r[i] as f64),
