@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 /// segmint: customer analytics (mart, segments, CLV, predictions) in one fast, reproducible tool.
 #[derive(Parser)]
 #[command(name = "segmint", version, about, long_about = None, propagate_version = true,
-    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
+    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet --profile profile\n  segmint migrate --data data --from 2025-07-01 --to 2026-01-01\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: ui::Global,
@@ -36,6 +36,10 @@ pub enum Command {
     Mart(cmd::mart::Args),
     /// Score customers by recency, frequency and monetary value and assign rule-based segments
     Rfm(cmd::rfm::Args),
+    /// Profile segments: size, revenue, feature distributions, what differs, actions
+    Profile(cmd::profile::Args),
+    /// Segment customers at two dates and show how they moved between segments
+    Migrate(cmd::migrate::Args),
     /// Run the pipeline (validate, mart) on your data or on built-in demo data
     Run(cmd::run::Args),
 }
@@ -58,6 +62,8 @@ fn main() -> ExitCode {
         Command::Validate(a) => cmd::validate::run(&cli.global, a),
         Command::Mart(a) => cmd::mart::run(&cli.global, a),
         Command::Rfm(a) => cmd::rfm::run(&cli.global, a),
+        Command::Profile(a) => cmd::profile::run(&cli.global, a),
+        Command::Migrate(a) => cmd::migrate::run(&cli.global, a),
         Command::Run(a) => cmd::run::run(&cli.global, a),
     };
     match result {

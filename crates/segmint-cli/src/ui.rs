@@ -114,9 +114,12 @@ impl InputArgs {
 }
 
 /// Progress bars on stderr; hidden when stderr is not a terminal or with --quiet.
+/// With the environment variable `SEGMINT_TIMINGS=1`, each phase also prints its wall time.
 pub struct Bars {
     enabled: bool,
     bar: Mutex<Option<ProgressBar>>,
+    timings: bool,
+    phase: Mutex<Option<(String, std::time::Instant)>>,
 }
 
 impl Bars {
@@ -124,12 +127,26 @@ impl Bars {
         Bars {
             enabled: !g.quiet && std::io::stderr().is_terminal(),
             bar: Mutex::new(None),
+            timings: std::env::var_os("SEGMINT_TIMINGS").is_some_and(|v| v != "0"),
+            phase: Mutex::new(None),
         }
+    }
+
+    /// Prints the wall time of a phase the library does not report (writing output).
+    pub fn timed<T>(&self, what: &str, f: impl FnOnce() -> T) -> T {
+        self.begin(what, 0);
+        let r = f();
+        self.finish();
+        r
     }
 }
 
 impl Progress for Bars {
     fn begin(&self, what: &str, total: u64) {
+        if self.timings {
+            *self.phase.lock().expect("timing lock") =
+                Some((what.to_string(), std::time::Instant::now()));
+        }
         if !self.enabled {
             return;
         }
@@ -152,6 +169,9 @@ impl Progress for Bars {
         }
     }
     fn finish(&self) {
+        if let Some((what, t0)) = self.phase.lock().expect("timing lock").take() {
+            eprintln!("timing: {what}: {:.3}s", t0.elapsed().as_secs_f64());
+        }
         if let Some(pb) = self.bar.lock().expect("progress lock").take() {
             pb.finish_and_clear();
         }

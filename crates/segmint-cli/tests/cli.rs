@@ -719,3 +719,130 @@ fn rfm_rules_ties_and_errors() {
         "unmatched + segmented = all"
     );
 }
+
+#[test]
+fn profile_and_migrate_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = segmint(&["demo", "--customers", "2000", "--out", d, "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rfm_out = dir.path().join("rfm.parquet");
+    let prof = dir.path().join("prof");
+    let v = segmint_json(&[
+        "rfm",
+        "--data",
+        d,
+        "--rules",
+        "standard",
+        "--out",
+        rfm_out.to_str().unwrap(),
+        "--profile",
+        prof.to_str().unwrap(),
+    ]);
+    for f in [
+        "profile.json",
+        "profile.md",
+        "profile_segments.parquet",
+        "profile_features.parquet",
+    ] {
+        assert!(prof.join(f).is_file(), "{f}");
+    }
+    // `segmint profile` on the rfm output: the rule set recorded in the file gives the order
+    // and the actions; the numbers equal those written by `rfm --profile`
+    let p = segmint_json(&[
+        "profile",
+        "--data",
+        d,
+        "--segments",
+        rfm_out.to_str().unwrap(),
+    ]);
+    let from_rfm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(prof.join("profile.json")).unwrap()).unwrap();
+    assert_eq!(p, from_rfm);
+    assert_eq!(p["customers"], v["customers"]);
+    let segs = p["segments"].as_array().unwrap();
+    assert_eq!(segs[0]["segment"], "Champions");
+    assert!(!segs[0]["actions"].as_array().unwrap().is_empty());
+    let count_sum: u64 = segs.iter().map(|s| s["customers"].as_u64().unwrap()).sum();
+    assert_eq!(count_sum, 2000);
+    let share_sum: f64 = segs
+        .iter()
+        .map(|s| s["revenue_share"].as_f64().unwrap())
+        .sum();
+    assert!((share_sum - 1.0).abs() < 1e-9);
+    let ranking = p["feature_ranking"].as_array().unwrap();
+    assert_eq!(ranking.len(), 8);
+    // the segments are defined by R, F and M: a behavioural feature leads
+    assert_eq!(ranking[0]["group"], "behavioural");
+    // Markdown on stdout by default
+    let r = segmint(&[
+        "profile",
+        "--data",
+        d,
+        "--segments",
+        rfm_out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("## What differs most between segments"),
+        "{}",
+        r.stdout
+    );
+    // a missing segment column is an error naming it
+    let r = segmint(&[
+        "profile",
+        "--data",
+        d,
+        "--segments",
+        rfm_out.to_str().unwrap(),
+        "--segment-column",
+        "cluster",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cluster"), "{}", r.stderr);
+
+    // migrate: every customer at the second date is counted once
+    let moves = dir.path().join("moves.csv");
+    let m = segmint_json(&[
+        "migrate",
+        "--data",
+        d,
+        "--from",
+        "2025-07-01",
+        "--to",
+        "2026-01-01",
+        "--out",
+        moves.to_str().unwrap(),
+    ]);
+    let total: u64 = m["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, m["customers_to"].as_u64().unwrap());
+    assert_eq!(
+        m["rows"].as_array().unwrap().last().unwrap(),
+        "(new customer)"
+    );
+    let lines = std::fs::read_to_string(&moves).unwrap().lines().count() as u64;
+    assert_eq!(lines, total + 1);
+    let flows = m["flows"].as_array().unwrap();
+    assert!(!flows.is_empty());
+    assert!(flows
+        .windows(2)
+        .all(|w| w[0]["customers"].as_u64() >= w[1]["customers"].as_u64()));
+    let r = segmint(&[
+        "migrate",
+        "--data",
+        d,
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2025-07-01",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("must be before"), "{}", r.stderr);
+}

@@ -23,6 +23,7 @@ pub mod mart;
 pub mod output;
 pub mod progress;
 pub mod segment;
+pub mod stats;
 
 pub use error::{Error, Result};
 

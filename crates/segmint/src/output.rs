@@ -5,10 +5,12 @@ use std::io::Write;
 use std::path::Path;
 
 use arrow_array::RecordBatch;
+use arrow_schema::DataType;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 
@@ -62,18 +64,55 @@ pub fn writer_properties(metadata: &[(String, String)]) -> WriterProperties {
         .build()
 }
 
-/// Writes one batch to a Parquet file atomically.
+/// Writes one batch to a Parquet file atomically. Columns of mostly distinct values
+/// (`customer_id`, floats, timestamps) are written without a dictionary: for them it only costs
+/// time (the writer hashes every value before it gives up on the dictionary).
 pub fn write_parquet(
     batch: &RecordBatch,
     path: &Path,
     metadata: &[(String, String)],
 ) -> Result<()> {
+    let mut props = writer_properties(metadata).into_builder();
+    for f in batch.schema().fields() {
+        let distinct = f.name() == "customer_id"
+            || matches!(
+                f.data_type(),
+                DataType::Float64 | DataType::Float32 | DataType::Timestamp(_, _)
+            );
+        if distinct {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+        }
+    }
+    let props = props.build();
     write_atomic(path, |f| {
-        let mut w = ArrowWriter::try_new(f, batch.schema(), Some(writer_properties(metadata)))
+        let mut w = ArrowWriter::try_new(f, batch.schema(), Some(props))
             .map_err(|e| Error::format(path, e))?;
         w.write(batch).map_err(|e| Error::format(path, e))?;
         w.close().map_err(|e| Error::format(path, e))?;
         Ok(())
+    })
+}
+
+/// Writes one batch atomically as CSV (a `.csv` path: a header, then the rows as
+/// [`write_csv_rows`]) or Parquet (any other path; the metadata goes into the file).
+pub fn write_table(batch: &RecordBatch, path: &Path, metadata: &[(String, String)]) -> Result<()> {
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if !csv {
+        return write_parquet(batch, path, metadata);
+    }
+    write_atomic(path, |f| {
+        let mut w = std::io::BufWriter::new(f);
+        let header: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        writeln!(w, "{}", header.join(",")).map_err(|e| Error::io(path, e))?;
+        write_csv_rows(&mut w, batch).map_err(|e| Error::io(path, e))?;
+        w.flush().map_err(|e| Error::io(path, e))
     })
 }
 

@@ -10,7 +10,7 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use segmint::data::{ColumnMap, TableKind, TableReader};
-use segmint::mart::{build_mart, Categorical, Mart, MartParams};
+use segmint::mart::{build_mart, Categorical, Mart, MartColumns, MartParams};
 use segmint::progress::NoProgress;
 
 const DAY: i64 = 86_400_000_000;
@@ -162,6 +162,7 @@ fn ref_date_parameter() {
         1 << 20,
         &MartParams {
             ref_day: Some(JAN1 / DAY + 100),
+            ..Default::default()
         },
     );
     assert_eq!(m.recency_days, [70, 98, 50]);
@@ -188,4 +189,88 @@ fn sums_are_exact_to_the_cent() {
         &MartParams::default(),
     );
     assert_eq!(m.monetary, [1.12]);
+}
+
+/// The fields a test compares (everything but the row count).
+fn fields(m: &Mart) -> impl PartialEq + std::fmt::Debug {
+    (
+        m.customer_id.clone(),
+        m.frequency.clone(),
+        m.monetary.clone(),
+        m.recency_days.clone(),
+        m.first_purchase_us.clone(),
+        m.total_quantity.clone(),
+        strings(&m.primary_region),
+        strings(&m.preferred_payment),
+    )
+}
+
+#[test]
+fn unsorted_input_gives_the_same_mart() {
+    // Sorted input takes the merge-at-boundaries path, shuffled input the global sort: same mart,
+    // whatever the row groups.
+    let whole = mart_of(&rows(), 1 << 20, &MartParams::default());
+    let mut shuffled = rows();
+    shuffled.reverse();
+    shuffled.swap(1, 6);
+    for group_rows in [1, 3, 1 << 20] {
+        let m = mart_of(&shuffled, group_rows, &MartParams::default());
+        assert_eq!(fields(&m), fields(&whole), "groups of {group_rows}");
+    }
+}
+
+#[test]
+fn before_cutoff_uses_only_earlier_rows() {
+    // Rows before Jan 1 + 21 days: A's first two purchases (100.10 + 50.05), B's rows;
+    // C's return, D's rows and A's later rows are left out.
+    let m = mart_of(
+        &rows(),
+        3,
+        &MartParams {
+            ref_day: Some(JAN1 / DAY + 21),
+            before_us: Some(JAN1 + 21 * DAY),
+            ..Default::default()
+        },
+    );
+    assert_eq!(m.customer_id, ["A", "B"]);
+    assert_eq!(m.monetary, [150.15, 15.0]);
+    assert_eq!(m.frequency, [2, 1]);
+    assert_eq!(m.recency_days, [1, 19]);
+    // a cutoff before every purchase: an error that names the date
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("transactions.parquet");
+    write(&p, &rows(), 1 << 20);
+    let tx = TableReader::open(TableKind::Transactions, &p, &ColumnMap::new()).unwrap();
+    let e = build_mart(
+        &tx,
+        &MartParams {
+            before_us: Some(JAN1),
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("no purchase rows (amount > 0) before 2024-01-01"),
+        "{e}"
+    );
+}
+
+#[test]
+fn rfm_columns_skip_the_modes() {
+    let all = mart_of(&rows(), 2, &MartParams::default());
+    let lean = mart_of(
+        &rows(),
+        2,
+        &MartParams {
+            columns: MartColumns::Rfm,
+            ..Default::default()
+        },
+    );
+    assert_eq!(lean.customer_id, all.customer_id);
+    assert_eq!(lean.monetary, all.monetary);
+    assert_eq!(lean.frequency, all.frequency);
+    assert_eq!(lean.tenure_days, all.tenure_days);
+    assert!(lean.total_quantity.is_none() && lean.primary_region.is_none());
 }

@@ -49,7 +49,14 @@ pub fn build_and_write(
     let (inputs, map) = input.resolve()?;
     let t0 = Instant::now();
     let tx = inputs.open(TableKind::Transactions, &map)?;
-    let mart = build_mart(&tx, &MartParams { ref_day: ref_date }, &Bars::new(g))?;
+    let mart = build_mart(
+        &tx,
+        &MartParams {
+            ref_day: ref_date,
+            ..Default::default()
+        },
+        &Bars::new(g),
+    )?;
     let secs = t0.elapsed().as_secs_f64();
     let summary = summary_json(&mart, secs, out);
     let meta = vec![

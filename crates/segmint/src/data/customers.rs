@@ -1,16 +1,23 @@
 //! Customer attributes (the `customers` table) keyed by `customer_id`, for joins with the mart.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
 
 use foldhash::fast::FixedState;
 
+use arrow_array::builder::StringBuilder;
+use arrow_array::{Array, StringArray};
 use arrow_schema::DataType;
+use hashbrown::HashTable;
 
 use crate::data::reader::TableReader;
 use crate::data::schema::ColType;
 use crate::error::Result;
 use crate::progress::Progress;
-use crate::segment::rules::ValueRef;
+use crate::segment::rules::{Column, ValueRef};
 
 /// One attribute column, in the row order of the customers file.
 #[derive(Debug, Clone)]
@@ -22,9 +29,12 @@ pub enum AttrColumn {
 }
 
 /// Selected customer attributes; the first row of a duplicated `customer_id` wins.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Attributes {
-    index: HashMap<Box<str>, u32, FixedState>,
+    /// Customer ids in file order, first occurrence only.
+    ids: StringArray,
+    sorted: bool,
+    index: OnceLock<HashTable<u32>>,
     pub columns: Vec<(String, AttrColumn)>,
 }
 
@@ -48,17 +58,17 @@ impl Attributes {
             .collect();
         progress.begin("reading customers", reader.num_rows_hint().unwrap_or(0));
         // Units come back in file order, so "first row wins" follows the file.
-        let mut units = reader.fold(
+        let units = reader.fold(
             &wanted,
             || {
                 (
-                    Vec::<Box<str>>::new(),
+                    Vec::<StringArray>::new(),
                     specs.iter().map(|t| Part::new(*t)).collect::<Vec<Part>>(),
                 )
             },
             |(ids, parts), ch| {
-                let idcol = ch.str("customer_id").expect("required");
-                ids.extend((0..ch.len()).map(|i| Box::<str>::from(idcol.value(i))));
+                // the chunk's id array is shared, not copied
+                ids.push(ch.str("customer_id").expect("required").clone());
                 for (part, name) in parts.iter_mut().zip(&wanted[1..]) {
                     // One typed pass per column and chunk (the type is fixed by the schema).
                     match part {
@@ -99,18 +109,48 @@ impl Attributes {
             progress,
         )?;
         progress.finish();
-        let total: usize = units.iter().map(|u| u.0.len()).sum();
-        let mut index: HashMap<Box<str>, u32, FixedState> =
-            HashMap::with_capacity_and_hasher(total, FixedState::with_seed(0xa77));
-        let mut keep: Vec<(usize, usize)> = Vec::with_capacity(total); // (unit, row in unit)
-        for (u, unit) in units.iter_mut().enumerate() {
-            for (k, id) in std::mem::take(&mut unit.0).into_iter().enumerate() {
-                if let std::collections::hash_map::Entry::Vacant(e) = index.entry(id) {
-                    e.insert(keep.len() as u32);
-                    keep.push((u, k));
+        // (unit, row in unit) of every row in file order
+        let rows: Vec<(usize, usize)> = units
+            .iter()
+            .enumerate()
+            .flat_map(|(u, unit)| {
+                let n: usize = unit.0.iter().map(|a| a.len()).sum();
+                (0..n).map(move |k| (u, k))
+            })
+            .collect();
+        let all_ids: Vec<&str> = units
+            .iter()
+            .flat_map(|u| {
+                u.0.iter()
+                    .flat_map(|a| (0..a.len()).map(move |i| a.value(i)))
+            })
+            .collect();
+        let sorted = all_ids.is_sorted();
+        let mut keep: Vec<(usize, usize)> = Vec::with_capacity(rows.len());
+        let mut ids = StringBuilder::with_capacity(
+            rows.len(),
+            all_ids.iter().map(|s| s.len()).sum::<usize>(),
+        );
+        if sorted {
+            // duplicates are adjacent: keep the first
+            for (j, id) in all_ids.iter().enumerate() {
+                if j == 0 || all_ids[j - 1] != *id {
+                    ids.append_value(id);
+                    keep.push(rows[j]);
+                }
+            }
+        } else {
+            let mut seen: HashMap<&str, (), FixedState> =
+                HashMap::with_capacity_and_hasher(rows.len(), FixedState::with_seed(0xa77));
+            for (j, id) in all_ids.iter().enumerate() {
+                if seen.insert(id, ()).is_none() {
+                    ids.append_value(id);
+                    keep.push(rows[j]);
                 }
             }
         }
+        drop(all_ids);
+        let ids = ids.finish();
         let mut columns = Vec::new();
         for (j, name) in wanted[1..].iter().enumerate() {
             let col = match specs[j] {
@@ -151,12 +191,52 @@ impl Attributes {
             };
             columns.push((name.to_string(), col));
         }
-        Ok(Attributes { index, columns })
+        Ok(Attributes {
+            ids,
+            sorted,
+            index: OnceLock::new(),
+            columns,
+        })
+    }
+
+    fn index(&self) -> &HashTable<u32> {
+        self.index.get_or_init(|| {
+            let h = FixedState::with_seed(7);
+            let mut t = HashTable::with_capacity(self.ids.len());
+            for j in 0..self.ids.len() {
+                t.insert_unique(h.hash_one(self.ids.value(j)), j as u32, |&k| {
+                    h.hash_one(self.ids.value(k as usize))
+                });
+            }
+            t
+        })
     }
 
     /// Row of a customer, if present.
     pub fn row(&self, customer_id: &str) -> Option<u32> {
-        self.index.get(customer_id).copied()
+        let h = FixedState::with_seed(7).hash_one(customer_id);
+        self.index()
+            .find(h, |&k| self.ids.value(k as usize) == customer_id)
+            .copied()
+    }
+
+    /// Rows of many customers (e.g. the mart's, in its order): a merge join when both lists
+    /// are sorted by `customer_id` (the usual case), hash lookups otherwise.
+    pub fn rows_for(&self, customer_ids: &[String]) -> Vec<Option<u32>> {
+        if self.sorted && customer_ids.is_sorted() {
+            let mut out = Vec::with_capacity(customer_ids.len());
+            let (n, mut j) = (self.ids.len(), 0usize);
+            for id in customer_ids {
+                while j < n && self.ids.value(j) < id.as_str() {
+                    j += 1;
+                }
+                out.push((j < n && self.ids.value(j) == id.as_str()).then_some(j as u32));
+            }
+            out
+        } else {
+            self.index();
+            customer_ids.par_iter().map(|id| self.row(id)).collect()
+        }
     }
 
     pub fn column(&self, name: &str) -> Option<&AttrColumn> {
@@ -164,15 +244,33 @@ impl Attributes {
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.ids.is_empty()
     }
 }
 
 impl AttrColumn {
+    /// The values at `rows` (missing rows and values as missing), for rule evaluation.
+    pub fn gather(&self, rows: &[Option<u32>]) -> Column<'_> {
+        match self {
+            AttrColumn::Num(v) => Column::Num(
+                rows.iter()
+                    .map(|r| r.and_then(|r| v[r as usize]).unwrap_or(f64::NAN))
+                    .collect(),
+            ),
+            AttrColumn::Bool(v) => {
+                Column::Bool(rows.iter().map(|r| r.and_then(|r| v[r as usize])).collect())
+            }
+            AttrColumn::Str(v, d) => Column::Str(
+                rows.iter().map(|r| r.and_then(|r| v[r as usize])).collect(),
+                d,
+            ),
+        }
+    }
+
     pub fn get(&self, row: u32) -> ValueRef<'_> {
         let r = row as usize;
         match self {

@@ -19,7 +19,7 @@ use arrow_array::builder::{
     TimestampMicrosecondBuilder,
 };
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{Date32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
@@ -112,9 +112,46 @@ impl Chunk<'_> {
         self.col(name)
             .map(|a| a.as_primitive::<TimestampMicrosecondType>())
     }
+    /// A string id column, as plain strings or (when read with [`TableReader::fold_with`]) as a
+    /// dictionary.
+    pub fn ids(&self, name: &str) -> Option<Ids<'_>> {
+        let a = self.col(name)?;
+        Some(match a.data_type() {
+            DataType::Dictionary(_, _) => {
+                let d = a.as_dictionary::<Int32Type>();
+                Ids::Dict {
+                    keys: d.keys().values(),
+                    values: d.values().as_string::<i32>(),
+                    values_ref: d.values(),
+                }
+            }
+            _ => Ids::Plain(a.as_string::<i32>()),
+        })
+    }
     /// 1-based data row of the batch row `i`.
     pub fn row(&self, i: usize) -> u64 {
         self.first_row + i as u64
+    }
+}
+
+/// An id column of a [`Chunk`]; never null, never blank.
+pub enum Ids<'a> {
+    Plain(&'a StringArray),
+    /// Row `i` is `values[keys[i]]`. Successive chunks of one Parquet column chunk share
+    /// `values_ref` (same `Arc`), so work per distinct value can be cached across them.
+    Dict {
+        keys: &'a [i32],
+        values: &'a StringArray,
+        values_ref: &'a ArrayRef,
+    },
+}
+
+impl Ids<'_> {
+    pub fn value(&self, i: usize) -> &str {
+        match self {
+            Ids::Plain(s) => s.value(i),
+            Ids::Dict { keys, values, .. } => values.value(keys[i] as usize),
+        }
     }
 }
 
@@ -271,6 +308,26 @@ impl TableReader {
         I: Fn() -> A + Sync,
         F: Fn(&mut A, &Chunk) -> Result<()> + Sync,
     {
+        self.fold_with(wanted, &[], init, fold, progress)
+    }
+
+    /// Like [`TableReader::fold`], but the `dictionary` id columns of a Parquet file that
+    /// stores them as strings arrive as dictionary arrays (read them with [`Chunk::ids`], not
+    /// [`Chunk::str`]): no string copy per row, and per-value work (hashing, lookups) is done
+    /// once per distinct value of a row group instead of once per row.
+    pub fn fold_with<A, I, F>(
+        &self,
+        wanted: &[&str],
+        dictionary: &[&str],
+        init: I,
+        fold: F,
+        progress: &dyn Progress,
+    ) -> Result<Vec<A>>
+    where
+        A: Send,
+        I: Fn() -> A + Sync,
+        F: Fn(&mut A, &Chunk) -> Result<()> + Sync,
+    {
         let cols: Vec<&Present> = self
             .present
             .iter()
@@ -278,6 +335,8 @@ impl TableReader {
             .collect();
         match &self.source {
             Source::Parquet { meta } => {
+                let dict_meta = self.dictionary_metadata(meta, &cols, dictionary);
+                let meta = dict_meta.as_ref().unwrap_or(meta);
                 let md = meta.metadata();
                 let n_groups = md.num_row_groups();
                 let mut starts = Vec::with_capacity(n_groups);
@@ -310,6 +369,41 @@ impl TableReader {
                 Ok(vec![a])
             }
         }
+    }
+
+    /// Reader metadata that reads the `dictionary` id columns stored as strings as dictionary
+    /// arrays; `None` when there is none or the reader cannot (then strings are read as usual).
+    fn dictionary_metadata(
+        &self,
+        meta: &ArrowReaderMetadata,
+        cols: &[&Present],
+        dictionary: &[&str],
+    ) -> Option<ArrowReaderMetadata> {
+        let schema = meta.schema();
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| (**f).clone()).collect();
+        let mut changed = false;
+        for p in cols {
+            if p.spec.id
+                && dictionary.contains(&p.spec.name)
+                && fields[p.index].data_type() == &DataType::Utf8
+            {
+                let f = fields[p.index].clone().with_data_type(DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(DataType::Utf8),
+                ));
+                fields[p.index] = f;
+                changed = true;
+            }
+        }
+        if !changed {
+            return None;
+        }
+        let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        ArrowReaderMetadata::try_new(
+            meta.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(schema),
+        )
+        .ok()
     }
 
     fn read_row_group(
@@ -351,8 +445,9 @@ impl TableReader {
                         format!("column {} vanished while reading", p.source),
                     )
                 })?;
-                arrays.push(normalize(&self.path, p, arr, row)?);
-                fields.push(Field::new(p.spec.name, arrow_type(p.spec.ty), true));
+                let arr = normalize(&self.path, p, arr, row)?;
+                fields.push(Field::new(p.spec.name, arr.data_type().clone(), true));
+                arrays.push(arr);
             }
             let batch = RecordBatch::try_new_with_options(
                 Arc::new(Schema::new(fields)),
@@ -689,6 +784,10 @@ fn check_convertible(path: &Path, spec: &ColumnSpec, source: &str, dt: &DataType
 fn normalize(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result<ArrayRef> {
     let target = arrow_type(p.spec.ty);
     let dt = arr.data_type();
+    if p.spec.id && is_dictionary_ids(dt) {
+        check_dictionary_ids(path, p, arr, first_row)?;
+        return Ok(arr.clone());
+    }
     let out: ArrayRef = if *dt == target {
         arr.clone()
     } else if is_text(dt) && p.spec.ty != ColType::Str {
@@ -805,11 +904,53 @@ fn to_utc_micros(
     Ok(arr)
 }
 
+/// Ids read as a dictionary on request (see [`TableReader::fold_with`]).
+fn is_dictionary_ids(dt: &DataType) -> bool {
+    matches!(dt, DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8)
+}
+
+/// An id that starts with a visible ASCII character is not blank; only others are trimmed.
+fn blank_id(v: &str) -> bool {
+    match v.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii_graphic() => false,
+        Some(_) => v.trim().is_empty(),
+    }
+}
+
+/// [`check_array`] for dictionary ids: the blank test runs once per distinct value.
+fn check_dictionary_ids(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result<()> {
+    let d = arr.as_dictionary::<Int32Type>();
+    let values = d.values().as_string::<i32>();
+    let blank: Vec<bool> = (0..values.len())
+        .map(|j| values.is_null(j) || blank_id(values.value(j)))
+        .collect();
+    let keys = d.keys();
+    let bad = |i: usize| keys.is_null(i) || blank[keys.value(i) as usize];
+    if keys.null_count() > 0 || blank.contains(&true) {
+        if let Some(i) = (0..d.len()).find(|&i| bad(i)) {
+            let (value, what) = if keys.is_null(i) || values.is_null(keys.value(i) as usize) {
+                ("null".to_string(), "missing")
+            } else {
+                (show_value(values.value(keys.value(i) as usize)), "empty")
+            };
+            return Err(Error::Value {
+                path: path.to_path_buf(),
+                row: first_row + i as u64,
+                column: p.source.clone(),
+                value,
+                problem: format!("{what} identifier"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Hard checks on a canonical array: ids not null or empty, floats finite and in range.
 fn check_array(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result<()> {
     if p.spec.id {
         let s = arr.as_string::<i32>();
-        if let Some(i) = (0..s.len()).find(|&i| s.is_null(i) || s.value(i).trim().is_empty()) {
+        if let Some(i) = (0..s.len()).find(|&i| s.is_null(i) || blank_id(s.value(i))) {
             let (value, what) = if s.is_null(i) {
                 ("null".to_string(), "missing")
             } else {

@@ -32,7 +32,7 @@ use hashbrown::HashTable;
 use rayon::prelude::*;
 use smallvec::SmallVec;
 
-use crate::data::reader::{Chunk, TableReader};
+use crate::data::reader::{Chunk, Ids, TableReader};
 use crate::data::timestamp::US_PER_DAY;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -42,6 +42,27 @@ use crate::progress::Progress;
 pub struct MartParams {
     /// Reference date as days since 1970-01-01; `None`: day of the last transaction + 1.
     pub ref_day: Option<i64>,
+    /// Which columns to compute.
+    #[serde(default)]
+    pub columns: MartColumns,
+    /// Only transaction rows before this instant (microseconds since the epoch, UTC) count:
+    /// the mart as it was then (see `segmint migrate`). `None`: all rows.
+    #[serde(default)]
+    pub before_us: Option<i64>,
+}
+
+/// The columns [`build_mart`] computes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MartColumns {
+    /// Every column of the mart.
+    #[default]
+    All,
+    /// Only what recency, frequency, monetary, tenure and order value need: `quantity`,
+    /// `region` and `payment_method` are not read, and `total_quantity`, `primary_region` and
+    /// `preferred_payment` are `None`. About a third faster; what `segmint rfm` uses when
+    /// its rules do not refer to those columns.
+    Rfm,
 }
 
 /// The computed mart, column by column, sorted by `customer_id`.
@@ -236,6 +257,17 @@ struct Unit {
     payments: Dict,
     max_ts: i64,
     rows: u64,
+    /// Per-chunk scratch: the slot and order-id hash of every row.
+    slots: Vec<u32>,
+    order_hashes: Vec<u64>,
+    /// Slot and order-id hash per dictionary value, for the dictionary of the current column
+    /// chunk (shared by its batches).
+    id_cache: Option<(ArrayRef, Vec<u32>)>,
+    order_cache: Option<(ArrayRef, Vec<u64>)>,
+    /// `keys` came from a dictionary and are not in `table` yet.
+    table_pending: bool,
+    /// Rows at or after this instant are skipped.
+    before_us: i64,
 }
 
 fn hasher() -> foldhash::fast::FixedState {
@@ -243,7 +275,7 @@ fn hasher() -> foldhash::fast::FixedState {
 }
 
 impl Unit {
-    fn new() -> Self {
+    fn new(before_us: i64) -> Self {
         Unit {
             keys: Vec::new(),
             aggs: Vec::new(),
@@ -252,10 +284,28 @@ impl Unit {
             payments: Dict::default(),
             max_ts: i64::MIN,
             rows: 0,
+            slots: Vec::new(),
+            order_hashes: Vec::new(),
+            id_cache: None,
+            order_cache: None,
+            table_pending: false,
+            before_us,
         }
     }
 
     fn slot(&mut self, id: &str) -> usize {
+        if self.table_pending {
+            self.table_pending = false;
+            let keys = &self.keys;
+            let h = hasher();
+            self.table
+                .reserve(keys.len(), |&j| h.hash_one(&*keys[j as usize]));
+            for (j, k) in keys.iter().enumerate() {
+                self.table.insert_unique(h.hash_one(&**k), j as u32, |&j| {
+                    h.hash_one(&*keys[j as usize])
+                });
+            }
+        }
         let h = hasher().hash_one(id);
         let keys = &self.keys;
         if let Some(&i) = self.table.find(h, |&i| &*keys[i as usize] == id) {
@@ -270,45 +320,116 @@ impl Unit {
         i as usize
     }
 
+    /// The slot of every row's customer into `self.slots`.
+    fn resolve_slots(&mut self, ids: &Ids, n: usize) {
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.clear();
+        match ids {
+            Ids::Plain(s) => {
+                if self.keys.is_empty() {
+                    // customers usually have 2-3 rows: size for that at once, not by rehashing
+                    let guess = n / 2;
+                    self.keys.reserve(guess);
+                    self.aggs.reserve(guess);
+                    let keys = &self.keys;
+                    self.table
+                        .reserve(guess, |&j| hasher().hash_one(&*keys[j as usize]));
+                }
+                let mut prev: Option<(usize, u32)> = None; // (row, slot)
+                for i in 0..n {
+                    let id = s.value(i);
+                    let slot = match prev {
+                        Some((pr, sl)) if s.value(pr) == id => sl,
+                        _ => self.slot(id) as u32,
+                    };
+                    prev = Some((i, slot));
+                    slots.push(slot);
+                }
+            }
+            Ids::Dict {
+                keys,
+                values,
+                values_ref,
+            } => {
+                let mut cache = std::mem::take(&mut self.id_cache);
+                if self.keys.is_empty() && cache.is_none() {
+                    // The first dictionary of a row group lists its customers once each (as
+                    // Parquet writers do): they become the unit's slots in that order, no
+                    // hashing. The hash table is built only if another dictionary or plain
+                    // ids follow. Should a writer repeat a value, the two slots are merged
+                    // with the other units' customers later.
+                    self.keys = (0..values.len())
+                        .map(|j| Box::from(values.value(j)))
+                        .collect();
+                    self.aggs = vec![Agg::new(); values.len()];
+                    self.table_pending = true;
+                    cache = Some(((*values_ref).clone(), (0..values.len() as u32).collect()));
+                } else if !matches!(&cache, Some((v, _)) if Arc::ptr_eq(v, values_ref)) {
+                    cache = Some(((*values_ref).clone(), vec![u32::MAX; values.len()]));
+                }
+                let map = &mut cache.as_mut().expect("set above").1;
+                for &k in &keys[..n] {
+                    let mut slot = map[k as usize];
+                    if slot == u32::MAX {
+                        slot = self.slot(values.value(k as usize)) as u32;
+                        map[k as usize] = slot;
+                    }
+                    slots.push(slot);
+                }
+                self.id_cache = cache;
+            }
+        }
+        self.slots = slots;
+    }
+
+    /// The hash of every row's order id into `self.order_hashes`.
+    fn resolve_orders(&mut self, orders: &Ids, n: usize) {
+        let h = hasher();
+        let out = &mut self.order_hashes;
+        out.clear();
+        match orders {
+            Ids::Plain(s) => out.extend((0..n).map(|i| h.hash_one(s.value(i)))),
+            Ids::Dict {
+                keys,
+                values,
+                values_ref,
+            } => {
+                if !matches!(&self.order_cache, Some((v, _)) if Arc::ptr_eq(v, values_ref)) {
+                    let hashes = (0..values.len())
+                        .map(|j| h.hash_one(values.value(j)))
+                        .collect();
+                    self.order_cache = Some(((*values_ref).clone(), hashes));
+                }
+                let hashes = &self.order_cache.as_ref().expect("set above").1;
+                out.extend(keys[..n].iter().map(|&k| hashes[k as usize]));
+            }
+        }
+    }
+
     fn fold(&mut self, c: &Chunk) -> Result<()> {
-        let ids = c.str("customer_id").expect("customer_id is required");
-        let orders = c.str("order_id").expect("order_id is required");
+        let n = c.len();
+        let ids = c.ids("customer_id").expect("customer_id is required");
+        let orders = c.ids("order_id").expect("order_id is required");
         let ts = c.ts("timestamp").expect("timestamp is required");
         let amount = c.f64("amount").expect("amount is required");
         let qty = c.i64("quantity");
         let region = c.str("region");
         let pay = c.str("payment_method");
+        self.resolve_slots(&ids, n);
+        self.resolve_orders(&orders, n);
         let ts_v = ts.values();
         let am_v = amount.values();
-        let h = hasher();
-        let mut prev: Option<(usize, usize)> = None; // (row, slot)
-        for i in 0..c.len() {
-            let id = ids.value(i);
-            let slot = match prev {
-                Some((pr, s)) if ids.value(pr) == id => s,
-                _ => self.slot(id),
-            };
-            prev = Some((i, slot));
+        for i in 0..n {
+            let slot = self.slots[i] as usize;
             let t = ts_v[i];
+            if t >= self.before_us {
+                continue;
+            }
             let a = am_v[i];
             self.max_ts = self.max_ts.max(t);
             let q = qty
                 .and_then(|q| if q.is_null(i) { None } else { Some(q.value(i)) })
                 .unwrap_or(0);
-            let r = region.and_then(|r| {
-                if r.is_null(i) {
-                    None
-                } else {
-                    Some(self.regions.id(r.value(i)))
-                }
-            });
-            let p = pay.and_then(|r| {
-                if r.is_null(i) {
-                    None
-                } else {
-                    Some(self.payments.id(r.value(i)))
-                }
-            });
             let agg = &mut self.aggs[slot];
             agg.add_amount(a);
             if a > 0.0 {
@@ -316,21 +437,27 @@ impl Unit {
                 agg.first_us = agg.first_us.min(t);
                 agg.last_us = agg.last_us.max(t);
                 agg.qty += q;
-                let oh = h.hash_one(orders.value(i));
+                let oh = self.order_hashes[i];
                 if !agg.orders.contains(&oh) {
                     agg.orders.push(oh);
                 }
-                if let Some(r) = r {
-                    bump(&mut agg.region, r, 1);
+                if let Some(r) = region {
+                    if !r.is_null(i) {
+                        let id = self.regions.id(r.value(i));
+                        bump(&mut self.aggs[slot].region, id, 1);
+                    }
                 }
-                if let Some(p) = p {
-                    bump(&mut agg.payment, p, 1);
+                if let Some(p) = pay {
+                    if !p.is_null(i) {
+                        let id = self.payments.id(p.value(i));
+                        bump(&mut self.aggs[slot].payment, id, 1);
+                    }
                 }
             } else if a < 0.0 {
                 agg.qty -= q;
             }
         }
-        self.rows += c.len() as u64;
+        self.rows += n as u64;
         Ok(())
     }
 }
@@ -349,8 +476,19 @@ pub const MART_INPUT_COLUMNS: &[&str] = &[
 /// Builds the mart from a transactions table. Runs on the current rayon pool.
 pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress) -> Result<Mart> {
     progress.begin("reading transactions", tx.num_rows_hint().unwrap_or(0));
-    let units = tx.fold(MART_INPUT_COLUMNS, Unit::new, |u, c| u.fold(c), progress)?;
+    let input_columns = match params.columns {
+        MartColumns::All => MART_INPUT_COLUMNS,
+        MartColumns::Rfm => &MART_INPUT_COLUMNS[..4],
+    };
+    let units = tx.fold_with(
+        input_columns,
+        &["customer_id", "order_id"],
+        || Unit::new(params.before_us.unwrap_or(i64::MAX)),
+        |u, c| u.fold(c),
+        progress,
+    )?;
     progress.finish();
+    progress.begin("merging customers", 0);
     let rows_read: u64 = units.iter().map(|u| u.rows).sum();
     if rows_read == 0 {
         return Err(Error::Empty {
@@ -383,113 +521,248 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
             global_ids(&mut pay_names, &u.payments.values),
         ));
     }
-    // Re-key the counts of every unit to the global ids, then sort all customers by key.
-    let mut entries: Vec<(Box<str>, Agg, u32)> = units
-        .into_par_iter()
+    // Re-key the mode counts of every unit to the global ids.
+    let mut units = units;
+    units
+        .par_iter_mut()
         .zip(maps.par_iter())
-        .enumerate()
-        .flat_map_iter(|(u_idx, (u, (rm, pm)))| {
-            u.keys.into_iter().zip(u.aggs).map(move |(k, mut a)| {
+        .for_each(|(u, (rm, pm))| {
+            for a in u.aggs.iter_mut() {
                 for e in a.region.iter_mut() {
                     e.0 = rm[e.0 as usize];
                 }
                 for e in a.payment.iter_mut() {
                     e.0 = pm[e.0 as usize];
                 }
-                (k, a, u_idx as u32)
-            })
-        })
-        .collect();
-    entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+            }
+        });
+    let all = params.columns == MartColumns::All;
+    let shape = Shape {
+        ref_day,
+        has_q: all && tx.has("quantity"),
+        has_r: all && tx.has("region"),
+        has_p: all && tx.has("payment_method"),
+        region_names: &region_names,
+        pay_names: &pay_names,
+    };
 
-    // Merge customers that span units, compacting in place (no second copy of the aggregates).
-    let mut w = 0usize;
-    for r in 0..entries.len() {
-        if w > 0 && entries[w - 1].0 == entries[r].0 {
-            let o = std::mem::replace(&mut entries[r].1, Agg::new());
-            entries[w - 1].1.merge(o);
-        } else {
-            entries.swap(w, r);
-            w += 1;
+    // Input sorted by customer_id (the usual export): the keys of every unit ascend and the
+    // units follow each other, so only a customer that straddles two units needs merging and
+    // each unit becomes its slice of the mart in parallel. Otherwise: sort all customers.
+    let non_empty: Vec<&Unit> = units.iter().filter(|u| !u.keys.is_empty()).collect();
+    let sorted = units
+        .par_iter()
+        .all(|u| u.keys.windows(2).all(|w| w[0] < w[1]))
+        && non_empty
+            .windows(2)
+            .all(|w| w[0].keys.last() <= w[1].keys.first());
+    drop(non_empty);
+    let parts: Vec<Columns> = if sorted {
+        let mut skip = vec![0usize; units.len()];
+        let mut prev: Option<(usize, usize)> = None;
+        for u in 0..units.len() {
+            if units[u].keys.is_empty() {
+                continue;
+            }
+            if let Some((pu, pi)) = prev {
+                if units[pu].keys[pi] == units[u].keys[0] {
+                    let o = std::mem::replace(&mut units[u].aggs[0], Agg::new());
+                    units[pu].aggs[pi].merge(o);
+                    skip[u] = 1;
+                }
+            }
+            if units[u].keys.len() > skip[u] {
+                prev = Some((u, units[u].keys.len() - 1));
+            }
         }
-    }
-    entries.truncate(w);
-    entries.retain(|e| e.1.n_purchase > 0);
-    entries.shrink_to_fit();
-    if entries.is_empty() {
+        units
+            .into_par_iter()
+            .zip(skip)
+            .map(|(u, s)| shape.columns(u.keys.into_iter().zip(u.aggs).skip(s)))
+            .collect()
+    } else {
+        let mut entries: Vec<(Box<str>, Agg, u32)> = units
+            .into_par_iter()
+            .enumerate()
+            .flat_map_iter(|(u_idx, u)| {
+                u.keys
+                    .into_iter()
+                    .zip(u.aggs)
+                    .map(move |(k, a)| (k, a, u_idx as u32))
+            })
+            .collect();
+        entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+        // Merge customers that span units, compacting in place.
+        let mut w = 0usize;
+        for r in 0..entries.len() {
+            if w > 0 && entries[w - 1].0 == entries[r].0 {
+                let o = std::mem::replace(&mut entries[r].1, Agg::new());
+                entries[w - 1].1.merge(o);
+            } else {
+                entries.swap(w, r);
+                w += 1;
+            }
+        }
+        entries.truncate(w);
+        vec![shape.columns(entries.into_iter().map(|(k, a, _)| (k, a)))]
+    };
+    let n: usize = parts.iter().map(|p| p.customer_id.len()).sum();
+    if n == 0 {
+        let when = match params.before_us {
+            Some(t) => format!(" before {}", crate::data::timestamp::format_timestamp_us(t)),
+            None => String::new(),
+        };
         return Err(Error::Data(format!(
-            "{}: no purchase rows (amount > 0): the mart would be empty",
+            "{}: no purchase rows (amount > 0){when}: the mart would be empty",
             tx.path.display()
         )));
     }
-
-    let mode = |counts: &Counts, names: &[String]| -> Option<u32> {
-        counts
-            .iter()
-            .max_by(|a, b| {
-                a.1.cmp(&b.1).then_with(|| {
-                    names[b.0 as usize]
-                        .as_bytes()
-                        .cmp(names[a.0 as usize].as_bytes())
-                })
-            })
-            .map(|e| e.0)
-    };
-    let n = entries.len();
-    let has_q = tx.has("quantity");
-    let has_r = tx.has("region");
-    let has_p = tx.has("payment_method");
-    let mut m = Mart {
-        ref_day,
+    let m = Columns::concat(
+        parts,
+        &shape,
         rows_read,
-        ..Default::default()
-    };
-    m.customer_id.reserve_exact(n);
-    m.recency_days.reserve_exact(n);
-    m.frequency.reserve_exact(n);
-    m.monetary.reserve_exact(n);
-    m.first_purchase_us.reserve_exact(n);
-    m.last_purchase_us.reserve_exact(n);
-    m.tenure_days.reserve_exact(n);
-    m.avg_order_value.reserve_exact(n);
-    let mut q = Vec::with_capacity(if has_q { n } else { 0 });
-    let mut reg = Vec::with_capacity(if has_r { n } else { 0 });
-    let mut pay = Vec::with_capacity(if has_p { n } else { 0 });
-    for (k, mut a, _) in entries {
-        a.orders.sort_unstable();
-        a.orders.dedup();
-        let frequency = a.orders.len() as i64;
-        let monetary = a.monetary();
-        m.customer_id.push(k.into_string());
-        m.recency_days
-            .push(ref_day - a.last_us.div_euclid(US_PER_DAY));
-        m.frequency.push(frequency);
-        m.monetary.push(monetary);
-        m.first_purchase_us.push(a.first_us);
-        m.last_purchase_us.push(a.last_us);
-        m.tenure_days
-            .push(ref_day - a.first_us.div_euclid(US_PER_DAY));
-        m.avg_order_value.push(monetary / frequency as f64);
-        if has_q {
-            q.push(a.qty);
+        region_names.clone(),
+        pay_names.clone(),
+    );
+    progress.finish();
+    Ok(m)
+}
+
+/// What the output columns look like.
+struct Shape<'a> {
+    ref_day: i64,
+    has_q: bool,
+    has_r: bool,
+    has_p: bool,
+    region_names: &'a [String],
+    pay_names: &'a [String],
+}
+
+/// A slice of the mart (customers with a purchase, in key order).
+#[derive(Default)]
+struct Columns {
+    customer_id: Vec<String>,
+    recency_days: Vec<i64>,
+    frequency: Vec<i64>,
+    monetary: Vec<f64>,
+    first_purchase_us: Vec<i64>,
+    last_purchase_us: Vec<i64>,
+    tenure_days: Vec<i64>,
+    avg_order_value: Vec<f64>,
+    total_quantity: Vec<i64>,
+    region: Vec<Option<u32>>,
+    payment: Vec<Option<u32>>,
+}
+
+/// The most frequent value; ties go to the smallest in byte order.
+fn mode(counts: &Counts, names: &[String]) -> Option<u32> {
+    counts
+        .iter()
+        .max_by(|a, b| {
+            a.1.cmp(&b.1).then_with(|| {
+                names[b.0 as usize]
+                    .as_bytes()
+                    .cmp(names[a.0 as usize].as_bytes())
+            })
+        })
+        .map(|e| e.0)
+}
+
+impl Shape<'_> {
+    fn columns(&self, entries: impl Iterator<Item = (Box<str>, Agg)>) -> Columns {
+        let mut c = Columns::default();
+        for (k, mut a) in entries {
+            if a.n_purchase == 0 {
+                continue;
+            }
+            a.orders.sort_unstable();
+            a.orders.dedup();
+            let frequency = a.orders.len() as i64;
+            let monetary = a.monetary();
+            c.customer_id.push(k.into_string());
+            c.recency_days
+                .push(self.ref_day - a.last_us.div_euclid(US_PER_DAY));
+            c.frequency.push(frequency);
+            c.monetary.push(monetary);
+            c.first_purchase_us.push(a.first_us);
+            c.last_purchase_us.push(a.last_us);
+            c.tenure_days
+                .push(self.ref_day - a.first_us.div_euclid(US_PER_DAY));
+            c.avg_order_value.push(monetary / frequency as f64);
+            if self.has_q {
+                c.total_quantity.push(a.qty);
+            }
+            if self.has_r {
+                c.region.push(mode(&a.region, self.region_names));
+            }
+            if self.has_p {
+                c.payment.push(mode(&a.payment, self.pay_names));
+            }
         }
-        if has_r {
-            reg.push(mode(&a.region, &region_names));
+        c
+    }
+}
+
+impl Columns {
+    fn concat(
+        parts: Vec<Columns>,
+        shape: &Shape,
+        rows_read: u64,
+        region_names: Vec<String>,
+        pay_names: Vec<String>,
+    ) -> Mart {
+        if parts.len() == 1 {
+            let c = parts.into_iter().next().expect("one part");
+            return c.into_mart(shape, rows_read, region_names, pay_names);
         }
-        if has_p {
-            pay.push(mode(&a.payment, &pay_names));
+        let mut all = Columns::default();
+        let n: usize = parts.iter().map(|p| p.customer_id.len()).sum();
+        all.customer_id.reserve_exact(n);
+        for p in parts {
+            all.customer_id.extend(p.customer_id);
+            all.recency_days.extend(p.recency_days);
+            all.frequency.extend(p.frequency);
+            all.monetary.extend(p.monetary);
+            all.first_purchase_us.extend(p.first_purchase_us);
+            all.last_purchase_us.extend(p.last_purchase_us);
+            all.tenure_days.extend(p.tenure_days);
+            all.avg_order_value.extend(p.avg_order_value);
+            all.total_quantity.extend(p.total_quantity);
+            all.region.extend(p.region);
+            all.payment.extend(p.payment);
+        }
+        all.into_mart(shape, rows_read, region_names, pay_names)
+    }
+
+    fn into_mart(
+        self,
+        shape: &Shape,
+        rows_read: u64,
+        region_names: Vec<String>,
+        pay_names: Vec<String>,
+    ) -> Mart {
+        Mart {
+            ref_day: shape.ref_day,
+            customer_id: self.customer_id,
+            recency_days: self.recency_days,
+            frequency: self.frequency,
+            monetary: self.monetary,
+            first_purchase_us: self.first_purchase_us,
+            last_purchase_us: self.last_purchase_us,
+            tenure_days: self.tenure_days,
+            avg_order_value: self.avg_order_value,
+            total_quantity: shape.has_q.then_some(self.total_quantity),
+            primary_region: shape.has_r.then_some(Categorical {
+                values: region_names,
+                codes: self.region,
+            }),
+            preferred_payment: shape.has_p.then_some(Categorical {
+                values: pay_names,
+                codes: self.payment,
+            }),
+            rows_read,
         }
     }
-    m.total_quantity = has_q.then_some(q);
-    m.primary_region = has_r.then_some(Categorical {
-        values: region_names,
-        codes: reg,
-    });
-    m.preferred_payment = has_p.then_some(Categorical {
-        values: pay_names,
-        codes: pay,
-    });
-    Ok(m)
 }
 
 /// Arrow schema of the mart (the `mart` task's schema).
@@ -527,20 +800,15 @@ impl Mart {
         };
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(&self.customer_id)),
-            Arc::new(Int64Array::from(self.recency_days.clone())),
-            Arc::new(Int64Array::from(self.frequency.clone())),
-            Arc::new(Float64Array::from(self.monetary.clone())),
-            Arc::new(
-                TimestampMicrosecondArray::from(self.first_purchase_us.clone())
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(
-                TimestampMicrosecondArray::from(self.last_purchase_us.clone()).with_timezone("UTC"),
-            ),
-            Arc::new(Int64Array::from(self.tenure_days.clone())),
-            Arc::new(Float64Array::from(self.avg_order_value.clone())),
-            match &self.total_quantity {
-                Some(q) => Arc::new(Int64Array::from(q.clone())),
+            Arc::new(Int64Array::from(self.recency_days)),
+            Arc::new(Int64Array::from(self.frequency)),
+            Arc::new(Float64Array::from(self.monetary)),
+            Arc::new(TimestampMicrosecondArray::from(self.first_purchase_us).with_timezone("UTC")),
+            Arc::new(TimestampMicrosecondArray::from(self.last_purchase_us).with_timezone("UTC")),
+            Arc::new(Int64Array::from(self.tenure_days)),
+            Arc::new(Float64Array::from(self.avg_order_value)),
+            match self.total_quantity {
+                Some(q) => Arc::new(Int64Array::from(q)),
                 None => Arc::new(Int64Array::new_null(n)),
             },
             opt_str(&self.primary_region),

@@ -16,9 +16,12 @@
 //! # Ok::<(), segmint::Error>(())
 //! ```
 
+pub mod migrate;
+pub mod profile;
 pub mod rules;
 pub mod scores;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -30,9 +33,9 @@ use crate::data::customers::Attributes;
 use crate::data::reader::TableReader;
 use crate::data::schema::TableKind;
 use crate::error::{Error, Result};
-use crate::mart::Mart;
+use crate::mart::{Categorical, Mart, MartColumns};
 use crate::progress::Progress;
-use rules::{RuleSet, ValueRef};
+use rules::{Column, RuleSet};
 pub use scores::{quantile_scores, Ties};
 
 /// Parameters of RFM scoring.
@@ -104,6 +107,55 @@ pub const MART_VARIABLES: &[&str] = &[
     "preferred_payment",
 ];
 
+fn categorical(c: &Option<Categorical>) -> Column<'_> {
+    match c {
+        Some(c) => Column::Str(Cow::Borrowed(&c.codes), &c.values),
+        None => Column::Null,
+    }
+}
+
+/// Customer attributes rules can refer to.
+fn attribute_names() -> Vec<&'static str> {
+    TableKind::Customers
+        .columns()
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| *n != "customer_id")
+        .collect()
+}
+
+/// The compiled conditions and the indices of the variables they use. Variable indices:
+/// R, F, M, then [`MART_VARIABLES`] in order, then the customer attributes.
+fn compile_rules(rules: &RuleSet) -> Result<(Vec<rules::Cond>, Vec<usize>)> {
+    let mut vars: Vec<String> = ["R", "F", "M"].iter().map(|s| s.to_string()).collect();
+    vars.extend(MART_VARIABLES.iter().map(|s| s.to_string()));
+    vars.extend(attribute_names().iter().map(|s| s.to_string()));
+    let conds = rules.compile(&vars)?;
+    let mut used = Vec::new();
+    for c in &conds {
+        c.variables(&mut used);
+    }
+    Ok((conds, used))
+}
+
+/// The mart columns `rules` need: [`MartColumns::Rfm`] unless a rule refers to
+/// `total_quantity`, `primary_region` or `preferred_payment`.
+pub fn mart_columns_for(rules: &RuleSet) -> Result<MartColumns> {
+    let (_, used) = compile_rules(rules)?;
+    let full = MART_VARIABLES
+        .iter()
+        .enumerate()
+        .any(|(j, v)| used.contains(&(3 + j)) && LEAN_MISSING.contains(v));
+    Ok(if full {
+        MartColumns::All
+    } else {
+        MartColumns::Rfm
+    })
+}
+
+/// Mart columns that [`MartColumns::Rfm`] leaves out.
+const LEAN_MISSING: &[&str] = &["total_quantity", "primary_region", "preferred_payment"];
+
 /// Scores the mart and assigns segments with `rules`. Customer attributes come from
 /// `customers` when given (only the columns the rules use are read); without it they are null.
 pub fn rfm(
@@ -119,20 +171,8 @@ pub fn rfm(
             params.bins
         )));
     }
-    let attr_names: Vec<&str> = TableKind::Customers
-        .columns()
-        .iter()
-        .map(|c| c.name)
-        .filter(|n| *n != "customer_id")
-        .collect();
-    let mut vars: Vec<String> = ["R", "F", "M"].iter().map(|s| s.to_string()).collect();
-    vars.extend(MART_VARIABLES.iter().map(|s| s.to_string()));
-    vars.extend(attr_names.iter().map(|s| s.to_string()));
-    let conds = rules.compile(&vars)?;
-    let mut used = Vec::new();
-    for c in &conds {
-        c.variables(&mut used);
-    }
+    let attr_names = attribute_names();
+    let (conds, used) = compile_rules(rules)?;
     let first_attr = 3 + MART_VARIABLES.len();
     let used_attrs: Vec<&str> = attr_names
         .iter()
@@ -156,6 +196,7 @@ pub fn rfm(
         });
     }
 
+    progress.begin("scoring", 0);
     let to_f = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let b = params.bins;
     let (r, (f, m)) = rayon::join(
@@ -173,97 +214,74 @@ pub fn rfm(
         },
     );
 
-    // attribute columns by variable index
-    let attr_cols: Vec<Option<&crate::data::customers::AttrColumn>> = attr_names
-        .iter()
-        .map(|n| attrs.as_ref().and_then(|a| a.column(n)))
-        .collect();
-    let n_rules = conds.len();
-    let per_customer: Vec<(Option<u32>, u64)> = (0..mart.len())
-        .into_par_iter()
-        .map(|i| {
-            let row = attrs.as_ref().and_then(|a| a.row(&mart.customer_id[i]));
-            // Variable indices follow `vars`: R, F, M, then MART_VARIABLES in order, then the
-            // customer attributes.
-            let get = |v: usize| -> ValueRef<'_> {
-                match v {
-                    0 => ValueRef::Num(r[i] as f64),
-                    1 => ValueRef::Num(f[i] as f64),
-                    2 => ValueRef::Num(m[i] as f64),
-                    3 => ValueRef::Num(mart.recency_days[i] as f64),
-                    4 => ValueRef::Num(mart.frequency[i] as f64),
-                    5 => ValueRef::Num(mart.monetary[i]),
-                    6 => ValueRef::Num(mart.tenure_days[i] as f64),
-                    7 => ValueRef::Num(mart.avg_order_value[i]),
-                    8 => mart
-                        .total_quantity
-                        .as_ref()
-                        .map(|q| ValueRef::Num(q[i] as f64))
-                        .unwrap_or(ValueRef::Null),
-                    9 => mart
-                        .primary_region
-                        .as_ref()
-                        .and_then(|c| c.get(i))
-                        .map(ValueRef::Str)
-                        .unwrap_or(ValueRef::Null),
-                    10 => mart
-                        .preferred_payment
-                        .as_ref()
-                        .and_then(|c| c.get(i))
-                        .map(ValueRef::Str)
-                        .unwrap_or(ValueRef::Null),
-                    v => match (attr_cols[v - first_attr], row) {
-                        (Some(col), Some(row)) => col.get(row),
-                        _ => ValueRef::Null,
-                    },
-                }
-            };
-            // bit k set: rule k's condition holds (for the unreachable-rule check; <= 64 rules tracked)
-            let mut hits = 0u64;
-            let mut seg = None;
-            for (k, c) in conds.iter().enumerate() {
-                if c.eval(&get) {
-                    if seg.is_none() {
-                        seg = Some(k as u32);
-                    }
-                    if k < 64 {
-                        hits |= 1 << k;
-                    } else {
-                        break;
-                    }
-                }
-            }
-            (seg, hits)
-        })
-        .collect();
+    // The variables the rules read, as columns in mart order. Indices follow
+    // `compile_rules`: R, F, M, then MART_VARIABLES in order, then the customer attributes.
+    let n = mart.len();
+    let rows = attrs.as_ref().map(|a| a.rows_for(&mart.customer_id));
+    let nums = |v: &[i64]| Column::Num(v.iter().map(|&x| x as f64).collect());
+    let scores = |v: &[u8]| Column::Num(v.iter().map(|&x| x as f64).collect());
+    let mut cols: Vec<Column> = vec![Column::Null; first_attr + attr_names.len()];
+    for &v in &used {
+        if !matches!(cols[v], Column::Null) {
+            continue;
+        }
+        cols[v] = match v {
+            0 => scores(&r),
+            1 => scores(&f),
+            2 => scores(&m),
+            3 => nums(&mart.recency_days),
+            4 => nums(&mart.frequency),
+            5 => Column::Num(Cow::Borrowed(&mart.monetary)),
+            6 => nums(&mart.tenure_days),
+            7 => Column::Num(Cow::Borrowed(&mart.avg_order_value)),
+            8 => mart.total_quantity.as_deref().map_or(Column::Null, nums),
+            9 => categorical(&mart.primary_region),
+            10 => categorical(&mart.preferred_payment),
+            v => match (
+                attrs
+                    .as_ref()
+                    .and_then(|a| a.column(attr_names[v - first_attr])),
+                &rows,
+            ) {
+                (Some(col), Some(rows)) => col.gather(rows),
+                _ => Column::Null,
+            },
+        };
+    }
+    let masks: Vec<Vec<bool>> = conds.par_iter().map(|c| c.eval_columns(&cols, n)).collect();
+    drop(cols);
 
+    let n_rules = conds.len();
     let mut segment_names: Vec<String> = rules.rules.iter().map(|r| r.name.clone()).collect();
     let default_idx = rules.default.as_ref().map(|d| {
         segment_names.push(d.clone());
         (segment_names.len() - 1) as u32
     });
-    let mut matched = vec![0u64; n_rules];
+    let matched: Vec<u64> = masks
+        .iter()
+        .map(|m| m.iter().filter(|&&x| x).count() as u64)
+        .collect();
+    // first matching rule wins
+    let first: Vec<Option<u32>> = (0..n)
+        .into_par_iter()
+        .map(|i| masks.iter().position(|m| m[i]).map(|k| k as u32))
+        .collect();
     let mut assigned = vec![0u64; n_rules];
     let mut unmatched = 0u64;
-    let segment: Vec<Option<u32>> = per_customer
-        .iter()
-        .map(|&(seg, hits)| {
-            for (k, mk) in matched.iter_mut().enumerate().take(64) {
-                *mk += (hits >> k) & 1;
+    let segment: Vec<Option<u32>> = first
+        .into_iter()
+        .map(|seg| match seg {
+            Some(s) => {
+                assigned[s as usize] += 1;
+                Some(s)
             }
-            match seg {
-                Some(s) => {
-                    assigned[s as usize] += 1;
-                    Some(s)
-                }
-                None => {
-                    unmatched += 1;
-                    default_idx
-                }
+            None => {
+                unmatched += 1;
+                default_idx
             }
         })
         .collect();
-    for k in 0..n_rules.min(64) {
+    for k in 0..n_rules {
         let name = Some(rules.rules[k].name.clone());
         if matched[k] == 0 {
             warnings.push(RuleWarning {
@@ -289,6 +307,7 @@ pub fn rfm(
             count: unmatched,
         });
     }
+    progress.finish();
     Ok(Rfm {
         mart,
         r,

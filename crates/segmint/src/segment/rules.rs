@@ -18,6 +18,7 @@
 //! scores `R`, `F`, `M`, every mart column and every customer attribute. A comparison with a
 //! missing value (customer absent from the customers file, null) is false.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -62,6 +63,18 @@ pub enum ValueRef<'a> {
     Num(f64),
     Str(&'a str),
     Bool(bool),
+    Null,
+}
+
+/// All customers' values of one variable, for [`Cond::eval_columns`].
+#[derive(Debug, Clone)]
+pub enum Column<'a> {
+    /// Numbers; `NaN` is a missing value.
+    Num(Cow<'a, [f64]>),
+    /// Codes into a dictionary of strings.
+    Str(Cow<'a, [Option<u32>]>, &'a [String]),
+    Bool(Cow<'a, [Option<bool>]>),
+    /// Missing for everyone.
     Null,
 }
 
@@ -117,6 +130,88 @@ impl Cond {
                 _ => false,
             },
             Cond::Const(b) => *b,
+        }
+    }
+
+    /// Evaluates the condition for all `n` customers at once; `cols[i]` holds variable `i`
+    /// (only those the condition reads need to be filled). Same result as [`Cond::eval`] per
+    /// customer, with `NaN` in a numeric column standing for a missing value.
+    pub fn eval_columns(&self, cols: &[Column], n: usize) -> Vec<bool> {
+        let leaf = |i: usize, test: &dyn Fn(ValueRef) -> bool| -> Vec<bool> {
+            match &cols[i] {
+                Column::Num(v) => v
+                    .iter()
+                    .map(|&x| !x.is_nan() && test(ValueRef::Num(x)))
+                    .collect(),
+                Column::Str(codes, dict) => {
+                    let lut: Vec<bool> = dict.iter().map(|s| test(ValueRef::Str(s))).collect();
+                    let null = test(ValueRef::Null);
+                    codes
+                        .iter()
+                        .map(|c| c.map_or(null, |c| lut[c as usize]))
+                        .collect()
+                }
+                Column::Bool(v) => {
+                    let (t, f, null) = (
+                        test(ValueRef::Bool(true)),
+                        test(ValueRef::Bool(false)),
+                        test(ValueRef::Null),
+                    );
+                    v.iter()
+                        .map(|b| match b {
+                            Some(true) => t,
+                            Some(false) => f,
+                            None => null,
+                        })
+                        .collect()
+                }
+                Column::Null => vec![test(ValueRef::Null); n],
+            }
+        };
+        match self {
+            Cond::And(a, b) => {
+                let mut x = a.eval_columns(cols, n);
+                let y = b.eval_columns(cols, n);
+                x.iter_mut().zip(y).for_each(|(x, y)| *x &= y);
+                x
+            }
+            Cond::Or(a, b) => {
+                let mut x = a.eval_columns(cols, n);
+                let y = b.eval_columns(cols, n);
+                x.iter_mut().zip(y).for_each(|(x, y)| *x |= y);
+                x
+            }
+            Cond::Not(a) => {
+                let mut x = a.eval_columns(cols, n);
+                x.iter_mut().for_each(|x| *x = !*x);
+                x
+            }
+            Cond::Cmp(i, op, lit) => match (&cols[*i], lit) {
+                // the hot case, written out so that it vectorises
+                (Column::Num(v), Value::Num(b)) => {
+                    let b = *b;
+                    match op {
+                        Op::Lt => v.iter().map(|&x| x < b).collect(),
+                        Op::Le => v.iter().map(|&x| x <= b).collect(),
+                        Op::Gt => v.iter().map(|&x| x > b).collect(),
+                        Op::Ge => v.iter().map(|&x| x >= b).collect(),
+                        Op::Eq => v.iter().map(|&x| x == b).collect(),
+                        Op::Ne => v.iter().map(|&x| !x.is_nan() && x != b).collect(),
+                    }
+                }
+                _ => leaf(*i, &|v| compare(v, *op, lit)),
+            },
+            Cond::In(i, set) => leaf(*i, &|v| set.iter().any(|l| compare(v, Op::Eq, l))),
+            Cond::Range(i, lo, hi) => match &cols[*i] {
+                Column::Num(v) => v.iter().map(|&x| x >= *lo && x <= *hi).collect(),
+                _ => vec![false; n],
+            },
+            Cond::Truthy(i) => leaf(*i, &|v| match v {
+                ValueRef::Bool(b) => b,
+                ValueRef::Num(x) => x != 0.0,
+                _ => false,
+            }),
+            Cond::Const(b) => vec![*b; n],
         }
     }
 
@@ -680,6 +775,100 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect()
+    }
+
+    #[test]
+    fn columnar_evaluation_equals_row_evaluation() {
+        // every row: R, F, M, premium, region, monetary; with missing values in each column
+        let rows: Vec<[Value; 6]> = (0..40)
+            .map(|i| {
+                let num = |k: i64| {
+                    if (i + k) % 7 == 0 {
+                        Value::Null
+                    } else {
+                        Value::Num(((i * 3 + k) % 5 + 1) as f64)
+                    }
+                };
+                [
+                    num(0),
+                    num(1),
+                    num(2),
+                    match i % 3 {
+                        0 => Value::Bool(true),
+                        1 => Value::Bool(false),
+                        _ => Value::Null,
+                    },
+                    match i % 4 {
+                        0 => Value::Str("EU".into()),
+                        1 => Value::Str("US".into()),
+                        2 => Value::Str("LATAM".into()),
+                        _ => Value::Null,
+                    },
+                    if i % 9 == 0 {
+                        Value::Null
+                    } else {
+                        Value::Num(i as f64 * 12.5 - 100.0)
+                    },
+                ]
+            })
+            .collect();
+        let n = rows.len();
+        let dict = ["EU".to_string(), "US".to_string(), "LATAM".to_string()];
+        let num_col = |j: usize| {
+            Column::Num(
+                rows.iter()
+                    .map(|r| match r[j] {
+                        Value::Num(x) => x,
+                        _ => f64::NAN,
+                    })
+                    .collect(),
+            )
+        };
+        let cols = vec![
+            num_col(0),
+            num_col(1),
+            num_col(2),
+            Column::Bool(
+                rows.iter()
+                    .map(|r| match r[3] {
+                        Value::Bool(b) => Some(b),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Column::Str(
+                rows.iter()
+                    .map(|r| match &r[4] {
+                        Value::Str(s) => dict.iter().position(|d| d == s).map(|p| p as u32),
+                        _ => None,
+                    })
+                    .collect(),
+                &dict,
+            ),
+            num_col(5),
+        ];
+        for cond in [
+            "R >= 3 and (F >= 4 or M >= 4)",
+            "not R >= 3",
+            "R != 2",
+            "not (F == 1) or premium",
+            "premium == false",
+            "not premium",
+            "region in ['EU', 'LATAM']",
+            "not region == 'US'",
+            "region != 'US' and M in 2..4",
+            "monetary between -50 and 100.5",
+            "monetary < 0 or R",
+            "region > 'F'",
+            "premium == 1",
+        ] {
+            let c = parse_condition(cond, &vars()).unwrap();
+            let col = c.eval_columns(&cols, n);
+            for (i, r) in rows.iter().enumerate() {
+                let row = c.eval(&|v| r[v].as_ref());
+                assert_eq!(col[i], row, "{cond:?} on row {i}: {r:?}");
+            }
+        }
     }
 
     fn eval(cond: &str, vals: &[Value]) -> bool {

@@ -1,0 +1,303 @@
+//! Small statistics used across analyses: quantiles, ranks, the Kruskal–Wallis test and the
+//! chi-square tail. Hand-written: statrs would bring nalgebra into the build for a few
+//! functions, and the formulas are short and tested against scipy below.
+
+use serde::Serialize;
+
+/// Quantile `q` (0..=1) of sorted values with linear interpolation between order statistics
+/// (numpy's and pandas' default, Hyndman & Fan type 7). `NaN` for no values.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        1 => sorted[0],
+        n => {
+            let h = (n - 1) as f64 * q.clamp(0.0, 1.0);
+            let lo = h.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+        }
+    }
+}
+
+/// Summary of one numeric feature within one group.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Summary {
+    /// Values present (missing ones are left out).
+    pub count: u64,
+    pub mean: f64,
+    pub q25: f64,
+    pub median: f64,
+    pub q75: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Count, mean, quartiles (type 7), min and max of the values that are not `NaN`.
+pub fn summarize(values: &[f64]) -> Summary {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    Summary {
+        count: n as u64,
+        mean: if n == 0 {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / n as f64
+        },
+        q25: quantile_sorted(&v, 0.25),
+        median: quantile_sorted(&v, 0.5),
+        q75: quantile_sorted(&v, 0.75),
+        min: v.first().copied().unwrap_or(f64::NAN),
+        max: v.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+/// Result of a Kruskal–Wallis H test.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct KruskalWallis {
+    /// H, corrected for ties (as scipy.stats.kruskal).
+    pub h: f64,
+    /// Degrees of freedom: groups with values - 1.
+    pub df: u32,
+    /// Chi-square approximation of P(H >= h) under "all groups have the same distribution".
+    pub p_value: f64,
+    /// Effect size epsilon² = H / (N - 1) (0 = no difference, 1 = groups fully separated),
+    /// Tomczak & Tomczak (2014). Unlike H and p it does not grow with the sample size, so it
+    /// ranks features fairly.
+    pub epsilon_squared: f64,
+    /// Values used (missing ones left out).
+    pub n: u64,
+}
+
+/// Kruskal–Wallis H test of `values` (one per item, `NaN` = missing) split by `group`
+/// (`None` = not in any group). `None` when fewer than two groups have values or all values
+/// are equal.
+pub fn kruskal_wallis(
+    values: &[f64],
+    group: &[Option<u32>],
+    n_groups: usize,
+) -> Option<KruskalWallis> {
+    let mut pooled: Vec<(f64, u32)> = values
+        .iter()
+        .zip(group)
+        .filter_map(|(&v, g)| match g {
+            Some(g) if !v.is_nan() => Some((v, *g)),
+            _ => None,
+        })
+        .collect();
+    let n = pooled.len();
+    if n < 2 {
+        return None;
+    }
+    pooled.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let mut rank_sum = vec![0.0f64; n_groups];
+    let mut size = vec![0u64; n_groups];
+    let mut ties = 0.0f64; // sum of t^3 - t over tie groups
+    let mut start = 0;
+    while start < n {
+        let mut end = start + 1;
+        while end < n && pooled[end].0 == pooled[start].0 {
+            end += 1;
+        }
+        let t = (end - start) as f64;
+        let rank = (start + 1 + end) as f64 / 2.0; // mean of ranks start+1 ..= end
+        for &(_, g) in &pooled[start..end] {
+            rank_sum[g as usize] += rank;
+            size[g as usize] += 1;
+        }
+        ties += t * t * t - t;
+        start = end;
+    }
+    let k = size.iter().filter(|&&s| s > 0).count();
+    let nf = n as f64;
+    let correction = 1.0 - ties / (nf * nf * nf - nf);
+    if k < 2 || correction <= 0.0 {
+        return None;
+    }
+    let mean_rank = (nf + 1.0) / 2.0;
+    let ss: f64 = rank_sum
+        .iter()
+        .zip(&size)
+        .filter(|(_, &s)| s > 0)
+        .map(|(&r, &s)| {
+            let d = r / s as f64 - mean_rank;
+            s as f64 * d * d
+        })
+        .sum();
+    let h = 12.0 / (nf * (nf + 1.0)) * ss / correction;
+    let df = (k - 1) as u32;
+    Some(KruskalWallis {
+        h,
+        df,
+        p_value: chi2_sf(h, df as f64),
+        epsilon_squared: (h / (nf - 1.0)).min(1.0),
+        n: n as u64,
+    })
+}
+
+/// ln Γ(x) for x > 0 (Lanczos approximation, g = 7, 9 terms; relative error < 1e-15).
+pub fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // reflection
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + G + 0.5;
+    for (i, c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// Regularized upper incomplete gamma Q(a, x) = Γ(a, x) / Γ(a), by the series for x < a + 1
+/// and the Lentz continued fraction otherwise (Numerical Recipes, 3rd ed., 6.2).
+pub fn gamma_q(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    let ln_pre = a * x.ln() - x - ln_gamma(a);
+    if x < a + 1.0 {
+        let (mut sum, mut del, mut ap) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..10_000 {
+            ap += 1.0;
+            del *= x / ap;
+            sum += del;
+            if del.abs() < sum.abs() * 1e-16 {
+                break;
+            }
+        }
+        (1.0 - sum * ln_pre.exp()).clamp(0.0, 1.0)
+    } else {
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..10_000 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let del = d * c;
+            h *= del;
+            if (del - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        (ln_pre.exp() * h).clamp(0.0, 1.0)
+    }
+}
+
+/// P(X >= x) for a chi-square variable with `df` degrees of freedom.
+pub fn chi2_sf(x: f64, df: f64) -> f64 {
+    gamma_q(df / 2.0, x / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        (a - b).abs() <= rel * b.abs().max(1e-300)
+    }
+
+    #[test]
+    fn quantiles_match_numpy() {
+        // numpy 2.x: np.quantile([3,1,4,1,5,9,2,6], [0.25, 0.5, 0.75]) = [1.75, 3.5, 5.25]
+        let s = summarize(&[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, f64::NAN]);
+        assert_eq!(s.count, 8);
+        assert_eq!((s.q25, s.median, s.q75), (1.75, 3.5, 5.25));
+        assert_eq!((s.min, s.max, s.mean), (1.0, 9.0, 31.0 / 8.0));
+        assert!(summarize(&[]).median.is_nan());
+    }
+
+    #[test]
+    fn chi2_tail_matches_closed_forms_and_scipy() {
+        // closed forms: df = 2: exp(-x/2); df = 4: exp(-x/2) (1 + x/2)
+        for x in [0.1, 1.0, 3.0, 10.0, 40.0] {
+            assert!(close(chi2_sf(x, 2.0), (-x / 2.0f64).exp(), 1e-12), "{x}");
+            assert!(close(
+                chi2_sf(x, 4.0),
+                (-x / 2.0f64).exp() * (1.0 + x / 2.0),
+                1e-12
+            ));
+        }
+        // scipy 1.17.1 scipy.stats.chi2.sf
+        assert!(close(chi2_sf(10.0, 3.0), 0.01856613546304325, 1e-12));
+        assert!(close(chi2_sf(0.5, 7.0), 0.9994464813904249, 1e-12));
+        assert!(close(chi2_sf(200.0, 150.0), 0.003973185970821635, 1e-10));
+        assert!(close(chi2_sf(1e-3, 1.0), 0.9747728793699604, 1e-12));
+    }
+
+    #[test]
+    fn kruskal_matches_scipy() {
+        // scipy 1.17.1: stats.kruskal([1,2,3],[4,5,6]) = (3.857142857142854, 0.049534613435626915)
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let g: Vec<Option<u32>> = [0, 0, 0, 1, 1, 1].iter().map(|&x| Some(x)).collect();
+        let k = kruskal_wallis(&v, &g, 2).unwrap();
+        assert!(close(k.h, 3.857142857142854, 1e-12));
+        assert!(close(k.p_value, 0.049534613435626915, 1e-10));
+        assert_eq!(k.df, 1);
+        assert!(close(k.epsilon_squared, 3.857142857142854 / 5.0, 1e-12));
+        // with ties, and missing values / unassigned items left out:
+        // stats.kruskal([1,1,2],[2,3,3],[3,4,5,5]) = (7.28164556962025, 0.026230752819494437)
+        let v = [
+            1.0,
+            1.0,
+            2.0,
+            2.0,
+            3.0,
+            3.0,
+            3.0,
+            4.0,
+            5.0,
+            5.0,
+            f64::NAN,
+            100.0,
+        ];
+        let g: Vec<Option<u32>> = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 0, 9]
+            .iter()
+            .map(|&x| if x == 9 { None } else { Some(x) })
+            .collect();
+        let k = kruskal_wallis(&v, &g, 3).unwrap();
+        assert!(close(k.h, 7.28164556962025, 1e-12));
+        assert!(close(k.p_value, 0.026230752819494437, 1e-10));
+        assert_eq!((k.df, k.n), (2, 10));
+        // one group only, or all equal: no test
+        assert!(kruskal_wallis(&[1.0, 2.0], &[Some(0), Some(0)], 1).is_none());
+        assert!(kruskal_wallis(&[1.0, 1.0], &[Some(0), Some(1)], 2).is_none());
+    }
+
+    #[test]
+    fn ln_gamma_values() {
+        // Γ(5) = 24, Γ(0.5) = sqrt(pi)
+        assert!(close(ln_gamma(5.0), 24f64.ln(), 1e-14));
+        assert!(close(
+            ln_gamma(0.5),
+            std::f64::consts::PI.sqrt().ln(),
+            1e-14
+        ));
+        assert!(close(ln_gamma(100.0), 359.1342053695754, 1e-14));
+    }
+}
