@@ -37,6 +37,26 @@ fn order_key(v: f64) -> u64 {
     }
 }
 
+/// Order-preserving keys with few significant bytes when every value is a whole number or
+/// whole cents (days, counts, money): `round(v * scale) - min`. The radix sort then needs one
+/// pass per byte of the range instead of eight. `None` otherwise.
+fn small_integer_keys(values: &[f64]) -> Option<Vec<u64>> {
+    const LIMIT: f64 = (1u64 << 52) as f64;
+    for scale in [1.0, 100.0] {
+        let whole = values.iter().all(|&v| {
+            let s = v * scale;
+            // v is exactly the double nearest to a whole number of units
+            s.abs() < LIMIT && s.round() / scale == v
+        });
+        if whole {
+            let ints: Vec<i64> = values.iter().map(|&v| (v * scale).round() as i64).collect();
+            let min = ints.iter().copied().min().unwrap_or(0);
+            return Some(ints.into_iter().map(|x| (x - min) as u64).collect());
+        }
+    }
+    None
+}
+
 /// Score of the rank `twice_rank / 2` (ranks may be halves under [`Ties::Average`]), in integer
 /// arithmetic: `ceil(bins (r - 1) / (n - 1))` clamped to 1..=bins.
 fn score_of_half_rank(twice_rank: usize, n: usize, bins: u32) -> u8 {
@@ -100,11 +120,14 @@ fn radix_sort(v: &mut Vec<(u64, u32)>) {
 pub fn quantile_scores(values: &[f64], bins: u32, ties: Ties) -> Vec<u8> {
     let n = values.len();
     // Sort (orderable key, customer index): equal values keep customer order.
-    let mut keyed: Vec<(u64, u32)> = values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| (order_key(v), i as u32))
-        .collect();
+    let mut keyed: Vec<(u64, u32)> = match small_integer_keys(values) {
+        Some(keys) => keys.into_iter().zip(0u32..).collect(),
+        None => values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (order_key(v), i as u32))
+            .collect(),
+    };
     radix_sort(&mut keyed);
     let order: Vec<u32> = keyed.iter().map(|k| k.1).collect();
     let key_of = |pos: usize| keyed[pos].0;
@@ -195,6 +218,37 @@ mod tests {
                     "n={n} i={i}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn integer_keys_rank_like_float_keys() {
+        // money in cents (0.1 * 100 is not exactly 10), days, mixed signs, ties, -0.0 == 0.0
+        let cents: Vec<f64> = (0..5000)
+            .map(|i| (((i * 7919) % 1013) as f64 - 300.0) / 100.0)
+            .chain([0.1, 0.2, 0.3, -0.0, 0.0])
+            .collect();
+        let days: Vec<f64> = (0..5000).map(|i| ((i * 31) % 731) as f64).collect();
+        let odd: Vec<f64> = (0..5000).map(|i| (i % 97) as f64 / 3.0).collect();
+        assert!(small_integer_keys(&cents).is_some());
+        assert!(small_integer_keys(&days).is_some());
+        assert!(small_integer_keys(&odd).is_none());
+        for v in [&cents, &days] {
+            let mut by_float: Vec<(u64, u32)> = v
+                .iter()
+                .zip(0u32..)
+                .map(|(&x, i)| (order_key(x), i))
+                .collect();
+            by_float.sort_unstable();
+            let mut by_int: Vec<(u64, u32)> = small_integer_keys(v)
+                .unwrap()
+                .into_iter()
+                .zip(0u32..)
+                .collect();
+            radix_sort(&mut by_int);
+            let a: Vec<u32> = by_float.iter().map(|x| x.1).collect();
+            let b: Vec<u32> = by_int.iter().map(|x| x.1).collect();
+            assert_eq!(a, b);
         }
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Benchmark: the customer mart with segmint and the Python peers on the same data, in one run.
+"""Benchmark: a task (the customer mart, or RFM scores and segments) with segmint and the Python
+peers on the same data, in one run.
 
-usage: python bench/mart_bench.py [--customers 1000000] [--threads 1,2] [--repeat 3]
+usage: python bench/bench.py [--task mart|rfm] [--customers 1000000] [--threads 1,2] [--repeat 3]
 
 Needs ../shared/bench and a Python with its requirements.txt (run this script with that Python).
 Generates the reference data with gen_data.py (seed 42) into $BENCH_CACHE/data (default
@@ -10,12 +11,14 @@ thread count runs every engine --repeat times, interleaved, on a quiet machine (
 run anything else meanwhile). Prints one JSON line per engine and thread count, then one line of
 ratios per thread count:
 
-* seconds: the engine's own "seconds" (read Parquet -> mart in memory; excludes start-up and
+* seconds: the engine's own "seconds" (read Parquet -> result in memory; excludes start-up and
   writing the output), median over the repeats (min also given);
 * wall_s: the whole process (start-up, imports, writing); peak_rss_mb: /usr/bin/time's maximum
   resident set size of the whole process.
-pandas is single-threaded, so it runs with 1 thread only. The outputs are compared with
-compare_marts.py (equal values; float bit-identity reported).
+Peers: mart: pandas, DuckDB, Polars (peers/mart_*.py); rfm: pandas (peers/rfm_pandas.py, mart
+included). Every engine runs at every thread count (BENCH_THREADS); pandas cannot use more than
+one core. The outputs are compared: marts with compare_marts.py (equal values; float bit-identity
+reported), RFM outputs row by row with pandas (every column, every row).
 """
 import argparse
 import json
@@ -46,11 +49,15 @@ def timed(cmd, env=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=["mart", "rfm"], default="mart")
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--engines", default="segmint,duckdb,polars,pandas")
+    ap.add_argument("--engines", default=None, help="default: segmint and every peer of the task")
     args = ap.parse_args()
+    task = args.task
+    if args.engines is None:
+        args.engines = "segmint,duckdb,polars,pandas" if task == "mart" else "segmint,pandas"
     cache = os.environ.get("BENCH_CACHE", "/tmp/analytics-bench")
     data = os.path.join(cache, "data", f"n{args.customers}_s42")
     if not os.path.exists(os.path.join(data, "meta.json")):
@@ -72,20 +79,18 @@ def main():
         runs = {}
         for _ in range(args.repeat):
             for eng in engines:
-                if eng == "pandas" and threads != 1:
-                    continue
                 if eng == "segmint":
-                    cmd = [exe, "mart", "--threads", str(threads), "--data", data, "--quiet", "--json",
-                           "--out", os.path.join(out_dir, "mart_segmint.parquet")]
+                    cmd = [exe, task, "--threads", str(threads), "--data", data, "--quiet", "--json",
+                           "--out", os.path.join(out_dir, f"{task}_segmint.parquet")]
                 else:
-                    cmd = [sys.executable, os.path.join(BENCH, "peers", f"mart_{eng}.py"), "--data", data,
+                    cmd = [sys.executable, os.path.join(BENCH, "peers", f"{task}_{eng}.py"), "--data", data,
                            "--out", out_dir]
                 rec, wall, rss = timed(cmd, env)
                 runs.setdefault(eng, []).append((rec["seconds"], wall, rss, rec))
         for eng, rs in runs.items():
             secs = [r[0] for r in rs]
-            line = {"task": "mart", "engine": eng, "threads": threads, "customers": rs[0][3]["customers"],
-                    "rows": rs[0][3]["rows"], "seconds": round(statistics.median(secs), 3),
+            line = {"task": task, "engine": eng, "threads": threads, "customers": rs[0][3]["customers"],
+                    "rows": rs[0][3].get("rows"), "seconds": round(statistics.median(secs), 3),
                     "seconds_min": round(min(secs), 3), "wall_s": round(statistics.median(r[1] for r in rs), 3),
                     "peak_rss_mb": round(statistics.median(r[2] for r in rs), 1), "repeat": len(rs),
                     "monetary_total": rs[0][3].get("monetary_total")}
@@ -93,7 +98,7 @@ def main():
             print(json.dumps(line), flush=True)
         if "segmint" in runs:
             s = results[("segmint", threads)]
-            ratio = {"task": "mart_ratio", "threads": threads}
+            ratio = {"task": f"{task}_ratio", "threads": threads}
             for eng in runs:
                 if eng != "segmint":
                     p = results[(eng, threads)]
@@ -101,10 +106,19 @@ def main():
                     ratio[f"{eng}_wall_over_segmint"] = round(p["wall_s"] / s["wall_s"], 2)
                     ratio[f"segmint_rss_over_{eng}"] = round(s["peak_rss_mb"] / p["peak_rss_mb"], 2)
             print(json.dumps(ratio), flush=True)
-    files = [os.path.join(out_dir, f"mart_{e}.parquet") for e in engines]
-    cmp = subprocess.run([sys.executable, os.path.join(BENCH, "peers", "compare_marts.py")] + files,
-                         capture_output=True, text=True)
-    print(cmp.stdout.strip(), flush=True)
+    files = [os.path.join(out_dir, f"{task}_{e}.parquet") for e in engines]
+    if task == "mart":
+        cmp = subprocess.run([sys.executable, os.path.join(BENCH, "peers", "compare_marts.py")] + files,
+                             capture_output=True, text=True)
+        print(cmp.stdout.strip(), flush=True)
+    else:
+        import pandas as pd
+        ref = pd.read_parquet(files[engines.index("pandas")])
+        for e, f in zip(engines, files):
+            if e != "pandas":
+                got = pd.read_parquet(f)
+                print(json.dumps({"task": "rfm_compare", "engine": e, "rows": len(got),
+                                  "equal_to_pandas": bool(got.equals(ref))}), flush=True)
 
 
 if __name__ == "__main__":
