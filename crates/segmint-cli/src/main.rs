@@ -40,6 +40,8 @@ pub enum Command {
     Profile(cmd::profile::Args),
     /// Segment customers at two dates and show how they moved between segments
     Migrate(cmd::migrate::Args),
+    /// Customer lifetime value: BG/NBD and Gamma-Gamma fits, P(alive), expected purchases, CLV
+    Clv(cmd::clv::Args),
     /// Run the pipeline (validate, mart) on your data or on built-in demo data
     Run(cmd::run::Args),
 }
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Rfm(a) => cmd::rfm::run(&cli.global, a),
         Command::Profile(a) => cmd::profile::run(&cli.global, a),
         Command::Migrate(a) => cmd::migrate::run(&cli.global, a),
+        Command::Clv(a) => cmd::clv::run(&cli.global, a),
         Command::Run(a) => cmd::run::run(&cli.global, a),
     };
     match result {

@@ -256,3 +256,84 @@ print('OK' if not bad and a.num_rows == b.num_rows else 'DIFF ' + ','.join(bad))
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// BG/NBD and Gamma-Gamma equal lifetimes 0.11.3 on the reference data (20k, seed 42):
+/// parameters within 1e-4 relative and log-likelihoods within 0.01 of the bench reference, the
+/// summary identical to lifetimes' and the per-customer predictions within 1e-6 relative of
+/// lifetimes' at segmint's parameters (testdata/reference/clv_lifetimes_check.py).
+#[test]
+fn clv_equal_to_lifetimes_20k() {
+    let Some(p) = peers("clv_equal_to_lifetimes_20k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    let out = dir.path().join("clv.parquet");
+    let metrics = dir.path().join("clv.json");
+    let v = segmint_json(&[
+        "clv",
+        "--data",
+        s(&data),
+        "--calibration-end",
+        "2025-12-31",
+        "--out",
+        s(&out),
+        "--metrics",
+        s(&metrics),
+    ]);
+    let want = reference("clv_lifetimes_n20000_s42.json");
+    let close = |got: &serde_json::Value, want: &serde_json::Value, rel: f64| {
+        let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
+        assert!((g - w).abs() <= rel * w.abs(), "{g} vs {w}");
+    };
+    for k in ["r", "alpha", "a", "b"] {
+        close(&v["bgnbd"][k], &want["bgnbd"][k], 1e-4);
+    }
+    for k in ["p", "q", "v"] {
+        close(&v["gamma_gamma"][k], &want["gg"][k], 1e-4);
+    }
+    let ll = |got: &serde_json::Value, w: &serde_json::Value| {
+        assert!(
+            (got.as_f64().unwrap() - w.as_f64().unwrap()).abs() <= 0.01,
+            "{got} vs {w}"
+        );
+    };
+    ll(&v["bgnbd"]["log_likelihood"], &want["bgnbd_loglik"]);
+    ll(&v["gamma_gamma"]["log_likelihood"], &want["gg_loglik"]);
+    assert_eq!(v["customers"], want["customers"]);
+    assert_eq!(v["repeat_customers"], want["repeat_customers"]);
+    close(
+        &v["predictions"]["p_alive_mean"],
+        &want["p_alive_mean"],
+        1e-5,
+    );
+    close(
+        &v["predictions"]["expected_purchases_total"],
+        &want["expected_purchases_52w_total"],
+        1e-5,
+    );
+    assert!(v["bgnbd"]["diagnostics"]["converged"].as_bool().unwrap());
+    assert!(v["bgnbd"]["estimates"][0]["std_error"].as_f64().unwrap() > 0.0);
+    // per customer, at the same parameters
+    let check = Command::new(&p.python)
+        .arg(testdata("reference/clv_lifetimes_check.py"))
+        .args([s(&data), s(&out), s(&metrics)])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let r = json(String::from_utf8_lossy(&check.stdout).trim());
+    assert_eq!(r["summary_identical"], true, "{r}");
+    assert_eq!(r["customers"], 20000);
+    for k in [
+        "p_alive_max_rel",
+        "expected_purchases_max_rel",
+        "expected_order_value_max_rel",
+        "clv_max_rel",
+    ] {
+        assert!(r[k].as_f64().unwrap() <= 1e-6, "{k}: {r}");
+    }
+}

@@ -16,6 +16,7 @@
 //! # Ok::<(), segmint::Error>(())
 //! ```
 
+pub mod clv;
 pub mod data;
 pub mod demo;
 pub mod error;

@@ -1,0 +1,292 @@
+//! The BG/NBD model (Fader, Hardie & Lee 2005, "Counting your customers the easy way").
+//!
+//! Log-likelihood per customer with x repeat purchases, recency t_x and age T (time unit of the
+//! summary), as lifetimes 0.11.3 (`BetaGeoFitter`):
+//!
+//! ```text
+//! A1 = lnΓ(r+x) - lnΓ(r) + r ln α
+//! A2 = lnΓ(a+b) + lnΓ(b+x) - lnΓ(b) - lnΓ(a+b+x)
+//! A3 = -(r+x) ln(α+T)
+//! A4 = ln a - ln(b+x-1) - (r+x) ln(α+t_x)          (x > 0 only)
+//! LL = A1 + A2 + ln(e^A3 + [x>0] e^A4)
+//! ```
+//!
+//! Fitted by maximum likelihood in log-parameter space (see [`super::optim`]) with the analytic
+//! gradient; lnΓ and ψ terms depend on x only and are computed once per distinct x.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::check_inputs;
+use super::optim::{maximize, standard_errors, Diagnostics};
+use crate::error::{Error, Result};
+use crate::stats::{digamma, hyp2f1, ln_gamma};
+
+/// One fitted parameter with its standard error and 95% interval.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Estimate {
+    pub name: String,
+    pub value: f64,
+    pub std_error: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+}
+
+/// Builds the estimates table from log-parameters and the Hessian.
+pub(crate) fn estimates(names: &[&str], theta: &[f64], hessian: &[Vec<f64>]) -> Vec<Estimate> {
+    let se = standard_errors(theta, hessian);
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Estimate {
+            name: n.to_string(),
+            value: theta[i].exp(),
+            std_error: se.as_ref().map(|s| s[i].0),
+            ci_low: se.as_ref().map(|s| s[i].1),
+            ci_high: se.as_ref().map(|s| s[i].2),
+        })
+        .collect()
+}
+
+/// A fitted BG/NBD model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BgNbd {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+    /// Total log-likelihood (natural log, no penalty) of the fitted customers.
+    pub log_likelihood: f64,
+    pub customers: usize,
+    /// L2 penalty weight: the fit maximises LL / n - penalizer (r² + α² + a² + b²).
+    pub penalizer: f64,
+    pub estimates: Vec<Estimate>,
+    pub diagnostics: Option<Diagnostics>,
+}
+
+/// Customers grouped by distinct frequency for the per-x lnΓ / ψ tables.
+struct Data<'a> {
+    x: &'a [f64],
+    tx: &'a [f64],
+    t: &'a [f64],
+    distinct: Vec<f64>,
+    idx: Vec<u32>,
+}
+
+impl<'a> Data<'a> {
+    fn new(x: &'a [f64], tx: &'a [f64], t: &'a [f64]) -> Self {
+        let mut distinct: Vec<f64> = x.to_vec();
+        distinct.sort_unstable_by(f64::total_cmp);
+        distinct.dedup();
+        let idx = x
+            .iter()
+            .map(|v| distinct.partition_point(|d| d < v) as u32)
+            .collect();
+        Data {
+            x,
+            tx,
+            t,
+            distinct,
+            idx,
+        }
+    }
+}
+
+/// Log-likelihood (total) and its gradient in log-parameter space.
+fn ll_grad(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
+    let (r, al, a, b) = (
+        theta[0].exp(),
+        theta[1].exp(),
+        theta[2].exp(),
+        theta[3].exp(),
+    );
+    if ![r, al, a, b].iter().all(|v| v.is_finite() && *v > 0.0) {
+        return (f64::NEG_INFINITY, [0.0; 4]);
+    }
+    let (lg_ab, lg_b, dg_ab, dg_b, lg_r, dg_r) = (
+        ln_gamma(a + b),
+        ln_gamma(b),
+        digamma(a + b),
+        digamma(b),
+        ln_gamma(r),
+        digamma(r),
+    );
+    // per distinct x: (A1 - r ln α, A2, dA1/dr - ln α, dA2/da, dA2/db)
+    let tab: Vec<[f64; 5]> = d
+        .distinct
+        .iter()
+        .map(|&x| {
+            [
+                ln_gamma(r + x) - lg_r,
+                lg_ab + ln_gamma(b + x) - lg_b - ln_gamma(a + b + x),
+                digamma(r + x) - dg_r,
+                dg_ab - digamma(a + b + x),
+                dg_ab + digamma(b + x) - dg_b - digamma(a + b + x),
+            ]
+        })
+        .collect();
+    let ln_al = al.ln();
+    let (ln_a, n) = (a.ln(), d.x.len());
+    let acc = (0..n)
+        .into_par_iter()
+        .with_min_len(4096)
+        .fold(
+            || [0.0f64; 5],
+            |mut s, i| {
+                let x = d.x[i];
+                let e = &tab[d.idx[i] as usize];
+                let l_t = (al + d.t[i]).ln();
+                let a3 = -(r + x) * l_t;
+                let (lse, w4, l_tx) = if x > 0.0 {
+                    let l_tx = (al + d.tx[i]).ln();
+                    let a4 = ln_a - (b + x - 1.0).ln() - (r + x) * l_tx;
+                    let m = a3.max(a4);
+                    let lse = m + ((a3 - m).exp() + (a4 - m).exp()).ln();
+                    (lse, (a4 - lse).exp(), l_tx)
+                } else {
+                    (a3, 0.0, 0.0)
+                };
+                let w3 = 1.0 - w4;
+                s[0] += e[0] + e[1] + lse;
+                s[1] += e[2] - w3 * l_t - w4 * l_tx;
+                s[2] += -w3 * (r + x) / (al + d.t[i]) - w4 * (r + x) / (al + d.tx[i]);
+                s[3] += e[3] + w4 / a;
+                s[4] += e[4] - if x > 0.0 { w4 / (b + x - 1.0) } else { 0.0 };
+                s
+            },
+        )
+        .reduce(
+            || [0.0f64; 5],
+            |mut p, q| {
+                for k in 0..5 {
+                    p[k] += q[k];
+                }
+                p
+            },
+        );
+    let nf = n as f64;
+    let ll = acc[0] + nf * r * ln_al;
+    let grad = [
+        r * (acc[1] + nf * ln_al),
+        al * (acc[2] + nf * r / al),
+        a * acc[3],
+        b * acc[4],
+    ];
+    (ll, grad)
+}
+
+impl BgNbd {
+    /// Fits the model to the summary columns; `penalizer` 0 is plain maximum likelihood.
+    pub fn fit(frequency: &[f64], recency: &[f64], t: &[f64], penalizer: f64) -> Result<BgNbd> {
+        check_inputs(frequency, recency, t)?;
+        if !(penalizer >= 0.0 && penalizer.is_finite()) {
+            return Err(Error::Config(format!(
+                "penalizer must be >= 0, got {penalizer}"
+            )));
+        }
+        if frequency.iter().all(|&x| x == 0.0) {
+            return Err(Error::Data(format!(
+                "BG/NBD needs customers with repeat purchases: all {} have frequency 0, so the dropout parameters a and b are not identified",
+                frequency.len()
+            )));
+        }
+        let d = Data::new(frequency, recency, t);
+        let n = frequency.len() as f64;
+        let objective = |th: &[f64]| -> (f64, Vec<f64>) {
+            let (ll, g) = ll_grad(th, &d);
+            let mut grad = g.to_vec();
+            let mut v = ll;
+            if penalizer > 0.0 {
+                for k in 0..4 {
+                    let p = th[k].exp();
+                    v -= n * penalizer * p * p;
+                    grad[k] -= n * penalizer * 2.0 * p * p;
+                }
+            }
+            (v, grad)
+        };
+        let mean_t = t.iter().sum::<f64>() / n;
+        let la = mean_t.max(1e-3).ln();
+        let starts = vec![
+            vec![0.0, la, 0.0, 0.0],
+            vec![(0.5f64).ln(), la - 1.0, (0.5f64).ln(), (2.0f64).ln()],
+            vec![0.0, 0.0, 0.0, 0.0],
+        ];
+        let o = maximize(&objective, &starts).ok_or_else(|| {
+            Error::Data("BG/NBD: the log-likelihood is not finite at any start".into())
+        })?;
+        let ll = ll_grad(&o.theta, &d).0;
+        if !o.diagnostics.converged {
+            return Err(Error::Data(format!(
+                "BG/NBD did not converge ({}; gradient norm {:.3e} after {} iterations): the data may not identify the model (e.g. no repeat purchases)",
+                o.diagnostics.message, o.diagnostics.gradient_norm, o.diagnostics.iterations
+            )));
+        }
+        let th = &o.theta;
+        Ok(BgNbd {
+            r: th[0].exp(),
+            alpha: th[1].exp(),
+            a: th[2].exp(),
+            b: th[3].exp(),
+            log_likelihood: ll,
+            customers: frequency.len(),
+            penalizer,
+            estimates: estimates(&["r", "alpha", "a", "b"], th, &o.hessian),
+            diagnostics: Some(o.diagnostics),
+        })
+    }
+
+    /// Total log-likelihood of these parameters on the given customers.
+    pub fn log_likelihood_of(&self, frequency: &[f64], recency: &[f64], t: &[f64]) -> f64 {
+        let d = Data::new(frequency, recency, t);
+        let th = [self.r.ln(), self.alpha.ln(), self.a.ln(), self.b.ln()];
+        ll_grad(&th, &d).0
+    }
+
+    /// P(alive | x, t_x, T) (Fader, Hardie & Lee 2008 note 021; lifetimes
+    /// `conditional_probability_alive`).
+    pub fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64 {
+        if x == 0.0 {
+            return 1.0;
+        }
+        let log_div = (self.r + x) * ((self.alpha + t) / (self.alpha + tx)).ln()
+            + (self.a / (self.b + x - 1.0)).ln();
+        1.0 / (1.0 + log_div.exp())
+    }
+
+    /// Expected repeat purchases in the next `horizon` time units given the history (equation 10
+    /// of the paper; lifetimes `conditional_expected_number_of_purchases_up_to_time`).
+    pub fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+        let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
+        if horizon <= 0.0 {
+            return 0.0;
+        }
+        let (ha, hb, hc) = (r + x, b + x, a + b + x - 1.0);
+        let z = horizon / (al + t + horizon);
+        let ln_hyp = match hyp2f1(ha, hb, hc, z) {
+            Some(v) if v > 0.0 && v.is_finite() => v.ln(),
+            // Euler's transformation, as lifetimes falls back to
+            _ => {
+                hyp2f1(hc - ha, hc - hb, hc, z).map_or(f64::NAN, |v| v.ln())
+                    + (hc - ha - hb) * (1.0 - z).ln()
+            }
+        };
+        let first = (a + b + x - 1.0) / (a - 1.0);
+        let second = 1.0 - (ln_hyp + (r + x) * ((al + t) / (al + horizon + t)).ln()).exp();
+        let den = 1.0
+            + if x > 0.0 {
+                (a / (b + x - 1.0)) * ((al + t) / (al + tx)).powf(r + x)
+            } else {
+                0.0
+            };
+        first * second / den
+    }
+
+    /// Expected purchases of a randomly chosen new customer in `t` time units (equation 9;
+    /// lifetimes `expected_number_of_purchases_up_to_time`).
+    pub fn expected_purchases_new(&self, t: f64) -> f64 {
+        let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
+        let hyp = hyp2f1(r, b, a + b - 1.0, t / (al + t)).unwrap_or(f64::NAN);
+        (a + b - 1.0) / (a - 1.0) * (1.0 - (al / (al + t)).powf(r) * hyp)
+    }
+}

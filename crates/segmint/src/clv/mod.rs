@@ -1,0 +1,371 @@
+//! Probabilistic customer lifetime value: the RFM summary in lifetimes' conventions and the
+//! BG/NBD and Gamma-Gamma models (maximum likelihood), with per-customer predictions.
+//!
+//! ```no_run
+//! use segmint::clv::{summarize, SummaryParams, bgnbd::BgNbd, gamma_gamma::GammaGamma};
+//! use segmint::data::{ColumnMap, Inputs, TableKind};
+//! use segmint::progress::NoProgress;
+//!
+//! let inputs = Inputs::from_dir("data".as_ref());
+//! let tx = inputs.open(TableKind::Transactions, &ColumnMap::new())?;
+//! let s = summarize(&tx, &SummaryParams::default(), &NoProgress)?;
+//! let bg = BgNbd::fit(&s.frequency, &s.recency, &s.t, 0.0)?;
+//! let gg = GammaGamma::fit(&s.frequency, &s.monetary_value, 0.0)?;
+//! println!("r {} alpha {} a {} b {}", bg.r, bg.alpha, bg.a, bg.b);
+//! let p_alive = bg.p_alive(s.frequency[0], s.recency[0], s.t[0]);
+//! # Ok::<(), segmint::Error>(())
+//! ```
+//!
+//! Summary conventions (lifetimes' `summary_data_from_transaction_data(freq="D",
+//! freq_multiplier=7)` for weeks): purchase rows are those with `amount > 0` (returns and zero
+//! rows are ignored; never an error) on or before the calibration end day; a customer's purchase
+//! days are the distinct UTC days of those rows, with the day's spend the sum of their amounts.
+//! `frequency` = purchase days - 1, `recency` = (last - first purchase day) / unit, `T` =
+//! (calibration end - first purchase day) / unit, `monetary_value` = mean daily spend over the
+//! purchase days after the first (0 when frequency = 0). Units: day = 1, week = 7, month =
+//! 30.4375 days (365.25 / 12; lifetimes' "M" counts calendar months instead).
+
+pub mod bgnbd;
+pub mod gamma_gamma;
+pub mod optim;
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use crate::data::reader::TableReader;
+use crate::data::timestamp::US_PER_DAY;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+/// The time unit of recency, T and the model rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    Day,
+    #[default]
+    Week,
+    /// 30.4375 days.
+    Month,
+}
+
+impl TimeUnit {
+    pub fn days(self) -> f64 {
+        match self {
+            TimeUnit::Day => 1.0,
+            TimeUnit::Week => 7.0,
+            TimeUnit::Month => 365.25 / 12.0,
+        }
+    }
+    /// Units per month, for lifetimes' CLV sum (4.345 weeks, 30 days per month).
+    pub fn per_month(self) -> f64 {
+        match self {
+            TimeUnit::Day => 30.0,
+            TimeUnit::Week => 4.345,
+            TimeUnit::Month => 1.0,
+        }
+    }
+}
+
+/// Parameters of [`summarize`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SummaryParams {
+    /// Last day included (days since 1970-01-01); `None`: the day of the last transaction.
+    pub calibration_end: Option<i64>,
+    pub time_unit: TimeUnit,
+}
+
+/// The per-customer summary, sorted by `customer_id`.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub calibration_end: i64,
+    pub time_unit: TimeUnit,
+    pub customer_id: Vec<String>,
+    pub frequency: Vec<f64>,
+    pub recency: Vec<f64>,
+    pub t: Vec<f64>,
+    pub monetary_value: Vec<f64>,
+    /// First purchase day (days since 1970-01-01).
+    pub first_day: Vec<i64>,
+}
+
+impl Summary {
+    pub fn len(&self) -> usize {
+        self.customer_id.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.customer_id.is_empty()
+    }
+}
+
+type Days = SmallVec<[(i32, f64); 4]>;
+
+struct Unit {
+    keys: Vec<Box<str>>,
+    days: Vec<Days>,
+    table: HashTable<u32>,
+    max_day: i64,
+}
+
+fn hasher() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::with_seed(0xc1f)
+}
+
+impl Unit {
+    fn slot(&mut self, id: &str) -> usize {
+        let h = hasher().hash_one(id);
+        let keys = &self.keys;
+        if let Some(&i) = self.table.find(h, |&i| &*keys[i as usize] == id) {
+            return i as usize;
+        }
+        let i = self.keys.len() as u32;
+        self.keys.push(id.into());
+        self.days.push(Days::new());
+        let keys = &self.keys;
+        self.table
+            .insert_unique(h, i, |&j| hasher().hash_one(&*keys[j as usize]));
+        i as usize
+    }
+}
+
+/// Builds the summary from a transactions table (see the module docs for the conventions).
+pub fn summarize(
+    tx: &TableReader,
+    params: &SummaryParams,
+    progress: &dyn Progress,
+) -> Result<Summary> {
+    progress.begin("reading transactions", tx.num_rows_hint().unwrap_or(0));
+    let end = params.calibration_end.unwrap_or(i64::MAX);
+    let units = tx.fold(
+        &["customer_id", "timestamp", "amount"],
+        || Unit {
+            keys: Vec::new(),
+            days: Vec::new(),
+            table: HashTable::new(),
+            max_day: i64::MIN,
+        },
+        |u, c| {
+            let ids = c.ids("customer_id").expect("required");
+            let ts = c.ts("timestamp").expect("required").values();
+            let am = c.f64("amount").expect("required").values();
+            let mut prev: Option<(usize, usize)> = None;
+            for i in 0..c.len() {
+                let day = ts[i].div_euclid(US_PER_DAY);
+                u.max_day = u.max_day.max(day);
+                if am[i] <= 0.0 || day > end {
+                    continue;
+                }
+                let id = ids.value(i);
+                let slot = match prev {
+                    Some((pr, s)) if ids.value(pr) == id => s,
+                    _ => u.slot(id),
+                };
+                prev = Some((i, slot));
+                let d = &mut u.days[slot];
+                let day = day as i32;
+                match d.iter_mut().find(|e| e.0 == day) {
+                    Some(e) => e.1 += am[i],
+                    None => d.push((day, am[i])),
+                }
+            }
+            Ok(())
+        },
+        progress,
+    )?;
+    progress.finish();
+    let max_day = units.iter().map(|u| u.max_day).max().unwrap_or(i64::MIN);
+    if max_day == i64::MIN {
+        return Err(Error::Empty {
+            path: tx.path.clone(),
+            message: "no data rows".into(),
+        });
+    }
+    let cal_end = params.calibration_end.unwrap_or(max_day);
+    let mut entries: Vec<(Box<str>, Days)> = units
+        .into_iter()
+        .flat_map(|u| u.keys.into_iter().zip(u.days))
+        .collect();
+    entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // merge customers that span units
+    let mut merged: Vec<(Box<str>, Days)> = Vec::with_capacity(entries.len());
+    for (k, d) in entries {
+        match merged.last_mut() {
+            Some(last) if last.0 == k => {
+                for (day, v) in d {
+                    match last.1.iter_mut().find(|e| e.0 == day) {
+                        Some(e) => e.1 += v,
+                        None => last.1.push((day, v)),
+                    }
+                }
+            }
+            _ => merged.push((k, d)),
+        }
+    }
+    if merged.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: no purchase rows (amount > 0) on or before the calibration end",
+            tx.path.display()
+        )));
+    }
+    let unit = params.time_unit.days();
+    let mut s = Summary {
+        calibration_end: cal_end,
+        time_unit: params.time_unit,
+        ..Default::default()
+    };
+    for (k, mut d) in merged {
+        d.sort_unstable_by_key(|e| e.0);
+        let first = d[0].0 as i64;
+        let last = d[d.len() - 1].0 as i64;
+        let x = d.len() - 1;
+        s.customer_id.push(k.into_string());
+        s.frequency.push(x as f64);
+        s.recency.push((last - first) as f64 / unit);
+        s.t.push((cal_end - first) as f64 / unit);
+        s.monetary_value.push(if x == 0 {
+            0.0
+        } else {
+            d[1..].iter().map(|e| e.1).sum::<f64>() / x as f64
+        });
+        s.first_day.push(first);
+    }
+    Ok(s)
+}
+
+/// Checks model inputs: equal lengths, finite, frequency a whole number >= 0,
+/// 0 <= recency <= T; names the first bad customer (by position).
+pub(crate) fn check_inputs(frequency: &[f64], recency: &[f64], t: &[f64]) -> Result<()> {
+    if frequency.len() != recency.len() || frequency.len() != t.len() {
+        return Err(Error::Config(
+            "frequency, recency and T differ in length".into(),
+        ));
+    }
+    if frequency.is_empty() {
+        return Err(Error::Data("no customers to fit".into()));
+    }
+    for i in 0..frequency.len() {
+        let (x, tx, tt) = (frequency[i], recency[i], t[i]);
+        let bad = !(x.is_finite() && tx.is_finite() && tt.is_finite())
+            || x < 0.0
+            || x.fract() != 0.0
+            || tx < 0.0
+            || tx > tt + 1e-9;
+        if bad {
+            return Err(Error::Data(format!(
+                "customer #{}: frequency {x}, recency {tx}, T {tt}: need a whole frequency >= 0 and 0 <= recency <= T",
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Per-customer predictions of fitted models.
+#[derive(Debug, Clone, Default)]
+pub struct Predictions {
+    pub p_alive: Vec<f64>,
+    /// Expected repeat purchases in the next `horizon` time units.
+    pub expected_purchases: Vec<f64>,
+    pub expected_order_value: Vec<f64>,
+    /// CLV over `months` months, discounted monthly (lifetimes `customer_lifetime_value`).
+    pub clv: Vec<f64>,
+}
+
+/// Parameters of [`predict`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictParams {
+    /// Horizon of `expected_purchases`, in time units (52 weeks by default).
+    pub horizon: f64,
+    /// CLV horizon in months.
+    pub clv_months: u32,
+    /// Monthly discount rate of the CLV.
+    pub discount_rate: f64,
+}
+
+impl Default for PredictParams {
+    fn default() -> Self {
+        PredictParams {
+            horizon: 52.0,
+            clv_months: 12,
+            discount_rate: 0.01,
+        }
+    }
+}
+
+/// Predictions for every customer of the summary. CLV follows lifetimes: for each month
+/// i = 1..months, (expected purchases by month i - by month i-1) x expected order value /
+/// (1 + discount)^i, with months of 4.345 weeks or 30 days.
+pub fn predict(
+    s: &Summary,
+    bg: &bgnbd::BgNbd,
+    gg: &gamma_gamma::GammaGamma,
+    p: &PredictParams,
+) -> Predictions {
+    let per_month = s.time_unit.per_month();
+    let rows: Vec<(f64, f64, f64, f64)> = (0..s.len())
+        .into_par_iter()
+        .map(|i| {
+            let (x, tx, t) = (s.frequency[i], s.recency[i], s.t[i]);
+            let value = gg.expected_order_value(x, s.monetary_value[i]);
+            let mut clv = 0.0;
+            let mut prev = 0.0;
+            for m in 1..=p.clv_months {
+                let e = bg.expected_purchases(m as f64 * per_month, x, tx, t);
+                clv += value * (e - prev) / (1.0 + p.discount_rate).powi(m as i32);
+                prev = e;
+            }
+            (
+                bg.p_alive(x, tx, t),
+                bg.expected_purchases(p.horizon, x, tx, t),
+                value,
+                clv,
+            )
+        })
+        .collect();
+    Predictions {
+        p_alive: rows.iter().map(|r| r.0).collect(),
+        expected_purchases: rows.iter().map(|r| r.1).collect(),
+        expected_order_value: rows.iter().map(|r| r.2).collect(),
+        clv: rows.iter().map(|r| r.3).collect(),
+    }
+}
+
+impl Summary {
+    /// The summary and predictions as one batch: `customer_id, frequency, recency, T,
+    /// monetary_value, p_alive, expected_purchases, expected_order_value, clv`.
+    pub fn to_record_batch(&self, pred: &Predictions) -> Result<arrow_array::RecordBatch> {
+        use arrow_array::{ArrayRef, Float64Array, StringArray};
+        use arrow_schema::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let f = |name: &str| Field::new(name, DataType::Float64, false);
+        let col = |v: &[f64]| -> ArrayRef { Arc::new(Float64Array::from(v.to_vec())) };
+        arrow_array::RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("customer_id", DataType::Utf8, false),
+                f("frequency"),
+                f("recency"),
+                f("T"),
+                f("monetary_value"),
+                f("p_alive"),
+                f("expected_purchases"),
+                f("expected_order_value"),
+                f("clv"),
+            ])),
+            vec![
+                Arc::new(StringArray::from_iter_values(&self.customer_id)),
+                col(&self.frequency),
+                col(&self.recency),
+                col(&self.t),
+                col(&self.monetary_value),
+                col(&pred.p_alive),
+                col(&pred.expected_purchases),
+                col(&pred.expected_order_value),
+                col(&pred.clv),
+            ],
+        )
+        .map_err(|e| Error::Data(format!("building the clv batch: {e}")))
+    }
+}
