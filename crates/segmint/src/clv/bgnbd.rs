@@ -64,31 +64,56 @@ pub struct BgNbd {
     pub diagnostics: Option<Diagnostics>,
 }
 
-/// Customers grouped by distinct frequency for the per-x lnΓ / ψ tables.
-struct Data<'a> {
-    x: &'a [f64],
-    tx: &'a [f64],
-    t: &'a [f64],
+/// The fitting data: repeat customers one by one (with an index into the per-x tables), and
+/// customers without repeat purchases grouped by T (their likelihood depends on T alone; they
+/// are usually half the customers, with a few hundred distinct T).
+struct Data {
+    x: Vec<f64>,
+    tx: Vec<f64>,
+    t: Vec<f64>,
     distinct: Vec<f64>,
     idx: Vec<u32>,
+    /// (T, customers) of the customers with x = 0.
+    zero: Vec<(f64, f64)>,
+    n: usize,
 }
 
-impl<'a> Data<'a> {
-    fn new(x: &'a [f64], tx: &'a [f64], t: &'a [f64]) -> Self {
-        let mut distinct: Vec<f64> = x.to_vec();
-        distinct.sort_unstable_by(f64::total_cmp);
-        distinct.dedup();
-        let idx = x
-            .iter()
-            .map(|v| distinct.partition_point(|d| d < v) as u32)
-            .collect();
-        Data {
-            x,
-            tx,
-            t,
-            distinct,
-            idx,
+impl Data {
+    fn new(x: &[f64], tx: &[f64], t: &[f64]) -> Self {
+        let mut d = Data {
+            x: Vec::new(),
+            tx: Vec::new(),
+            t: Vec::new(),
+            distinct: Vec::new(),
+            idx: Vec::new(),
+            zero: Vec::new(),
+            n: x.len(),
+        };
+        let mut zero_t: Vec<f64> = Vec::new();
+        for i in 0..x.len() {
+            if x[i] == 0.0 {
+                zero_t.push(t[i]);
+            } else {
+                d.x.push(x[i]);
+                d.tx.push(tx[i]);
+                d.t.push(t[i]);
+            }
         }
+        zero_t.sort_unstable_by(f64::total_cmp);
+        for v in zero_t {
+            match d.zero.last_mut() {
+                Some(last) if last.0 == v => last.1 += 1.0,
+                _ => d.zero.push((v, 1.0)),
+            }
+        }
+        d.distinct = d.x.clone();
+        d.distinct.sort_unstable_by(f64::total_cmp);
+        d.distinct.dedup();
+        d.idx =
+            d.x.iter()
+                .map(|v| d.distinct.partition_point(|q| q < v) as u32)
+                .collect();
+        d
     }
 }
 
@@ -126,8 +151,8 @@ fn ll_grad(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
         })
         .collect();
     let ln_al = al.ln();
-    let (ln_a, n) = (a.ln(), d.x.len());
-    let acc = (0..n)
+    let ln_a = a.ln();
+    let acc = (0..d.x.len())
         .into_par_iter()
         .with_min_len(4096)
         .fold(
@@ -164,7 +189,15 @@ fn ll_grad(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
                 p
             },
         );
-    let nf = n as f64;
+    // customers without repeat purchases: LL = r ln α - r ln(α+T)
+    let mut acc = acc;
+    for &(t, c) in &d.zero {
+        let l_t = (al + t).ln();
+        acc[0] -= c * r * l_t;
+        acc[1] -= c * l_t;
+        acc[2] -= c * r / (al + t);
+    }
+    let nf = d.n as f64;
     let ll = acc[0] + nf * r * ln_al;
     let grad = [
         r * (acc[1] + nf * ln_al),

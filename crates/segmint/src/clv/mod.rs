@@ -305,24 +305,40 @@ pub fn predict(
     p: &PredictParams,
 ) -> Predictions {
     let per_month = s.time_unit.per_month();
+    let one = |x: f64, tx: f64, t: f64, m: f64| -> (f64, f64, f64, f64) {
+        let value = gg.expected_order_value(x, m);
+        let mut clv = 0.0;
+        let mut prev = 0.0;
+        for month in 1..=p.clv_months {
+            let e = bg.expected_purchases(month as f64 * per_month, x, tx, t);
+            clv += value * (e - prev) / (1.0 + p.discount_rate).powi(month as i32);
+            prev = e;
+        }
+        (
+            bg.p_alive(x, tx, t),
+            bg.expected_purchases(p.horizon, x, tx, t),
+            value,
+            clv,
+        )
+    };
+    // One-time buyers (x = 0) differ only by T: compute each distinct T once.
+    let mut zero_t: Vec<f64> = (0..s.len())
+        .filter(|&i| s.frequency[i] == 0.0)
+        .map(|i| s.t[i])
+        .collect();
+    zero_t.sort_unstable_by(f64::total_cmp);
+    zero_t.dedup();
+    let zero: Vec<(f64, f64, f64, f64)> =
+        zero_t.par_iter().map(|&t| one(0.0, 0.0, t, 0.0)).collect();
     let rows: Vec<(f64, f64, f64, f64)> = (0..s.len())
         .into_par_iter()
         .map(|i| {
             let (x, tx, t) = (s.frequency[i], s.recency[i], s.t[i]);
-            let value = gg.expected_order_value(x, s.monetary_value[i]);
-            let mut clv = 0.0;
-            let mut prev = 0.0;
-            for m in 1..=p.clv_months {
-                let e = bg.expected_purchases(m as f64 * per_month, x, tx, t);
-                clv += value * (e - prev) / (1.0 + p.discount_rate).powi(m as i32);
-                prev = e;
+            if x == 0.0 {
+                zero[zero_t.partition_point(|&v| v < t)]
+            } else {
+                one(x, tx, t, s.monetary_value[i])
             }
-            (
-                bg.p_alive(x, tx, t),
-                bg.expected_purchases(p.horizon, x, tx, t),
-                value,
-                clv,
-            )
         })
         .collect();
     Predictions {

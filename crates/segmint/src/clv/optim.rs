@@ -70,18 +70,26 @@ pub fn maximize(f: &Objective, starts: &[Vec<f64>]) -> Option<Optimum> {
     Some(o)
 }
 
-fn hessian(f: &Objective, x: &[f64]) -> Vec<Vec<f64>> {
+/// Hessian from differences of the gradient: central (`g0` = None; for the standard errors) or
+/// forward from the known gradient `g0` (half the evaluations; enough for a Newton direction).
+fn hessian(f: &Objective, x: &[f64], g0: Option<&[f64]>) -> Vec<Vec<f64>> {
     let n = x.len();
     let mut h = vec![vec![0.0; n]; n];
     for j in 0..n {
         let step = 1e-5 * (1.0 + x[j].abs());
         let mut xp = x.to_vec();
-        let mut xm = x.to_vec();
         xp[j] += step;
-        xm[j] -= step;
-        let (gp, gm) = (f(&xp).1, f(&xm).1);
+        let gp = f(&xp).1;
+        let (gm, width) = match g0 {
+            Some(g) => (g.to_vec(), step),
+            None => {
+                let mut xm = x.to_vec();
+                xm[j] -= step;
+                (f(&xm).1, 2.0 * step)
+            }
+        };
         for (i, row) in h.iter_mut().enumerate() {
-            row[j] = (gp[i] - gm[i]) / (2.0 * step);
+            row[j] = (gp[i] - gm[i]) / width;
         }
     }
     // symmetrise
@@ -165,7 +173,7 @@ fn newton(f: &Objective, x0: &[f64]) -> Option<Optimum> {
             message = "gradient norm below tolerance".into();
             break;
         }
-        let h = hessian(f, &x);
+        let h = hessian(f, &x, Some(&g));
         // maximise: solve (-H + lambda diag(|H|+1)) d = g
         let mut improved = false;
         for _ in 0..40 {
@@ -218,7 +226,7 @@ fn newton(f: &Objective, x0: &[f64]) -> Option<Optimum> {
             break;
         }
     }
-    let hessian = hessian(f, &x);
+    let hessian = hessian(f, &x, None);
     Some(Optimum {
         theta: x,
         value: v,
