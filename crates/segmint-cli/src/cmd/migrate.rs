@@ -6,9 +6,8 @@ use anyhow::{Context, Result};
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
 use segmint::segment::migrate::{migrate, thousands};
-use segmint::segment::RfmParams;
 
-use crate::cmd::rfm::{load_rules, TiesArg};
+use crate::cmd::rfm::{load_rules, ScoringArgs};
 use crate::ui::{Bars, Global, InputArgs};
 
 #[derive(clap::Args)]
@@ -29,15 +28,8 @@ pub struct Args {
     /// Second reference date (after --from)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub to: String,
-    /// Rule set: default, standard, or a TOML file
-    #[arg(long, default_value = "default", value_name = "NAME|FILE")]
-    pub rules: String,
-    /// Number of score bins
-    #[arg(long, default_value_t = 5)]
-    pub bins: u32,
-    /// How equal values are ranked
-    #[arg(long, value_enum, default_value_t = TiesArg::First)]
-    pub ties: TiesArg,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     /// How many of the biggest flows to name
     #[arg(long, default_value_t = 5)]
     pub top: usize,
@@ -51,15 +43,12 @@ fn date(flag: &str, s: &str) -> Result<i64> {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
-    let rules = load_rules(&a.rules)?;
+    let rules = load_rules(&a.scoring.rules)?;
     let (from, to) = (date("from", &a.from)?, date("to", &a.to)?);
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
-    let params = RfmParams {
-        bins: a.bins,
-        ties: a.ties.into(),
-    };
+    let params = a.scoring.params();
     let m = migrate(
         &tx,
         customers.as_ref(),

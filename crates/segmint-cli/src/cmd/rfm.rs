@@ -31,6 +31,19 @@ pub struct Args {
     /// Output Parquet file (customer_id, recency_days, frequency, monetary, R, F, M, segment)
     #[arg(long, short)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    /// Reference date for recency (default: day of the last transaction + 1)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub ref_date: Option<String>,
+    /// Also profile the segments (as `segmint profile`) into this directory
+    #[arg(long, value_name = "DIR")]
+    pub profile: Option<PathBuf>,
+}
+
+/// Rule set and scoring options, shared by `rfm` and `migrate`.
+#[derive(clap::Args)]
+pub struct ScoringArgs {
     /// Rule set: default, standard, or a TOML file
     #[arg(long, default_value = "default", value_name = "NAME|FILE")]
     pub rules: String,
@@ -40,12 +53,15 @@ pub struct Args {
     /// How equal values are ranked
     #[arg(long, value_enum, default_value_t = TiesArg::First)]
     pub ties: TiesArg,
-    /// Reference date for recency (default: day of the last transaction + 1)
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub ref_date: Option<String>,
-    /// Also profile the segments (as `segmint profile`) into this directory
-    #[arg(long, value_name = "DIR")]
-    pub profile: Option<PathBuf>,
+}
+
+impl ScoringArgs {
+    pub fn params(&self) -> RfmParams {
+        RfmParams {
+            bins: self.bins,
+            ties: self.ties.into(),
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -74,7 +90,7 @@ pub fn load_rules(spec: &str) -> Result<RuleSet> {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
-    let rules = load_rules(&a.rules)?;
+    let rules = load_rules(&a.scoring.rules)?;
     let ref_day = crate::cmd::mart::parse_ref_date(&a.ref_date)?;
     let (inputs, map) = a.input.resolve()?;
     let t0 = Instant::now();
@@ -87,10 +103,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         before_us: None,
     };
     let mart = build_mart(&tx, &mart_params, &bars)?;
-    let params = RfmParams {
-        bins: a.bins,
-        ties: a.ties.into(),
-    };
+    let params = a.scoring.params();
     let result = rfm(mart, customers.as_ref(), &rules, &params, &bars)?;
     let secs = t0.elapsed().as_secs_f64();
     let meta = vec![
@@ -100,7 +113,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             format_date(result.mart.ref_day),
         ),
         ("segmint.rules".to_string(), rules.name.clone()),
-        ("segmint.rules_source".to_string(), a.rules.clone()),
+        ("segmint.rules_source".to_string(), a.scoring.rules.clone()),
         (
             "segmint.params".to_string(),
             serde_json::to_string(&params)?,
@@ -138,7 +151,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             "{}",
             serde_json::json!({
                 "task": "rfm", "engine": "segmint", "customers": result.len(), "rows": result.mart.rows_read,
-                "ref_date": format_date(result.mart.ref_day), "rules": rules.name, "bins": a.bins,
+                "ref_date": format_date(result.mart.ref_day), "rules": rules.name, "bins": a.scoring.bins,
                 "ties": params.ties, "segments": segs, "warnings": result.warnings,
                 "seconds": (secs * 10_000.0).round() / 10_000.0, "threads": rayon::current_num_threads(),
                 "output": a.out.display().to_string(),

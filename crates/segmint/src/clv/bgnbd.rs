@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::check_inputs;
-use super::optim::{maximize, standard_errors, Diagnostics};
+use super::optim::{maximize, penalized, standard_errors, Diagnostics};
 use crate::error::{Error, Result};
 use crate::stats::{digamma, hyp2f1, ln_gamma};
 
@@ -227,16 +227,7 @@ impl BgNbd {
         let n = frequency.len() as f64;
         let objective = |th: &[f64]| -> (f64, Vec<f64>) {
             let (ll, g) = ll_grad(th, &d);
-            let mut grad = g.to_vec();
-            let mut v = ll;
-            if penalizer > 0.0 {
-                for k in 0..4 {
-                    let p = th[k].exp();
-                    v -= n * penalizer * p * p;
-                    grad[k] -= n * penalizer * 2.0 * p * p;
-                }
-            }
-            (v, grad)
+            penalized(ll, &g, th, n, penalizer)
         };
         let mean_t = t.iter().sum::<f64>() / n;
         let la = mean_t.max(1e-3).ln();

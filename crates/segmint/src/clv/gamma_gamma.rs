@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{estimates, Estimate};
-use super::optim::{maximize, Diagnostics};
+use super::optim::{maximize, penalized, Diagnostics};
 use crate::error::{Error, Result};
 use crate::stats::{digamma, ln_gamma};
 
@@ -122,16 +122,7 @@ impl GammaGamma {
         let n = x.len() as f64;
         let objective = |th: &[f64]| -> (f64, Vec<f64>) {
             let (ll, g) = ll_grad(th, &x, &m, &distinct, &idx);
-            let mut grad = g.to_vec();
-            let mut val = ll;
-            if penalizer > 0.0 {
-                for k in 0..3 {
-                    let p = th[k].exp();
-                    val -= n * penalizer * p * p;
-                    grad[k] -= n * penalizer * 2.0 * p * p;
-                }
-            }
-            (val, grad)
+            penalized(ll, &g, th, n, penalizer)
         };
         let mean_m = m.iter().sum::<f64>() / n;
         let starts = vec![

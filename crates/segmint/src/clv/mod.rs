@@ -29,13 +29,11 @@ pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod optim;
 
-use std::hash::BuildHasher;
-
-use hashbrown::HashTable;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use crate::data::keys::KeyTable;
 use crate::data::reader::TableReader;
 use crate::data::timestamp::US_PER_DAY;
 use crate::error::{Error, Result};
@@ -104,30 +102,18 @@ impl Summary {
 type Days = SmallVec<[(i32, f64); 4]>;
 
 struct Unit {
-    keys: Vec<Box<str>>,
+    keys: KeyTable,
     days: Vec<Days>,
-    table: HashTable<u32>,
     max_day: i64,
-}
-
-fn hasher() -> foldhash::fast::FixedState {
-    foldhash::fast::FixedState::with_seed(0xc1f)
 }
 
 impl Unit {
     fn slot(&mut self, id: &str) -> usize {
-        let h = hasher().hash_one(id);
-        let keys = &self.keys;
-        if let Some(&i) = self.table.find(h, |&i| &*keys[i as usize] == id) {
-            return i as usize;
+        let (i, new) = self.keys.index(id);
+        if new {
+            self.days.push(Days::new());
         }
-        let i = self.keys.len() as u32;
-        self.keys.push(id.into());
-        self.days.push(Days::new());
-        let keys = &self.keys;
-        self.table
-            .insert_unique(h, i, |&j| hasher().hash_one(&*keys[j as usize]));
-        i as usize
+        i
     }
 }
 
@@ -142,9 +128,8 @@ pub fn summarize(
     let units = tx.fold(
         &["customer_id", "timestamp", "amount"],
         || Unit {
-            keys: Vec::new(),
+            keys: KeyTable::new(),
             days: Vec::new(),
-            table: HashTable::new(),
             max_day: i64::MIN,
         },
         |u, c| {
@@ -186,7 +171,7 @@ pub fn summarize(
     let cal_end = params.calibration_end.unwrap_or(max_day);
     let mut entries: Vec<(Box<str>, Days)> = units
         .into_iter()
-        .flat_map(|u| u.keys.into_iter().zip(u.days))
+        .flat_map(|u| u.keys.keys.into_iter().zip(u.days))
         .collect();
     entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     // merge customers that span units

@@ -43,6 +43,21 @@ pub struct Optimum {
 /// An objective: value and gradient at a point.
 pub type Objective<'a> = dyn Fn(&[f64]) -> (f64, Vec<f64>) + 'a;
 
+/// `(value, gradient)` of a log-likelihood in log-parameters with the L2 penalty of the
+/// parameters: value - n c Σ p², where p = exp(theta) (gradient of p² in theta: 2 p²).
+pub fn penalized(value: f64, grad: &[f64], theta: &[f64], n: f64, c: f64) -> (f64, Vec<f64>) {
+    let mut v = value;
+    let mut g = grad.to_vec();
+    if c > 0.0 {
+        for (gk, t) in g.iter_mut().zip(theta) {
+            let p = t.exp();
+            v -= n * c * p * p;
+            *gk -= n * c * 2.0 * p * p;
+        }
+    }
+    (v, g)
+}
+
 /// Maximises `f` (value and gradient) from each start; returns the best optimum.
 /// `None` when no start gives a finite objective.
 pub fn maximize(f: &Objective, starts: &[Vec<f64>]) -> Option<Optimum> {

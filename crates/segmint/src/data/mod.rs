@@ -1,6 +1,7 @@
 //! Input: table schemas, column mapping, readers and validation.
 
 pub mod customers;
+pub mod keys;
 pub mod mapping;
 pub mod reader;
 pub mod schema;

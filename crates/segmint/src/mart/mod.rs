@@ -28,10 +28,10 @@ use arrow_array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use hashbrown::HashTable;
 use rayon::prelude::*;
 use smallvec::SmallVec;
 
+use crate::data::keys::KeyTable;
 use crate::data::reader::{Chunk, Ids, TableReader};
 use crate::data::timestamp::US_PER_DAY;
 use crate::error::{Error, Result};
@@ -250,9 +250,8 @@ impl Dict {
 
 /// Per-unit state: customers seen in one row group (or CSV file).
 struct Unit {
-    keys: Vec<Box<str>>,
+    keys: KeyTable,
     aggs: Vec<Agg>,
-    table: HashTable<u32>,
     regions: Dict,
     payments: Dict,
     max_ts: i64,
@@ -264,8 +263,6 @@ struct Unit {
     /// chunk (shared by its batches).
     id_cache: Option<(ArrayRef, Vec<u32>)>,
     order_cache: Option<(ArrayRef, Vec<u64>)>,
-    /// `keys` came from a dictionary and are not in `table` yet.
-    table_pending: bool,
     /// Rows at or after this instant are skipped.
     before_us: i64,
 }
@@ -277,9 +274,8 @@ fn hasher() -> foldhash::fast::FixedState {
 impl Unit {
     fn new(before_us: i64) -> Self {
         Unit {
-            keys: Vec::new(),
+            keys: KeyTable::new(),
             aggs: Vec::new(),
-            table: HashTable::new(),
             regions: Dict::default(),
             payments: Dict::default(),
             max_ts: i64::MIN,
@@ -288,36 +284,16 @@ impl Unit {
             order_hashes: Vec::new(),
             id_cache: None,
             order_cache: None,
-            table_pending: false,
             before_us,
         }
     }
 
     fn slot(&mut self, id: &str) -> usize {
-        if self.table_pending {
-            self.table_pending = false;
-            let keys = &self.keys;
-            let h = hasher();
-            self.table
-                .reserve(keys.len(), |&j| h.hash_one(&*keys[j as usize]));
-            for (j, k) in keys.iter().enumerate() {
-                self.table.insert_unique(h.hash_one(&**k), j as u32, |&j| {
-                    h.hash_one(&*keys[j as usize])
-                });
-            }
+        let (i, new) = self.keys.index(id);
+        if new {
+            self.aggs.push(Agg::new());
         }
-        let h = hasher().hash_one(id);
-        let keys = &self.keys;
-        if let Some(&i) = self.table.find(h, |&i| &*keys[i as usize] == id) {
-            return i as usize;
-        }
-        let i = self.keys.len() as u32;
-        self.keys.push(id.into());
-        self.aggs.push(Agg::new());
-        let keys = &self.keys;
-        self.table
-            .insert_unique(h, i, |&j| hasher().hash_one(&*keys[j as usize]));
-        i as usize
+        i
     }
 
     /// The slot of every row's customer into `self.slots`.
@@ -328,12 +304,8 @@ impl Unit {
             Ids::Plain(s) => {
                 if self.keys.is_empty() {
                     // customers usually have 2-3 rows: size for that at once, not by rehashing
-                    let guess = n / 2;
-                    self.keys.reserve(guess);
-                    self.aggs.reserve(guess);
-                    let keys = &self.keys;
-                    self.table
-                        .reserve(guess, |&j| hasher().hash_one(&*keys[j as usize]));
+                    self.keys.reserve(n / 2);
+                    self.aggs.reserve(n / 2);
                 }
                 let mut prev: Option<(usize, u32)> = None; // (row, slot)
                 for i in 0..n {
@@ -358,11 +330,9 @@ impl Unit {
                     // hashing. The hash table is built only if another dictionary or plain
                     // ids follow. Should a writer repeat a value, the two slots are merged
                     // with the other units' customers later.
-                    self.keys = (0..values.len())
-                        .map(|j| Box::from(values.value(j)))
-                        .collect();
+                    self.keys
+                        .extend_unindexed((0..values.len()).map(|j| Box::from(values.value(j))));
                     self.aggs = vec![Agg::new(); values.len()];
-                    self.table_pending = true;
                     cache = Some(((*values_ref).clone(), (0..values.len() as u32).collect()));
                 } else if !matches!(&cache, Some((v, _)) if Arc::ptr_eq(v, values_ref)) {
                     cache = Some(((*values_ref).clone(), vec![u32::MAX; values.len()]));
@@ -552,10 +522,10 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
     let non_empty: Vec<&Unit> = units.iter().filter(|u| !u.keys.is_empty()).collect();
     let sorted = units
         .par_iter()
-        .all(|u| u.keys.windows(2).all(|w| w[0] < w[1]))
+        .all(|u| u.keys.keys.windows(2).all(|w| w[0] < w[1]))
         && non_empty
             .windows(2)
-            .all(|w| w[0].keys.last() <= w[1].keys.first());
+            .all(|w| w[0].keys.keys.last() <= w[1].keys.keys.first());
     drop(non_empty);
     let parts: Vec<Columns> = if sorted {
         let mut skip = vec![0usize; units.len()];
@@ -565,7 +535,7 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
                 continue;
             }
             if let Some((pu, pi)) = prev {
-                if units[pu].keys[pi] == units[u].keys[0] {
+                if units[pu].keys.keys[pi] == units[u].keys.keys[0] {
                     let o = std::mem::replace(&mut units[u].aggs[0], Agg::new());
                     units[pu].aggs[pi].merge(o);
                     skip[u] = 1;
@@ -578,7 +548,7 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
         units
             .into_par_iter()
             .zip(skip)
-            .map(|(u, s)| shape.columns(u.keys.into_iter().zip(u.aggs).skip(s)))
+            .map(|(u, s)| shape.columns(u.keys.keys.into_iter().zip(u.aggs).skip(s)))
             .collect()
     } else {
         let mut entries: Vec<(Box<str>, Agg, u32)> = units
@@ -586,6 +556,7 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
             .enumerate()
             .flat_map_iter(|(u_idx, u)| {
                 u.keys
+                    .keys
                     .into_iter()
                     .zip(u.aggs)
                     .map(move |(k, a)| (k, a, u_idx as u32))
