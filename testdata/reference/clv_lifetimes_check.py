@@ -8,6 +8,9 @@ rows only, observation end = calibration end of CLV_JSON) and compares it with s
 segmint's fitted parameters into BetaGeoFitter / GammaGammaFitter and computes P(alive), expected
 purchases over the horizon, expected average profit and customer_lifetime_value (freq "W", monthly
 discount) with lifetimes, and prints one JSON line with the largest relative differences.
+With a holdout in CLV_JSON it also compares calibration and holdout columns with lifetimes'
+calibration_and_holdout_data on timestamps floored to days (lifetimes compares datetimes with the
+end dates, so without flooring it leaves out the end days themselves; segmint includes them).
 """
 import json
 import sys
@@ -16,7 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
-from lifetimes.utils import summary_data_from_transaction_data
+from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
 warnings.filterwarnings("ignore")
 
@@ -54,7 +57,22 @@ def main():
     value = ggf.conditional_expected_average_profit(f, m)
     clv = ggf.customer_lifetime_value(bgf, f, r, T, m, time=pr["clv_months"],
                                       discount_rate=pr["discount_rate"], freq="W")
+    holdout_ok = None
+    if meta.get("holdout"):
+        days = pos.copy()
+        days["timestamp"] = days["timestamp"].dt.floor("D")
+        c = calibration_and_holdout_data(days, "customer_id", "timestamp",
+                                         calibration_period_end=meta["calibration_end"],
+                                         observation_period_end=meta["holdout"]["holdout_end"],
+                                         freq="D", freq_multiplier=7, monetary_value_col="amount")
+        o = ours.reindex(c.index)
+        pairs = [("frequency_cal", "frequency"), ("recency_cal", "recency"), ("T_cal", "T"),
+                 ("monetary_value_cal", "monetary_value"), ("frequency_holdout", "frequency_holdout")]
+        holdout_ok = bool(len(c) == len(ours) and not o.isna().any().any() and all(
+            np.allclose(c[a].to_numpy(), o[b].to_numpy(), rtol=0, atol=1e-9) for a, b in pairs)
+            and abs(c["duration_holdout"].iloc[0] - meta["holdout"]["duration"]) < 1e-12)
     print(json.dumps({
+        "holdout_identical": holdout_ok,
         "summary_identical": summary_ok,
         "p_alive_max_rel": rel(ours["p_alive"], p_alive),
         "expected_purchases_max_rel": rel(ours["expected_purchases"], expected),

@@ -337,3 +337,57 @@ fn clv_equal_to_lifetimes_20k() {
         assert!(r[k].as_f64().unwrap() <= 1e-6, "{k}: {r}");
     }
 }
+
+/// The calibration/holdout split equals lifetimes' calibration_and_holdout_data (timestamps
+/// floored to days, see the check script) and the scorecard is consistent (20k, seed 42).
+#[test]
+fn clv_holdout_equal_to_lifetimes_20k() {
+    let Some(p) = peers("clv_holdout_equal_to_lifetimes_20k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    let out = dir.path().join("clv.parquet");
+    let metrics = dir.path().join("clv.json");
+    let v = segmint_json(&[
+        "clv",
+        "--data",
+        s(&data),
+        "--calibration-end",
+        "2025-06-30",
+        "--holdout-end",
+        "2025-12-31",
+        "--out",
+        s(&out),
+        "--metrics",
+        s(&metrics),
+    ]);
+    let h = &v["holdout"];
+    // 184 days = 26.2857 weeks
+    assert!((h["duration"].as_f64().unwrap() - 184.0 / 7.0).abs() < 1e-12);
+    let rows = h["by_calibration_frequency"].as_array().unwrap();
+    let n: u64 = rows.iter().map(|r| r["customers"].as_u64().unwrap()).sum();
+    assert_eq!(n, v["customers"].as_u64().unwrap());
+    assert_eq!(rows.last().unwrap()["calibration_frequency"], "7+");
+    // BG/NBD's total holdout purchases are close to the actual total on this data (within 5%)
+    let (pred, act) = (
+        h["purchases"]["total_predicted"].as_f64().unwrap(),
+        h["purchases"]["total_actual"].as_f64().unwrap(),
+    );
+    assert!((pred - act).abs() < 0.05 * act, "{pred} vs {act}");
+    assert!(h["purchases"]["correlation"].as_f64().unwrap() > 0.5);
+    let check = Command::new(&p.python)
+        .arg(testdata("reference/clv_lifetimes_check.py"))
+        .args([s(&data), s(&out), s(&metrics)])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let r = json(String::from_utf8_lossy(&check.stdout).trim());
+    assert_eq!(r["holdout_identical"], true, "{r}");
+    // lifetimes' plain summary counts the end day (it compares days), as segmint does
+    assert_eq!(r["summary_identical"], true, "{r}");
+}

@@ -72,3 +72,48 @@ fn penalizer_shrinks_parameters() {
     // the unpenalised fit is a maximum: its reported gradient is tiny
     assert!(plain.diagnostics.unwrap().gradient_norm < 1e-4);
 }
+
+#[test]
+fn summary_and_holdout_by_hand() {
+    use segmint::clv::{summarize, SummaryParams, TimeUnit};
+    use segmint::data::timestamp::parse_date;
+    use segmint::data::{ColumnMap, TableKind, TableReader};
+    use segmint::progress::NoProgress;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("transactions.csv");
+    // A: two purchases on day 1 (one purchase day, spend 15), a return, day 8 (spend 20), and in
+    //    the holdout day 15 (7) and day 16 (3 + a zero row);
+    // B: first purchase on the calibration end day itself (Jan 10): a calibration customer;
+    // C: first purchase in the holdout: not a calibration customer; D: after the holdout
+    std::fs::write(
+        &p,
+        "customer_id,order_id,timestamp,amount\n\
+         A,1,2024-01-01 09:00:00,10\nA,2,2024-01-01 18:00:00,5\nA,2,2024-01-02,-5\n\
+         A,3,2024-01-08,20\nA,4,2024-01-15,7\nA,5,2024-01-16,3\nA,6,2024-01-16,0\n\
+         B,7,2024-01-10 23:00:00,4\nC,8,2024-01-12,9\nD,9,2024-02-01,1\n",
+    )
+    .unwrap();
+    let tx = TableReader::open(TableKind::Transactions, &p, &ColumnMap::new()).unwrap();
+    let params = SummaryParams {
+        calibration_end: parse_date("2024-01-10"),
+        holdout_end: parse_date("2024-01-24"),
+        time_unit: TimeUnit::Week,
+    };
+    let s = summarize(&tx, &params, &NoProgress).unwrap();
+    assert_eq!(s.customer_id, ["A", "B"]);
+    assert_eq!(s.frequency, [1.0, 0.0]);
+    assert_eq!(s.recency, [1.0, 0.0]); // 7 days
+    assert_eq!(s.t, [9.0 / 7.0, 0.0]);
+    assert_eq!(s.monetary_value, [20.0, 0.0]); // mean over the days after the first
+    let h = s.holdout.as_ref().unwrap();
+    assert_eq!(h.duration, 2.0);
+    assert_eq!(h.frequency, [2.0, 0.0]);
+    assert_eq!(h.spend, [10.0, 0.0]);
+    // a holdout end before the calibration end is an error
+    let bad = SummaryParams {
+        holdout_end: parse_date("2024-01-05"),
+        ..params
+    };
+    let e = summarize(&tx, &bad, &NoProgress).unwrap_err().to_string();
+    assert!(e.contains("must be after the calibration end"), "{e}");
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use segmint::clv::bgnbd::BgNbd;
 use segmint::clv::gamma_gamma::GammaGamma;
-use segmint::clv::{predict, summarize, PredictParams, SummaryParams, TimeUnit};
+use segmint::clv::{predict, scorecard, summarize, PredictParams, SummaryParams, TimeUnit};
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
 
@@ -29,6 +29,10 @@ pub struct Args {
     /// Last day of the calibration period, included (default: day of the last transaction)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub calibration_end: Option<String>,
+    /// Last day of a holdout period: fit on the calibration period, score this one (MAE, RMSE,
+    /// totals, correlation, and actual vs predicted by calibration frequency)
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "calibration_end")]
+    pub holdout_end: Option<String>,
     /// Time unit of recency, T, the rates and --horizon
     #[arg(long, value_enum, default_value_t = UnitArg::Week)]
     pub time_unit: UnitArg,
@@ -60,13 +64,13 @@ pub enum UnitArg {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
-    let calibration_end = a
-        .calibration_end
-        .as_deref()
-        .map(|d| {
-            parse_date(d).with_context(|| format!("--calibration-end {d:?}: expected YYYY-MM-DD"))
-        })
-        .transpose()?;
+    let date = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
+        v.as_deref()
+            .map(|d| parse_date(d).with_context(|| format!("--{flag} {d:?}: expected YYYY-MM-DD")))
+            .transpose()
+    };
+    let calibration_end = date("calibration-end", &a.calibration_end)?;
+    let holdout_end = date("holdout-end", &a.holdout_end)?;
     if !(a.horizon >= 0.0 && a.horizon.is_finite()) {
         anyhow::bail!("--horizon must be >= 0, got {}", a.horizon);
     }
@@ -79,6 +83,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let bars = Bars::new(g);
     let params = SummaryParams {
         calibration_end,
+        holdout_end,
         time_unit: match a.time_unit {
             UnitArg::Day => TimeUnit::Day,
             UnitArg::Week => TimeUnit::Week,
@@ -99,6 +104,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         discount_rate: a.discount_rate,
     };
     let pred = bars.timed("predicting", || predict(&s, &bg, &gg, &pp));
+    let card = scorecard(&s, &bg, &gg);
     let secs = t0.elapsed().as_secs_f64();
     let meta = vec![
         ("segmint.task".to_string(), "clv".to_string()),
@@ -111,7 +117,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             serde_json::to_string(&(&params, &pp))?,
         ),
     ];
-    segmint::output::write_table(&s.to_record_batch(&pred)?, &a.out, &meta)?;
+    segmint::output::write_table(&s.to_record_batch(&pred, card.as_ref())?, &a.out, &meta)?;
     let corr = gg.frequency_monetary_correlation;
     if corr.abs() > 0.3 {
         note(g, format!("warning: frequency and monetary value correlate ({corr:.2}) among repeat customers: Gamma-Gamma assumes they do not"));
@@ -129,6 +135,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                         "p_alive_mean": pred.p_alive.iter().sum::<f64>() / s.len() as f64,
                         "expected_purchases_total": pred.expected_purchases.iter().sum::<f64>(),
                         "clv_total": pred.clv.iter().sum::<f64>()},
+        "holdout": card,
         "seconds": (secs * 10_000.0).round() / 10_000.0, "summary_s": (t_summary * 10_000.0).round() / 10_000.0,
         "threads": rayon::current_num_threads(), "output": a.out.display().to_string(),
     });
@@ -147,6 +154,32 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             "| Gamma-Gamma | p {:.4}, q {:.4}, v {:.4} | {:.2} |",
             gg.p, gg.q, gg.v, gg.log_likelihood
         );
+        if let Some(c) = &card {
+            println!(
+                "\n## Holdout to {} ({:.1} {}s): predicted vs actual\n\n| | MAE | RMSE | total predicted | total actual | correlation |\n| --- | ---: | ---: | ---: | ---: | ---: |",
+                c.holdout_end,
+                c.duration,
+                params.time_unit.name()
+            );
+            for (name, m) in [("purchases", &c.purchases), ("spend", &c.spend)] {
+                println!(
+                    "| {name} | {:.3} | {:.3} | {:.1} | {:.1} | {:.3} |",
+                    m.mae, m.rmse, m.total_predicted, m.total_actual, m.correlation
+                );
+            }
+            println!("\n| calibration frequency | customers | actual purchases | predicted | actual spend | predicted |\n| --- | ---: | ---: | ---: | ---: | ---: |");
+            for r in &c.by_calibration_frequency {
+                println!(
+                    "| {} | {} | {:.3} | {:.3} | {:.2} | {:.2} |",
+                    r.calibration_frequency,
+                    r.customers,
+                    r.actual_purchases,
+                    r.predicted_purchases,
+                    r.actual_spend,
+                    r.predicted_spend
+                );
+            }
+        }
         note(
             g,
             format!(

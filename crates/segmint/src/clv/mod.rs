@@ -35,7 +35,7 @@ use smallvec::SmallVec;
 
 use crate::data::keys::KeyTable;
 use crate::data::reader::TableReader;
-use crate::data::timestamp::US_PER_DAY;
+use crate::data::timestamp::{format_date, US_PER_DAY};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -51,6 +51,14 @@ pub enum TimeUnit {
 }
 
 impl TimeUnit {
+    /// "day", "week" or "month".
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Day => "day",
+            TimeUnit::Week => "week",
+            TimeUnit::Month => "month",
+        }
+    }
     pub fn days(self) -> f64 {
         match self {
             TimeUnit::Day => 1.0,
@@ -73,7 +81,24 @@ impl TimeUnit {
 pub struct SummaryParams {
     /// Last day included (days since 1970-01-01); `None`: the day of the last transaction.
     pub calibration_end: Option<i64>,
+    /// Last day of a holdout period after the calibration end (needs `calibration_end`): the
+    /// purchases of the calibration customers in it are counted for [`scorecard`].
+    #[serde(default)]
+    pub holdout_end: Option<i64>,
     pub time_unit: TimeUnit,
+}
+
+/// What the calibration customers did in the holdout period.
+#[derive(Debug, Clone, Default)]
+pub struct Holdout {
+    /// Last day of the holdout period.
+    pub end: i64,
+    /// Length of the holdout period in time units.
+    pub duration: f64,
+    /// Purchase days in the holdout period (lifetimes' `frequency_holdout`).
+    pub frequency: Vec<f64>,
+    /// Spend in the holdout period (sum of purchase amounts).
+    pub spend: Vec<f64>,
 }
 
 /// The per-customer summary, sorted by `customer_id`.
@@ -88,6 +113,8 @@ pub struct Summary {
     pub monetary_value: Vec<f64>,
     /// First purchase day (days since 1970-01-01).
     pub first_day: Vec<i64>,
+    /// With `holdout_end`: the holdout purchases of the same customers, in the same order.
+    pub holdout: Option<Holdout>,
 }
 
 impl Summary {
@@ -123,8 +150,29 @@ pub fn summarize(
     params: &SummaryParams,
     progress: &dyn Progress,
 ) -> Result<Summary> {
+    if let Some(h) = params.holdout_end {
+        match params.calibration_end {
+            None => {
+                return Err(Error::Config(
+                    "a holdout end needs a calibration end (--calibration-end)".into(),
+                ))
+            }
+            Some(c) if h <= c => {
+                return Err(Error::Config(format!(
+                    "the holdout end {} must be after the calibration end {}",
+                    format_date(h),
+                    format_date(c)
+                )))
+            }
+            _ => {}
+        }
+    }
     progress.begin("reading transactions", tx.num_rows_hint().unwrap_or(0));
-    let end = params.calibration_end.unwrap_or(i64::MAX);
+    // rows up to the holdout end are kept; calibration and holdout days are split at the end
+    let end = params
+        .holdout_end
+        .or(params.calibration_end)
+        .unwrap_or(i64::MAX);
     let units = tx.fold(
         &["customer_id", "timestamp", "amount"],
         || Unit {
@@ -201,8 +249,23 @@ pub fn summarize(
         time_unit: params.time_unit,
         ..Default::default()
     };
+    let mut holdout = params.holdout_end.map(|h| Holdout {
+        end: h,
+        duration: (h - cal_end) as f64 / unit,
+        ..Default::default()
+    });
     for (k, mut d) in merged {
         d.sort_unstable_by_key(|e| e.0);
+        // days after the calibration end belong to the holdout period
+        let split = d.partition_point(|e| (e.0 as i64) <= cal_end);
+        if split == 0 {
+            continue; // first purchase in the holdout period: not a calibration customer
+        }
+        if let Some(h) = holdout.as_mut() {
+            h.frequency.push((d.len() - split) as f64);
+            h.spend.push(d[split..].iter().map(|e| e.1).sum());
+        }
+        d.truncate(split);
         let first = d[0].0 as i64;
         let last = d[d.len() - 1].0 as i64;
         let x = d.len() - 1;
@@ -216,6 +279,14 @@ pub fn summarize(
             d[1..].iter().map(|e| e.1).sum::<f64>() / x as f64
         });
         s.first_day.push(first);
+    }
+    s.holdout = holdout;
+    if s.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: no purchase rows (amount > 0) on or before the calibration end {}",
+            tx.path.display(),
+            format_date(cal_end)
+        )));
     }
     Ok(s)
 }
@@ -336,37 +407,165 @@ pub fn predict(
 
 impl Summary {
     /// The summary and predictions as one batch: `customer_id, frequency, recency, T,
-    /// monetary_value, p_alive, expected_purchases, expected_order_value, clv`.
-    pub fn to_record_batch(&self, pred: &Predictions) -> Result<arrow_array::RecordBatch> {
+    /// monetary_value, p_alive, expected_purchases, expected_order_value, clv`, and with a
+    /// scorecard `frequency_holdout, spend_holdout, predicted_purchases_holdout,
+    /// predicted_spend_holdout`.
+    pub fn to_record_batch(
+        &self,
+        pred: &Predictions,
+        card: Option<&Scorecard>,
+    ) -> Result<arrow_array::RecordBatch> {
         use arrow_array::{ArrayRef, Float64Array, StringArray};
-        use arrow_schema::{DataType, Field, Schema};
+        use arrow_schema::{Field, Schema};
         use std::sync::Arc;
-        let f = |name: &str| Field::new(name, DataType::Float64, false);
         let col = |v: &[f64]| -> ArrayRef { Arc::new(Float64Array::from(v.to_vec())) };
-        arrow_array::RecordBatch::try_new(
-            Arc::new(Schema::new(vec![
-                Field::new("customer_id", DataType::Utf8, false),
-                f("frequency"),
-                f("recency"),
-                f("T"),
-                f("monetary_value"),
-                f("p_alive"),
-                f("expected_purchases"),
-                f("expected_order_value"),
-                f("clv"),
-            ])),
-            vec![
+        let mut cols: Vec<(&str, ArrayRef)> = vec![
+            (
+                "customer_id",
                 Arc::new(StringArray::from_iter_values(&self.customer_id)),
-                col(&self.frequency),
-                col(&self.recency),
-                col(&self.t),
-                col(&self.monetary_value),
-                col(&pred.p_alive),
-                col(&pred.expected_purchases),
-                col(&pred.expected_order_value),
-                col(&pred.clv),
-            ],
+            ),
+            ("frequency", col(&self.frequency)),
+            ("recency", col(&self.recency)),
+            ("T", col(&self.t)),
+            ("monetary_value", col(&self.monetary_value)),
+            ("p_alive", col(&pred.p_alive)),
+            ("expected_purchases", col(&pred.expected_purchases)),
+            ("expected_order_value", col(&pred.expected_order_value)),
+            ("clv", col(&pred.clv)),
+        ];
+        if let (Some(h), Some(c)) = (&self.holdout, card) {
+            cols.push(("frequency_holdout", col(&h.frequency)));
+            cols.push(("spend_holdout", col(&h.spend)));
+            cols.push(("predicted_purchases_holdout", col(&c.predicted_purchases)));
+            cols.push(("predicted_spend_holdout", col(&c.predicted_spend)));
+        }
+        let schema = Schema::new(
+            cols.iter()
+                .map(|(n, a)| Field::new(*n, a.data_type().clone(), false))
+                .collect::<Vec<_>>(),
+        );
+        arrow_array::RecordBatch::try_new(
+            Arc::new(schema),
+            cols.into_iter().map(|(_, a)| a).collect(),
         )
         .map_err(|e| Error::Data(format!("building the clv batch: {e}")))
     }
+}
+
+/// Accuracy of predictions against what happened.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Accuracy {
+    /// Mean absolute error per customer.
+    pub mae: f64,
+    /// Root mean squared error per customer.
+    pub rmse: f64,
+    pub total_predicted: f64,
+    pub total_actual: f64,
+    /// Pearson correlation of predicted and actual over customers.
+    pub correlation: f64,
+}
+
+impl Accuracy {
+    fn of(predicted: &[f64], actual: &[f64]) -> Accuracy {
+        let n = predicted.len().max(1) as f64;
+        let (mut ae, mut se) = (0.0, 0.0);
+        for (p, a) in predicted.iter().zip(actual) {
+            ae += (p - a).abs();
+            se += (p - a) * (p - a);
+        }
+        Accuracy {
+            mae: ae / n,
+            rmse: (se / n).sqrt(),
+            total_predicted: predicted.iter().sum(),
+            total_actual: actual.iter().sum(),
+            correlation: gamma_gamma::pearson(predicted, actual),
+        }
+    }
+}
+
+/// One row of the calibration-frequency table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FrequencyRow {
+    /// Repeat purchases in the calibration period: "0" .. "6", "7+".
+    pub calibration_frequency: String,
+    pub customers: u64,
+    pub actual_purchases: f64,
+    pub predicted_purchases: f64,
+    pub actual_spend: f64,
+    pub predicted_spend: f64,
+}
+
+/// Holdout evaluation: the models fitted on the calibration period predict the holdout period.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scorecard {
+    pub holdout_end: String,
+    /// Holdout length in time units.
+    pub duration: f64,
+    pub customers: u64,
+    /// Purchase days predicted by BG/NBD vs purchase days observed.
+    pub purchases: Accuracy,
+    /// Spend predicted (expected purchases x Gamma-Gamma order value) vs observed.
+    pub spend: Accuracy,
+    /// Mean actual vs predicted per calibration frequency (0..6, 7+), the usual calibration plot.
+    pub by_calibration_frequency: Vec<FrequencyRow>,
+    /// Per customer, in summary order.
+    #[serde(skip)]
+    pub predicted_purchases: Vec<f64>,
+    #[serde(skip)]
+    pub predicted_spend: Vec<f64>,
+}
+
+/// Scores the holdout period of `s` (built with a `holdout_end`); `None` without one.
+pub fn scorecard(
+    s: &Summary,
+    bg: &bgnbd::BgNbd,
+    gg: &gamma_gamma::GammaGamma,
+) -> Option<Scorecard> {
+    let h = s.holdout.as_ref()?;
+    let pred: Vec<(f64, f64)> = (0..s.len())
+        .into_par_iter()
+        .map(|i| {
+            let (x, tx, t) = (s.frequency[i], s.recency[i], s.t[i]);
+            let e = bg.expected_purchases(h.duration, x, tx, t);
+            (e, e * gg.expected_order_value(x, s.monetary_value[i]))
+        })
+        .collect();
+    let pp: Vec<f64> = pred.iter().map(|p| p.0).collect();
+    let ps: Vec<f64> = pred.iter().map(|p| p.1).collect();
+    let mut rows: Vec<FrequencyRow> = (0..8)
+        .map(|k| FrequencyRow {
+            calibration_frequency: if k == 7 { "7+".into() } else { k.to_string() },
+            customers: 0,
+            actual_purchases: 0.0,
+            predicted_purchases: 0.0,
+            actual_spend: 0.0,
+            predicted_spend: 0.0,
+        })
+        .collect();
+    for i in 0..s.len() {
+        let r = &mut rows[(s.frequency[i] as usize).min(7)];
+        r.customers += 1;
+        r.actual_purchases += h.frequency[i];
+        r.predicted_purchases += pp[i];
+        r.actual_spend += h.spend[i];
+        r.predicted_spend += ps[i];
+    }
+    for r in rows.iter_mut().filter(|r| r.customers > 0) {
+        let n = r.customers as f64;
+        r.actual_purchases /= n;
+        r.predicted_purchases /= n;
+        r.actual_spend /= n;
+        r.predicted_spend /= n;
+    }
+    rows.retain(|r| r.customers > 0);
+    Some(Scorecard {
+        holdout_end: format_date(h.end),
+        duration: h.duration,
+        customers: s.len() as u64,
+        purchases: Accuracy::of(&pp, &h.frequency),
+        spend: Accuracy::of(&ps, &h.spend),
+        by_calibration_frequency: rows,
+        predicted_purchases: pp,
+        predicted_spend: ps,
+    })
 }
