@@ -5,7 +5,8 @@ usage: clv_lifetimes_check.py DATA_DIR CLV_PARQUET CLV_JSON
 
 Builds lifetimes' summary (summary_data_from_transaction_data, freq="D", freq_multiplier=7, purchase
 rows only, observation end = calibration end of CLV_JSON) and compares it with segmint's; then loads
-segmint's fitted parameters into BetaGeoFitter / GammaGammaFitter and computes P(alive), expected
+segmint's fitted parameters into BetaGeoFitter (or ModifiedBetaGeoFitter when the prediction model
+is mbgnbd) / GammaGammaFitter and computes P(alive), expected
 purchases over the horizon, expected average profit and customer_lifetime_value (freq "W", monthly
 discount) with lifetimes, and prints one JSON line with the largest relative differences.
 With a holdout in CLV_JSON it also compares calibration and holdout columns with lifetimes'
@@ -18,7 +19,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from lifetimes import BetaGeoFitter, GammaGammaFitter
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
 warnings.filterwarnings("ignore")
@@ -43,10 +44,11 @@ def main():
     summary_ok = bool(len(s) == len(ours) and np.allclose(
         s[["frequency", "recency", "T", "monetary_value"]].to_numpy(),
         ours[["frequency", "recency", "T", "monetary_value"]].to_numpy(), rtol=0, atol=1e-9))
-    bg = meta["bgnbd"]
+    model = meta.get("prediction_model", "bgnbd")
+    bg = meta[model]
     gg = meta["gamma_gamma"]
     pr = meta["predictions"]
-    bgf = BetaGeoFitter()
+    bgf = ModifiedBetaGeoFitter() if model == "mbgnbd" else BetaGeoFitter()
     bgf.params_ = pd.Series({k: bg[k] for k in ("r", "alpha", "a", "b")})
     bgf.predict = bgf.conditional_expected_number_of_purchases_up_to_time  # as fit() sets it
     ggf = GammaGammaFitter()

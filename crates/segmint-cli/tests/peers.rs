@@ -391,3 +391,66 @@ fn clv_holdout_equal_to_lifetimes_20k() {
     // lifetimes' plain summary counts the end day (it compares days), as segmint does
     assert_eq!(r["summary_identical"], true, "{r}");
 }
+
+/// MBG/NBD equals lifetimes' ModifiedBetaGeoFitter (reference fit by
+/// testdata/reference/clv_lifetimes_models.py), and its predictions equal lifetimes' at the same
+/// parameters (20k, seed 42).
+#[test]
+fn mbgnbd_equal_to_lifetimes_20k() {
+    let Some(p) = peers("mbgnbd_equal_to_lifetimes_20k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    let out = dir.path().join("clv.parquet");
+    let metrics = dir.path().join("clv.json");
+    let v = segmint_json(&[
+        "clv",
+        "--data",
+        s(&data),
+        "--calibration-end",
+        "2025-12-31",
+        "--models",
+        "mbgnbd,bgnbd,gamma-gamma",
+        "--out",
+        s(&out),
+        "--metrics",
+        s(&metrics),
+    ]);
+    let want = reference("clv_lifetimes_models_n20000_s42.json");
+    for k in ["r", "alpha", "a", "b"] {
+        let (g, w) = (
+            v["mbgnbd"][k].as_f64().unwrap(),
+            want["mbgnbd"][k].as_f64().unwrap(),
+        );
+        assert!((g - w).abs() <= 1e-4 * w, "{k}: {g} vs {w}");
+    }
+    let (g, w) = (
+        v["mbgnbd"]["log_likelihood"].as_f64().unwrap(),
+        want["mbgnbd"]["log_likelihood"].as_f64().unwrap(),
+    );
+    assert!((g - w).abs() <= 0.01, "{g} vs {w}");
+    assert_eq!(v["prediction_model"], "mbgnbd");
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    assert_eq!(models[1]["model"], "bgnbd");
+    let check = Command::new(&p.python)
+        .arg(testdata("reference/clv_lifetimes_check.py"))
+        .args([s(&data), s(&out), s(&metrics)])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let r = json(String::from_utf8_lossy(&check.stdout).trim());
+    for k in [
+        "p_alive_max_rel",
+        "expected_purchases_max_rel",
+        "expected_order_value_max_rel",
+        "clv_max_rel",
+    ] {
+        assert!(r[k].as_f64().unwrap() <= 1e-6, "{k}: {r}");
+    }
+}

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use segmint::clv::bgnbd::BgNbd;
+use segmint::clv::bgnbd::{BgNbd, Variant};
 use segmint::clv::gamma_gamma::GammaGamma;
-use segmint::clv::{predict, scorecard, summarize, PredictParams, SummaryParams, TimeUnit};
+use segmint::clv::{
+    predict, scorecard, summarize, PredictParams, Scorecard, SummaryParams, TimeUnit,
+};
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
 
@@ -45,6 +47,15 @@ pub struct Args {
     /// Monthly discount rate of the CLV
     #[arg(long, default_value_t = 0.01)]
     pub discount_rate: f64,
+    /// Models to fit: transaction models (bgnbd, mbgnbd; the first one listed makes the
+    /// predictions, all are compared) and gamma-gamma (order value, needed for CLV)
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "bgnbd,gamma-gamma"
+    )]
+    pub models: Vec<ModelArg>,
     /// L2 penalty on the parameters (0 = plain maximum likelihood)
     #[arg(long, default_value_t = 0.0)]
     pub penalizer: f64,
@@ -54,6 +65,13 @@ pub struct Args {
     /// Model parameters, fit diagnostics and summary statistics (JSON)
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum ModelArg {
+    Bgnbd,
+    Mbgnbd,
+    GammaGamma,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -92,9 +110,30 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     };
     let s = summarize(&tx, &params, &bars)?;
     let t_summary = t0.elapsed().as_secs_f64();
-    let bg = bars.timed("fitting BG/NBD", || {
-        BgNbd::fit(&s.frequency, &s.recency, &s.t, a.penalizer)
-    })?;
+    let variants: Vec<(Variant, &str)> = a
+        .models
+        .iter()
+        .filter_map(|m| match m {
+            ModelArg::Bgnbd => Some((Variant::Bgnbd, "bgnbd")),
+            ModelArg::Mbgnbd => Some((Variant::Mbgnbd, "mbgnbd")),
+            ModelArg::GammaGamma => None,
+        })
+        .collect();
+    if variants.is_empty() || !a.models.contains(&ModelArg::GammaGamma) {
+        anyhow::bail!(
+            "--models needs a transaction model (bgnbd, mbgnbd) and gamma-gamma (for order value and CLV)"
+        );
+    }
+    let mut fitted: Vec<(&str, BgNbd)> = Vec::new();
+    for (v, key) in &variants {
+        if fitted.iter().any(|f| f.0 == *key) {
+            continue;
+        }
+        let m = bars.timed(&format!("fitting {key}"), || {
+            BgNbd::fit_variant(*v, &s.frequency, &s.recency, &s.t, a.penalizer)
+        })?;
+        fitted.push((key, m));
+    }
     let gg = bars.timed("fitting Gamma-Gamma", || {
         GammaGamma::fit(&s.frequency, &s.monetary_value, a.penalizer)
     })?;
@@ -103,8 +142,10 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         clv_months: a.clv_months,
         discount_rate: a.discount_rate,
     };
-    let pred = bars.timed("predicting", || predict(&s, &bg, &gg, &pp));
-    let card = scorecard(&s, &bg, &gg);
+    let bg = &fitted[0].1;
+    let pred = bars.timed("predicting", || predict(&s, bg, &gg, &pp));
+    let cards: Vec<Option<Scorecard>> = fitted.iter().map(|(_, m)| scorecard(&s, m, &gg)).collect();
+    let card = cards[0].clone();
     let secs = t0.elapsed().as_secs_f64();
     let meta = vec![
         ("segmint.task".to_string(), "clv".to_string()),
@@ -122,12 +163,25 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if corr.abs() > 0.3 {
         note(g, format!("warning: frequency and monetary value correlate ({corr:.2}) among repeat customers: Gamma-Gamma assumes they do not"));
     }
-    let json = serde_json::json!({
+    // model comparison: log-likelihood, AIC, BIC and the holdout accuracy of each transaction model
+    let n = s.len() as f64;
+    let comparison: Vec<serde_json::Value> = fitted
+        .iter()
+        .zip(&cards)
+        .map(|((key, m), c)| {
+            serde_json::json!({
+                "model": key, "log_likelihood": m.log_likelihood,
+                "aic": 8.0 - 2.0 * m.log_likelihood, "bic": 4.0 * n.ln() - 2.0 * m.log_likelihood,
+                "holdout_purchases": c.as_ref().map(|c| &c.purchases),
+            })
+        })
+        .collect();
+    let mut json = serde_json::json!({
         "task": "clv", "engine": "segmint", "customers": s.len(), "rows": null,
         "calibration_end": format_date(s.calibration_end), "time_unit": params.time_unit,
         "repeat_customers": gg.customers,
-        "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b,
-                  "log_likelihood": bg.log_likelihood, "estimates": bg.estimates, "diagnostics": bg.diagnostics},
+        "prediction_model": fitted[0].0,
+        "models": comparison,
         "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v, "log_likelihood": gg.log_likelihood,
                         "frequency_monetary_correlation": corr,
                         "estimates": gg.estimates, "diagnostics": gg.diagnostics},
@@ -139,6 +193,10 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         "seconds": (secs * 10_000.0).round() / 10_000.0, "summary_s": (t_summary * 10_000.0).round() / 10_000.0,
         "threads": rayon::current_num_threads(), "output": a.out.display().to_string(),
     });
+    for (key, m) in &fitted {
+        json[*key] = serde_json::json!({"r": m.r, "alpha": m.alpha, "a": m.a, "b": m.b,
+            "log_likelihood": m.log_likelihood, "estimates": m.estimates, "diagnostics": m.diagnostics});
+    }
     if let Some(m) = &a.metrics {
         segmint::output::write_text(m, &serde_json::to_string_pretty(&json)?)?;
     }
@@ -146,10 +204,12 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         println!("{json}");
     } else {
         println!("| model | parameters | log-likelihood |\n| --- | --- | ---: |");
-        println!(
-            "| BG/NBD | r {:.4}, alpha {:.4}, a {:.4}, b {:.4} | {:.2} |",
-            bg.r, bg.alpha, bg.a, bg.b, bg.log_likelihood
-        );
+        for (key, m) in &fitted {
+            println!(
+                "| {key} | r {:.4}, alpha {:.4}, a {:.4}, b {:.4} | {:.2} |",
+                m.r, m.alpha, m.a, m.b, m.log_likelihood
+            );
+        }
         println!(
             "| Gamma-Gamma | p {:.4}, q {:.4}, v {:.4} | {:.2} |",
             gg.p, gg.q, gg.v, gg.log_likelihood

@@ -48,9 +48,23 @@ pub(crate) fn estimates(names: &[&str], theta: &[f64], hessian: &[Vec<f64>]) -> 
         .collect()
 }
 
-/// A fitted BG/NBD model.
+/// Which model of the BG/NBD family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// BG/NBD: customers can only drop out right after a repeat purchase.
+    #[default]
+    Bgnbd,
+    /// MBG/NBD (Batislam, Denizel & Filiztekin 2007; lifetimes `ModifiedBetaGeoFitter`): they can
+    /// also drop out right after the first purchase, so one-time buyers are not all alive.
+    Mbgnbd,
+}
+
+/// A fitted BG/NBD (or MBG/NBD) model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BgNbd {
+    #[serde(default)]
+    pub variant: Variant,
     pub r: f64,
     pub alpha: f64,
     pub a: f64,
@@ -208,9 +222,113 @@ fn ll_grad(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
     (ll, grad)
 }
 
+/// MBG/NBD log-likelihood and gradient (lifetimes 0.11.3 `ModifiedBetaGeoFitter`):
+/// A2 = lnΓ(a+b) + lnΓ(b+x+1) - lnΓ(b) - lnΓ(a+b+x+1),
+/// A4 = ln a - ln(b+x) + (r+x)(ln(α+T) - ln(α+t_x)), LL = A1 + A2 + A3 + ln(1 + e^A4),
+/// for every customer (one-time buyers too, with t_x = 0).
+fn ll_grad_mbg(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
+    let (r, al, a, b) = (
+        theta[0].exp(),
+        theta[1].exp(),
+        theta[2].exp(),
+        theta[3].exp(),
+    );
+    if ![r, al, a, b].iter().all(|v| v.is_finite() && *v > 0.0) {
+        return (f64::NEG_INFINITY, [0.0; 4]);
+    }
+    let (lg_ab, lg_b, dg_ab, dg_b, lg_r, dg_r) = (
+        ln_gamma(a + b),
+        ln_gamma(b),
+        digamma(a + b),
+        digamma(b),
+        ln_gamma(r),
+        digamma(r),
+    );
+    let tab_of = |x: f64| -> [f64; 5] {
+        [
+            ln_gamma(r + x) - lg_r,
+            lg_ab + ln_gamma(b + x + 1.0) - lg_b - ln_gamma(a + b + x + 1.0),
+            digamma(r + x) - dg_r,
+            dg_ab - digamma(a + b + x + 1.0),
+            dg_ab + digamma(b + x + 1.0) - dg_b - digamma(a + b + x + 1.0),
+        ]
+    };
+    let tab: Vec<[f64; 5]> = d.distinct.iter().map(|&x| tab_of(x)).collect();
+    let tab0 = tab_of(0.0);
+    let ln_a = a.ln();
+    // (LL - r ln α, dLL/dr - ln α, dLL/dα - r/α, dLL/da, dLL/db) of one customer
+    let term = |x: f64, tx: f64, t: f64, e: &[f64; 5]| -> [f64; 5] {
+        let (l_t, l_tx) = ((al + t).ln(), (al + tx).ln());
+        let a3 = -(r + x) * l_t;
+        let a4 = ln_a - (b + x).ln() + (r + x) * (l_t - l_tx);
+        let softplus = a4.max(0.0) + (-a4.abs()).exp().ln_1p();
+        let w = 1.0 / (1.0 + (-a4).exp());
+        [
+            e[0] + e[1] + a3 + softplus,
+            e[2] - l_t + w * (l_t - l_tx),
+            -(r + x) / (al + t) + w * (r + x) * (1.0 / (al + t) - 1.0 / (al + tx)),
+            e[3] + w / a,
+            e[4] - w / (b + x),
+        ]
+    };
+    let add = |mut p: [f64; 5], q: [f64; 5], c: f64| {
+        for k in 0..5 {
+            p[k] += c * q[k];
+        }
+        p
+    };
+    let mut acc = (0..d.x.len())
+        .into_par_iter()
+        .with_min_len(4096)
+        .fold(
+            || [0.0f64; 5],
+            |s, i| {
+                add(
+                    s,
+                    term(d.x[i], d.tx[i], d.t[i], &tab[d.idx[i] as usize]),
+                    1.0,
+                )
+            },
+        )
+        .reduce(|| [0.0f64; 5], |p, q| add(p, q, 1.0));
+    for &(t, c) in &d.zero {
+        acc = add(acc, term(0.0, 0.0, t, &tab0), c);
+    }
+    let nf = d.n as f64;
+    let ln_al = al.ln();
+    (
+        acc[0] + nf * r * ln_al,
+        [
+            r * (acc[1] + nf * ln_al),
+            al * (acc[2] + nf * r / al),
+            a * acc[3],
+            b * acc[4],
+        ],
+    )
+}
+
 impl BgNbd {
     /// Fits the model to the summary columns; `penalizer` 0 is plain maximum likelihood.
     pub fn fit(frequency: &[f64], recency: &[f64], t: &[f64], penalizer: f64) -> Result<BgNbd> {
+        Self::fit_variant(Variant::Bgnbd, frequency, recency, t, penalizer)
+    }
+
+    /// Fits the BG/NBD or the MBG/NBD model.
+    pub fn fit_variant(
+        variant: Variant,
+        frequency: &[f64],
+        recency: &[f64],
+        t: &[f64],
+        penalizer: f64,
+    ) -> Result<BgNbd> {
+        let name = match variant {
+            Variant::Bgnbd => "BG/NBD",
+            Variant::Mbgnbd => "MBG/NBD",
+        };
+        let ll_grad = match variant {
+            Variant::Bgnbd => ll_grad,
+            Variant::Mbgnbd => ll_grad_mbg,
+        };
         check_inputs(frequency, recency, t)?;
         if !(penalizer >= 0.0 && penalizer.is_finite()) {
             return Err(Error::Config(format!(
@@ -219,7 +337,7 @@ impl BgNbd {
         }
         if frequency.iter().all(|&x| x == 0.0) {
             return Err(Error::Data(format!(
-                "BG/NBD needs customers with repeat purchases: all {} have frequency 0, so the dropout parameters a and b are not identified",
+                "{name} needs customers with repeat purchases: all {} have frequency 0, so the dropout parameters a and b are not identified",
                 frequency.len()
             )));
         }
@@ -237,17 +355,20 @@ impl BgNbd {
             vec![0.0, 0.0, 0.0, 0.0],
         ];
         let o = maximize(&objective, &starts).ok_or_else(|| {
-            Error::Data("BG/NBD: the log-likelihood is not finite at any start".into())
+            Error::Data(format!(
+                "{name}: the log-likelihood is not finite at any start"
+            ))
         })?;
         let ll = ll_grad(&o.theta, &d).0;
         if !o.diagnostics.converged {
             return Err(Error::Data(format!(
-                "BG/NBD did not converge ({}; gradient norm {:.3e} after {} iterations): the data may not identify the model (e.g. no repeat purchases)",
+                "{name} did not converge ({}; gradient norm {:.3e} after {} iterations): the data may not identify the model (e.g. no repeat purchases)",
                 o.diagnostics.message, o.diagnostics.gradient_norm, o.diagnostics.iterations
             )));
         }
         let th = &o.theta;
         Ok(BgNbd {
+            variant,
             r: th[0].exp(),
             alpha: th[1].exp(),
             a: th[2].exp(),
@@ -264,12 +385,21 @@ impl BgNbd {
     pub fn log_likelihood_of(&self, frequency: &[f64], recency: &[f64], t: &[f64]) -> f64 {
         let d = Data::new(frequency, recency, t);
         let th = [self.r.ln(), self.alpha.ln(), self.a.ln(), self.b.ln()];
-        ll_grad(&th, &d).0
+        match self.variant {
+            Variant::Bgnbd => ll_grad(&th, &d).0,
+            Variant::Mbgnbd => ll_grad_mbg(&th, &d).0,
+        }
     }
 
     /// P(alive | x, t_x, T) (Fader, Hardie & Lee 2008 note 021; lifetimes
     /// `conditional_probability_alive`).
     pub fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64 {
+        if self.variant == Variant::Mbgnbd {
+            return 1.0
+                / (1.0
+                    + (self.a / (self.b + x))
+                        * ((self.alpha + t) / (self.alpha + tx)).powf(self.r + x));
+        }
         if x == 0.0 {
             return 1.0;
         }
@@ -284,6 +414,14 @@ impl BgNbd {
         let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
         if horizon <= 0.0 {
             return 0.0;
+        }
+        if self.variant == Variant::Mbgnbd {
+            let z = horizon / (al + t + horizon);
+            let hyp = hyp2f1(r + x, b + x + 1.0, a + b + x, z).unwrap_or(f64::NAN);
+            let first = (a + b + x) / (a - 1.0);
+            let second = 1.0 - hyp * ((al + t) / (al + horizon + t)).powf(r + x);
+            let den = 1.0 + (a / (b + x)) * ((al + t) / (al + tx)).powf(r + x);
+            return first * second / den;
         }
         let (ha, hb, hc) = (r + x, b + x, a + b + x - 1.0);
         let z = horizon / (al + t + horizon);

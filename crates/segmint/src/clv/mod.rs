@@ -308,10 +308,11 @@ pub(crate) fn check_inputs(frequency: &[f64], recency: &[f64], t: &[f64]) -> Res
             || x < 0.0
             || x.fract() != 0.0
             || tx < 0.0
-            || tx > tt + 1e-9;
+            || tx > tt + 1e-9
+            || (x == 0.0 && tx != 0.0);
         if bad {
             return Err(Error::Data(format!(
-                "customer #{}: frequency {x}, recency {tx}, T {tt}: need a whole frequency >= 0 and 0 <= recency <= T",
+                "customer #{}: frequency {x}, recency {tx}, T {tt}: need a whole frequency >= 0, 0 <= recency <= T, and recency 0 when frequency is 0",
                 i + 1
             )));
         }
