@@ -846,3 +846,73 @@ fn profile_and_migrate_commands() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("must be before"), "{}", r.stderr);
 }
+
+#[test]
+fn clv_by_segment_and_holdout_on_demo_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = segmint(&["demo", "--customers", "4000", "--out", d, "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("clv.csv");
+    let v = segmint_json(&[
+        "clv",
+        "--data",
+        d,
+        "--calibration-end",
+        "2025-06-30",
+        "--holdout-end",
+        "2025-12-31",
+        "--models",
+        "bgnbd,mbgnbd,gamma-gamma",
+        "--by",
+        "tier",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // spend is a mixture of tiers (x1 / x3 / x10 in the generator): per-tier Gamma-Gamma wins
+    let by = &v["by_segment"];
+    let segs = by["segments"].as_array().unwrap();
+    assert_eq!(segs.len(), 3);
+    let n: u64 = segs.iter().map(|s| s["customers"].as_u64().unwrap()).sum();
+    assert_eq!(n, v["customers"].as_u64().unwrap());
+    assert_eq!(by["gamma_gamma"]["better"], "per-segment", "{by}");
+    assert!(by["gamma_gamma"]["p_value"].as_f64().unwrap() < 1e-6);
+    // the tiers' mean spend parameters grow with the tier multiplier
+    let v_of = |name: &str| {
+        segs.iter().find(|s| s["segment"] == name).unwrap()["gamma_gamma"]["v"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(v_of("Standard") < v_of("Premium") && v_of("Premium") < v_of("Enterprise"));
+    // two transaction models compared, with holdout accuracy; CSV output with holdout columns
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    assert!(models[0]["holdout_purchases"]["mae"].as_f64().unwrap() > 0.0);
+    let header = std::fs::read_to_string(&out).unwrap();
+    assert!(header.lines().next().unwrap().ends_with(
+        "frequency_holdout,spend_holdout,predicted_purchases_holdout,predicted_spend_holdout"
+    ));
+    // errors: --holdout-end without --calibration-end; unknown model; no gamma-gamma
+    let r = segmint(&[
+        "clv",
+        "--data",
+        d,
+        "--holdout-end",
+        "2025-12-31",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    let r = segmint(&[
+        "clv",
+        "--data",
+        d,
+        "--models",
+        "bgnbd",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("gamma-gamma"), "{}", r.stderr);
+}

@@ -7,10 +7,13 @@ use anyhow::{Context, Result};
 use segmint::clv::bgnbd::{BgNbd, Variant};
 use segmint::clv::gamma_gamma::GammaGamma;
 use segmint::clv::{
-    predict, scorecard, summarize, PredictParams, Scorecard, SummaryParams, TimeUnit,
+    fit_by_segment, predict, scorecard, summarize, PredictParams, Scorecard, SummaryParams,
+    TimeUnit,
 };
+use segmint::data::customers::Attributes;
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
+use segmint::segment::profile::read_segments;
 
 use crate::ui::{note, Bars, Global, InputArgs};
 
@@ -56,6 +59,13 @@ pub struct Args {
         default_value = "bgnbd,gamma-gamma"
     )]
     pub models: Vec<ModelArg>,
+    /// Also fit BG/NBD and Gamma-Gamma per segment of this column (a customer attribute, or a
+    /// column of --segments) and compare with the pooled fit
+    #[arg(long, value_name = "COLUMN")]
+    pub by: Option<String>,
+    /// Segments file (Parquet or CSV with customer_id) holding the --by column, e.g. rfm.parquet
+    #[arg(long, value_name = "FILE", requires = "by")]
+    pub segments: Option<PathBuf>,
     /// L2 penalty on the parameters (0 = plain maximum likelihood)
     #[arg(long, default_value_t = 0.0)]
     pub penalizer: f64,
@@ -79,6 +89,41 @@ pub enum UnitArg {
     Day,
     Week,
     Month,
+}
+
+/// The `col` label of every summary customer: from a segments file, else from the customers
+/// file. Returns the label names and each customer's index into them.
+fn segment_labels(
+    inputs: &segmint::data::Inputs,
+    map: &segmint::data::ColumnMap,
+    col: &str,
+    segments: Option<&std::path::Path>,
+    ids: &[String],
+) -> Result<(Vec<String>, Vec<Option<u32>>)> {
+    let file = match segments {
+        Some(p) => read_segments(p, col)?,
+        None => {
+            let customers = inputs
+                .open_optional(TableKind::Customers, map)?
+                .context("--by needs a customers file (or --segments FILE)")?;
+            let attrs = Attributes::load(&customers, &[col], &segmint::progress::NoProgress)?;
+            let column = attrs.column(col).with_context(|| {
+                format!(
+                    "--by {col:?}: not a column of {} (nor a known customer attribute)",
+                    customers.path.display()
+                )
+            })?;
+            let rows = attrs.rows_for(ids);
+            let mut f = segmint::segment::profile::SegmentFile::default();
+            for (id, r) in ids.iter().zip(rows) {
+                f.customer_id.push(id.clone());
+                f.segment.push(r.and_then(|r| column.text(r)));
+            }
+            f
+        }
+    };
+    let (names, labels, _) = file.align(ids, &[]);
+    Ok((names, labels))
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
@@ -146,6 +191,16 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let pred = bars.timed("predicting", || predict(&s, bg, &gg, &pp));
     let cards: Vec<Option<Scorecard>> = fitted.iter().map(|(_, m)| scorecard(&s, m, &gg)).collect();
     let card = cards[0].clone();
+    let by = match &a.by {
+        Some(col) => {
+            let (names, labels) =
+                segment_labels(&inputs, &map, col, a.segments.as_deref(), &s.customer_id)?;
+            Some(bars.timed("fitting per segment", || {
+                fit_by_segment(&s, &labels, &names, bg, &gg, a.penalizer)
+            }))
+        }
+        None => None,
+    };
     let secs = t0.elapsed().as_secs_f64();
     let meta = vec![
         ("segmint.task".to_string(), "clv".to_string()),
@@ -190,6 +245,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                         "expected_purchases_total": pred.expected_purchases.iter().sum::<f64>(),
                         "clv_total": pred.clv.iter().sum::<f64>()},
         "holdout": card,
+        "by_segment": by,
         "seconds": (secs * 10_000.0).round() / 10_000.0, "summary_s": (t_summary * 10_000.0).round() / 10_000.0,
         "threads": rayon::current_num_threads(), "output": a.out.display().to_string(),
     });
@@ -214,6 +270,26 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             "| Gamma-Gamma | p {:.4}, q {:.4}, v {:.4} | {:.2} |",
             gg.p, gg.q, gg.v, gg.log_likelihood
         );
+        if let Some(b) = &by {
+            println!("\n## Per segment ({})\n\n| segment | customers | r | alpha | a | b | p | q | v |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", a.by.as_deref().unwrap_or(""));
+            for f in &b.segments {
+                let bgs = f.bgnbd.as_ref().map_or("– | – | – | –".to_string(), |m| {
+                    format!("{:.4} | {:.4} | {:.4} | {:.4}", m.r, m.alpha, m.a, m.b)
+                });
+                let ggs = f.gamma_gamma.as_ref().map_or("– | – | –".to_string(), |m| {
+                    format!("{:.4} | {:.4} | {:.4}", m.p, m.q, m.v)
+                });
+                println!("| {} | {} | {bgs} | {ggs} |", f.segment, f.customers);
+            }
+            for (name, c) in [("BG/NBD", &b.bgnbd), ("Gamma-Gamma", &b.gamma_gamma)] {
+                if let Some(c) = c {
+                    println!(
+                        "\n{name}: pooled log-likelihood {:.2}, per segment {:.2}; LR {:.1} (df {}, p {:.3e}); AIC pooled {:.1} vs per segment {:.1}: {} is better",
+                        c.pooled_log_likelihood, c.segments_log_likelihood, c.lr_statistic, c.df, c.p_value, c.aic_pooled, c.aic_segments, c.better
+                    );
+                }
+            }
+        }
         if let Some(c) = &card {
             println!(
                 "\n## Holdout to {} ({:.1} {}s): predicted vs actual\n\n| | MAE | RMSE | total predicted | total actual | correlation |\n| --- | ---: | ---: | ---: | ---: | ---: |",

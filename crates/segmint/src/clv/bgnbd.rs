@@ -17,8 +17,8 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::check_inputs;
 use super::optim::{maximize, penalized, standard_errors, Diagnostics};
+use super::{check_inputs, distinct_index};
 use crate::error::{Error, Result};
 use crate::stats::{digamma, hyp2f1, ln_gamma};
 
@@ -120,13 +120,7 @@ impl Data {
                 _ => d.zero.push((v, 1.0)),
             }
         }
-        d.distinct = d.x.clone();
-        d.distinct.sort_unstable_by(f64::total_cmp);
-        d.distinct.dedup();
-        d.idx =
-            d.x.iter()
-                .map(|v| d.distinct.partition_point(|q| q < v) as u32)
-                .collect();
+        (d.distinct, d.idx) = distinct_index(&d.x);
         d
     }
 }

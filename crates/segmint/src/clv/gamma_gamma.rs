@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{estimates, Estimate};
+use super::distinct_index;
 use super::optim::{maximize, penalized, Diagnostics};
 use crate::error::{Error, Result};
 use crate::stats::{digamma, ln_gamma};
@@ -112,13 +113,7 @@ impl GammaGamma {
                 x.len()
             )));
         }
-        let mut distinct = x.clone();
-        distinct.sort_unstable_by(f64::total_cmp);
-        distinct.dedup();
-        let idx: Vec<u32> = x
-            .iter()
-            .map(|v| distinct.partition_point(|d| d < v) as u32)
-            .collect();
+        let (distinct, idx) = distinct_index(&x);
         let n = x.len() as f64;
         let objective = |th: &[f64]| -> (f64, Vec<f64>) {
             let (ll, g) = ll_grad(th, &x, &m, &distinct, &idx);
@@ -151,6 +146,19 @@ impl GammaGamma {
             estimates: estimates(&["p", "q", "v"], &o.theta, &o.hessian),
             diagnostics: Some(o.diagnostics),
         })
+    }
+
+    /// Total log-likelihood of these parameters on the customers with frequency > 0.
+    pub fn log_likelihood_of(&self, frequency: &[f64], monetary_value: &[f64]) -> f64 {
+        let (x, m): (Vec<f64>, Vec<f64>) = frequency
+            .iter()
+            .zip(monetary_value)
+            .filter(|(f, _)| **f > 0.0)
+            .map(|(f, m)| (*f, *m))
+            .unzip();
+        let (distinct, idx) = distinct_index(&x);
+        let th = [self.p.ln(), self.q.ln(), self.v.ln()];
+        ll_grad(&th, &x, &m, &distinct, &idx).0
     }
 
     /// Expected average order value given x repeat purchases of mean m (lifetimes

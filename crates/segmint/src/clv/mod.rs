@@ -291,6 +291,19 @@ pub fn summarize(
     Ok(s)
 }
 
+/// The distinct values of `x` (sorted) and the index of each value among them: the lnΓ and ψ
+/// terms of the likelihoods depend on x only and are computed once per distinct value.
+pub(crate) fn distinct_index(x: &[f64]) -> (Vec<f64>, Vec<u32>) {
+    let mut distinct = x.to_vec();
+    distinct.sort_unstable_by(f64::total_cmp);
+    distinct.dedup();
+    let idx = x
+        .iter()
+        .map(|v| distinct.partition_point(|d| d < v) as u32)
+        .collect();
+    (distinct, idx)
+}
+
 /// Checks model inputs: equal lengths, finite, frequency a whole number >= 0,
 /// 0 <= recency <= T; names the first bad customer (by position).
 pub(crate) fn check_inputs(frequency: &[f64], recency: &[f64], t: &[f64]) -> Result<()> {
@@ -569,4 +582,133 @@ pub fn scorecard(
         predicted_purchases: pp,
         predicted_spend: ps,
     })
+}
+
+/// Fits of one segment in [`fit_by_segment`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentFit {
+    pub segment: String,
+    pub customers: usize,
+    pub bgnbd: Option<bgnbd::BgNbd>,
+    pub gamma_gamma: Option<gamma_gamma::GammaGamma>,
+    /// Why a model could not be fitted on this segment.
+    pub errors: Vec<String>,
+}
+
+/// Pooled vs per-segment log-likelihood of one model.
+#[derive(Debug, Clone, Serialize)]
+pub struct PooledVsSegments {
+    pub pooled_log_likelihood: f64,
+    /// Sum over the segments that could be fitted (the pooled value is recomputed on the same
+    /// customers).
+    pub segments_log_likelihood: f64,
+    /// Likelihood-ratio statistic 2 (segments - pooled) and its chi-square p-value with
+    /// `df` = parameters x (segments - 1).
+    pub lr_statistic: f64,
+    pub df: u32,
+    pub p_value: f64,
+    pub aic_pooled: f64,
+    pub aic_segments: f64,
+    /// "per-segment" when the split lowers the AIC, else "pooled".
+    pub better: String,
+}
+
+/// Per-segment BG/NBD and Gamma-Gamma fits compared with the pooled fits.
+#[derive(Debug, Clone, Serialize)]
+pub struct BySegment {
+    pub segments: Vec<SegmentFit>,
+    pub bgnbd: Option<PooledVsSegments>,
+    pub gamma_gamma: Option<PooledVsSegments>,
+}
+
+fn compare(pooled: f64, segs: f64, params: u32, k: u32) -> PooledVsSegments {
+    let lr = (2.0 * (segs - pooled)).max(0.0);
+    let df = params * k.saturating_sub(1);
+    let (aic_p, aic_s) = (
+        2.0 * params as f64 - 2.0 * pooled,
+        2.0 * (params * k) as f64 - 2.0 * segs,
+    );
+    PooledVsSegments {
+        pooled_log_likelihood: pooled,
+        segments_log_likelihood: segs,
+        lr_statistic: lr,
+        df,
+        p_value: if df > 0 {
+            crate::stats::chi2_sf(lr, df as f64)
+        } else {
+            1.0
+        },
+        aic_pooled: aic_p,
+        aic_segments: aic_s,
+        better: if aic_s < aic_p {
+            "per-segment"
+        } else {
+            "pooled"
+        }
+        .into(),
+    }
+}
+
+/// Fits BG/NBD and Gamma-Gamma on each segment (`labels[i]` indexes `names`; `None` = left out)
+/// and compares the per-segment fits with the pooled ones `bg` and `gg` (likelihood ratio, AIC).
+/// A segment a model cannot be fitted on (e.g. no repeat buyers) is reported and left out of
+/// that model's comparison.
+pub fn fit_by_segment(
+    s: &Summary,
+    labels: &[Option<u32>],
+    names: &[String],
+    bg: &bgnbd::BgNbd,
+    gg: &gamma_gamma::GammaGamma,
+    penalizer: f64,
+) -> BySegment {
+    let mut fits = Vec::new();
+    let (mut bg_seg, mut bg_pool, mut bg_k) = (0.0, 0.0, 0u32);
+    let (mut gg_seg, mut gg_pool, mut gg_k) = (0.0, 0.0, 0u32);
+    for (k, name) in names.iter().enumerate() {
+        let idx: Vec<usize> = (0..s.len())
+            .filter(|&i| labels[i] == Some(k as u32))
+            .collect();
+        let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        let (x, tx, t, m) = (
+            pick(&s.frequency),
+            pick(&s.recency),
+            pick(&s.t),
+            pick(&s.monetary_value),
+        );
+        let mut fit = SegmentFit {
+            segment: name.clone(),
+            customers: idx.len(),
+            bgnbd: None,
+            gamma_gamma: None,
+            errors: Vec::new(),
+        };
+        if idx.is_empty() {
+            fits.push(fit);
+            continue;
+        }
+        match bgnbd::BgNbd::fit_variant(bg.variant, &x, &tx, &t, penalizer) {
+            Ok(f) => {
+                bg_seg += f.log_likelihood;
+                bg_pool += bg.log_likelihood_of(&x, &tx, &t);
+                bg_k += 1;
+                fit.bgnbd = Some(f);
+            }
+            Err(e) => fit.errors.push(format!("BG/NBD: {e}")),
+        }
+        match gamma_gamma::GammaGamma::fit(&x, &m, penalizer) {
+            Ok(f) => {
+                gg_seg += f.log_likelihood;
+                gg_pool += gg.log_likelihood_of(&x, &m);
+                gg_k += 1;
+                fit.gamma_gamma = Some(f);
+            }
+            Err(e) => fit.errors.push(format!("Gamma-Gamma: {e}")),
+        }
+        fits.push(fit);
+    }
+    BySegment {
+        segments: fits,
+        bgnbd: (bg_k > 0).then(|| compare(bg_pool, bg_seg, 4, bg_k)),
+        gamma_gamma: (gg_k > 0).then(|| compare(gg_pool, gg_seg, 3, gg_k)),
+    }
 }

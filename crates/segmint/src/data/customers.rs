@@ -253,6 +253,16 @@ impl Attributes {
 }
 
 impl AttrColumn {
+    /// The value at `row` as text (numbers as written by Rust, booleans `true`/`false`).
+    pub fn text(&self, row: u32) -> Option<String> {
+        match self.get(row) {
+            ValueRef::Num(x) => Some(x.to_string()),
+            ValueRef::Bool(b) => Some(b.to_string()),
+            ValueRef::Str(s) => Some(s.to_string()),
+            ValueRef::Null => None,
+        }
+    }
+
     /// The values at `rows` (missing rows and values as missing), for rule evaluation.
     pub fn gather(&self, rows: &[Option<u32>]) -> Column<'_> {
         match self {
