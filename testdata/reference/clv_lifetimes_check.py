@@ -5,8 +5,8 @@ usage: clv_lifetimes_check.py DATA_DIR CLV_PARQUET CLV_JSON
 
 Builds lifetimes' summary (summary_data_from_transaction_data, freq="D", freq_multiplier=7, purchase
 rows only, observation end = calibration end of CLV_JSON) and compares it with segmint's; then loads
-segmint's fitted parameters into BetaGeoFitter (or ModifiedBetaGeoFitter when the prediction model
-is mbgnbd) / GammaGammaFitter and computes P(alive), expected
+segmint's fitted parameters into BetaGeoFitter (ModifiedBetaGeoFitter, ParetoNBDFitter when the
+prediction model is mbgnbd, pareto_nbd) / GammaGammaFitter and computes P(alive), expected
 purchases over the horizon, expected average profit and customer_lifetime_value (freq "W", monthly
 discount) with lifetimes, and prints one JSON line with the largest relative differences.
 With a holdout in CLV_JSON it also compares calibration and holdout columns with lifetimes'
@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
 warnings.filterwarnings("ignore")
@@ -48,8 +48,12 @@ def main():
     bg = meta[model]
     gg = meta["gamma_gamma"]
     pr = meta["predictions"]
-    bgf = ModifiedBetaGeoFitter() if model == "mbgnbd" else BetaGeoFitter()
-    bgf.params_ = pd.Series({k: bg[k] for k in ("r", "alpha", "a", "b")})
+    if model == "pareto_nbd":
+        bgf = ParetoNBDFitter()
+        bgf.params_ = pd.Series({k: bg[k] for k in ("r", "alpha", "s", "beta")})
+    else:
+        bgf = ModifiedBetaGeoFitter() if model == "mbgnbd" else BetaGeoFitter()
+        bgf.params_ = pd.Series({k: bg[k] for k in ("r", "alpha", "a", "b")})
     bgf.predict = bgf.conditional_expected_number_of_purchases_up_to_time  # as fit() sets it
     ggf = GammaGammaFitter()
     ggf.params_ = pd.Series({k: gg[k] for k in ("p", "q", "v")})

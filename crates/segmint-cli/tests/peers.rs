@@ -454,3 +454,63 @@ fn mbgnbd_equal_to_lifetimes_20k() {
         assert!(r[k].as_f64().unwrap() <= 1e-6, "{k}: {r}");
     }
 }
+
+/// Pareto/NBD parameters within 1e-4 of lifetimes' ParetoNBDFitter (reference fit by
+/// testdata/reference/clv_lifetimes_models.py), and P(alive), expected purchases and CLV within
+/// 1e-6 of lifetimes' at the same parameters (20k, seed 42).
+#[test]
+fn pareto_nbd_equal_to_lifetimes_20k() {
+    let Some(p) = peers("pareto_nbd_equal_to_lifetimes_20k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    let out = dir.path().join("clv.parquet");
+    let metrics = dir.path().join("clv.json");
+    let v = segmint_json(&[
+        "clv",
+        "--data",
+        s(&data),
+        "--calibration-end",
+        "2025-12-31",
+        "--models",
+        "pareto-nbd,gamma-gamma",
+        "--out",
+        s(&out),
+        "--metrics",
+        s(&metrics),
+    ]);
+    let want = reference("clv_lifetimes_models_n20000_s42.json");
+    for k in ["r", "alpha", "s", "beta"] {
+        let (g, w) = (
+            v["pareto_nbd"][k].as_f64().unwrap(),
+            want["pareto_nbd"][k].as_f64().unwrap(),
+        );
+        assert!((g - w).abs() <= 1e-4 * w, "{k}: {g} vs {w}");
+    }
+    assert!(v["pareto_nbd"]["log_likelihood"]
+        .as_f64()
+        .unwrap()
+        .is_finite());
+    assert!(v["pareto_nbd"]["diagnostics"]["converged"]
+        .as_bool()
+        .unwrap());
+    let check = Command::new(&p.python)
+        .arg(testdata("reference/clv_lifetimes_check.py"))
+        .args([s(&data), s(&out), s(&metrics)])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let r = json(String::from_utf8_lossy(&check.stdout).trim());
+    for k in [
+        "p_alive_max_rel",
+        "expected_purchases_max_rel",
+        "clv_max_rel",
+    ] {
+        assert!(r[k].as_f64().unwrap() <= 1e-6, "{k}: {r}");
+    }
+}

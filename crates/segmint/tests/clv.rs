@@ -117,3 +117,29 @@ fn summary_and_holdout_by_hand() {
     let e = summarize(&tx, &bad, &NoProgress).unwrap_err().to_string();
     assert!(e.contains("must be after the calibration end"), "{e}");
 }
+
+#[test]
+fn pareto_nbd_degenerate_and_stable() {
+    use segmint::clv::pareto_nbd::ParetoNbd;
+    // no repeat purchases: a clear error
+    let e = ParetoNbd::fit(&[0.0; 10], &[0.0; 10], &[5.0; 10], 0.0).unwrap_err();
+    assert!(e.to_string().contains("repeat purchases"), "{e}");
+    // a customer whose last purchase is at T: P(alive) = 1 (nothing after it), finite for huge
+    // histories where the plain formula overflows (x = 500, T = 5000 weeks)
+    let m = ParetoNbd {
+        r: 0.53,
+        alpha: 10.08,
+        s: 0.77,
+        beta: 25.38,
+        log_likelihood: 0.0,
+        customers: 0,
+        penalizer: 0.0,
+        estimates: vec![],
+        diagnostics: None,
+    };
+    assert!((m.p_alive(3.0, 20.0, 20.0) - 1.0).abs() < 1e-12);
+    let p = m.p_alive(500.0, 100.0, 5000.0);
+    assert!(p.is_finite() && (0.0..1e-6).contains(&p), "{p}");
+    let e = m.expected_purchases(52.0, 500.0, 4990.0, 5000.0);
+    assert!(e.is_finite() && e > 0.0, "{e}");
+}

@@ -6,9 +6,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use segmint::clv::bgnbd::{BgNbd, Variant};
 use segmint::clv::gamma_gamma::GammaGamma;
+use segmint::clv::pareto_nbd::ParetoNbd;
 use segmint::clv::{
     fit_by_segment, predict, scorecard, summarize, PredictParams, Scorecard, SummaryParams,
-    TimeUnit,
+    TimeUnit, TransactionModel,
 };
 use segmint::data::customers::Attributes;
 use segmint::data::timestamp::{format_date, parse_date};
@@ -81,7 +82,53 @@ pub struct Args {
 pub enum ModelArg {
     Bgnbd,
     Mbgnbd,
+    ParetoNbd,
     GammaGamma,
+}
+
+/// A fitted transaction model.
+enum Fitted {
+    Bg(BgNbd),
+    Pareto(ParetoNbd),
+}
+
+impl Fitted {
+    fn model(&self) -> &dyn TransactionModel {
+        match self {
+            Fitted::Bg(m) => m,
+            Fitted::Pareto(m) => m,
+        }
+    }
+    fn log_likelihood(&self) -> f64 {
+        match self {
+            Fitted::Bg(m) => m.log_likelihood,
+            Fitted::Pareto(m) => m.log_likelihood,
+        }
+    }
+    fn describe(&self) -> String {
+        match self {
+            Fitted::Bg(m) => format!(
+                "r {:.4}, alpha {:.4}, a {:.4}, b {:.4}",
+                m.r, m.alpha, m.a, m.b
+            ),
+            Fitted::Pareto(m) => {
+                format!(
+                    "r {:.4}, alpha {:.4}, s {:.4}, beta {:.4}",
+                    m.r, m.alpha, m.s, m.beta
+                )
+            }
+        }
+    }
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Fitted::Bg(m) => serde_json::json!({"r": m.r, "alpha": m.alpha, "a": m.a, "b": m.b,
+                "log_likelihood": m.log_likelihood, "estimates": m.estimates, "diagnostics": m.diagnostics}),
+            Fitted::Pareto(m) => {
+                serde_json::json!({"r": m.r, "alpha": m.alpha, "s": m.s, "beta": m.beta,
+                "log_likelihood": m.log_likelihood, "estimates": m.estimates, "diagnostics": m.diagnostics})
+            }
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -155,29 +202,39 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     };
     let s = summarize(&tx, &params, &bars)?;
     let t_summary = t0.elapsed().as_secs_f64();
-    let variants: Vec<(Variant, &str)> = a
-        .models
-        .iter()
-        .filter_map(|m| match m {
-            ModelArg::Bgnbd => Some((Variant::Bgnbd, "bgnbd")),
-            ModelArg::Mbgnbd => Some((Variant::Mbgnbd, "mbgnbd")),
-            ModelArg::GammaGamma => None,
-        })
-        .collect();
-    if variants.is_empty() || !a.models.contains(&ModelArg::GammaGamma) {
+    if !a.models.contains(&ModelArg::GammaGamma)
+        || a.models.iter().all(|m| *m == ModelArg::GammaGamma)
+    {
         anyhow::bail!(
-            "--models needs a transaction model (bgnbd, mbgnbd) and gamma-gamma (for order value and CLV)"
+            "--models needs a transaction model (bgnbd, mbgnbd, pareto-nbd) and gamma-gamma (for order value and CLV)"
         );
     }
-    let mut fitted: Vec<(&str, BgNbd)> = Vec::new();
-    for (v, key) in &variants {
-        if fitted.iter().any(|f| f.0 == *key) {
+    let mut fitted: Vec<(&str, Fitted)> = Vec::new();
+    for m in &a.models {
+        let (key, variant) = match m {
+            ModelArg::Bgnbd => ("bgnbd", Some(Variant::Bgnbd)),
+            ModelArg::Mbgnbd => ("mbgnbd", Some(Variant::Mbgnbd)),
+            ModelArg::ParetoNbd => ("pareto_nbd", None),
+            ModelArg::GammaGamma => continue,
+        };
+        if fitted.iter().any(|f| f.0 == key) {
             continue;
         }
-        let m = bars.timed(&format!("fitting {key}"), || {
-            BgNbd::fit_variant(*v, &s.frequency, &s.recency, &s.t, a.penalizer)
+        let f = bars.timed(&format!("fitting {key}"), || -> Result<Fitted> {
+            Ok(match variant {
+                Some(v) => Fitted::Bg(BgNbd::fit_variant(
+                    v,
+                    &s.frequency,
+                    &s.recency,
+                    &s.t,
+                    a.penalizer,
+                )?),
+                None => {
+                    Fitted::Pareto(ParetoNbd::fit(&s.frequency, &s.recency, &s.t, a.penalizer)?)
+                }
+            })
         })?;
-        fitted.push((key, m));
+        fitted.push((key, f));
     }
     let gg = bars.timed("fitting Gamma-Gamma", || {
         GammaGamma::fit(&s.frequency, &s.monetary_value, a.penalizer)
@@ -187,12 +244,21 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         clv_months: a.clv_months,
         discount_rate: a.discount_rate,
     };
-    let bg = &fitted[0].1;
-    let pred = bars.timed("predicting", || predict(&s, bg, &gg, &pp));
-    let cards: Vec<Option<Scorecard>> = fitted.iter().map(|(_, m)| scorecard(&s, m, &gg)).collect();
+    let pred = bars.timed("predicting", || predict(&s, fitted[0].1.model(), &gg, &pp));
+    let cards: Vec<Option<Scorecard>> = fitted
+        .iter()
+        .map(|(_, m)| scorecard(&s, m.model(), &gg))
+        .collect();
     let card = cards[0].clone();
     let by = match &a.by {
         Some(col) => {
+            let bg = fitted
+                .iter()
+                .find_map(|(_, f)| match f {
+                    Fitted::Bg(m) => Some(m),
+                    Fitted::Pareto(_) => None,
+                })
+                .context("--by compares BG/NBD fits: add bgnbd or mbgnbd to --models")?;
             let (names, labels) =
                 segment_labels(&inputs, &map, col, a.segments.as_deref(), &s.customer_id)?;
             Some(bars.timed("fitting per segment", || {
@@ -224,9 +290,10 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         .iter()
         .zip(&cards)
         .map(|((key, m), c)| {
+            let ll = m.log_likelihood();
             serde_json::json!({
-                "model": key, "log_likelihood": m.log_likelihood,
-                "aic": 8.0 - 2.0 * m.log_likelihood, "bic": 4.0 * n.ln() - 2.0 * m.log_likelihood,
+                "model": key, "log_likelihood": ll,
+                "aic": 8.0 - 2.0 * ll, "bic": 4.0 * n.ln() - 2.0 * ll,
                 "holdout_purchases": c.as_ref().map(|c| &c.purchases),
             })
         })
@@ -250,8 +317,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         "threads": rayon::current_num_threads(), "output": a.out.display().to_string(),
     });
     for (key, m) in &fitted {
-        json[*key] = serde_json::json!({"r": m.r, "alpha": m.alpha, "a": m.a, "b": m.b,
-            "log_likelihood": m.log_likelihood, "estimates": m.estimates, "diagnostics": m.diagnostics});
+        json[*key] = m.to_json();
     }
     if let Some(m) = &a.metrics {
         segmint::output::write_text(m, &serde_json::to_string_pretty(&json)?)?;
@@ -261,10 +327,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     } else {
         println!("| model | parameters | log-likelihood |\n| --- | --- | ---: |");
         for (key, m) in &fitted {
-            println!(
-                "| {key} | r {:.4}, alpha {:.4}, a {:.4}, b {:.4} | {:.2} |",
-                m.r, m.alpha, m.a, m.b, m.log_likelihood
-            );
+            println!("| {key} | {} | {:.2} |", m.describe(), m.log_likelihood());
         }
         println!(
             "| Gamma-Gamma | p {:.4}, q {:.4}, v {:.4} | {:.2} |",

@@ -28,6 +28,33 @@
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod optim;
+pub mod pareto_nbd;
+
+/// What the predictions need from a purchase-count model (BG/NBD, MBG/NBD, Pareto/NBD).
+pub trait TransactionModel: Sync {
+    /// P(alive | x, t_x, T).
+    fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64;
+    /// Expected repeat purchases in the next `horizon` time units.
+    fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64;
+}
+
+impl TransactionModel for bgnbd::BgNbd {
+    fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64 {
+        bgnbd::BgNbd::p_alive(self, x, tx, t)
+    }
+    fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+        bgnbd::BgNbd::expected_purchases(self, horizon, x, tx, t)
+    }
+}
+
+impl TransactionModel for pareto_nbd::ParetoNbd {
+    fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64 {
+        pareto_nbd::ParetoNbd::p_alive(self, x, tx, t)
+    }
+    fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+        pareto_nbd::ParetoNbd::expected_purchases(self, horizon, x, tx, t)
+    }
+}
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -370,7 +397,7 @@ impl Default for PredictParams {
 /// (1 + discount)^i, with months of 4.345 weeks or 30 days.
 pub fn predict(
     s: &Summary,
-    bg: &bgnbd::BgNbd,
+    bg: &dyn TransactionModel,
     gg: &gamma_gamma::GammaGamma,
     p: &PredictParams,
 ) -> Predictions {
@@ -532,7 +559,7 @@ pub struct Scorecard {
 /// Scores the holdout period of `s` (built with a `holdout_end`); `None` without one.
 pub fn scorecard(
     s: &Summary,
-    bg: &bgnbd::BgNbd,
+    bg: &dyn TransactionModel,
     gg: &gamma_gamma::GammaGamma,
 ) -> Option<Scorecard> {
     let h = s.holdout.as_ref()?;
