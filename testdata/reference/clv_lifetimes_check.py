@@ -77,7 +77,13 @@ def main():
         holdout_ok = bool(len(c) == len(ours) and not o.isna().any().any() and all(
             np.allclose(c[a].to_numpy(), o[b].to_numpy(), rtol=0, atol=1e-9) for a, b in pairs)
             and abs(c["duration_holdout"].iloc[0] - meta["holdout"]["duration"]) < 1e-12)
+    dist_rel = None
+    if meta.get("purchase_distribution") and model == "bgnbd":
+        got = [d["probability"] for d in meta["purchase_distribution"]]
+        want = [float(bgf.probability_of_n_purchases_up_to_time(pr["horizon"], k)) for k in range(len(got))]
+        dist_rel = rel(got, want)
     print(json.dumps({
+        "purchase_distribution_max_rel": dist_rel,
         "holdout_identical": holdout_ok,
         "summary_identical": summary_ok,
         "p_alive_max_rel": rel(ours["p_alive"], p_alive),

@@ -333,9 +333,12 @@ fn clv_equal_to_lifetimes_20k() {
         "expected_purchases_max_rel",
         "expected_order_value_max_rel",
         "clv_max_rel",
+        "purchase_distribution_max_rel",
     ] {
         assert!(r[k].as_f64().unwrap() <= 1e-6, "{k}: {r}");
     }
+    let dist = v["purchase_distribution"].as_array().unwrap();
+    assert_eq!(dist.len(), 11);
 }
 
 /// The calibration/holdout split equals lifetimes' calibration_and_holdout_data (timestamps

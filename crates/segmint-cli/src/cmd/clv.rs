@@ -298,6 +298,18 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             })
         })
         .collect();
+    // P(n repeat purchases within the horizon) for a new customer, n = 0..10, from the first
+    // BG/NBD model
+    let purchase_distribution: Option<Vec<serde_json::Value>> =
+        fitted.iter().find_map(|(_, f)| match f {
+            Fitted::Bg(m) => (0..=10)
+                .map(|k| {
+                    m.probability_of_n_purchases(a.horizon, k)
+                        .map(|p| serde_json::json!({"purchases": k, "probability": p}))
+                })
+                .collect(),
+            Fitted::Pareto(_) => None,
+        });
     let mut json = serde_json::json!({
         "task": "clv", "engine": "segmint", "customers": s.len(), "rows": null,
         "calibration_end": format_date(s.calibration_end), "time_unit": params.time_unit,
@@ -313,6 +325,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                         "clv_total": pred.clv.iter().sum::<f64>()},
         "holdout": card,
         "by_segment": by,
+        "purchase_distribution": purchase_distribution,
         "seconds": (secs * 10_000.0).round() / 10_000.0, "summary_s": (t_summary * 10_000.0).round() / 10_000.0,
         "threads": rayon::current_num_threads(), "output": a.out.display().to_string(),
     });

@@ -438,6 +438,30 @@ impl BgNbd {
         first * second / den
     }
 
+    /// P(X(t) = n): the probability that a randomly chosen new customer makes exactly `n` repeat
+    /// purchases in `t` time units (BG/NBD paper, equation 8; lifetimes
+    /// `probability_of_n_purchases_up_to_time`). Computed in logs. BG/NBD only (`None` for
+    /// MBG/NBD).
+    pub fn probability_of_n_purchases(&self, t: f64, n: u32) -> Option<f64> {
+        if self.variant != Variant::Bgnbd {
+            return None;
+        }
+        let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
+        let ln_beta = |x: f64, y: f64| ln_gamma(x) + ln_gamma(y) - ln_gamma(x + y);
+        let nf = n as f64;
+        let (lp, lq) = ((al / (al + t)).ln(), (t / (al + t)).ln());
+        // ln of Γ(r+j) / (Γ(r) j!) (t/(α+t))^j
+        let term = |j: f64| ln_gamma(r + j) - ln_gamma(r) - ln_gamma(j + 1.0) + j * lq;
+        let first = (ln_beta(a, b + nf) - ln_beta(a, b) + term(nf) + r * lp).exp();
+        if n == 0 {
+            return Some(first);
+        }
+        let sum: f64 = (0..n).map(|j| term(j as f64).exp()).sum();
+        let second =
+            (ln_beta(a + 1.0, b + nf - 1.0) - ln_beta(a, b)).exp() * (1.0 - (r * lp).exp() * sum);
+        Some(first + second)
+    }
+
     /// Expected purchases of a randomly chosen new customer in `t` time units (equation 9;
     /// lifetimes `expected_number_of_purchases_up_to_time`).
     pub fn expected_purchases_new(&self, t: f64) -> f64 {
