@@ -10,6 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use arrow_array::cast::AsArray;
 use common::*;
 
 struct Peers {
@@ -516,4 +517,57 @@ fn pareto_nbd_equal_to_lifetimes_20k() {
     ] {
         assert!(r[k].as_f64().unwrap() <= 1e-6, "{k}: {r}");
     }
+}
+
+/// K-means with the bench defaults (k = 4) matches scikit-learn: inertia within 0.5% of the
+/// reference (22,097.83, bench README / peers_n20000_s42.jsonl) and adjusted Rand index >= 0.95
+/// against `peers/kmeans_sklearn.py`'s labels (20k, seed 42).
+#[test]
+fn kmeans_matches_sklearn_20k() {
+    let Some(p) = peers("kmeans_matches_sklearn_20k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    let ours = dir.path().join("clusters.parquet");
+    let v = segmint_json(&["cluster", "--data", s(&data), "-k", "4", "--out", s(&ours)]);
+    let inertia = v["inertia"].as_f64().unwrap();
+    let reference = 22097.827801258045;
+    assert!(
+        (inertia - reference).abs() <= 0.005 * reference,
+        "{inertia} vs {reference}"
+    );
+    p.py(
+        "peers/kmeans_sklearn.py",
+        &["--data", s(&data), "--out", s(dir.path())],
+    );
+    let labels = |path: &Path| -> Vec<u32> {
+        let b = read_parquet(path);
+        // pandas may write large strings and int32 labels
+        let ids = arrow_cast::cast(
+            b.column_by_name("customer_id").unwrap(),
+            &arrow_schema::DataType::Utf8,
+        )
+        .unwrap();
+        let ids = ids.as_string::<i32>();
+        let col = arrow_cast::cast(
+            b.column_by_name("cluster").unwrap(),
+            &arrow_schema::DataType::Int64,
+        )
+        .unwrap();
+        let col = col.as_primitive::<arrow_array::types::Int64Type>();
+        let value = |i: usize| col.value(i) as u32;
+        let mut rows: Vec<(String, u32)> = (0..b.num_rows())
+            .map(|i| (ids.value(i).to_string(), value(i)))
+            .collect();
+        rows.sort();
+        rows.into_iter().map(|r| r.1).collect()
+    };
+    let (a, b) = (
+        labels(&ours),
+        labels(&dir.path().join("kmeans_sklearn.parquet")),
+    );
+    assert_eq!(a.len(), 20000);
+    let ari = segmint::cluster::adjusted_rand_index(&a, &b);
+    assert!(ari >= 0.95, "ARI {ari}");
 }

@@ -16,6 +16,7 @@
 //! # Ok::<(), segmint::Error>(())
 //! ```
 
+pub mod cluster;
 pub mod clv;
 pub mod data;
 pub mod demo;

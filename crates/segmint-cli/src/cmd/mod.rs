@@ -1,3 +1,4 @@
+pub mod cluster;
 pub mod clv;
 pub mod demo;
 pub mod mart;
