@@ -916,3 +916,74 @@ fn clv_by_segment_and_holdout_on_demo_data() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("gamma-gamma"), "{}", r.stderr);
 }
+
+#[test]
+fn cluster_is_deterministic_and_chooses_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = segmint(&["demo", "--customers", "3000", "--out", d, "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let run = |threads: &str, out: &str| {
+        let out = dir.path().join(out);
+        let v = segmint_json(&[
+            "--threads",
+            threads,
+            "cluster",
+            "--data",
+            d,
+            "-k",
+            "4",
+            "--n-init",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        (v, std::fs::read(&out).unwrap())
+    };
+    let (v1, f1) = run("1", "a.parquet");
+    let (v2, f2) = run("2", "b.parquet");
+    assert_eq!(v1["inertia"], v2["inertia"]);
+    assert_eq!(f1, f2, "same labels, byte for byte, at 1 and 2 threads");
+    let sizes: u64 = v1["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sizes, 3000);
+    // -k auto: a table of k, a chosen k in range and the reason
+    let out = dir.path().join("auto.csv");
+    let v = segmint_json(&[
+        "cluster",
+        "--data",
+        d,
+        "-k",
+        "auto",
+        "--k-max",
+        "4",
+        "--n-init",
+        "2",
+        "--silhouette-sample",
+        "500",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let sel = &v["selection"];
+    assert_eq!(sel["scores"].as_array().unwrap().len(), 3);
+    let k = sel["chosen_k"].as_u64().unwrap();
+    assert!((2..=4).contains(&k));
+    assert_eq!(v["k"].as_u64().unwrap(), k);
+    assert!(sel["why"].as_str().unwrap().contains("silhouette"));
+    let r = segmint(&[
+        "cluster",
+        "--data",
+        d,
+        "-k",
+        "zero",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("-k"), "{}", r.stderr);
+}

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use segmint::cluster::select::select_k;
 use segmint::cluster::{features_with_scaling, FeatureParams, KMeansParams};
 use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
@@ -24,9 +25,23 @@ mean feature variance (scikit-learn's meaning). Same seed, same labels, whatever
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Number of clusters
-    #[arg(short = 'k', long = "clusters", default_value_t = 4)]
-    pub k: usize,
+    /// Number of clusters, or "auto" to choose it in --k-min..--k-max
+    #[arg(
+        short = 'k',
+        long = "clusters",
+        default_value = "4",
+        value_name = "K|auto"
+    )]
+    pub k: String,
+    /// Smallest k tried by -k auto
+    #[arg(long, default_value_t = 2)]
+    pub k_min: usize,
+    /// Largest k tried by -k auto
+    #[arg(long, default_value_t = 8)]
+    pub k_max: usize,
+    /// Points (seeded sample) for the silhouette of -k auto
+    #[arg(long, default_value_t = 10_000)]
+    pub silhouette_sample: usize,
     /// Seeded restarts (the lowest inertia wins)
     #[arg(long, default_value_t = 10)]
     pub n_init: usize,
@@ -67,14 +82,34 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     )?;
     let fp = FeatureParams::default();
     let (x, scaling) = features_with_scaling(&mart, &fp);
-    let params = KMeansParams {
-        n_clusters: a.k,
+    let auto = a.k.eq_ignore_ascii_case("auto");
+    let k_fixed: usize = if auto {
+        0
+    } else {
+        a.k.parse()
+            .ok()
+            .filter(|k| *k >= 1)
+            .with_context(|| format!("-k {:?}: expected a number >= 1 or auto", a.k))?
+    };
+    let mut params = KMeansParams {
+        n_clusters: k_fixed,
         n_init: a.n_init,
         max_iter: a.max_iter,
         tol: a.tol,
         seed: a.seed,
     };
-    let m = bars.timed("k-means", || params.fit(&x))?;
+    let mut selection = None;
+    let m = if auto {
+        let mut sel = bars.timed("choosing k", || {
+            select_k(&x, &params, a.k_min, a.k_max, a.silhouette_sample)
+        })?;
+        let m = sel.model.take().expect("chosen model");
+        params.n_clusters = sel.chosen_k;
+        selection = Some(sel);
+        m
+    } else {
+        bars.timed("k-means", || params.fit(&x))?
+    };
     let secs = t0.elapsed().as_secs_f64();
     let batch = segmint::cluster::labels_batch(&mart.customer_id, &m.labels)?;
     let meta = vec![
@@ -110,12 +145,28 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let json = serde_json::json!({
         "task": "kmeans", "engine": "segmint", "customers": mart.len(), "rows": mart.rows_read, "k": k,
         "inertia": m.inertia, "n_iter": m.n_iter, "best_init": m.best_init, "clusters": clusters,
+        "selection": selection,
         "seconds": (secs * 10_000.0).round() / 10_000.0, "threads": rayon::current_num_threads(),
         "output": a.out.display().to_string(),
     });
     if g.json {
         println!("{json}");
     } else {
+        if let Some(sel) = &selection {
+            println!("| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin |\n| ---: | ---: | ---: | ---: | ---: |");
+            for s in &sel.scores {
+                println!(
+                    "| {}{} | {:.1} | {:.3} | {:.1} | {:.3} |",
+                    s.k,
+                    if s.k == sel.chosen_k { " *" } else { "" },
+                    s.inertia,
+                    s.silhouette,
+                    s.calinski_harabasz,
+                    s.davies_bouldin
+                );
+            }
+            println!("\n{}\n", sel.why);
+        }
         println!("| cluster | customers | recency_days | frequency | monetary |\n| ---: | ---: | ---: | ---: | ---: |");
         for c in &clusters {
             println!(

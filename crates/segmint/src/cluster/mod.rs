@@ -16,6 +16,7 @@
 //! ```
 
 pub mod kmeans;
+pub mod select;
 
 pub use kmeans::{KMeans, KMeansParams};
 
