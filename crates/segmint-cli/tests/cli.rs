@@ -952,6 +952,17 @@ fn cluster_is_deterministic_and_chooses_k() {
         .map(|c| c["size"].as_u64().unwrap())
         .sum();
     assert_eq!(sizes, 3000);
+    // every cluster has a distinct name backed by its z-scores
+    let names: std::collections::HashSet<&str> = v1["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(v1["clusters"][0]["z_scores"]["monetary"].is_f64());
+    let b = read_parquet(&dir.path().join("a.parquet"));
+    assert!(b.column_by_name("cluster_name").is_some());
     // -k auto: a table of k, a chosen k in range and the reason
     let out = dir.path().join("auto.csv");
     let v = segmint_json(&[

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use segmint::cluster::names::name_clusters;
 use segmint::cluster::select::select_k;
 use segmint::cluster::{features_with_scaling, FeatureParams, KMeansParams};
 use segmint::data::timestamp::format_date;
@@ -111,7 +112,15 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         bars.timed("k-means", || params.fit(&x))?
     };
     let secs = t0.elapsed().as_secs_f64();
-    let batch = segmint::cluster::labels_batch(&mart.customer_id, &m.labels)?;
+    // the standardised log-RFM centers are the z-scores the names are made from
+    let named = name_clusters(
+        &m.centers
+            .iter()
+            .map(|c| [c[0], c[1], c[2]])
+            .collect::<Vec<[f64; 3]>>(),
+    );
+    let names: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
+    let batch = segmint::cluster::labels_batch(&mart.customer_id, &m.labels, &names)?;
     let meta = vec![
         ("segmint.task".to_string(), "cluster".to_string()),
         ("segmint.ref_date".to_string(), format_date(mart.ref_day)),
@@ -134,7 +143,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let clusters: Vec<serde_json::Value> = (0..k)
         .map(|c| {
             let n = size[c].max(1) as f64;
-            serde_json::json!({"cluster": c, "size": size[c], "recency_days": sums[c][0] / n,
+            serde_json::json!({"cluster": c, "name": names[c], "z_scores": {"recency": named[c].z_recency,
+                "frequency": named[c].z_frequency, "monetary": named[c].z_monetary},
+                "size": size[c], "recency_days": sums[c][0] / n,
                 "frequency": sums[c][1] / n, "monetary": sums[c][2] / n, "center": m.centers[c]})
         })
         .collect();
@@ -167,15 +178,19 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             }
             println!("\n{}\n", sel.why);
         }
-        println!("| cluster | customers | recency_days | frequency | monetary |\n| ---: | ---: | ---: | ---: | ---: |");
-        for c in &clusters {
+        println!("| cluster | name | customers | recency_days | frequency | monetary | z (R, F, M) |\n| ---: | --- | ---: | ---: | ---: | ---: | --- |");
+        for (c, nm) in clusters.iter().zip(&named) {
             println!(
-                "| {} | {} | {:.1} | {:.2} | {:.2} |",
+                "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:+.2}, {:+.2}, {:+.2} |",
                 c["cluster"],
+                nm.name,
                 c["size"],
                 c["recency_days"].as_f64().unwrap_or(0.0),
                 c["frequency"].as_f64().unwrap_or(0.0),
-                c["monetary"].as_f64().unwrap_or(0.0)
+                c["monetary"].as_f64().unwrap_or(0.0),
+                nm.z_recency,
+                nm.z_frequency,
+                nm.z_monetary
             );
         }
         note(

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod kmeans;
+pub mod names;
 pub mod select;
 
 pub use kmeans::{KMeans, KMeansParams};
@@ -115,8 +116,12 @@ pub fn features_with_scaling(mart: &Mart, p: &FeatureParams) -> (Matrix, Scaling
     )
 }
 
-/// `customer_id, cluster` as one batch.
-pub fn labels_batch(ids: &[String], labels: &[u32]) -> crate::Result<arrow_array::RecordBatch> {
+/// `customer_id, cluster, cluster_name` as one batch (`names[c]` names cluster c).
+pub fn labels_batch(
+    ids: &[String],
+    labels: &[u32],
+    names: &[String],
+) -> crate::Result<arrow_array::RecordBatch> {
     use arrow_array::{Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
     use std::sync::Arc;
@@ -124,11 +129,15 @@ pub fn labels_batch(ids: &[String], labels: &[u32]) -> crate::Result<arrow_array
         Arc::new(Schema::new(vec![
             Field::new("customer_id", DataType::Utf8, false),
             Field::new("cluster", DataType::Int64, false),
+            Field::new("cluster_name", DataType::Utf8, false),
         ])),
         vec![
             Arc::new(StringArray::from_iter_values(ids)),
             Arc::new(Int64Array::from_iter_values(
                 labels.iter().map(|&l| l as i64),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                labels.iter().map(|&l| names[l as usize].as_str()),
             )),
         ],
     )

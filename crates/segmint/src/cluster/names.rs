@@ -1,0 +1,150 @@
+//! Automatic, explainable cluster names from the centroids.
+//!
+//! Each cluster is described by the z-scores of its centroid on recency, frequency and monetary
+//! value (for the default features the standardised centers are exactly these z-scores, in log
+//! space). The first matching rule names it (|z| >= 0.5 counts as high or low):
+//!
+//! | name | rule |
+//! | --- | --- |
+//! | High-Value Frequent | frequency and monetary high, recency not high |
+//! | At-Risk High-Value | recency high (long ago) and frequency or monetary >= 0.25 |
+//! | Lapsed Low-Value | recency high |
+//! | New / High-Spend | recency low (recent), frequency <= 0, monetary > 0 |
+//! | New / Low-Spend | recency low, frequency <= 0 |
+//! | Recent Regulars | recency low |
+//! | Big Spenders | monetary high |
+//! | Frequent Buyers | frequency high |
+//! | Moderate | otherwise |
+//!
+//! Names are made unique by adding the feature that most distinguishes clusters with the same
+//! name ("Moderate (more recent)"), then a number. Names follow the data, not the cluster index.
+
+use serde::{Deserialize, Serialize};
+
+/// The name of one cluster and the evidence for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterName {
+    pub cluster: usize,
+    pub name: String,
+    /// z-scores of the centroid: recency (days since the last purchase), frequency, monetary.
+    pub z_recency: f64,
+    pub z_frequency: f64,
+    pub z_monetary: f64,
+}
+
+fn base_name(zr: f64, zf: f64, zm: f64) -> &'static str {
+    const HI: f64 = 0.5;
+    if zf >= HI && zm >= HI && zr < HI {
+        "High-Value Frequent"
+    } else if zr >= HI && (zf >= 0.25 || zm >= 0.25) {
+        "At-Risk High-Value"
+    } else if zr >= HI {
+        "Lapsed Low-Value"
+    } else if zr <= -HI && zf <= 0.0 && zm > 0.0 {
+        "New / High-Spend"
+    } else if zr <= -HI && zf <= 0.0 {
+        "New / Low-Spend"
+    } else if zr <= -HI {
+        "Recent Regulars"
+    } else if zm >= HI {
+        "Big Spenders"
+    } else if zf >= HI {
+        "Frequent Buyers"
+    } else {
+        "Moderate"
+    }
+}
+
+/// Names the clusters whose centroids have the given (recency, frequency, monetary) z-scores.
+pub fn name_clusters(z: &[[f64; 3]]) -> Vec<ClusterName> {
+    let mut names: Vec<ClusterName> = z
+        .iter()
+        .enumerate()
+        .map(|(c, &[zr, zf, zm])| ClusterName {
+            cluster: c,
+            name: base_name(zr, zf, zm).to_string(),
+            z_recency: zr,
+            z_frequency: zf,
+            z_monetary: zm,
+        })
+        .collect();
+    // disambiguate equal names by the feature on which those clusters differ most
+    let base: Vec<String> = names.iter().map(|n| n.name.clone()).collect();
+    for b in base.iter().collect::<std::collections::BTreeSet<_>>() {
+        let same: Vec<usize> = (0..names.len()).filter(|&i| &base[i] == b).collect();
+        if same.len() < 2 {
+            continue;
+        }
+        let spread = |f: usize| {
+            let v: Vec<f64> = same.iter().map(|&i| z[i][f]).collect();
+            v.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+                - v.iter().cloned().fold(f64::INFINITY, f64::min)
+        };
+        let f = (0..3)
+            .max_by(|&a, &b| spread(a).total_cmp(&spread(b)))
+            .expect("three features");
+        let mean = same.iter().map(|&i| z[i][f]).sum::<f64>() / same.len() as f64;
+        for &i in &same {
+            let above = z[i][f] > mean;
+            let q = match (f, above) {
+                (0, true) => "less recent",
+                (0, false) => "more recent",
+                (1, true) => "more frequent",
+                (1, false) => "less frequent",
+                (_, true) => "higher spend",
+                (_, false) => "lower spend",
+            };
+            names[i].name = format!("{b} ({q})");
+        }
+    }
+    // still equal (more than two alike): number them in cluster order
+    for i in 0..names.len() {
+        let dup: Vec<usize> = (i + 1..names.len())
+            .filter(|&j| names[j].name == names[i].name)
+            .collect();
+        for (n, j) in dup.into_iter().enumerate() {
+            names[j].name = format!("{} {}", names[j].name, n + 2);
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_centroids_not_the_index() {
+        let champions = [-0.6, 1.8, 1.9];
+        let lapsed = [1.1, -0.7, -0.8];
+        let newbies = [-1.3, -0.3, -0.4];
+        let risk = [0.9, 0.6, 0.7];
+        let a = name_clusters(&[champions, lapsed, newbies, risk]);
+        let b = name_clusters(&[risk, newbies, lapsed, champions]);
+        let by = |v: &[ClusterName], c: usize| v[c].name.clone();
+        assert_eq!(by(&a, 0), "High-Value Frequent");
+        assert_eq!(by(&a, 1), "Lapsed Low-Value");
+        assert_eq!(by(&a, 2), "New / Low-Spend");
+        assert_eq!(by(&a, 3), "At-Risk High-Value");
+        assert_eq!(by(&b, 0), "At-Risk High-Value");
+        assert_eq!(by(&b, 3), "High-Value Frequent");
+        assert_eq!(a[0].z_monetary, 1.9);
+    }
+
+    #[test]
+    fn equal_names_are_made_unique() {
+        let n = name_clusters(&[[0.1, 0.0, 0.0], [-0.3, 0.1, 0.0], [0.2, 0.2, 0.1]]);
+        let names: Vec<&str> = n.iter().map(|c| c.name.as_str()).collect();
+        // all "Moderate"; recency differs most: above / below the mean recency z
+        assert_eq!(
+            names,
+            [
+                "Moderate (less recent)",
+                "Moderate (more recent)",
+                "Moderate (less recent) 2"
+            ]
+        );
+        let set: std::collections::HashSet<&str> = names.iter().copied().collect();
+        assert_eq!(set.len(), 3);
+    }
+}
