@@ -9,7 +9,6 @@ use segmint::cluster::select::select_k;
 use segmint::cluster::{features_with_scaling, FeatureParams, KMeansParams};
 use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
-use segmint::mart::{build_mart, MartColumns, MartParams};
 
 use crate::ui::{note, Bars, Global, InputArgs};
 
@@ -72,15 +71,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let t0 = Instant::now();
     let bars = Bars::new(g);
-    let mart = build_mart(
-        &tx,
-        &MartParams {
-            ref_day,
-            columns: MartColumns::Rfm,
-            ..Default::default()
-        },
-        &bars,
-    )?;
+    let mart = crate::cmd::mart::rfm_mart(&tx, ref_day, &bars)?;
     let fp = FeatureParams::default();
     let (x, scaling) = features_with_scaling(&mart, &fp);
     let auto = a.k.eq_ignore_ascii_case("auto");

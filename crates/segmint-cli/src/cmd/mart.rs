@@ -39,6 +39,23 @@ pub fn parse_ref_date(s: &Option<String>) -> Result<Option<i64>> {
         .transpose()
 }
 
+/// The mart's RFM columns only ([`MartColumns::Rfm`]), as profiles and clustering need.
+pub fn rfm_mart(
+    tx: &segmint::data::TableReader,
+    ref_day: Option<i64>,
+    bars: &Bars,
+) -> Result<Mart> {
+    Ok(build_mart(
+        tx,
+        &MartParams {
+            ref_day,
+            columns: segmint::mart::MartColumns::Rfm,
+            ..Default::default()
+        },
+        bars,
+    )?)
+}
+
 /// Builds and writes the mart; shared with `segmint run`. Returns the JSON summary.
 pub fn build_and_write(
     g: &Global,

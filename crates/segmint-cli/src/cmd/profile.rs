@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use segmint::data::customers::Attributes;
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
-use segmint::mart::{build_mart, MartColumns, MartParams};
 use segmint::segment::profile::{self, read_segments, Profile, PROFILE_ATTRIBUTES};
 use segmint::segment::rules::RuleSet;
 
@@ -95,15 +94,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
     let bars = Bars::new(g);
-    let mart = build_mart(
-        &tx,
-        &MartParams {
-            ref_day,
-            columns: MartColumns::Rfm,
-            ..Default::default()
-        },
-        &bars,
-    )?;
+    let mart = crate::cmd::mart::rfm_mart(&tx, ref_day, &bars)?;
     let order: Vec<String> = rules
         .as_ref()
         .map(|r| {

@@ -125,25 +125,64 @@ impl Data {
     }
 }
 
+/// The parameters and the lnΓ / ψ values both BG/NBD likelihoods use; `None` when a
+/// parameter is not a positive finite number.
+struct Shared {
+    r: f64,
+    al: f64,
+    a: f64,
+    b: f64,
+    lg_ab: f64,
+    lg_b: f64,
+    dg_ab: f64,
+    dg_b: f64,
+    lg_r: f64,
+    dg_r: f64,
+}
+
+impl Shared {
+    fn of(theta: &[f64]) -> Option<Shared> {
+        let (r, al, a, b) = (
+            theta[0].exp(),
+            theta[1].exp(),
+            theta[2].exp(),
+            theta[3].exp(),
+        );
+        if ![r, al, a, b].iter().all(|v| v.is_finite() && *v > 0.0) {
+            return None;
+        }
+        Some(Shared {
+            r,
+            al,
+            a,
+            b,
+            lg_ab: ln_gamma(a + b),
+            lg_b: ln_gamma(b),
+            dg_ab: digamma(a + b),
+            dg_b: digamma(b),
+            lg_r: ln_gamma(r),
+            dg_r: digamma(r),
+        })
+    }
+}
+
 /// Log-likelihood (total) and its gradient in log-parameter space.
 fn ll_grad(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
-    let (r, al, a, b) = (
-        theta[0].exp(),
-        theta[1].exp(),
-        theta[2].exp(),
-        theta[3].exp(),
-    );
-    if ![r, al, a, b].iter().all(|v| v.is_finite() && *v > 0.0) {
+    let Some(Shared {
+        r,
+        al,
+        a,
+        b,
+        lg_ab,
+        lg_b,
+        dg_ab,
+        dg_b,
+        lg_r,
+        dg_r,
+    }) = Shared::of(theta)
+    else {
         return (f64::NEG_INFINITY, [0.0; 4]);
-    }
-    let (lg_ab, lg_b, dg_ab, dg_b, lg_r, dg_r) = (
-        ln_gamma(a + b),
-        ln_gamma(b),
-        digamma(a + b),
-        digamma(b),
-        ln_gamma(r),
-        digamma(r),
-    );
+    };
     // per distinct x: (A1 - r ln α, A2, dA1/dr - ln α, dA2/da, dA2/db)
     let tab: Vec<[f64; 5]> = d
         .distinct
@@ -221,23 +260,21 @@ fn ll_grad(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
 /// A4 = ln a - ln(b+x) + (r+x)(ln(α+T) - ln(α+t_x)), LL = A1 + A2 + A3 + ln(1 + e^A4),
 /// for every customer (one-time buyers too, with t_x = 0).
 fn ll_grad_mbg(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
-    let (r, al, a, b) = (
-        theta[0].exp(),
-        theta[1].exp(),
-        theta[2].exp(),
-        theta[3].exp(),
-    );
-    if ![r, al, a, b].iter().all(|v| v.is_finite() && *v > 0.0) {
+    let Some(Shared {
+        r,
+        al,
+        a,
+        b,
+        lg_ab,
+        lg_b,
+        dg_ab,
+        dg_b,
+        lg_r,
+        dg_r,
+    }) = Shared::of(theta)
+    else {
         return (f64::NEG_INFINITY, [0.0; 4]);
-    }
-    let (lg_ab, lg_b, dg_ab, dg_b, lg_r, dg_r) = (
-        ln_gamma(a + b),
-        ln_gamma(b),
-        digamma(a + b),
-        digamma(b),
-        ln_gamma(r),
-        digamma(r),
-    );
+    };
     let tab_of = |x: f64| -> [f64; 5] {
         [
             ln_gamma(r + x) - lg_r,
