@@ -258,6 +258,22 @@ print('OK' if not bad and a.num_rows == b.num_rows else 'DIFF ' + ','.join(bad))
     );
 }
 
+/// Runs testdata/reference/clv_lifetimes_check.py on a `segmint clv` output and returns its
+/// JSON line (largest relative differences to lifetimes at segmint's parameters).
+fn lifetimes_check(p: &Peers, data: &Path, out: &Path, metrics: &Path) -> serde_json::Value {
+    let check = Command::new(&p.python)
+        .arg(testdata("reference/clv_lifetimes_check.py"))
+        .args([s(data), s(out), s(metrics)])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    json(String::from_utf8_lossy(&check.stdout).trim())
+}
+
 /// BG/NBD and Gamma-Gamma equal lifetimes 0.11.3 on the reference data (20k, seed 42):
 /// parameters within 1e-4 relative and log-likelihoods within 0.01 of the bench reference, the
 /// summary identical to lifetimes' and the per-customer predictions within 1e-6 relative of
@@ -316,17 +332,7 @@ fn clv_equal_to_lifetimes_20k() {
     assert!(v["bgnbd"]["diagnostics"]["converged"].as_bool().unwrap());
     assert!(v["bgnbd"]["estimates"][0]["std_error"].as_f64().unwrap() > 0.0);
     // per customer, at the same parameters
-    let check = Command::new(&p.python)
-        .arg(testdata("reference/clv_lifetimes_check.py"))
-        .args([s(&data), s(&out), s(&metrics)])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let r = json(String::from_utf8_lossy(&check.stdout).trim());
+    let r = lifetimes_check(&p, &data, &out, &metrics);
     assert_eq!(r["summary_identical"], true, "{r}");
     assert_eq!(r["customers"], 20000);
     for k in [
@@ -380,17 +386,7 @@ fn clv_holdout_equal_to_lifetimes_20k() {
     );
     assert!((pred - act).abs() < 0.05 * act, "{pred} vs {act}");
     assert!(h["purchases"]["correlation"].as_f64().unwrap() > 0.5);
-    let check = Command::new(&p.python)
-        .arg(testdata("reference/clv_lifetimes_check.py"))
-        .args([s(&data), s(&out), s(&metrics)])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let r = json(String::from_utf8_lossy(&check.stdout).trim());
+    let r = lifetimes_check(&p, &data, &out, &metrics);
     assert_eq!(r["holdout_identical"], true, "{r}");
     // lifetimes' plain summary counts the end day (it compares days), as segmint does
     assert_eq!(r["summary_identical"], true, "{r}");
@@ -438,17 +434,7 @@ fn mbgnbd_equal_to_lifetimes_20k() {
     let models = v["models"].as_array().unwrap();
     assert_eq!(models.len(), 2);
     assert_eq!(models[1]["model"], "bgnbd");
-    let check = Command::new(&p.python)
-        .arg(testdata("reference/clv_lifetimes_check.py"))
-        .args([s(&data), s(&out), s(&metrics)])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let r = json(String::from_utf8_lossy(&check.stdout).trim());
+    let r = lifetimes_check(&p, &data, &out, &metrics);
     for k in [
         "p_alive_max_rel",
         "expected_purchases_max_rel",
@@ -499,17 +485,7 @@ fn pareto_nbd_equal_to_lifetimes_20k() {
     assert!(v["pareto_nbd"]["diagnostics"]["converged"]
         .as_bool()
         .unwrap());
-    let check = Command::new(&p.python)
-        .arg(testdata("reference/clv_lifetimes_check.py"))
-        .args([s(&data), s(&out), s(&metrics)])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let r = json(String::from_utf8_lossy(&check.stdout).trim());
+    let r = lifetimes_check(&p, &data, &out, &metrics);
     for k in [
         "p_alive_max_rel",
         "expected_purchases_max_rel",
