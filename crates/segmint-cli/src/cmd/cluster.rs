@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use segmint::cluster::kmeans::Algorithm;
 use segmint::cluster::names::name_clusters;
 use segmint::cluster::select::select_k;
 use segmint::cluster::{features_with_scaling, FeatureParams, KMeansParams};
@@ -54,6 +55,9 @@ pub struct Args {
     /// Random seed
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// How the k-means iterations are computed (all exact, the same labels; speed differs)
+    #[arg(long, value_enum, default_value_t = KMeansAlgorithm::Auto)]
+    pub algorithm: KMeansAlgorithm,
     /// Reference date for recency (default: day of the last transaction + 1)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub ref_date: Option<String>,
@@ -63,6 +67,16 @@ pub struct Args {
     /// Save the fitted model (centers, scaling, parameters) as JSON
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum KMeansAlgorithm {
+    /// lloyd for up to 8 features and 16 clusters, else hamerly
+    Auto,
+    /// every distance, vectorised over 8 customers at a time
+    Lloyd,
+    /// Hamerly's bounds skip customers that cannot change cluster
+    Hamerly,
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
@@ -89,6 +103,11 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         max_iter: a.max_iter,
         tol: a.tol,
         seed: a.seed,
+        algorithm: match a.algorithm {
+            KMeansAlgorithm::Auto => Algorithm::Auto,
+            KMeansAlgorithm::Lloyd => Algorithm::Lloyd,
+            KMeansAlgorithm::Hamerly => Algorithm::Hamerly,
+        },
     };
     let mut selection = None;
     let m = if auto {

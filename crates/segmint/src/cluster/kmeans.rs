@@ -5,8 +5,9 @@
 //! Determinism: all random draws come from one xoshiro256++ stream per restart, seeded from
 //! `seed` and the restart number; sums over points are formed per fixed block of 4,096 points and
 //! the blocks added in order, so labels and inertia are identical for any number of threads.
-//! Lloyd's iterations are exact; with few clusters and features (the usual customer case, k <= 10,
-//! d <= 10) an accelerated variant (Hamerly, Elkan) saves little, and is not implemented yet.
+//! The iterations are Lloyd's, accelerated with Hamerly's bounds (exact: the same labels and
+//! centers as plain Lloyd iterations; most points skip all distance computations after the first
+//! few iterations).
 
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -29,6 +30,9 @@ pub struct KMeansParams {
     /// variance.
     pub tol: f64,
     pub seed: u64,
+    /// How each Lloyd iteration is computed; every choice gives the same labels.
+    #[serde(default)]
+    pub algorithm: Algorithm,
 }
 
 impl Default for KMeansParams {
@@ -39,6 +43,34 @@ impl Default for KMeansParams {
             max_iter: 300,
             tol: 1e-4,
             seed: 42,
+            algorithm: Algorithm::Auto,
+        }
+    }
+}
+
+/// How the Lloyd iterations are computed. Both are exact (the labels of plain Lloyd
+/// iterations); they differ in speed only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// `lloyd` for up to 8 features and 16 clusters, else `hamerly`.
+    #[default]
+    Auto,
+    /// Every distance in every iteration, branch-free over 8 points at a time on a column-major
+    /// copy of the features (vectorised): fastest when k and d are small.
+    Lloyd,
+    /// Hamerly's bounds skip the distances of points that cannot change cluster: fastest for
+    /// larger k.
+    Hamerly,
+}
+
+impl Algorithm {
+    fn resolve(self, k: usize, d: usize) -> Algorithm {
+        // the vectorised pass is written for up to 8 features
+        match self {
+            Algorithm::Lloyd if d <= 8 => Algorithm::Lloyd,
+            Algorithm::Auto if d <= 8 && k <= 16 => Algorithm::Lloyd,
+            _ => Algorithm::Hamerly,
         }
     }
 }
@@ -78,40 +110,72 @@ fn nearest(x: &[f64], centers: &[Vec<f64>]) -> (u32, f64) {
     best
 }
 
-/// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`: 2 + ln k candidates per step, the one
-/// that lowers the potential most is kept).
+/// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`: 2 + ln k candidates per step, drawn with
+/// probability proportional to the squared distance to the nearest chosen center; the one that
+/// lowers the potential most is kept).
 fn kmeans_pp(x: &Matrix, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<Vec<f64>> {
-    let n = x.rows;
-    let trials = 2 + (k as f64).ln() as usize;
-    let mut centers = vec![x.row(rng.random_range(0..n)).to_vec()];
-    let mut closest: Vec<f64> = x
-        .data
-        .par_chunks_exact(x.cols)
-        .map(|row| dist2(row, &centers[0]))
-        .collect();
-    let block_sum = |v: &[f64]| -> f64 {
-        v.par_chunks(BLOCK)
-            .map(|c| c.iter().sum::<f64>())
-            .collect::<Vec<f64>>()
-            .iter()
-            .sum()
-    };
-    let mut pot = block_sum(&closest);
-    while centers.len() < k {
-        // cumulative sums for sampling proportional to the squared distance
-        let mut cum = Vec::with_capacity(n);
-        let mut acc = 0.0;
-        for &d in &closest {
-            acc += d;
-            cum.push(acc);
+    match x.cols {
+        1 => kmeans_pp_d::<1>(x, k, rng),
+        2 => kmeans_pp_d::<2>(x, k, rng),
+        3 => kmeans_pp_d::<3>(x, k, rng),
+        4 => kmeans_pp_d::<4>(x, k, rng),
+        5 => kmeans_pp_d::<5>(x, k, rng),
+        6 => kmeans_pp_d::<6>(x, k, rng),
+        7 => kmeans_pp_d::<7>(x, k, rng),
+        8 => kmeans_pp_d::<8>(x, k, rng),
+        _ => kmeans_pp_d::<0>(x, k, rng),
+    }
+}
+
+/// Index drawn with probability proportional to `w` (non-negative), for `r` uniform in
+/// [0, total): the block is found from the block sums, then the point inside it.
+fn draw(w: &[f64], block_sums: &[f64], r: f64) -> usize {
+    let mut acc = 0.0;
+    for (b, &bs) in block_sums.iter().enumerate() {
+        if acc + bs > r {
+            for (i, &v) in w[b * BLOCK..].iter().take(BLOCK).enumerate() {
+                acc += v;
+                if acc > r {
+                    return b * BLOCK + i;
+                }
+            }
+            return (b * BLOCK + BLOCK - 1).min(w.len() - 1); // rounding: the block's last point
         }
+        acc += bs;
+    }
+    // rounding at the very end: the last point with a positive weight
+    w.iter().rposition(|&v| v > 0.0).unwrap_or(w.len() - 1)
+}
+
+fn kmeans_pp_d<const D: usize>(
+    x: &Matrix,
+    k: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Vec<Vec<f64>> {
+    let n = x.rows;
+    let d = x.cols;
+    let trials = 2 + (k as f64).ln() as usize;
+    let first = x.row(rng.random_range(0..n)).to_vec();
+    let mut closest: Vec<f64> = vec![0.0; n];
+    // squared distance to the nearest chosen center, and the block sums of it
+    let mut block_sums: Vec<f64> = closest
+        .par_chunks_mut(BLOCK)
+        .zip(x.data.par_chunks(BLOCK * d))
+        .map(|(cl, rows)| {
+            let mut s = 0.0;
+            for (c, row) in cl.iter_mut().zip(rows.chunks_exact(d)) {
+                *c = dist2_fixed::<D>(row, &first);
+                s += *c;
+            }
+            s
+        })
+        .collect();
+    let mut centers = vec![first];
+    while centers.len() < k {
+        let pot: f64 = block_sums.iter().sum();
         let cands: Vec<usize> = (0..trials)
-            .map(|_| {
-                let r = rng.random::<f64>() * pot;
-                cum.partition_point(|&c| c <= r).min(n - 1)
-            })
+            .map(|_| draw(&closest, &block_sums, rng.random::<f64>() * pot))
             .collect();
-        let d = x.cols;
         let cand_rows: Vec<&[f64]> = cands.iter().map(|&c| x.row(c)).collect();
         // the potential of every candidate in one pass (fixed blocks, added in order)
         let parts: Vec<Vec<f64>> = x
@@ -122,7 +186,7 @@ fn kmeans_pp(x: &Matrix, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<Vec<f64>
                 let mut p = vec![0.0; cand_rows.len()];
                 for (row, &c) in rows.chunks_exact(d).zip(cl) {
                     for (pt, cx) in p.iter_mut().zip(&cand_rows) {
-                        *pt += c.min(dist2(row, cx));
+                        *pt += c.min(dist2_fixed::<D>(row, cx));
                     }
                 }
                 p
@@ -135,137 +199,381 @@ fn kmeans_pp(x: &Matrix, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<Vec<f64>
             .min_by(|&a, &b| pots[a].total_cmp(&pots[b]))
             .expect("at least one trial");
         let cx = cand_rows[best];
-        closest
+        block_sums = closest
             .par_chunks_mut(BLOCK)
             .zip(x.data.par_chunks(BLOCK * d))
-            .for_each(|(cl, rows)| {
+            .map(|(cl, rows)| {
+                let mut s = 0.0;
                 for (c, row) in cl.iter_mut().zip(rows.chunks_exact(d)) {
-                    *c = c.min(dist2(row, cx));
+                    *c = c.min(dist2_fixed::<D>(row, cx));
+                    s += *c;
                 }
-            });
+                s
+            })
+            .collect();
         centers.push(cx.to_vec());
-        pot = pots[best];
     }
     centers
 }
 
-/// Labels, inertia, per-cluster sums and counts of a set of points.
-type Assignment<S> = (Vec<u32>, f64, S, Vec<usize>);
+/// Per-point state of Hamerly's algorithm: label, an upper bound on the distance to its center
+/// and a lower bound on the distance to every other center.
+struct Bounds {
+    labels: Vec<u32>,
+    upper: Vec<f64>,
+    lower: Vec<f64>,
+}
 
-/// Labels, inertia, and per-cluster sums and counts for the given centers (fixed-block sums).
-fn assign(x: &Matrix, centers: &[Vec<f64>]) -> Assignment<Vec<Vec<f64>>> {
-    // Few features (3 for log-RFM) are the common case: a fixed width lets the compiler unroll
-    // the distance loop (3x faster than the general loop at d = 3).
-    match x.cols {
-        1 => assign_fixed::<1>(x, centers),
-        2 => assign_fixed::<2>(x, centers),
-        3 => assign_fixed::<3>(x, centers),
-        4 => assign_fixed::<4>(x, centers),
-        5 => assign_fixed::<5>(x, centers),
-        6 => assign_fixed::<6>(x, centers),
-        7 => assign_fixed::<7>(x, centers),
-        8 => assign_fixed::<8>(x, centers),
-        _ => assign_any(x, centers),
+/// What one pass over the points returns (summed per block, blocks added in order).
+struct Pass {
+    sums: Vec<f64>,
+    counts: Vec<usize>,
+    changed: usize,
+    inertia: f64,
+}
+
+/// The centers as one pass needs them.
+struct Centers<'a> {
+    flat: &'a [f64],
+    /// Half the distance from each center to its nearest other center (Hamerly's s).
+    half_gap: Vec<f64>,
+    /// How far each center moved in the last update, and the largest and second largest move
+    /// with the index of the largest.
+    moved: Vec<f64>,
+    max_moved: (usize, f64, f64),
+}
+
+/// Bounds are compared with this relative slack, so that rounding in the bounds can never skip
+/// a point whose nearest center changed: when in doubt, the distances are computed, and the
+/// labels are exactly those of Lloyd's algorithm.
+const SLACK: f64 = 1e-9;
+
+impl<'a> Centers<'a> {
+    fn new(flat: &'a [f64], d: usize, moved: Vec<f64>) -> Self {
+        let k = flat.len() / d;
+        let half_gap = (0..k)
+            .map(|a| {
+                (0..k)
+                    .filter(|&b| b != a)
+                    .map(|b| dist2(&flat[a * d..(a + 1) * d], &flat[b * d..(b + 1) * d]))
+                    .fold(f64::INFINITY, f64::min)
+                    .sqrt()
+                    / 2.0
+            })
+            .collect();
+        let mut max_moved = (0usize, 0.0f64, 0.0f64);
+        for (c, &m) in moved.iter().enumerate() {
+            if m > max_moved.1 {
+                max_moved = (c, m, max_moved.1);
+            } else if m > max_moved.2 {
+                max_moved.2 = m;
+            }
+        }
+        Centers {
+            flat,
+            half_gap,
+            moved,
+            max_moved,
+        }
     }
 }
 
-/// Adds the per-block parts in block order (the same sums for any number of threads).
-fn combine(
-    parts: Vec<Assignment<Vec<f64>>>,
+/// One pass of Hamerly's exact k-means acceleration (Hamerly 2010, "Making k-means even
+/// faster"): a point whose upper bound is below both half the gap to the nearest other center and
+/// its lower bound keeps its label without computing any distance. `first` computes every
+/// distance (initialises the bounds); `exact_inertia` computes the distance to the assigned
+/// center of every point. `D` is the number of features when it is small (the distance loop is
+/// unrolled), 0 for any other number.
+fn pass<const D: usize>(
+    x: &Matrix,
+    c: &Centers,
+    b: &mut Bounds,
+    first: bool,
+    exact_inertia: bool,
+) -> Pass {
+    let d = if D == 0 { x.cols } else { D };
+    let k = c.flat.len() / d;
+    let parts: Vec<Pass> = x
+        .data
+        .par_chunks(BLOCK * d)
+        .zip(b.labels.par_chunks_mut(BLOCK))
+        .zip(b.upper.par_chunks_mut(BLOCK))
+        .zip(b.lower.par_chunks_mut(BLOCK))
+        .map(|(((rows, labels), upper), lower)| {
+            let mut out = Pass {
+                sums: vec![0.0; k * d],
+                counts: vec![0; k],
+                changed: 0,
+                inertia: 0.0,
+            };
+            let flat = c.flat;
+            let d2 = |row: &[f64], cl: usize| -> f64 { dist2_fixed::<D>(row, &flat[cl * d..]) };
+            for (i, row) in rows.chunks_exact(d).enumerate() {
+                let a = labels[i] as usize;
+                let mut done = false;
+                if !first {
+                    upper[i] += c.moved[a];
+                    lower[i] -= if a == c.max_moved.0 {
+                        c.max_moved.2
+                    } else {
+                        c.max_moved.1
+                    };
+                    let m = c.half_gap[a].max(lower[i]) * (1.0 - SLACK);
+                    if upper[i] < m && !exact_inertia {
+                        done = true;
+                    } else {
+                        let s = d2(row, a);
+                        upper[i] = s.sqrt();
+                        if upper[i] < m {
+                            out.inertia += s;
+                            done = true;
+                        }
+                    }
+                }
+                if !done {
+                    // all distances: the nearest (smallest index on a tie, as Lloyd) and the
+                    // second nearest
+                    let (mut best, mut b1, mut b2) = (0usize, f64::INFINITY, f64::INFINITY);
+                    for cl in 0..k {
+                        let s = d2(row, cl);
+                        if s < b1 {
+                            b2 = b1;
+                            b1 = s;
+                            best = cl;
+                        } else if s < b2 {
+                            b2 = s;
+                        }
+                    }
+                    if first || best != a {
+                        out.changed += 1;
+                    }
+                    labels[i] = best as u32;
+                    upper[i] = b1.sqrt();
+                    lower[i] = b2.sqrt();
+                    out.inertia += b1;
+                }
+                let l = labels[i] as usize;
+                out.counts[l] += 1;
+                add_fixed::<D>(&mut out.sums[l * d..], row);
+            }
+            out
+        })
+        .collect();
+    add_passes(parts, k * d, k)
+}
+
+/// Points handled together by the branch-free pass.
+const LANES: usize = 8;
+
+/// Column-major copy of the features (`data[j * n + i]`).
+struct Columns {
     n: usize,
-    k: usize,
-    d: usize,
-) -> Assignment<Vec<Vec<f64>>> {
-    let mut labels = Vec::with_capacity(n);
-    let mut inertia = 0.0;
-    let mut sums = vec![vec![0.0; d]; k];
-    let mut counts = vec![0usize; k];
-    for (l, i, s, c) in parts {
-        labels.extend(l);
-        inertia += i;
-        for cl in 0..k {
-            counts[cl] += c[cl];
-            for j in 0..d {
-                sums[cl][j] += s[cl * d + j];
+    data: Vec<f64>,
+}
+
+impl Columns {
+    fn new(x: &Matrix) -> Self {
+        let n = x.rows;
+        let mut data = vec![0.0; n * x.cols];
+        for (i, row) in x.data.chunks_exact(x.cols).enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                data[j * n + i] = *v;
+            }
+        }
+        Columns { n, data }
+    }
+}
+
+/// One Lloyd pass computing every distance, branch-free over [`LANES`] points at a time (the
+/// compiler vectorises the lane loops; AVX2 when the processor has it, with the same results as
+/// without, as no operation is fused): labels (the nearest center, smallest index on a tie), the
+/// number of changed labels, exact inertia, and the per-cluster sums and counts.
+fn lloyd_pass<const D: usize>(cols: &Columns, flat: &[f64], labels: &mut [u32]) -> Pass {
+    let k = flat.len() / D;
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    let parts: Vec<Pass> = labels
+        .par_chunks_mut(BLOCK)
+        .enumerate()
+        .map(|(b, labels)| {
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the processor has AVX2 (checked above)
+                return unsafe { lloyd_block_avx2::<D>(cols, flat, b * BLOCK, labels) };
+            }
+            lloyd_block::<D>(cols, flat, b * BLOCK, labels)
+        })
+        .collect();
+    add_passes(parts, k * D, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn lloyd_block_avx2<const D: usize>(
+    cols: &Columns,
+    flat: &[f64],
+    i0: usize,
+    labels: &mut [u32],
+) -> Pass {
+    lloyd_block::<D>(cols, flat, i0, labels)
+}
+
+/// [`lloyd_pass`] on the points `i0..i0 + labels.len()`.
+#[inline(always)]
+fn lloyd_block<const D: usize>(
+    cols: &Columns,
+    flat: &[f64],
+    i0: usize,
+    labels: &mut [u32],
+) -> Pass {
+    let k = flat.len() / D;
+    let n = cols.n;
+    // per cluster (and feature) and lane; the lanes are added in order at the end. Labels and
+    // counts are kept as floats in the lanes (exact below 2^53) so that every select is one
+    // vector blend.
+    let mut acc = vec![[0.0f64; LANES]; k * D];
+    let mut cnt = vec![[0.0f64; LANES]; k];
+    let mut inertia = [0.0f64; LANES];
+    let mut changed = 0;
+    for (s, lab_out) in labels.chunks_mut(LANES).enumerate() {
+        let start = i0 + s * LANES;
+        let m = lab_out.len();
+        let mut xs = [[0.0f64; LANES]; D];
+        for (j, x) in xs.iter_mut().enumerate() {
+            x[..m].copy_from_slice(&cols.data[j * n + start..j * n + start + m]);
+        }
+        let mut best = [f64::INFINITY; LANES];
+        let mut lab = [0.0f64; LANES];
+        for c in 0..k {
+            let ctr: &[f64; D] = flat[c * D..(c + 1) * D].try_into().expect("D");
+            let mut d2 = [0.0f64; LANES];
+            for j in 0..D {
+                for l in 0..LANES {
+                    let t = xs[j][l] - ctr[j];
+                    d2[l] += t * t;
+                }
+            }
+            let cf = c as f64;
+            for l in 0..LANES {
+                let lt = d2[l] < best[l];
+                best[l] = if lt { d2[l] } else { best[l] };
+                lab[l] = if lt { cf } else { lab[l] };
+            }
+        }
+        for l in m..LANES {
+            lab[l] = -1.0; // padding lanes of the last chunk count nowhere
+            best[l] = 0.0;
+        }
+        for l in 0..m {
+            let c = lab[l] as u32;
+            changed += (lab_out[l] != c) as usize;
+            lab_out[l] = c;
+        }
+        for l in 0..LANES {
+            inertia[l] += best[l];
+        }
+        for c in 0..k {
+            let cf = c as f64;
+            for l in 0..LANES {
+                cnt[c][l] += if lab[l] == cf { 1.0 } else { 0.0 };
+            }
+            for j in 0..D {
+                let a = &mut acc[c * D + j];
+                for l in 0..LANES {
+                    a[l] += if lab[l] == cf { xs[j][l] } else { 0.0 };
+                }
             }
         }
     }
-    (labels, inertia, sums, counts)
+    Pass {
+        sums: acc.iter().map(|a| a.iter().sum()).collect(),
+        counts: cnt.iter().map(|c| c.iter().sum::<f64>() as usize).collect(),
+        changed,
+        inertia: inertia.iter().sum(),
+    }
 }
 
-fn assign_fixed<const D: usize>(x: &Matrix, centers: &[Vec<f64>]) -> Assignment<Vec<Vec<f64>>> {
-    let k = centers.len();
-    let ctrs: Vec<[f64; D]> = centers
-        .iter()
-        .map(|c| std::array::from_fn(|j| c[j]))
-        .collect();
-    let parts: Vec<Assignment<Vec<f64>>> = x
-        .data
-        .par_chunks(BLOCK * D)
-        .map(|block| {
-            let mut labels = Vec::with_capacity(block.len() / D);
-            let mut inertia = 0.0;
-            let mut sums = vec![[0.0f64; D]; k];
-            let mut counts = vec![0usize; k];
-            for row in block.chunks_exact(D) {
-                let row: &[f64; D] = row.try_into().expect("exact chunk");
-                let mut best = (0usize, f64::INFINITY);
-                for (c, ctr) in ctrs.iter().enumerate() {
-                    let mut s = 0.0;
-                    for j in 0..D {
-                        let t = row[j] - ctr[j];
-                        s += t * t;
-                    }
-                    if s < best.1 {
-                        best = (c, s);
-                    }
-                }
-                let c = best.0;
-                labels.push(c as u32);
-                inertia += best.1;
-                counts[c] += 1;
-                for j in 0..D {
-                    sums[c][j] += row[j];
-                }
-            }
-            (labels, inertia, sums.concat(), counts)
-        })
-        .collect();
-    combine(parts, x.rows, k, D)
+fn run_lloyd(cols: &Columns, d: usize, flat: &[f64], labels: &mut [u32]) -> Pass {
+    match d {
+        1 => lloyd_pass::<1>(cols, flat, labels),
+        2 => lloyd_pass::<2>(cols, flat, labels),
+        3 => lloyd_pass::<3>(cols, flat, labels),
+        4 => lloyd_pass::<4>(cols, flat, labels),
+        5 => lloyd_pass::<5>(cols, flat, labels),
+        6 => lloyd_pass::<6>(cols, flat, labels),
+        7 => lloyd_pass::<7>(cols, flat, labels),
+        8 => lloyd_pass::<8>(cols, flat, labels),
+        _ => unreachable!("the Lloyd pass is chosen for up to 8 features"),
+    }
 }
 
-fn assign_any(x: &Matrix, centers: &[Vec<f64>]) -> Assignment<Vec<Vec<f64>>> {
-    let k = centers.len();
-    let d = x.cols;
-    let flat: Vec<f64> = centers.iter().flatten().copied().collect();
-    let parts: Vec<Assignment<Vec<f64>>> = x
-        .data
-        .par_chunks(BLOCK * d)
-        .map(|block| {
-            let mut labels = Vec::with_capacity(block.len() / d);
-            let mut inertia = 0.0;
-            let mut sums = vec![0.0; k * d];
-            let mut counts = vec![0usize; k];
-            for row in block.chunks_exact(d) {
-                let mut best = (0usize, f64::INFINITY);
-                for (c, ctr) in flat.chunks_exact(d).enumerate() {
-                    let s = dist2(row, ctr);
-                    if s < best.1 {
-                        best = (c, s);
-                    }
-                }
-                let c = best.0;
-                labels.push(c as u32);
-                inertia += best.1;
-                counts[c] += 1;
-                for (acc, v) in sums[c * d..(c + 1) * d].iter_mut().zip(row) {
-                    *acc += v;
-                }
-            }
-            (labels, inertia, sums, counts)
-        })
-        .collect();
-    combine(parts, x.rows, k, d)
+/// Adds per-block results in block order (the same sums for any number of threads).
+fn add_passes(parts: Vec<Pass>, kd: usize, k: usize) -> Pass {
+    let mut total = Pass {
+        sums: vec![0.0; kd],
+        counts: vec![0; k],
+        changed: 0,
+        inertia: 0.0,
+    };
+    for p in parts {
+        for (t, s) in total.sums.iter_mut().zip(&p.sums) {
+            *t += s;
+        }
+        for (t, s) in total.counts.iter_mut().zip(&p.counts) {
+            *t += s;
+        }
+        total.changed += p.changed;
+        total.inertia += p.inertia;
+    }
+    total
+}
+
+/// Squared distance of `row` to the first `row.len()` values of `ctr`, unrolled when `D` > 0.
+#[inline(always)]
+fn dist2_fixed<const D: usize>(row: &[f64], ctr: &[f64]) -> f64 {
+    if D > 0 {
+        let r: &[f64; D] = row[..D].try_into().expect("D features");
+        let c: &[f64; D] = ctr[..D].try_into().expect("D features");
+        let mut s = 0.0;
+        for j in 0..D {
+            let t = r[j] - c[j];
+            s += t * t;
+        }
+        s
+    } else {
+        dist2(row, &ctr[..row.len()])
+    }
+}
+
+/// Adds `row` to the first `row.len()` values of `acc`, unrolled when `D` > 0.
+#[inline(always)]
+fn add_fixed<const D: usize>(acc: &mut [f64], row: &[f64]) {
+    if D > 0 {
+        let r: &[f64; D] = row[..D].try_into().expect("D features");
+        let a: &mut [f64; D] = (&mut acc[..D]).try_into().expect("D features");
+        for j in 0..D {
+            a[j] += r[j];
+        }
+    } else {
+        for (a, v) in acc.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+}
+
+/// [`pass`] with the distance loop unrolled for up to 8 features.
+fn run_pass(x: &Matrix, c: &Centers, b: &mut Bounds, first: bool, exact_inertia: bool) -> Pass {
+    match x.cols {
+        1 => pass::<1>(x, c, b, first, exact_inertia),
+        2 => pass::<2>(x, c, b, first, exact_inertia),
+        3 => pass::<3>(x, c, b, first, exact_inertia),
+        4 => pass::<4>(x, c, b, first, exact_inertia),
+        5 => pass::<5>(x, c, b, first, exact_inertia),
+        6 => pass::<6>(x, c, b, first, exact_inertia),
+        7 => pass::<7>(x, c, b, first, exact_inertia),
+        8 => pass::<8>(x, c, b, first, exact_inertia),
+        _ => pass::<0>(x, c, b, first, exact_inertia),
+    }
 }
 
 impl KMeansParams {
@@ -304,38 +612,65 @@ impl KMeansParams {
             mean_var += (0..x.rows).map(|i| (x.row(i)[j] - m).powi(2)).sum::<f64>() / n;
         }
         let tol = self.tol * mean_var / x.cols as f64;
+        let (k, d) = (self.n_clusters, x.cols);
+        let hamerly = self.algorithm.resolve(k, d) == Algorithm::Hamerly;
+        let columns = (!hamerly).then(|| Columns::new(x));
         let mut best: Option<KMeans> = None;
         let mut restarts = Vec::with_capacity(self.n_init);
         for init in 0..self.n_init {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(
                 self.seed ^ (init as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             );
-            let mut centers = kmeans_pp(x, self.n_clusters, &mut rng);
-            let mut labels: Vec<u32> = Vec::new();
+            let centers = kmeans_pp(x, self.n_clusters, &mut rng);
+            let mut flat: Vec<f64> = centers.concat();
+            // Hamerly: labels and bounds; Lloyd: labels only (u32::MAX: none yet)
+            let mut bounds = Bounds {
+                labels: vec![if hamerly { 0 } else { u32::MAX }; x.rows],
+                upper: vec![0.0; if hamerly { x.rows } else { 0 }],
+                lower: vec![0.0; if hamerly { x.rows } else { 0 }],
+            };
+            let mut moved = vec![0.0; k];
             let mut iters = 0;
             for it in 0..self.max_iter {
                 iters = it + 1;
-                let (new_labels, _, sums, counts) = assign(x, &centers);
-                let same = new_labels == labels;
-                labels = new_labels;
-                if same {
+                let p = match &columns {
+                    Some(cols) => run_lloyd(cols, d, &flat, &mut bounds.labels),
+                    None => {
+                        let c = Centers::new(&flat, d, std::mem::replace(&mut moved, vec![0.0; k]));
+                        run_pass(x, &c, &mut bounds, it == 0, false)
+                    }
+                };
+                if it > 0 && p.changed == 0 {
                     break; // strict convergence: no label changed
                 }
                 let mut shift = 0.0;
-                for c in 0..centers.len() {
-                    if counts[c] == 0 {
+                for cl in 0..k {
+                    if p.counts[cl] == 0 {
                         continue; // an empty cluster keeps its center
                     }
-                    let new: Vec<f64> = sums[c].iter().map(|s| s / counts[c] as f64).collect();
-                    shift += dist2(&new, &centers[c]);
-                    centers[c] = new;
+                    let new: Vec<f64> = p.sums[cl * d..(cl + 1) * d]
+                        .iter()
+                        .map(|s| s / p.counts[cl] as f64)
+                        .collect();
+                    let s = dist2(&new, &flat[cl * d..(cl + 1) * d]);
+                    shift += s;
+                    moved[cl] = s.sqrt();
+                    flat[cl * d..(cl + 1) * d].copy_from_slice(&new);
                 }
                 if shift <= tol {
                     break;
                 }
             }
             // labels and inertia consistent with the final centers
-            let (labels, inertia, _, _) = assign(x, &centers);
+            let inertia = match &columns {
+                Some(cols) => run_lloyd(cols, d, &flat, &mut bounds.labels).inertia,
+                None => {
+                    let c = Centers::new(&flat, d, moved);
+                    run_pass(x, &c, &mut bounds, false, true).inertia
+                }
+            };
+            let labels = bounds.labels;
+            let centers: Vec<Vec<f64>> = flat.chunks_exact(d).map(|c| c.to_vec()).collect();
             restarts.push((iters, inertia));
             if best.as_ref().is_none_or(|b| inertia < b.inertia) {
                 best = Some(KMeans {
@@ -425,6 +760,108 @@ mod tests {
         assert_eq!(a.inertia.to_bits(), b.inertia.to_bits());
         let c = KMeansParams { seed: 7, ..p }.fit(&x).unwrap();
         assert!(c.inertia.is_finite());
+    }
+
+    /// Plain Lloyd iterations (every distance, every pass) from the same seeding.
+    fn lloyd(x: &Matrix, p: &KMeansParams, init: usize) -> (Vec<u32>, Vec<Vec<f64>>, usize) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+            p.seed ^ (init as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
+        let mut centers = kmeans_pp(x, p.n_clusters, &mut rng);
+        let mut labels: Vec<u32> = Vec::new();
+        let n = x.rows as f64;
+        let mut mean_var = 0.0;
+        for j in 0..x.cols {
+            let m = (0..x.rows).map(|i| x.row(i)[j]).sum::<f64>() / n;
+            mean_var += (0..x.rows).map(|i| (x.row(i)[j] - m).powi(2)).sum::<f64>() / n;
+        }
+        let tol = p.tol * mean_var / x.cols as f64;
+        let mut iters = 0;
+        for it in 0..p.max_iter {
+            iters = it + 1;
+            let new: Vec<u32> = (0..x.rows).map(|i| nearest(x.row(i), &centers).0).collect();
+            if new == labels {
+                break;
+            }
+            labels = new;
+            let mut shift = 0.0;
+            for (c, ctr) in centers.iter_mut().enumerate() {
+                let rows: Vec<usize> = (0..x.rows).filter(|&i| labels[i] == c as u32).collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let m: Vec<f64> = (0..x.cols)
+                    .map(|j| rows.iter().map(|&i| x.row(i)[j]).sum::<f64>() / rows.len() as f64)
+                    .collect();
+                shift += dist2(&m, ctr);
+                *ctr = m;
+            }
+            if shift <= tol {
+                break;
+            }
+        }
+        let labels = (0..x.rows).map(|i| nearest(x.row(i), &centers).0).collect();
+        (labels, centers, iters)
+    }
+
+    #[test]
+    fn both_passes_give_the_labels_and_centers_of_plain_lloyd() {
+        // overlapping blobs: many iterations, many points near the boundaries
+        let x = blobs(
+            &[[0.0, 0.0], [0.6, 0.4], [1.2, 0.0], [0.3, 1.0], [1.0, 1.0]],
+            2000,
+            3,
+        );
+        let algorithms = [Algorithm::Lloyd, Algorithm::Hamerly];
+        for ((k, seed), algorithm) in [(2, 0), (5, 0), (5, 1), (7, 2)]
+            .into_iter()
+            .flat_map(|c| algorithms.map(|a| (c, a)))
+        {
+            let p = KMeansParams {
+                n_clusters: k,
+                n_init: 1,
+                tol: 0.0,
+                seed: 11 + seed,
+                algorithm,
+                ..Default::default()
+            };
+            let (labels, centers, iters) = lloyd(&x, &p, 0);
+            let m = p.fit(&x).unwrap();
+            assert!(iters > 5, "k {k}: {iters} iterations");
+            assert_eq!(m.n_iter, iters, "k {k}");
+            assert_eq!(m.labels, labels, "k {k}");
+            for (a, b) in m.centers.iter().flatten().zip(centers.iter().flatten()) {
+                assert!((a - b).abs() < 1e-12, "k {k}: {a} vs {b}");
+            }
+            let inertia: f64 = (0..x.rows)
+                .map(|i| dist2(x.row(i), &centers[labels[i] as usize]))
+                .sum();
+            assert!((m.inertia - inertia).abs() < 1e-9 * inertia, "k {k}");
+        }
+    }
+
+    #[test]
+    fn many_features_and_clusters_use_hamerly_with_the_same_result() {
+        // 10 features: the general (not unrolled) pass; 20 clusters
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let data: Vec<f64> = (0..3000 * 10).map(|_| rng.random::<f64>()).collect();
+        let x = Matrix {
+            rows: 3000,
+            cols: 10,
+            data,
+            names: (0..10).map(|j| format!("f{j}")).collect(),
+        };
+        for k in [3, 20] {
+            let p = KMeansParams {
+                n_clusters: k,
+                n_init: 1,
+                tol: 0.0,
+                ..Default::default()
+            };
+            let (labels, _, iters) = lloyd(&x, &p, 0);
+            let m = p.fit(&x).unwrap();
+            assert_eq!((m.n_iter, &m.labels), (iters, &labels), "k {k}");
+        }
     }
 
     #[test]
