@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Benchmark: a task (the customer mart, or RFM scores and segments) with segmint and the Python
+"""Benchmark: a task (the customer mart, RFM scores and segments, or k-means clusters) with segmint and the Python
 peers on the same data, in one run.
 
-usage: python bench/bench.py [--task mart|rfm] [--customers 1000000] [--threads 1,2] [--repeat 3]
+usage: python bench/bench.py [--task mart|rfm|kmeans] [--customers 1000000] [--threads 1,2] [--repeat 3]
 
 Needs ../shared/bench and a Python with its requirements.txt (run this script with that Python).
 Generates the reference data with gen_data.py (seed 42) into $BENCH_CACHE/data (default
@@ -49,7 +49,7 @@ def timed(cmd, env=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=["mart", "rfm"], default="mart")
+    ap.add_argument("--task", choices=["mart", "rfm", "kmeans"], default="mart")
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
@@ -57,7 +57,8 @@ def main():
     args = ap.parse_args()
     task = args.task
     if args.engines is None:
-        args.engines = "segmint,duckdb,polars,pandas" if task == "mart" else "segmint,pandas"
+        args.engines = {"mart": "segmint,duckdb,polars,pandas", "rfm": "segmint,pandas",
+                        "kmeans": "segmint,sklearn"}[task]
     cache = os.environ.get("BENCH_CACHE", "/tmp/analytics-bench")
     data = os.path.join(cache, "data", f"n{args.customers}_s42")
     if not os.path.exists(os.path.join(data, "meta.json")):
@@ -80,8 +81,11 @@ def main():
         for _ in range(args.repeat):
             for eng in engines:
                 if eng == "segmint":
-                    cmd = [exe, task, "--threads", str(threads), "--data", data, "--quiet", "--json",
+                    cmd = [exe, "cluster" if task == "kmeans" else task, "--threads", str(threads),
+                           "--data", data, "--quiet", "--json",
                            "--out", os.path.join(out_dir, f"{task}_segmint.parquet")]
+                    if task == "kmeans":
+                        cmd += ["-k", "4", "--n-init", "10", "--silhouette-sample", "10000"]
                 else:
                     cmd = [sys.executable, os.path.join(BENCH, "peers", f"{task}_{eng}.py"), "--data", data,
                            "--out", out_dir]
@@ -93,7 +97,8 @@ def main():
                     "rows": rs[0][3].get("rows"), "seconds": round(statistics.median(secs), 3),
                     "seconds_min": round(min(secs), 3), "wall_s": round(statistics.median(r[1] for r in rs), 3),
                     "peak_rss_mb": round(statistics.median(r[2] for r in rs), 1), "repeat": len(rs),
-                    "monetary_total": rs[0][3].get("monetary_total")}
+                    "monetary_total": rs[0][3].get("monetary_total"),
+                    "inertia": rs[0][3].get("inertia"), "silhouette": rs[0][3].get("silhouette")}
             results[(eng, threads)] = line
             print(json.dumps(line), flush=True)
         if "segmint" in runs:
@@ -111,6 +116,17 @@ def main():
         cmp = subprocess.run([sys.executable, os.path.join(BENCH, "peers", "compare_marts.py")] + files,
                              capture_output=True, text=True)
         print(cmp.stdout.strip(), flush=True)
+    elif task == "kmeans":
+        import pandas as pd
+        from sklearn.metrics import adjusted_rand_score
+        a = pd.read_parquet(files[engines.index("segmint")])
+        b = pd.read_parquet(files[engines.index("sklearn")])
+        m = a.merge(b, on="customer_id", suffixes=("_segmint", "_sklearn"))
+        si = results[("segmint", threads)]["inertia"]
+        ki = results[("sklearn", threads)]["inertia"]
+        print(json.dumps({"task": "kmeans_compare", "rows": len(m),
+                          "ari_vs_sklearn": round(adjusted_rand_score(m["cluster_segmint"], m["cluster_sklearn"]), 6),
+                          "inertia_rel_diff": (si - ki) / ki}), flush=True)
     else:
         import pandas as pd
         ref = pd.read_parquet(files[engines.index("pandas")])

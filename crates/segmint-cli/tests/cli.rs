@@ -998,3 +998,145 @@ fn cluster_is_deterministic_and_chooses_k() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("-k"), "{}", r.stderr);
 }
+
+#[test]
+fn cluster_methods_features_revenue_and_saved_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = segmint(&["demo", "--customers", "2000", "--out", d, "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    // chosen features, robust scaling, one-hot region; the model is saved
+    let (out, model) = (p("fit.parquet"), p("model.json"));
+    let v = segmint_json(&[
+        "cluster",
+        "--data",
+        d,
+        "-k",
+        "3",
+        "--n-init",
+        "2",
+        "--features",
+        "total_spent,purchase_count,avg_basket_size",
+        "--scaling",
+        "robust",
+        "--categorical",
+        "primary_region",
+        "--categorical-weight",
+        "0.5",
+        "--out",
+        &out,
+        "--save-model",
+        &model,
+    ]);
+    let features: Vec<&str> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &features[..3],
+        ["total_spent", "purchase_count", "avg_basket_size"]
+    );
+    assert!(features[3..]
+        .iter()
+        .all(|f| f.starts_with("primary_region=")));
+    assert!(features.len() > 4, "{features:?}");
+    // revenue view: shares add up to 1; Pareto numbers in range; an action per cluster
+    let clusters = v["clusters"].as_array().unwrap();
+    let share: f64 = clusters
+        .iter()
+        .map(|c| c["revenue_share"].as_f64().unwrap())
+        .sum();
+    assert!((share - 1.0).abs() < 1e-9, "{share}");
+    assert!(clusters
+        .iter()
+        .all(|c| !c["action"].as_str().unwrap().is_empty()));
+    let top20 = v["pareto"]["top20_share"].as_f64().unwrap();
+    let gini = v["pareto"]["gini"].as_f64().unwrap();
+    assert!(
+        (0.2..=1.0).contains(&top20) && (0.0..1.0).contains(&gini),
+        "{top20} {gini}"
+    );
+    assert_eq!(v["pareto"]["lorenz"].as_array().unwrap().len(), 21);
+    // applying the saved model to the same customers gives the same labels and names
+    let applied = p("applied.parquet");
+    let w = segmint_json(&["cluster", "--data", d, "--model", &model, "--out", &applied]);
+    assert_eq!(w["k"], 3);
+    let (a, b) = (read_parquet(out.as_ref()), read_parquet(applied.as_ref()));
+    for col in ["cluster", "cluster_name"] {
+        assert_eq!(a.column_by_name(col), b.column_by_name(col), "{col}");
+    }
+    // a broken model file is a clear error
+    std::fs::write(p("bad.json"), "{\"segmint_model\": 3}").unwrap();
+    let r = segmint(&[
+        "cluster",
+        "--data",
+        d,
+        "--model",
+        &p("bad.json"),
+        "--out",
+        &p("x.parquet"),
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("not a segmint cluster model"),
+        "{}",
+        r.stderr
+    );
+    // the other methods: same output shape; DBSCAN reports noise as cluster -1
+    for method in ["minibatch", "ward", "dbscan"] {
+        let o = p(&format!("{method}.parquet"));
+        let mut args = vec!["cluster", "--data", d, "--method", method, "--out", &o];
+        if method == "ward" {
+            args.extend(["-k", "4", "--sample", "800"]);
+        }
+        if method == "dbscan" {
+            args.extend(["--eps", "0.25"]);
+        }
+        let v = segmint_json(&args);
+        let b = read_parquet(o.as_ref());
+        assert_eq!(b.num_rows(), 2000, "{method}");
+        let sizes: u64 = v["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["size"].as_u64().unwrap())
+            .sum();
+        assert_eq!(sizes, 2000, "{method}");
+        if method == "dbscan" {
+            let noise = v["noise"].as_u64().unwrap();
+            let minus: usize = b
+                .column_by_name("cluster")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+                .unwrap()
+                .values()
+                .iter()
+                .filter(|&&c| c == -1)
+                .count();
+            assert_eq!(minus as u64, noise);
+        } else {
+            assert_eq!(v["k"], 4, "{method}");
+        }
+    }
+    // an unknown feature names the choices
+    let r = segmint(&[
+        "cluster",
+        "--data",
+        d,
+        "--features",
+        "spend",
+        "--out",
+        &p("y.parquet"),
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("unknown feature \"spend\"") && r.stderr.contains("tenure_days"),
+        "{}",
+        r.stderr
+    );
+}

@@ -24,6 +24,7 @@ pub mod error;
 pub mod mart;
 pub mod output;
 pub mod progress;
+pub mod revenue;
 pub mod segment;
 pub mod stats;
 

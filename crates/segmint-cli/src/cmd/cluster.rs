@@ -3,30 +3,56 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use segmint::cluster::kmeans::Algorithm;
-use segmint::cluster::names::name_clusters;
-use segmint::cluster::select::select_k;
-use segmint::cluster::{features_with_scaling, FeatureParams, KMeansParams};
+use segmint::cluster::names::{name_clusters, ClusterName};
+use segmint::cluster::other::{dbscan, minibatch, ward};
+use segmint::cluster::select::{select_k, silhouette, silhouette_rows};
+use segmint::cluster::{
+    features_scaled, features_with_scaling, needs_full_mart, rfm_z_means, FeatureParams,
+    KMeansParams, Matrix, Scaler, Scaling, Transform,
+};
 use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
+use segmint::mart::{build_mart, Mart, MartColumns, MartParams};
+use serde::{Deserialize, Serialize};
 
 use crate::ui::{note, Bars, Global, InputArgs};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   segmint cluster --data data -k 4 --out clusters.parquet
-  segmint cluster --data data -k 5 --n-init 20 --seed 7 --out clusters.parquet --model kmeans.json --json
+  segmint cluster --data data -k auto --k-max 8 --out clusters.parquet --save-model model.json
+  segmint cluster --data data --features monetary,frequency,avg_basket_size --scaling robust \\
+      --categorical primary_region --categorical-weight 0.5 -k 5 --out clusters.parquet
+  segmint cluster --data data --method dbscan --out clusters.parquet
+  segmint cluster --data new_data --model model.json --out new_clusters.parquet
 
-Features (the bench kmeans task): ln(1 + x) of recency_days, frequency and monetary (negative
-values clipped to 0), each standardised with its mean and population standard deviation. K-means
-with greedy k-means++ seeding, --n-init seeded restarts (the lowest inertia wins) and Lloyd
-iterations up to --max-iter, converged when the squared center shift is at most --tol times the
-mean feature variance (scikit-learn's meaning). Same seed, same labels, whatever --threads.")]
+Features: by default the bench kmeans task: ln(1 + x) of recency_days, frequency and monetary
+(negative values clipped to 0), each standardised (mean, population standard deviation).
+--features chooses mart columns (recency_days, frequency, monetary, tenure_days,
+avg_order_value, total_quantity, avg_basket_size, and the aliases days_since_purchase,
+purchase_count, total_spent, avg_transaction_value); --scaling robust uses the median and the
+interquartile range. --categorical one-hot encodes primary_region / preferred_payment, each value
+--categorical-weight (not scaled).
+
+Methods: kmeans (greedy k-means++ seeding, --n-init seeded restarts, the lowest inertia wins;
+exact Lloyd iterations up to --max-iter, converged when the squared center shift is at most --tol
+times the mean feature variance, as scikit-learn); minibatch (mini-batch k-means, --batch-size);
+ward (agglomerative, Ward's criterion, on a seeded sample of --sample customers, default 5,000;
+every customer then joins the nearest cluster mean); dbscan (on a seeded sample, default 10,000;
+--eps or the knee of the k-distance curve, --min-samples default 2 x features; customers outside
+the sample join the cluster of the nearest core point within eps, else they are noise, cluster -1).
+
+Names come from each cluster's mean z-scores of log recency, frequency and monetary (whatever
+the features), with a marketing action per name. The revenue view gives each cluster's share of
+net revenue and the Pareto summary (top 20% share, Gini, Lorenz curve). --model applies a saved
+model to new customers (same features and scaling as the fit). Same seed, same labels, whatever
+--threads.")]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Number of clusters, or "auto" to choose it in --k-min..--k-max
+    /// Number of clusters, or "auto" to choose it in --k-min..--k-max (kmeans)
     #[arg(
         short = 'k',
         long = "clusters",
@@ -40,33 +66,92 @@ pub struct Args {
     /// Largest k tried by -k auto
     #[arg(long, default_value_t = 8)]
     pub k_max: usize,
-    /// Points (seeded sample) for the silhouette of -k auto
+    /// Clustering method
+    #[arg(long, value_enum, default_value_t = Method::Kmeans)]
+    pub method: Method,
+    /// Numeric mart columns to cluster on (comma-separated)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "recency_days,frequency,monetary"
+    )]
+    pub features: Vec<String>,
+    /// Transform of the numeric features
+    #[arg(long, value_enum, default_value_t = TransformArg::Log1p)]
+    pub transform: TransformArg,
+    /// Scaling of the numeric features
+    #[arg(long, value_enum, default_value_t = ScalingArg::Standard)]
+    pub scaling: ScalingArg,
+    /// Categorical mart columns to one-hot encode (primary_region, preferred_payment)
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// Value of a one-hot feature for the customer's category
+    #[arg(long, default_value_t = 1.0)]
+    pub categorical_weight: f64,
+    /// Points (seeded sample) for the silhouette
     #[arg(long, default_value_t = 10_000)]
     pub silhouette_sample: usize,
     /// Seeded restarts (the lowest inertia wins)
     #[arg(long, default_value_t = 10)]
     pub n_init: usize,
-    /// Maximum Lloyd iterations per restart
+    /// Maximum Lloyd iterations per restart (minibatch: passes over the data)
     #[arg(long, default_value_t = 300)]
     pub max_iter: usize,
     /// Relative tolerance (times the mean feature variance)
     #[arg(long, default_value_t = 1e-4)]
     pub tol: f64,
-    /// Random seed
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
     /// How the k-means iterations are computed (all exact, the same labels; speed differs)
     #[arg(long, value_enum, default_value_t = KMeansAlgorithm::Auto)]
     pub algorithm: KMeansAlgorithm,
+    /// Mini-batch size (minibatch)
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Sampled customers for ward (default 5000) and dbscan (default 10000)
+    #[arg(long)]
+    pub sample: Option<usize>,
+    /// DBSCAN radius in feature space (default: chosen from the k-distance curve)
+    #[arg(long)]
+    pub eps: Option<f64>,
+    /// DBSCAN: neighbours (itself included) that make a core point (default 2 x features)
+    #[arg(long)]
+    pub min_samples: Option<usize>,
+    /// Random seed
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
     /// Reference date for recency (default: day of the last transaction + 1)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub ref_date: Option<String>,
-    /// Output: customer_id, cluster (Parquet, or CSV for a .csv path)
+    /// Output: customer_id, cluster, cluster_name (Parquet, or CSV for a .csv path)
     #[arg(long, short, value_name = "FILE")]
     pub out: PathBuf,
-    /// Save the fitted model (centers, scaling, parameters) as JSON
+    /// Save the fitted model (features, scaling, centers, names) as JSON
     #[arg(long, value_name = "FILE")]
+    pub save_model: Option<PathBuf>,
+    /// Apply this saved model to the customers instead of fitting one
+    #[arg(long, value_name = "FILE", conflicts_with = "save_model")]
     pub model: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Kmeans,
+    Minibatch,
+    Ward,
+    Dbscan,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum TransformArg {
+    None,
+    Log1p,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ScalingArg {
+    None,
+    Standard,
+    Robust,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -79,17 +164,264 @@ pub enum KMeansAlgorithm {
     Hamerly,
 }
 
+/// A saved clustering model.
+#[derive(Serialize, Deserialize)]
+struct Model {
+    segmint_model: String,
+    method: Method,
+    features: FeatureParams,
+    scaling: Scaling,
+    /// Cluster means in feature space; new customers join the nearest.
+    centers: Vec<Vec<f64>>,
+    names: Vec<ClusterName>,
+    ref_date: String,
+    details: serde_json::Value,
+}
+
+const MODEL_KIND: &str = "cluster/1";
+
+/// The result of any method, the same way.
+struct Fitted {
+    labels: Vec<u32>,
+    centers: Vec<Vec<f64>>,
+    k: usize,
+    /// Label of noise (DBSCAN).
+    noise: Option<u32>,
+    inertia: f64,
+    details: serde_json::Value,
+}
+
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let ref_day = crate::cmd::mart::parse_ref_date(&a.ref_date)?;
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let t0 = Instant::now();
     let bars = Bars::new(g);
-    let mart = crate::cmd::mart::rfm_mart(&tx, ref_day, &bars)?;
-    let fp = FeatureParams::default();
-    let (x, scaling) = features_with_scaling(&mart, &fp);
+    let saved: Option<Model> = match &a.model {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+            let m: Model = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a segmint cluster model", p.display()))?;
+            if m.segmint_model != MODEL_KIND {
+                bail!(
+                    "{}: model kind {:?}, expected {MODEL_KIND:?}",
+                    p.display(),
+                    m.segmint_model
+                );
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    let fp = match &saved {
+        Some(m) => m.features.clone(),
+        None => FeatureParams {
+            columns: a.features.clone(),
+            transform: match a.transform {
+                TransformArg::None => Transform::None,
+                TransformArg::Log1p => Transform::Log1p,
+            },
+            scaler: match a.scaling {
+                ScalingArg::None => Scaler::None,
+                ScalingArg::Standard => Scaler::Standard,
+                ScalingArg::Robust => Scaler::Robust,
+            },
+            categorical: a.categorical.clone(),
+            categorical_weight: a.categorical_weight,
+        },
+    };
+    let mart: Mart = build_mart(
+        &tx,
+        &MartParams {
+            ref_day,
+            columns: if needs_full_mart(&fp) {
+                MartColumns::All
+            } else {
+                MartColumns::Rfm
+            },
+            ..Default::default()
+        },
+        &bars,
+    )?;
+    let (x, scaling) = match &saved {
+        Some(m) => (features_scaled(&mart, &fp, &m.scaling)?, m.scaling.clone()),
+        None => features_with_scaling(&mart, &fp)?,
+    };
+    let mut selection = None;
+    let (fitted, method) = match &saved {
+        Some(m) => {
+            let labels = bars.timed("assigning", || nearest_labels(&x, &m.centers));
+            let k = m.centers.len();
+            let inertia = labels
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| d2(x.row(i), &m.centers[l as usize]))
+                .sum();
+            let f = Fitted {
+                labels,
+                centers: m.centers.clone(),
+                k,
+                noise: None,
+                inertia,
+                details: serde_json::json!({"model": a.model.as_ref().map(|p| p.display().to_string())}),
+            };
+            (f, m.method)
+        }
+        None => (fit(a, &x, &bars, &mut selection)?, a.method),
+    };
+    let k = fitted.k;
+    // names: from the model when applying one, else from the clusters' log-RFM z-scores
+    let mut named: Vec<ClusterName> = match &saved {
+        Some(m) => m.names.clone(),
+        None => name_clusters(&rfm_z_means(&mart, &fitted.labels, k)?),
+    };
+    if let Some(nl) = fitted.noise {
+        named.push(ClusterName {
+            cluster: nl as usize,
+            name: "Noise".into(),
+            z_recency: f64::NAN,
+            z_frequency: f64::NAN,
+            z_monetary: f64::NAN,
+            base: "Noise".into(),
+            action: "Unusual customers that fit no cluster: review individually".into(),
+        });
+    }
+    let names: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
+    let sil_idx = silhouette_rows(x.rows, a.silhouette_sample, a.seed);
+    let sil = bars.timed("silhouette", || {
+        silhouette(&x, &fitted.labels, &sil_idx, named.len())
+    });
+    let secs = t0.elapsed().as_secs_f64();
+    let batch =
+        segmint::cluster::labels_batch(&mart.customer_id, &fitted.labels, &names, fitted.noise)?;
+    let meta = vec![
+        ("segmint.task".to_string(), "cluster".to_string()),
+        ("segmint.ref_date".to_string(), format_date(mart.ref_day)),
+        ("segmint.features".to_string(), serde_json::to_string(&fp)?),
+    ];
+    segmint::output::write_table(&batch, &a.out, &meta)?;
+    if let Some(path) = &a.save_model {
+        let model = Model {
+            segmint_model: MODEL_KIND.into(),
+            method,
+            features: fp.clone(),
+            scaling: scaling.clone(),
+            centers: fitted.centers.clone(),
+            names: named.iter().take(k).cloned().collect(),
+            ref_date: format_date(mart.ref_day),
+            details: fitted.details.clone(),
+        };
+        segmint::output::write_text(path, &serde_json::to_string_pretty(&model)?)?;
+    }
+    // sizes, means (original units), revenue view
+    let groups = named.len();
+    let mut size = vec![0u64; groups];
+    let mut sums = vec![[0.0f64; 3]; groups];
+    for (i, &l) in fitted.labels.iter().enumerate() {
+        size[l as usize] += 1;
+        sums[l as usize][0] += mart.recency_days[i] as f64;
+        sums[l as usize][1] += mart.frequency[i] as f64;
+        sums[l as usize][2] += mart.monetary[i];
+    }
+    let revenue = segmint::revenue::by_group(&mart.monetary, &fitted.labels, groups);
+    let pareto = segmint::revenue::pareto(&mart.monetary);
+    let n = mart.len().max(1) as f64;
+    let clusters: Vec<serde_json::Value> = (0..groups)
+        .map(|c| {
+            let m = size[c].max(1) as f64;
+            let nm = &named[c];
+            let z = |v: f64| if v.is_finite() { serde_json::json!(v) } else { serde_json::Value::Null };
+            serde_json::json!({"cluster": if Some(c as u32) == fitted.noise { -1 } else { c as i64 },
+                "name": nm.name, "action": nm.action,
+                "z_scores": {"recency": z(nm.z_recency), "frequency": z(nm.z_frequency), "monetary": z(nm.z_monetary)},
+                "size": size[c], "share": size[c] as f64 / n,
+                "revenue": revenue[c].0, "revenue_share": revenue[c].1,
+                "recency_days": sums[c][0] / m, "frequency": sums[c][1] / m, "monetary": sums[c][2] / m,
+                "center": fitted.centers.get(c)})
+        })
+        .collect();
+    let json = serde_json::json!({
+        "task": "cluster", "engine": "segmint", "method": method, "customers": mart.len(),
+        "rows": mart.rows_read, "k": k, "features": x.names, "inertia": fitted.inertia,
+        "silhouette": sil, "silhouette_sample": sil_idx.len(),
+        "noise": fitted.noise.map(|nl| size[nl as usize]),
+        "clusters": clusters, "pareto": pareto, "details": fitted.details, "selection": selection,
+        "seconds": (secs * 10_000.0).round() / 10_000.0, "threads": rayon::current_num_threads(),
+        "output": a.out.display().to_string(),
+    });
+    if g.json {
+        println!("{json}");
+        return Ok(0);
+    }
+    if let Some(sel) = &selection {
+        let sel: &segmint::cluster::select::Selection = sel;
+        println!("| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin |\n| ---: | ---: | ---: | ---: | ---: |");
+        for s in &sel.scores {
+            println!(
+                "| {}{} | {:.1} | {:.3} | {:.1} | {:.3} |",
+                s.k,
+                if s.k == sel.chosen_k { " *" } else { "" },
+                s.inertia,
+                s.silhouette,
+                s.calinski_harabasz,
+                s.davies_bouldin
+            );
+        }
+        println!("\n{}\n", sel.why);
+    }
+    println!("| cluster | name | customers | share | revenue share | recency_days | frequency | monetary | z (R, F, M) | action |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |");
+    for (c, nm) in clusters.iter().zip(&named) {
+        println!(
+            "| {} | {} | {} | {:.1}% | {:.1}% | {:.1} | {:.2} | {:.2} | {:+.2}, {:+.2}, {:+.2} | {} |",
+            c["cluster"],
+            nm.name,
+            c["size"],
+            100.0 * c["share"].as_f64().unwrap_or(0.0),
+            100.0 * c["revenue_share"].as_f64().unwrap_or(0.0),
+            c["recency_days"].as_f64().unwrap_or(0.0),
+            c["frequency"].as_f64().unwrap_or(0.0),
+            c["monetary"].as_f64().unwrap_or(0.0),
+            nm.z_recency,
+            nm.z_frequency,
+            nm.z_monetary,
+            nm.action
+        );
+    }
+    println!(
+        "\nRevenue concentration: the top 20% of customers bring {:.1}% of net revenue; {:.1}% of customers bring 80%; Gini {:.3}.",
+        100.0 * pareto.top20_share,
+        100.0 * pareto.customers_for_80,
+        pareto.gini
+    );
+    note(
+        g,
+        format!(
+            "cluster: {} customers, {} clusters{}, inertia {:.2}, silhouette {:.3}, in {secs:.2}s -> {}",
+            mart.len(),
+            k,
+            fitted
+                .noise
+                .map(|nl| format!(" + {} noise", size[nl as usize]))
+                .unwrap_or_default(),
+            fitted.inertia,
+            sil,
+            a.out.display()
+        ),
+    );
+    Ok(0)
+}
+
+fn fit(
+    a: &Args,
+    x: &Matrix,
+    bars: &Bars,
+    selection: &mut Option<segmint::cluster::select::Selection>,
+) -> Result<Fitted> {
     let auto = a.k.eq_ignore_ascii_case("auto");
-    let k_fixed: usize = if auto {
+    if auto && a.method != Method::Kmeans {
+        bail!("-k auto is available with --method kmeans");
+    }
+    let k_fixed: usize = if auto || a.method == Method::Dbscan {
         0
     } else {
         a.k.parse()
@@ -109,109 +441,84 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             KMeansAlgorithm::Hamerly => Algorithm::Hamerly,
         },
     };
-    let mut selection = None;
-    let m = if auto {
-        let mut sel = bars.timed("choosing k", || {
-            select_k(&x, &params, a.k_min, a.k_max, a.silhouette_sample)
-        })?;
-        let m = sel.model.take().expect("chosen model");
-        params.n_clusters = sel.chosen_k;
-        selection = Some(sel);
-        m
-    } else {
-        bars.timed("k-means", || params.fit(&x))?
-    };
-    let secs = t0.elapsed().as_secs_f64();
-    // the standardised log-RFM centers are the z-scores the names are made from
-    let named = name_clusters(
-        &m.centers
-            .iter()
-            .map(|c| [c[0], c[1], c[2]])
-            .collect::<Vec<[f64; 3]>>(),
-    );
-    let names: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
-    let batch = segmint::cluster::labels_batch(&mart.customer_id, &m.labels, &names)?;
-    let meta = vec![
-        ("segmint.task".to_string(), "cluster".to_string()),
-        ("segmint.ref_date".to_string(), format_date(mart.ref_day)),
-        (
-            "segmint.params".to_string(),
-            serde_json::to_string(&params)?,
-        ),
-    ];
-    segmint::output::write_table(&batch, &a.out, &meta)?;
-    // cluster sizes and mean recency, frequency, monetary (original units)
-    let k = m.centers.len();
-    let mut size = vec![0u64; k];
-    let mut sums = vec![[0.0f64; 3]; k];
-    for (i, &l) in m.labels.iter().enumerate() {
-        size[l as usize] += 1;
-        sums[l as usize][0] += mart.recency_days[i] as f64;
-        sums[l as usize][1] += mart.frequency[i] as f64;
-        sums[l as usize][2] += mart.monetary[i];
-    }
-    let clusters: Vec<serde_json::Value> = (0..k)
-        .map(|c| {
-            let n = size[c].max(1) as f64;
-            serde_json::json!({"cluster": c, "name": names[c], "z_scores": {"recency": named[c].z_recency,
-                "frequency": named[c].z_frequency, "monetary": named[c].z_monetary},
-                "size": size[c], "recency_days": sums[c][0] / n,
-                "frequency": sums[c][1] / n, "monetary": sums[c][2] / n, "center": m.centers[c]})
-        })
-        .collect();
-    if let Some(path) = &a.model {
-        let model = serde_json::json!({"kmeans": &m, "features": x.names, "feature_params": fp, "scaling": scaling});
-        segmint::output::write_text(path, &serde_json::to_string_pretty(&model)?)?;
-    }
-    let json = serde_json::json!({
-        "task": "kmeans", "engine": "segmint", "customers": mart.len(), "rows": mart.rows_read, "k": k,
-        "inertia": m.inertia, "n_iter": m.n_iter, "best_init": m.best_init, "clusters": clusters,
-        "selection": selection,
-        "seconds": (secs * 10_000.0).round() / 10_000.0, "threads": rayon::current_num_threads(),
-        "output": a.out.display().to_string(),
-    });
-    if g.json {
-        println!("{json}");
-    } else {
-        if let Some(sel) = &selection {
-            println!("| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin |\n| ---: | ---: | ---: | ---: | ---: |");
-            for s in &sel.scores {
-                println!(
-                    "| {}{} | {:.1} | {:.3} | {:.1} | {:.3} |",
-                    s.k,
-                    if s.k == sel.chosen_k { " *" } else { "" },
-                    s.inertia,
-                    s.silhouette,
-                    s.calinski_harabasz,
-                    s.davies_bouldin
+    Ok(match a.method {
+        Method::Kmeans | Method::Minibatch => {
+            let m = if auto {
+                let mut sel = bars.timed("choosing k", || {
+                    select_k(x, &params, a.k_min, a.k_max, a.silhouette_sample)
+                })?;
+                let m = sel.model.take().expect("chosen model");
+                params.n_clusters = sel.chosen_k;
+                *selection = Some(sel);
+                m
+            } else if a.method == Method::Minibatch {
+                bars.timed("mini-batch k-means", || minibatch(x, &params, a.batch_size))?
+            } else {
+                bars.timed("k-means", || params.fit(x))?
+            };
+            Fitted {
+                k: m.centers.len(),
+                details: serde_json::json!({"params": params, "n_iter": m.n_iter,
+                    "best_init": m.best_init, "restarts": m.restarts}),
+                labels: m.labels,
+                centers: m.centers,
+                noise: None,
+                inertia: m.inertia,
+            }
+        }
+        Method::Ward => {
+            let r = bars.timed("Ward clustering", || {
+                ward(x, k_fixed, a.sample.unwrap_or(5_000), a.seed)
+            })?;
+            Fitted {
+                k: r.n_clusters,
+                details: serde_json::to_value(&r)?,
+                labels: r.labels,
+                centers: r.centers,
+                noise: None,
+                inertia: r.inertia,
+            }
+        }
+        Method::Dbscan => {
+            let min_samples = a.min_samples.unwrap_or(2 * x.cols);
+            let r = bars.timed("DBSCAN", || {
+                dbscan(x, a.eps, min_samples, a.sample.unwrap_or(10_000), a.seed)
+            })?;
+            if r.n_clusters == 0 {
+                bail!(
+                    "DBSCAN found no cluster (eps {:.4}, min-samples {min_samples}): every customer is noise; raise --eps or lower --min-samples",
+                    r.eps.unwrap_or(0.0)
                 );
             }
-            println!("\n{}\n", sel.why);
+            Fitted {
+                k: r.n_clusters,
+                details: serde_json::to_value(&r)?,
+                labels: r.labels,
+                centers: r.centers,
+                noise: r.noise,
+                inertia: r.inertia,
+            }
         }
-        println!("| cluster | name | customers | recency_days | frequency | monetary | z (R, F, M) |\n| ---: | --- | ---: | ---: | ---: | ---: | --- |");
-        for (c, nm) in clusters.iter().zip(&named) {
-            println!(
-                "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:+.2}, {:+.2}, {:+.2} |",
-                c["cluster"],
-                nm.name,
-                c["size"],
-                c["recency_days"].as_f64().unwrap_or(0.0),
-                c["frequency"].as_f64().unwrap_or(0.0),
-                c["monetary"].as_f64().unwrap_or(0.0),
-                nm.z_recency,
-                nm.z_frequency,
-                nm.z_monetary
-            );
-        }
-        note(
-            g,
-            format!(
-                "cluster: {} customers, k = {k}, inertia {:.2}, in {secs:.2}s -> {}",
-                mart.len(),
-                m.inertia,
-                a.out.display()
-            ),
-        );
-    }
-    Ok(0)
+    })
+}
+
+fn d2(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum()
+}
+
+fn nearest_labels(x: &Matrix, centers: &[Vec<f64>]) -> Vec<u32> {
+    use rayon::prelude::*;
+    (0..x.rows)
+        .into_par_iter()
+        .map(|i| {
+            let mut best = (0u32, f64::INFINITY);
+            for (c, ctr) in centers.iter().enumerate() {
+                let s = d2(x.row(i), ctr);
+                if s < best.1 {
+                    best = (c as u32, s);
+                }
+            }
+            best.0
+        })
+        .collect()
 }

@@ -9,7 +9,7 @@
 //! let inputs = Inputs::from_dir("data".as_ref());
 //! let tx = inputs.open(TableKind::Transactions, &ColumnMap::new())?;
 //! let mart = build_mart(&tx, &MartParams::default(), &NoProgress)?;
-//! let x = features(&mart, &FeatureParams::default());
+//! let x = features(&mart, &FeatureParams::default())?;
 //! let model = KMeansParams { n_clusters: 4, ..Default::default() }.fit(&x)?;
 //! println!("inertia {}", model.inertia);
 //! # Ok::<(), segmint::Error>(())
@@ -17,12 +17,14 @@
 
 pub mod kmeans;
 pub mod names;
+pub mod other;
 pub mod select;
 
 pub use kmeans::{KMeans, KMeansParams};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::mart::Mart;
 
 /// A dense row-major feature matrix.
@@ -40,87 +42,310 @@ impl Matrix {
     }
 }
 
-/// How the default features are built: the `kmeans` task of `../shared/bench/README.md`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Transform applied to each numeric feature before scaling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    None,
+    /// ln(1 + max(x, 0)): negative values (net refunds) are clipped to 0 first.
+    Log1p,
+}
+
+/// Scaling of each numeric feature after the transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scaler {
+    None,
+    /// (x - mean) / population standard deviation (scikit-learn's `StandardScaler`); a constant
+    /// column is only centred.
+    Standard,
+    /// (x - median) / (q75 - q25) with linearly interpolated quartiles (scikit-learn's
+    /// `RobustScaler`); a column with a zero interquartile range is only centred.
+    Robust,
+}
+
+/// How the features are built. The default is the `kmeans` task of `../shared/bench/README.md`:
+/// ln(1 + x) of recency_days, frequency and monetary, standardised.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FeatureParams {
-    /// Apply ln(1 + max(x, 0)) before scaling.
-    pub log1p: bool,
-    /// Standardise each column (mean 0, population standard deviation 1; a constant column is
-    /// only centred), as scikit-learn's `StandardScaler`.
-    pub standardize: bool,
+    /// Numeric mart columns (see [`NUMERIC_FEATURES`]).
+    pub columns: Vec<String>,
+    pub transform: Transform,
+    pub scaler: Scaler,
+    /// Categorical mart columns (`primary_region`, `preferred_payment`), one-hot encoded: one
+    /// feature per value seen in the fit, `categorical_weight` for the customer's value, 0
+    /// otherwise (and for a missing value).
+    pub categorical: Vec<String>,
+    pub categorical_weight: f64,
 }
 
 impl Default for FeatureParams {
     fn default() -> Self {
         FeatureParams {
-            log1p: true,
-            standardize: true,
+            columns: vec!["recency_days".into(), "frequency".into(), "monetary".into()],
+            transform: Transform::Log1p,
+            scaler: Scaler::Standard,
+            categorical: Vec::new(),
+            categorical_weight: 1.0,
         }
     }
 }
 
-/// The fitted scaling of each feature, to apply a model to new customers.
+/// Numeric features a user can choose, with what they are. Aliases name the same mart column
+/// under the names analysts use.
+pub const NUMERIC_FEATURES: &[(&str, &str)] = &[
+    (
+        "recency_days",
+        "days from the last purchase to the reference date",
+    ),
+    ("frequency", "distinct orders"),
+    ("monetary", "net spend (purchases minus returns)"),
+    (
+        "tenure_days",
+        "days from the first purchase to the reference date",
+    ),
+    ("avg_order_value", "monetary / frequency"),
+    ("total_quantity", "units bought, net of returns"),
+    ("avg_basket_size", "total_quantity / frequency"),
+    ("days_since_purchase", "alias of recency_days"),
+    ("purchase_count", "alias of frequency"),
+    ("total_spent", "alias of monetary"),
+    ("avg_transaction_value", "alias of avg_order_value"),
+];
+
+/// Categorical features a user can choose.
+pub const CATEGORICAL_FEATURES: &[&str] = &["primary_region", "preferred_payment"];
+
+/// Whether `p` needs the full mart ([`crate::mart::MartColumns::All`]).
+pub fn needs_full_mart(p: &FeatureParams) -> bool {
+    !p.categorical.is_empty()
+        || p.columns
+            .iter()
+            .any(|c| c == "total_quantity" || c == "avg_basket_size")
+}
+
+fn numeric_column(mart: &Mart, name: &str) -> Result<Vec<f64>> {
+    let ints = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let quantity = || {
+        mart.total_quantity.as_ref().ok_or_else(|| {
+            Error::Config(format!(
+                "feature {name:?} needs the full mart (total_quantity)"
+            ))
+        })
+    };
+    Ok(match name {
+        "recency_days" | "days_since_purchase" => ints(&mart.recency_days),
+        "frequency" | "purchase_count" => ints(&mart.frequency),
+        "monetary" | "total_spent" => mart.monetary.clone(),
+        "tenure_days" => ints(&mart.tenure_days),
+        "avg_order_value" | "avg_transaction_value" => mart.avg_order_value.clone(),
+        "total_quantity" => ints(quantity()?),
+        "avg_basket_size" => quantity()?
+            .iter()
+            .zip(&mart.frequency)
+            .map(|(&q, &f)| if f > 0 { q as f64 / f as f64 } else { 0.0 })
+            .collect(),
+        _ => {
+            return Err(Error::Config(format!(
+                "unknown feature {name:?}; numeric features: {}",
+                NUMERIC_FEATURES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    })
+}
+
+fn categorical_column<'a>(mart: &'a Mart, name: &str) -> Result<&'a crate::mart::Categorical> {
+    let c = match name {
+        "primary_region" => mart.primary_region.as_ref(),
+        "preferred_payment" => mart.preferred_payment.as_ref(),
+        _ => {
+            return Err(Error::Config(format!(
+                "unknown categorical feature {name:?}; categorical features: {}",
+                CATEGORICAL_FEATURES.join(", ")
+            )))
+        }
+    };
+    c.ok_or_else(|| Error::Config(format!("feature {name:?} needs the full mart")))
+}
+
+/// The fitted scaling of each numeric feature and the one-hot levels, to apply a model to new
+/// customers exactly as it was fitted.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Scaling {
-    pub mean: Vec<f64>,
+    pub center: Vec<f64>,
     pub scale: Vec<f64>,
+    /// Per categorical column, its values in feature order.
+    #[serde(default)]
+    pub levels: Vec<Vec<String>>,
 }
 
-/// recency_days, frequency, monetary of every mart customer, transformed as `p` says.
-pub fn features(mart: &Mart, p: &FeatureParams) -> Matrix {
-    features_with_scaling(mart, p).0
+/// The features of every mart customer as `p` says.
+pub fn features(mart: &Mart, p: &FeatureParams) -> Result<Matrix> {
+    Ok(features_with_scaling(mart, p)?.0)
 }
 
-/// [`features`] and the scaling used.
-pub fn features_with_scaling(mart: &Mart, p: &FeatureParams) -> (Matrix, Scaling) {
+/// [`features`] and the scaling fitted on this mart.
+pub fn features_with_scaling(mart: &Mart, p: &FeatureParams) -> Result<(Matrix, Scaling)> {
+    build_features(mart, p, None)
+}
+
+/// Features built with a scaling fitted before (for new customers).
+pub fn features_scaled(mart: &Mart, p: &FeatureParams, scaling: &Scaling) -> Result<Matrix> {
+    Ok(build_features(mart, p, Some(scaling))?.0)
+}
+
+fn build_features(
+    mart: &Mart,
+    p: &FeatureParams,
+    fitted: Option<&Scaling>,
+) -> Result<(Matrix, Scaling)> {
+    if p.columns.is_empty() && p.categorical.is_empty() {
+        return Err(Error::Config("no clustering features chosen".into()));
+    }
+    if !p.categorical_weight.is_finite() || p.categorical_weight < 0.0 {
+        return Err(Error::Config(format!(
+            "categorical weight must be >= 0, got {}",
+            p.categorical_weight
+        )));
+    }
     let n = mart.len();
-    let cols: Vec<Vec<f64>> = vec![
-        mart.recency_days.iter().map(|&v| v as f64).collect(),
-        mart.frequency.iter().map(|&v| v as f64).collect(),
-        mart.monetary.clone(),
-    ];
-    let cols: Vec<Vec<f64>> = cols
-        .into_iter()
-        .map(|c| {
-            if p.log1p {
-                c.into_iter().map(|v| v.max(0.0).ln_1p()).collect()
-            } else {
-                c
-            }
-        })
-        .collect();
-    let mut mean = vec![0.0; 3];
-    let mut scale = vec![1.0; 3];
-    if p.standardize {
-        for (j, c) in cols.iter().enumerate() {
-            let m = c.iter().sum::<f64>() / n.max(1) as f64;
-            let var = c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n.max(1) as f64;
-            mean[j] = m;
-            scale[j] = if var > 0.0 { var.sqrt() } else { 1.0 };
+    let mut cols: Vec<Vec<f64>> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for name in &p.columns {
+        let mut c = numeric_column(mart, name)?;
+        if p.transform == Transform::Log1p {
+            c.iter_mut().for_each(|v| *v = v.max(0.0).ln_1p());
         }
+        cols.push(c);
+        names.push(name.clone());
     }
-    let mut data = vec![0.0; n * 3];
+    let scaling_numeric: (Vec<f64>, Vec<f64>) = match fitted {
+        Some(s) if s.center.len() == cols.len() => (s.center.clone(), s.scale.clone()),
+        Some(s) => {
+            return Err(Error::Config(format!(
+                "the model was fitted on {} numeric features, the parameters give {}",
+                s.center.len(),
+                cols.len()
+            )))
+        }
+        None => cols.iter().map(|c| fit_scale(c, p.scaler)).unzip(),
+    };
+    let (center, scale) = scaling_numeric;
+    for (j, c) in cols.iter_mut().enumerate() {
+        c.iter_mut().for_each(|v| *v = (*v - center[j]) / scale[j]);
+    }
+    let mut levels = Vec::new();
+    for (ci, name) in p.categorical.iter().enumerate() {
+        let cat = categorical_column(mart, name)?;
+        let lv: Vec<String> =
+            match fitted {
+                Some(s) => s.levels.get(ci).cloned().ok_or_else(|| {
+                    Error::Config(format!("the model has no levels for {name:?}"))
+                })?,
+                None => {
+                    let mut v = cat.values.clone();
+                    v.sort();
+                    v
+                }
+            };
+        for value in &lv {
+            cols.push(
+                (0..n)
+                    .map(|i| {
+                        if cat.get(i) == Some(value.as_str()) {
+                            p.categorical_weight
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect(),
+            );
+            names.push(format!("{name}={value}"));
+        }
+        levels.push(lv);
+    }
+    let d = cols.len();
+    let mut data = vec![0.0; n * d];
     for (j, c) in cols.iter().enumerate() {
-        for (row, v) in data.chunks_exact_mut(3).zip(c) {
-            row[j] = (v - mean[j]) / scale[j];
+        for (row, v) in data.chunks_exact_mut(d).zip(c) {
+            row[j] = *v;
         }
     }
-    (
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Data(format!(
+            "feature {} of customer {} is {} after the transform",
+            names[i % d],
+            mart.customer_id[i / d],
+            data[i]
+        )));
+    }
+    Ok((
         Matrix {
             rows: n,
-            cols: 3,
+            cols: d,
             data,
-            names: vec!["recency_days".into(), "frequency".into(), "monetary".into()],
+            names,
         },
-        Scaling { mean, scale },
-    )
+        Scaling {
+            center,
+            scale,
+            levels,
+        },
+    ))
 }
 
-/// `customer_id, cluster, cluster_name` as one batch (`names[c]` names cluster c).
+/// Center and scale of one column for `scaler`.
+fn fit_scale(c: &[f64], scaler: Scaler) -> (f64, f64) {
+    let n = c.len().max(1) as f64;
+    let nonzero = |s: f64| if s > 0.0 && s.is_finite() { s } else { 1.0 };
+    match scaler {
+        Scaler::None => (0.0, 1.0),
+        Scaler::Standard => {
+            let m = c.iter().sum::<f64>() / n;
+            let var = c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n;
+            (m, nonzero(var.sqrt()))
+        }
+        Scaler::Robust => {
+            let mut s = c.to_vec();
+            s.sort_by(f64::total_cmp);
+            let q = |p| crate::stats::quantile_sorted(&s, p);
+            (q(0.5), nonzero(q(0.75) - q(0.25)))
+        }
+    }
+}
+
+/// Per cluster, the mean of the standardised ln(1 + x) recency, frequency and monetary of its
+/// customers: the z-scores the automatic names are made from, whatever features were clustered.
+pub fn rfm_z_means(mart: &Mart, labels: &[u32], k: usize) -> Result<Vec<[f64; 3]>> {
+    let x = features(mart, &FeatureParams::default())?;
+    let mut sums = vec![[0.0f64; 3]; k];
+    let mut counts = vec![0usize; k];
+    for (i, &l) in labels.iter().enumerate() {
+        if (l as usize) < k {
+            counts[l as usize] += 1;
+            for (acc, v) in sums[l as usize].iter_mut().zip(x.row(i)) {
+                *acc += v;
+            }
+        }
+    }
+    Ok(sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, &c)| s.map(|v| v / c.max(1) as f64))
+        .collect())
+}
+
+/// `customer_id, cluster, cluster_name` as one batch (`names[c]` names cluster c); the label
+/// `noise` (DBSCAN) is written as cluster -1.
 pub fn labels_batch(
     ids: &[String],
     labels: &[u32],
     names: &[String],
+    noise: Option<u32>,
 ) -> crate::Result<arrow_array::RecordBatch> {
     use arrow_array::{Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
@@ -133,9 +358,13 @@ pub fn labels_batch(
         ])),
         vec![
             Arc::new(StringArray::from_iter_values(ids)),
-            Arc::new(Int64Array::from_iter_values(
-                labels.iter().map(|&l| l as i64),
-            )),
+            Arc::new(Int64Array::from_iter_values(labels.iter().map(|&l| {
+                if Some(l) == noise {
+                    -1
+                } else {
+                    l as i64
+                }
+            }))),
             Arc::new(StringArray::from_iter_values(
                 labels.iter().map(|&l| names[l as usize].as_str()),
             )),

@@ -16,6 +16,8 @@
 //! | Frequent Buyers | frequency high |
 //! | Moderate | otherwise |
 //!
+//! Each base name carries a marketing action ([`action_for`]).
+//!
 //! Names are made unique by adding the feature that most distinguishes clusters with the same
 //! name ("Moderate (more recent)"), then a number. Names follow the data, not the cluster index.
 
@@ -30,6 +32,31 @@ pub struct ClusterName {
     pub z_recency: f64,
     pub z_frequency: f64,
     pub z_monetary: f64,
+    /// The rule's name before it was made unique ("Moderate" for "Moderate (more recent)").
+    pub base: String,
+    /// What marketing should do with these customers (from the base name).
+    pub action: String,
+}
+
+/// The marketing action for a base name.
+pub fn action_for(base: &str) -> &'static str {
+    match base {
+        "High-Value Frequent" => {
+            "Reward and retain: VIP perks, early access, referral asks; no discounts needed"
+        }
+        "At-Risk High-Value" => {
+            "Win back now: personal outreach and a tailored offer before they lapse for good"
+        }
+        "Lapsed Low-Value" => "Low-cost reactivation email; stop paid spend if they do not respond",
+        "New / High-Spend" => "Onboard and drive the second purchase: welcome series, cross-sell",
+        "New / Low-Spend" => "Nurture: welcome series and a small incentive for a second order",
+        "Recent Regulars" => {
+            "Keep engaged: loyalty points, recommendations, bundles to raise basket"
+        }
+        "Big Spenders" => "Upsell premium items and service; invite to the loyalty tier",
+        "Frequent Buyers" => "Raise basket size: bundles, free-shipping thresholds, subscriptions",
+        _ => "Test offers to move them up: personalised recommendations, seasonal campaigns",
+    }
 }
 
 fn base_name(zr: f64, zf: f64, zm: f64) -> &'static str {
@@ -66,6 +93,8 @@ pub fn name_clusters(z: &[[f64; 3]]) -> Vec<ClusterName> {
             z_recency: zr,
             z_frequency: zf,
             z_monetary: zm,
+            base: base_name(zr, zf, zm).to_string(),
+            action: action_for(base_name(zr, zf, zm)).to_string(),
         })
         .collect();
     // disambiguate equal names by the feature on which those clusters differ most

@@ -42,34 +42,56 @@ pub struct Selection {
     pub model: Option<KMeans>,
 }
 
-/// Mean silhouette of `labels` on the rows `idx` of `x` (distances among the sampled rows).
+/// Mean silhouette of `labels` on the rows `idx` of `x` (distances among the sampled rows;
+/// labels >= `k` count as one more group, e.g. DBSCAN's noise).
+///
+/// The sampled rows are grouped by label into column-major arrays, and the distances from one
+/// row to a group are summed 8 at a time (vectorised, AVX2 when present; the same bits either
+/// way): 10,000 rows take well under a second on one core.
 pub fn silhouette(x: &Matrix, labels: &[u32], idx: &[usize], k: usize) -> f64 {
-    let dist = |a: &[f64], b: &[f64]| -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(p, q)| (p - q) * (p - q))
-            .sum::<f64>()
-            .sqrt()
-    };
     let m = idx.len();
-    let s: Vec<f64> = idx
-        .par_iter()
-        .map(|&i| {
-            let mut sum = vec![0.0; k];
-            let mut cnt = vec![0usize; k];
-            for &j in idx {
-                let c = labels[j] as usize;
-                sum[c] += dist(x.row(i), x.row(j));
-                cnt[c] += 1;
-            }
-            let own = labels[i] as usize;
-            if cnt[own] <= 1 {
+    let d = x.cols;
+    let groups = k + 1;
+    let g = |i: usize| (labels[i] as usize).min(k);
+    // column-major features of the sampled rows, grouped by label
+    let mut order: Vec<usize> = idx.to_vec();
+    order.sort_by_key(|&i| g(i));
+    let mut bounds = vec![0usize; groups + 1];
+    for &i in &order {
+        bounds[g(i) + 1] += 1;
+    }
+    for c in 0..groups {
+        bounds[c + 1] += bounds[c];
+    }
+    let cols: Vec<Vec<f64>> = (0..d)
+        .map(|j| order.iter().map(|&i| x.row(i)[j]).collect())
+        .collect();
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    let s: Vec<f64> = (0..m)
+        .into_par_iter()
+        .map(|p| {
+            let q: Vec<f64> = cols.iter().map(|c| c[p]).collect();
+            let own = g(order[p]);
+            let sums: Vec<f64> = (0..groups)
+                .map(|c| {
+                    let r = bounds[c]..bounds[c + 1];
+                    #[cfg(target_arch = "x86_64")]
+                    if avx2 {
+                        // SAFETY: the processor has AVX2 (checked above)
+                        return unsafe { distance_sum_avx2(&cols, &q, r) };
+                    }
+                    distance_sum(&cols, &q, r)
+                })
+                .collect();
+            let cnt = |c: usize| bounds[c + 1] - bounds[c];
+            if cnt(own) <= 1 {
                 return 0.0; // a singleton's silhouette is 0 (scikit-learn)
             }
-            let a = sum[own] / (cnt[own] - 1) as f64;
-            let b = (0..k)
-                .filter(|&c| c != own && cnt[c] > 0)
-                .map(|c| sum[c] / cnt[c] as f64)
+            let a = sums[own] / (cnt(own) - 1) as f64;
+            let b = (0..groups)
+                .filter(|&c| c != own && cnt(c) > 0)
+                .map(|c| sums[c] / cnt(c) as f64)
                 .fold(f64::INFINITY, f64::min);
             if !b.is_finite() {
                 return 0.0;
@@ -78,6 +100,52 @@ pub fn silhouette(x: &Matrix, labels: &[u32], idx: &[usize], k: usize) -> f64 {
         })
         .collect();
     s.iter().sum::<f64>() / m.max(1) as f64
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn distance_sum_avx2(cols: &[Vec<f64>], q: &[f64], r: std::ops::Range<usize>) -> f64 {
+    distance_sum(cols, q, r)
+}
+
+/// Sum of the Euclidean distances from `q` to the points `r` of `cols`, 8 lanes at a time.
+#[inline(always)]
+fn distance_sum(cols: &[Vec<f64>], q: &[f64], r: std::ops::Range<usize>) -> f64 {
+    const L: usize = 8;
+    let mut lanes = [0.0f64; L];
+    let mut start = r.start;
+    while start + L <= r.end {
+        let mut s = [0.0f64; L];
+        for (c, &qj) in cols.iter().zip(q) {
+            let v: &[f64; L] = c[start..start + L].try_into().expect("8 lanes");
+            for l in 0..L {
+                let t = v[l] - qj;
+                s[l] += t * t;
+            }
+        }
+        for l in 0..L {
+            lanes[l] += s[l].sqrt();
+        }
+        start += L;
+    }
+    let mut total: f64 = lanes.iter().sum();
+    for p in start..r.end {
+        let s: f64 = cols
+            .iter()
+            .zip(q)
+            .map(|(c, &qj)| (c[p] - qj) * (c[p] - qj))
+            .sum();
+        total += s.sqrt();
+    }
+    total
+}
+
+/// The seeded sample of `m` rows (sorted) the silhouette is computed on.
+pub fn silhouette_rows(n: usize, m: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5117_0e77);
+    let mut idx = sample(&mut rng, n, m.min(n)).into_vec();
+    idx.sort_unstable();
+    idx
 }
 
 /// Calinski–Harabasz and Davies–Bouldin indices of a fitted model on `x`.
@@ -166,9 +234,7 @@ pub fn select_k(
         )));
     }
     let m = silhouette_sample.min(x.rows);
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(base.seed ^ 0x5117_0e77);
-    let mut idx = sample(&mut rng, x.rows, m).into_vec();
-    idx.sort_unstable();
+    let idx = silhouette_rows(x.rows, m, base.seed);
     let mut scores = Vec::new();
     let mut models = Vec::new();
     for k in k_min..=k_max {
