@@ -143,3 +143,54 @@ fn pareto_nbd_degenerate_and_stable() {
     let e = m.expected_purchases(52.0, 500.0, 4990.0, 5000.0);
     assert!(e.is_finite() && e > 0.0, "{e}");
 }
+
+#[test]
+fn fits_are_bit_identical_at_any_thread_count() {
+    // 20,000 customers (more than one 4,096 block): the likelihood sums are formed per fixed
+    // block and added in order, so 1 and 2 threads give the same bits
+    let n = 20_000;
+    let x: Vec<f64> = (0..n).map(|i| ((i * 7) % 9) as f64).collect();
+    let t: Vec<f64> = (0..n).map(|i| 10.0 + ((i * 13) % 90) as f64).collect();
+    let tx: Vec<f64> = (0..n)
+        .map(|i| {
+            if x[i] == 0.0 {
+                0.0
+            } else {
+                t[i] * ((i % 11) as f64 + 1.0) / 12.0
+            }
+        })
+        .collect();
+    let m: Vec<f64> = (0..n)
+        .map(|i| {
+            if x[i] > 0.0 {
+                5.0 + (i % 17) as f64 * 3.1
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let fit_all = || {
+        let bg = BgNbd::fit(&x, &tx, &t, 0.0).unwrap();
+        let gg = GammaGamma::fit(&x, &m, 0.0).unwrap();
+        [
+            bg.r,
+            bg.alpha,
+            bg.a,
+            bg.b,
+            bg.log_likelihood,
+            gg.p,
+            gg.q,
+            gg.v,
+        ]
+        .map(f64::to_bits)
+    };
+    let pool = |k| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(k)
+            .build()
+            .unwrap()
+    };
+    let one = pool(1).install(fit_all);
+    let two = pool(2).install(fit_all);
+    assert_eq!(one, two);
+}

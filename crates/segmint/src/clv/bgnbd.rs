@@ -14,11 +14,10 @@
 //! Fitted by maximum likelihood in log-parameter space (see [`super::optim`]) with the analytic
 //! gradient; lnΓ and ψ terms depend on x only and are computed once per distinct x.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::optim::{maximize, penalized, standard_errors, Diagnostics};
-use super::{check_inputs, distinct_index};
+use super::{block_fold, check_inputs, distinct_index};
 use crate::error::{Error, Result};
 use crate::stats::{digamma, hyp2f1, ln_gamma};
 
@@ -199,43 +198,27 @@ fn ll_grad(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
         .collect();
     let ln_al = al.ln();
     let ln_a = a.ln();
-    let acc = (0..d.x.len())
-        .into_par_iter()
-        .with_min_len(4096)
-        .fold(
-            || [0.0f64; 5],
-            |mut s, i| {
-                let x = d.x[i];
-                let e = &tab[d.idx[i] as usize];
-                let l_t = (al + d.t[i]).ln();
-                let a3 = -(r + x) * l_t;
-                let (lse, w4, l_tx) = if x > 0.0 {
-                    let l_tx = (al + d.tx[i]).ln();
-                    let a4 = ln_a - (b + x - 1.0).ln() - (r + x) * l_tx;
-                    let m = a3.max(a4);
-                    let lse = m + ((a3 - m).exp() + (a4 - m).exp()).ln();
-                    (lse, (a4 - lse).exp(), l_tx)
-                } else {
-                    (a3, 0.0, 0.0)
-                };
-                let w3 = 1.0 - w4;
-                s[0] += e[0] + e[1] + lse;
-                s[1] += e[2] - w3 * l_t - w4 * l_tx;
-                s[2] += -w3 * (r + x) / (al + d.t[i]) - w4 * (r + x) / (al + d.tx[i]);
-                s[3] += e[3] + w4 / a;
-                s[4] += e[4] - if x > 0.0 { w4 / (b + x - 1.0) } else { 0.0 };
-                s
-            },
-        )
-        .reduce(
-            || [0.0f64; 5],
-            |mut p, q| {
-                for k in 0..5 {
-                    p[k] += q[k];
-                }
-                p
-            },
-        );
+    let acc = block_fold::<5>(d.x.len(), 4096, |s, i| {
+        let x = d.x[i];
+        let e = &tab[d.idx[i] as usize];
+        let l_t = (al + d.t[i]).ln();
+        let a3 = -(r + x) * l_t;
+        let (lse, w4, l_tx) = if x > 0.0 {
+            let l_tx = (al + d.tx[i]).ln();
+            let a4 = ln_a - (b + x - 1.0).ln() - (r + x) * l_tx;
+            let m = a3.max(a4);
+            let lse = m + ((a3 - m).exp() + (a4 - m).exp()).ln();
+            (lse, (a4 - lse).exp(), l_tx)
+        } else {
+            (a3, 0.0, 0.0)
+        };
+        let w3 = 1.0 - w4;
+        s[0] += e[0] + e[1] + lse;
+        s[1] += e[2] - w3 * l_t - w4 * l_tx;
+        s[2] += -w3 * (r + x) / (al + d.t[i]) - w4 * (r + x) / (al + d.tx[i]);
+        s[3] += e[3] + w4 / a;
+        s[4] += e[4] - if x > 0.0 { w4 / (b + x - 1.0) } else { 0.0 };
+    });
     // customers without repeat purchases: LL = r ln α - r ln(α+T)
     let mut acc = acc;
     for &(t, c) in &d.zero {
@@ -308,20 +291,13 @@ fn ll_grad_mbg(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
         }
         p
     };
-    let mut acc = (0..d.x.len())
-        .into_par_iter()
-        .with_min_len(4096)
-        .fold(
-            || [0.0f64; 5],
-            |s, i| {
-                add(
-                    s,
-                    term(d.x[i], d.tx[i], d.t[i], &tab[d.idx[i] as usize]),
-                    1.0,
-                )
-            },
-        )
-        .reduce(|| [0.0f64; 5], |p, q| add(p, q, 1.0));
+    let mut acc = block_fold::<5>(d.x.len(), 4096, |s, i| {
+        *s = add(
+            *s,
+            term(d.x[i], d.tx[i], d.t[i], &tab[d.idx[i] as usize]),
+            1.0,
+        );
+    });
     for &(t, c) in &d.zero {
         acc = add(acc, term(0.0, 0.0, t, &tab0), c);
     }

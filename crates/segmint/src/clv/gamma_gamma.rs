@@ -10,12 +10,11 @@
 //! their Pearson correlation among the fitted customers so the assumption can be checked (the
 //! usual advice: worry above |0.3|).
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{estimates, Estimate};
-use super::distinct_index;
 use super::optim::{maximize, penalized, Diagnostics};
+use super::{block_fold, distinct_index};
 use crate::error::{Error, Result};
 use crate::stats::{digamma, ln_gamma};
 
@@ -55,32 +54,15 @@ fn ll_grad(theta: &[f64], x: &[f64], m: &[f64], distinct: &[f64], idx: &[u32]) -
         })
         .collect();
     let ln_v = v.ln();
-    let acc = (0..x.len())
-        .into_par_iter()
-        .with_min_len(4096)
-        .fold(
-            || [0.0f64; 4],
-            |mut s, i| {
-                let (xi, mi) = (x[i], m[i]);
-                let e = &tab[idx[i] as usize];
-                let (ln_m, ln_xmv) = (mi.ln(), (xi * mi + v).ln());
-                s[0] +=
-                    e[0] + q * ln_v + (p * xi - 1.0) * ln_m + p * xi * e[3] - (p * xi + q) * ln_xmv;
-                s[1] += xi * (e[1] - e[2] + ln_m + e[3] - ln_xmv);
-                s[2] += e[1] - dg_q + ln_v - ln_xmv;
-                s[3] += q / v - (p * xi + q) / (xi * mi + v);
-                s
-            },
-        )
-        .reduce(
-            || [0.0f64; 4],
-            |mut a, b| {
-                for k in 0..4 {
-                    a[k] += b[k];
-                }
-                a
-            },
-        );
+    let acc = block_fold::<4>(x.len(), 4096, |s, i| {
+        let (xi, mi) = (x[i], m[i]);
+        let e = &tab[idx[i] as usize];
+        let (ln_m, ln_xmv) = (mi.ln(), (xi * mi + v).ln());
+        s[0] += e[0] + q * ln_v + (p * xi - 1.0) * ln_m + p * xi * e[3] - (p * xi + q) * ln_xmv;
+        s[1] += xi * (e[1] - e[2] + ln_m + e[3] - ln_xmv);
+        s[2] += e[1] - dg_q + ln_v - ln_xmv;
+        s[3] += q / v - (p * xi + q) / (xi * mi + v);
+    });
     (acc[0], [p * acc[1], q * acc[2], v * acc[3]])
 }
 

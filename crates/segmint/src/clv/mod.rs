@@ -320,6 +320,35 @@ pub fn summarize(
 
 /// The distinct values of `x` (sorted) and the index of each value among them: the lnΓ and ψ
 /// terms of the likelihoods depend on x only and are computed once per distinct value.
+/// `f(acc, i)` for i in 0..n accumulated in fixed blocks of `block` indices, the block sums added
+/// in block order: the same bits at any number of threads (rayon's fold/reduce would split the
+/// work, and so round, differently per thread count).
+pub(crate) fn block_fold<const N: usize>(
+    n: usize,
+    block: usize,
+    f: impl Fn(&mut [f64; N], usize) + Sync,
+) -> [f64; N] {
+    use rayon::prelude::*;
+    let b_len = block.max(1);
+    let parts: Vec<[f64; N]> = (0..n.div_ceil(b_len))
+        .into_par_iter()
+        .map(|b| {
+            let mut s = [0.0; N];
+            for i in b * b_len..((b + 1) * b_len).min(n) {
+                f(&mut s, i);
+            }
+            s
+        })
+        .collect();
+    let mut total = [0.0; N];
+    for p in parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
 pub(crate) fn distinct_index(x: &[f64]) -> (Vec<f64>, Vec<u32>) {
     let mut distinct = x.to_vec();
     distinct.sort_unstable_by(f64::total_cmp);

@@ -15,12 +15,11 @@
 //! The gradient is taken by central differences (the derivatives of 2F1 in its parameters have
 //! no cheap closed form); the fit is otherwise the same Newton search as BG/NBD.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{estimates, Estimate};
 use super::optim::{maximize, penalized, Diagnostics};
-use super::{check_inputs, distinct_index};
+use super::{block_fold, check_inputs, distinct_index};
 use crate::error::{Error, Result};
 use crate::stats::{hyp2f1, ln_gamma};
 
@@ -136,11 +135,10 @@ fn log_likelihood(theta: &[f64], d: &Data) -> f64 {
     let [r, al, s, be] = p;
     let lg_r = ln_gamma(r);
     let tab: Vec<f64> = d.distinct.iter().map(|&x| ln_gamma(r + x) - lg_r).collect();
-    let sum: f64 = (0..d.x.len())
-        .into_par_iter()
-        .with_min_len(256)
-        .map(|i| d.count[i] * (tab[d.idx[i] as usize] + parts(p, d.x[i], d.tx[i], d.t[i]).1))
-        .sum();
+    // fixed blocks added in order: the same bits at any number of threads
+    let [sum] = block_fold::<1>(d.x.len(), 256, |acc, i| {
+        acc[0] += d.count[i] * (tab[d.idx[i] as usize] + parts(p, d.x[i], d.tx[i], d.t[i]).1);
+    });
     let v = sum + d.n * (r * al.ln() + s * be.ln());
     if v.is_nan() {
         f64::NEG_INFINITY
