@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use segmint::cluster::kmeans::Algorithm;
 use segmint::cluster::names::{name_clusters, ClusterName};
-use segmint::cluster::other::{dbscan, minibatch, ward};
+use segmint::cluster::other::{assign_all, dbscan, minibatch, ward};
 use segmint::cluster::select::{select_k, silhouette, silhouette_rows};
 use segmint::cluster::{
     features_scaled, features_with_scaling, needs_full_mart, rfm_z_means, FeatureParams,
@@ -250,13 +250,8 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let mut selection = None;
     let (fitted, method) = match &saved {
         Some(m) => {
-            let labels = bars.timed("assigning", || nearest_labels(&x, &m.centers));
+            let (labels, inertia) = bars.timed("assigning", || assign_all(&x, &m.centers));
             let k = m.centers.len();
-            let inertia = labels
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| d2(x.row(i), &m.centers[l as usize]))
-                .sum();
             let f = Fitted {
                 labels,
                 centers: m.centers.clone(),
@@ -500,25 +495,4 @@ fn fit(
             }
         }
     })
-}
-
-fn d2(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum()
-}
-
-fn nearest_labels(x: &Matrix, centers: &[Vec<f64>]) -> Vec<u32> {
-    use rayon::prelude::*;
-    (0..x.rows)
-        .into_par_iter()
-        .map(|i| {
-            let mut best = (0u32, f64::INFINITY);
-            for (c, ctr) in centers.iter().enumerate() {
-                let s = d2(x.row(i), ctr);
-                if s < best.1 {
-                    best = (c as u32, s);
-                }
-            }
-            best.0
-        })
-        .collect()
 }

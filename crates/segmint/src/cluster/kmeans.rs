@@ -94,12 +94,12 @@ pub struct KMeans {
     pub restarts: Vec<(usize, f64)>,
 }
 
-fn dist2(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn dist2(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
 /// Nearest center and its squared distance.
-fn nearest(x: &[f64], centers: &[Vec<f64>]) -> (u32, f64) {
+pub(crate) fn nearest(x: &[f64], centers: &[Vec<f64>]) -> (u32, f64) {
     let mut best = (0u32, f64::INFINITY);
     for (c, ctr) in centers.iter().enumerate() {
         let d = dist2(x, ctr);

@@ -10,13 +10,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use super::kmeans::{KMeans, KMeansParams};
+use super::kmeans::{dist2, nearest, KMeans, KMeansParams};
 use super::Matrix;
 use crate::error::{Error, Result};
-
-fn dist2(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
 
 /// Rows `idx` of `x` as a new matrix.
 fn subset(x: &Matrix, idx: &[usize]) -> Matrix {
@@ -81,7 +77,7 @@ pub fn minibatch(x: &Matrix, p: &KMeansParams, batch_size: usize) -> Result<KMea
     for _ in 0..steps {
         n_steps += 1;
         let batch: Vec<usize> = (0..batch_size).map(|_| rng.random_range(0..n)).collect();
-        let assigned: Vec<(usize, f64)> = batch
+        let assigned: Vec<(u32, f64)> = batch
             .par_iter()
             .map(|&i| nearest(x.row(i), &centers))
             .collect();
@@ -89,6 +85,7 @@ pub fn minibatch(x: &Matrix, p: &KMeansParams, batch_size: usize) -> Result<KMea
         let mut cnt = vec![0.0f64; k];
         let mut inertia = 0.0;
         for (&i, &(c, dd)) in batch.iter().zip(&assigned) {
+            let c = c as usize;
             cnt[c] += 1.0;
             inertia += dd;
             for (s, v) in sums[c].iter_mut().zip(x.row(i)) {
@@ -129,19 +126,8 @@ pub fn minibatch(x: &Matrix, p: &KMeansParams, batch_size: usize) -> Result<KMea
     })
 }
 
-fn nearest(row: &[f64], centers: &[Vec<f64>]) -> (usize, f64) {
-    let mut best = (0, f64::INFINITY);
-    for (c, ctr) in centers.iter().enumerate() {
-        let s = dist2(row, ctr);
-        if s < best.1 {
-            best = (c, s);
-        }
-    }
-    best
-}
-
 /// Nearest center of every row and the inertia (per-block sums added in order).
-fn assign_all(x: &Matrix, centers: &[Vec<f64>]) -> (Vec<u32>, f64) {
+pub fn assign_all(x: &Matrix, centers: &[Vec<f64>]) -> (Vec<u32>, f64) {
     let parts: Vec<(Vec<u32>, f64)> = x
         .data
         .par_chunks(4096 * x.cols)
@@ -150,7 +136,7 @@ fn assign_all(x: &Matrix, centers: &[Vec<f64>]) -> (Vec<u32>, f64) {
             let mut s = 0.0;
             for row in rows.chunks_exact(x.cols) {
                 let (c, dd) = nearest(row, centers);
-                l.push(c as u32);
+                l.push(c);
                 s += dd;
             }
             (l, s)
