@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 /// segmint: customer analytics (mart, segments, CLV, predictions) in one fast, reproducible tool.
 #[derive(Parser)]
 #[command(name = "segmint", version, about, long_about = None, propagate_version = true,
-    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet --profile profile\n  segmint migrate --data data --from 2025-07-01 --to 2026-01-01\n  segmint clv --data data --out clv.parquet --metrics clv.json\n  segmint cluster --data data -k 4 --out clusters.parquet\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
+    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet --profile profile\n  segmint migrate --data data --from 2025-07-01 --to 2026-01-01\n  segmint clv --data data --out clv.parquet --metrics clv.json\n  segmint cluster --data data -k 4 --out clusters.parquet\n  segmint predict churn --data data --out churn\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: ui::Global,
@@ -44,6 +44,10 @@ pub enum Command {
     Clv(cmd::clv::Args),
     /// Cluster customers with k-means on log-RFM features
     Cluster(cmd::cluster::Args),
+    /// Predict churn or 90-day value with gradient boosting: metrics, risk bands, target lists
+    Predict(cmd::predict::Args),
+    /// Score customers with a model saved by `segmint predict`
+    Score(cmd::predict::ScoreArgs),
     /// Run the pipeline (validate, mart) on your data or on built-in demo data
     Run(cmd::run::Args),
 }
@@ -70,6 +74,8 @@ fn main() -> ExitCode {
         Command::Migrate(a) => cmd::migrate::run(&cli.global, a),
         Command::Clv(a) => cmd::clv::run(&cli.global, a),
         Command::Cluster(a) => cmd::cluster::run(&cli.global, a),
+        Command::Predict(a) => cmd::predict::run(&cli.global, a),
+        Command::Score(a) => cmd::predict::score(&cli.global, a),
         Command::Run(a) => cmd::run::run(&cli.global, a),
     };
     match result {

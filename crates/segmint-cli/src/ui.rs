@@ -184,3 +184,42 @@ pub fn note(g: &Global, msg: impl AsRef<str>) {
         eprintln!("{}", msg.as_ref());
     }
 }
+
+/// The `col` label of every customer in `ids`: from a segments file, else from the customers
+/// file. Returns the label names and each customer's index into them.
+pub fn segment_labels(
+    inputs: &segmint::data::Inputs,
+    map: &segmint::data::ColumnMap,
+    col: &str,
+    segments: Option<&std::path::Path>,
+    ids: &[String],
+) -> Result<(Vec<String>, Vec<Option<u32>>)> {
+    let file = match segments {
+        Some(p) => segmint::segment::profile::read_segments(p, col)?,
+        None => {
+            let customers = inputs
+                .open_optional(segmint::data::TableKind::Customers, map)?
+                .context("--by needs a customers file (or --segments FILE)")?;
+            let attrs = segmint::data::customers::Attributes::load(
+                &customers,
+                &[col],
+                &segmint::progress::NoProgress,
+            )?;
+            let column = attrs.column(col).with_context(|| {
+                format!(
+                    "--by {col:?}: not a column of {} (nor a known customer attribute)",
+                    customers.path.display()
+                )
+            })?;
+            let rows = attrs.rows_for(ids);
+            let mut f = segmint::segment::profile::SegmentFile::default();
+            for (id, r) in ids.iter().zip(rows) {
+                f.customer_id.push(id.clone());
+                f.segment.push(r.and_then(|r| column.text(r)));
+            }
+            f
+        }
+    };
+    let (names, labels, _) = file.align(ids, &[]);
+    Ok((names, labels))
+}

@@ -1140,3 +1140,169 @@ fn cluster_methods_features_revenue_and_saved_models() {
         r.stderr
     );
 }
+
+#[test]
+fn predict_churn_and_value_score_and_determinism() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = segmint(&["demo", "--customers", "3000", "--out", d, "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let run = |threads: &str, task: &str, out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "--threads",
+            threads,
+            "predict",
+            task,
+            "--data",
+            d,
+            "--n-estimators",
+            "60",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let v = segmint_json(&args);
+        (v, out)
+    };
+    let (v1, o1) = run("1", "churn", "c1", &["--by", "region"]);
+    let (_, o2) = run("2", "churn", "c2", &["--by", "region"]);
+    // same seed: the same model and predictions at 1 and 2 threads, byte for byte
+    assert_eq!(
+        std::fs::read(o1.join("predictions.parquet")).unwrap(),
+        std::fs::read(o2.join("predictions.parquet")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(o1.join("model.json")).unwrap(),
+        std::fs::read(o2.join("model.json")).unwrap()
+    );
+    // the demo data has learnable churn: recency drives it
+    let auc = v1["test_auc"].as_f64().unwrap();
+    assert!(auc > 0.65 && auc < 1.0, "test AUC {auc}");
+    assert_eq!(v1["cv_folds"].as_array().unwrap().len(), 5);
+    assert!(v1["cv_auc_std"].as_f64().unwrap() >= 0.0);
+    assert_eq!(v1["features"].as_array().unwrap().len(), 15);
+    assert_eq!(v1["importance"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        v1["importance"][0]["feature"], "recency_days",
+        "{}",
+        v1["importance"]
+    );
+    let t = &v1["test"];
+    for k in [
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+    ] {
+        assert!(t[k].is_f64(), "{k} in {t}");
+    }
+    assert!(!t["calibration"].as_array().unwrap().is_empty());
+    let regions = v1["by_segment"].as_array().unwrap();
+    assert_eq!(regions.len(), 5, "one entry per region");
+    assert!(regions[0]["model"]["roc_auc"].is_f64());
+    let b = read_parquet(&o1.join("predictions.parquet"));
+    let n = b.num_rows();
+    assert_eq!(n as u64, v1["customers"].as_u64().unwrap());
+    for c in [
+        "customer_id",
+        "split",
+        "churn",
+        "churn_probability",
+        "risk_band",
+        "retention_priority",
+        "value_category",
+    ] {
+        assert!(b.column_by_name(c).is_some(), "{c}");
+    }
+    let p = b
+        .column_by_name("churn_probability")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    assert!(p.values().iter().all(|&x| (0.0..=1.0).contains(&x)));
+    let insights: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(o1.join("insights.json")).unwrap()).unwrap();
+    let targets = insights["retention_targets"]["top"].as_array().unwrap();
+    assert!(targets.len() <= 20);
+    for t in targets {
+        assert!(t["churn_probability"].as_f64().unwrap() >= 0.7);
+        assert!(t["revenue"].as_f64().unwrap() > 200.0);
+    }
+    // score the data with the saved model: one row per customer of the whole data
+    let scores = dir.path().join("scores.csv");
+    let r = segmint(&[
+        "score",
+        "--model",
+        o1.join("model.json").to_str().unwrap(),
+        "--data",
+        d,
+        "--out",
+        scores.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&scores).unwrap();
+    assert!(
+        text.starts_with("customer_id,churn_probability,risk_band"),
+        "{text:.80}"
+    );
+    assert_eq!(
+        text.lines().count(),
+        3001,
+        "every demo customer has a purchase"
+    );
+    // value: regression metrics and categories
+    let (v, o) = run("2", "value", "v", &[]);
+    for k in ["rmse", "mae", "r2"] {
+        assert!(v[k].is_f64(), "{k}");
+    }
+    assert!(v["test"]["wape"].is_f64());
+    let b = read_parquet(&o.join("predictions.parquet"));
+    assert!(b.column_by_name("predicted_value").is_some());
+    // bad options and files: exit 2 and a clear message
+    let r = segmint(&[
+        "predict",
+        "churn",
+        "--data",
+        d,
+        "--cutoff",
+        "2099-01-01",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("past the end of the data"),
+        "{}",
+        r.stderr
+    );
+    let r = segmint(&[
+        "score",
+        "--model",
+        scores.to_str().unwrap(),
+        "--data",
+        d,
+        "--out",
+        o.join("x.parquet").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("not a segmint prediction model"),
+        "{}",
+        r.stderr
+    );
+    let r = segmint(&[
+        "predict",
+        "churn",
+        "--train-table",
+        o.join("predictions.parquet").to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cv_fold"), "{}", r.stderr);
+}

@@ -23,6 +23,7 @@ pub mod demo;
 pub mod error;
 pub mod mart;
 pub mod output;
+pub mod predict;
 pub mod progress;
 pub mod revenue;
 pub mod segment;

@@ -187,3 +187,32 @@ pub fn write_csv_rows(w: &mut impl Write, batch: &RecordBatch) -> std::io::Resul
     }
     Ok(())
 }
+
+/// One output column for [`batch`].
+pub enum OutCol {
+    Str(Vec<String>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+}
+
+/// A record batch from named columns of equal length (all non-nullable; NaN stays NaN).
+pub fn batch(columns: Vec<(&str, OutCol)>) -> Result<RecordBatch> {
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    let mut fields = Vec::with_capacity(columns.len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+    for (name, c) in columns {
+        let (t, a): (DataType, ArrayRef) = match c {
+            OutCol::Str(v) => (DataType::Utf8, std::sync::Arc::new(StringArray::from(v))),
+            OutCol::F64(v) => (
+                DataType::Float64,
+                std::sync::Arc::new(Float64Array::from(v)),
+            ),
+            OutCol::I64(v) => (DataType::Int64, std::sync::Arc::new(Int64Array::from(v))),
+        };
+        fields.push(Field::new(name, t, false));
+        arrays.push(a);
+    }
+    RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| crate::Error::Data(format!("building an output table: {e}")))
+}

@@ -11,12 +11,10 @@ use segmint::clv::{
     fit_by_segment, predict, scorecard, summarize, PredictParams, Scorecard, SummaryParams,
     TimeUnit, TransactionModel,
 };
-use segmint::data::customers::Attributes;
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
-use segmint::segment::profile::read_segments;
 
-use crate::ui::{note, Bars, Global, InputArgs};
+use crate::ui::{note, segment_labels, Bars, Global, InputArgs};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -136,41 +134,6 @@ pub enum UnitArg {
     Day,
     Week,
     Month,
-}
-
-/// The `col` label of every summary customer: from a segments file, else from the customers
-/// file. Returns the label names and each customer's index into them.
-fn segment_labels(
-    inputs: &segmint::data::Inputs,
-    map: &segmint::data::ColumnMap,
-    col: &str,
-    segments: Option<&std::path::Path>,
-    ids: &[String],
-) -> Result<(Vec<String>, Vec<Option<u32>>)> {
-    let file = match segments {
-        Some(p) => read_segments(p, col)?,
-        None => {
-            let customers = inputs
-                .open_optional(TableKind::Customers, map)?
-                .context("--by needs a customers file (or --segments FILE)")?;
-            let attrs = Attributes::load(&customers, &[col], &segmint::progress::NoProgress)?;
-            let column = attrs.column(col).with_context(|| {
-                format!(
-                    "--by {col:?}: not a column of {} (nor a known customer attribute)",
-                    customers.path.display()
-                )
-            })?;
-            let rows = attrs.rows_for(ids);
-            let mut f = segmint::segment::profile::SegmentFile::default();
-            for (id, r) in ids.iter().zip(rows) {
-                f.customer_id.push(id.clone());
-                f.segment.push(r.and_then(|r| column.text(r)));
-            }
-            f
-        }
-    };
-    let (names, labels, _) = file.align(ids, &[]);
-    Ok((names, labels))
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {

@@ -3,6 +3,7 @@ pub mod clv;
 pub mod demo;
 pub mod mart;
 pub mod migrate;
+pub mod predict;
 pub mod profile;
 pub mod rfm;
 pub mod run;

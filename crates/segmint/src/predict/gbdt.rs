@@ -1,0 +1,903 @@
+//! Histogram gradient-boosted decision trees, LightGBM's design: features binned once into at
+//! most `max_bin` bins (plus one bin for missing values), trees grown leaf-wise (always split
+//! the leaf with the largest gain, up to `num_leaves`), histograms built for the smaller child
+//! only (the larger one is the parent minus it), L2-regularised leaf values, shrinkage, class
+//! weights and early stopping on a validation set.
+//!
+//! Determinism: histograms are summed over fixed blocks of rows and the block sums added in block
+//! order, so a model is bit-identical at any thread count; ties between equal gains go to the
+//! lower feature index, then the lower bin.
+//!
+//! ```
+//! use segmint::predict::gbdt::{Gbdt, GbdtParams, Objective};
+//! use segmint::predict::Table;
+//! let x = Table::from_rows(vec!["x".into()], &[vec![1.0], vec![2.0], vec![3.0], vec![4.0]]);
+//! let y = [0.0, 0.0, 1.0, 1.0];
+//! let params = GbdtParams { objective: Objective::Binary, min_child_samples: 1, n_estimators: 20,
+//!                           ..GbdtParams::default() };
+//! let model = Gbdt::fit(&params, &x, &y, None, None).unwrap();
+//! let p = model.predict(&x);
+//! assert!(p[0] < 0.5 && p[3] > 0.5);
+//! ```
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::Table;
+use crate::error::{Error, Result};
+
+/// The loss being minimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Log loss for a 0/1 label; the model predicts a probability.
+    Binary,
+    /// Squared error; the model predicts the mean.
+    Regression,
+}
+
+/// Parameters, named as in LightGBM; defaults are LightGBM's except `n_estimators` (200) and
+/// `learning_rate` (0.05), the settings of the bench `churn` task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GbdtParams {
+    pub objective: Objective,
+    /// Boosting rounds (trees), the most when early stopping is on.
+    pub n_estimators: usize,
+    /// Shrinkage applied to every leaf value.
+    pub learning_rate: f64,
+    /// Maximum leaves per tree (leaf-wise growth).
+    pub num_leaves: usize,
+    /// Maximum depth; 0 = no limit.
+    pub max_depth: usize,
+    /// Minimum rows in a leaf.
+    pub min_child_samples: usize,
+    /// Minimum sum of hessians in a leaf.
+    pub min_child_weight: f64,
+    /// L2 penalty on leaf values.
+    pub reg_lambda: f64,
+    /// Minimum gain of a split.
+    pub min_split_gain: f64,
+    /// Bins per feature (at most 255), from up to `bin_sample` rows.
+    pub max_bin: usize,
+    pub bin_sample: usize,
+    /// Weight of each class (`Binary` only): `None` = 1 and 1; see [`ClassWeight`].
+    pub class_weight: ClassWeight,
+    /// Stop when the validation loss has not improved for this many rounds (0 = off; needs a
+    /// validation set).
+    pub early_stopping_rounds: usize,
+    /// Seed of the row sample used to find bin boundaries.
+    pub seed: u64,
+}
+
+impl Default for GbdtParams {
+    fn default() -> Self {
+        GbdtParams {
+            objective: Objective::Binary,
+            n_estimators: 200,
+            learning_rate: 0.05,
+            num_leaves: 31,
+            max_depth: 0,
+            min_child_samples: 20,
+            min_child_weight: 1e-3,
+            reg_lambda: 0.0,
+            min_split_gain: 0.0,
+            max_bin: 255,
+            bin_sample: 200_000,
+            class_weight: ClassWeight::None,
+            early_stopping_rounds: 0,
+            seed: 42,
+        }
+    }
+}
+
+/// Class weights of a binary model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeight {
+    None,
+    /// n / (2 n_class) for each class (scikit-learn's and LightGBM's "balanced").
+    Balanced,
+    /// Weight of class 0 and of class 1.
+    Given(f64, f64),
+}
+
+impl GbdtParams {
+    /// Checks the parameters, naming the one that is wrong.
+    pub fn check(&self) -> Result<()> {
+        let bad = |name: &str, v: String, want: &str| {
+            Err(Error::Config(format!("{name} = {v}: expected {want}")))
+        };
+        if self.n_estimators == 0 {
+            return bad("n_estimators", "0".into(), "at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", self.learning_rate.to_string(), "> 0");
+        }
+        if self.num_leaves < 2 {
+            return bad("num_leaves", self.num_leaves.to_string(), "at least 2");
+        }
+        if self.min_child_samples == 0 {
+            return bad("min_child_samples", "0".into(), "at least 1");
+        }
+        if !(self.reg_lambda >= 0.0 && self.min_child_weight >= 0.0 && self.min_split_gain >= 0.0) {
+            return bad(
+                "reg_lambda / min_child_weight / min_split_gain",
+                format!(
+                    "{} / {} / {}",
+                    self.reg_lambda, self.min_child_weight, self.min_split_gain
+                ),
+                ">= 0",
+            );
+        }
+        if !(2..=255).contains(&self.max_bin) {
+            return bad("max_bin", self.max_bin.to_string(), "2..=255");
+        }
+        if let ClassWeight::Given(a, b) = self.class_weight {
+            if !(a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite()) {
+                return bad("class_weight", format!("{a}, {b}"), "two weights > 0");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bin boundaries of one feature: value `x` falls in the first bin `b` with `x <= upper[b]`,
+/// or in bin `upper.len()` when it is above every bound; missing values (NaN) in the bin after
+/// that. (The bounds are finite, so a model serialises to plain JSON.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BinMapper {
+    pub upper: Vec<f64>,
+}
+
+impl BinMapper {
+    /// Boundaries from the sorted non-missing values: every distinct value its own bin when
+    /// there are at most `max_bin` (bounds at midpoints, as LightGBM), else bins of about equal
+    /// counts that never split a value.
+    fn new(sorted: &[f64], max_bin: usize) -> BinMapper {
+        let mut distinct: Vec<(f64, usize)> = Vec::new();
+        for &v in sorted {
+            match distinct.last_mut() {
+                Some(d) if d.0 == v => d.1 += 1,
+                _ => distinct.push((v, 1)),
+            }
+        }
+        let mut upper = Vec::new();
+        if distinct.len() <= max_bin {
+            for w in distinct.windows(2) {
+                upper.push(midpoint(w[0].0, w[1].0));
+            }
+        } else {
+            let mut left = sorted.len();
+            let mut bins_left = max_bin;
+            let mut acc = 0usize;
+            for (i, w) in distinct.windows(2).enumerate() {
+                acc += w[0].1;
+                let target = left as f64 / bins_left as f64;
+                // close the bin when it is full, or when adding the next value overshoots more
+                // than stopping here undershoots
+                if acc as f64 >= target
+                    || (acc as f64 + w[1].1 as f64 - target) > (target - acc as f64)
+                        && acc as f64 >= 0.5 * target
+                {
+                    upper.push(midpoint(w[0].0, w[1].0));
+                    left -= acc;
+                    acc = 0;
+                    bins_left -= 1;
+                    if bins_left == 1 || upper.len() + 1 == max_bin {
+                        break;
+                    }
+                }
+                let _ = i;
+            }
+        }
+        BinMapper { upper }
+    }
+
+    /// Bins of non-missing values (the missing bin is one more).
+    pub fn n_bins(&self) -> usize {
+        self.upper.len() + 1
+    }
+
+    #[inline]
+    pub fn bin(&self, x: f64) -> u8 {
+        if x.is_nan() {
+            self.upper.len() as u8 + 1
+        } else {
+            self.upper.partition_point(|&u| u < x) as u8
+        }
+    }
+}
+
+fn midpoint(a: f64, b: f64) -> f64 {
+    let m = a + (b - a) / 2.0;
+    // the bound must separate a (<= bound) from b (> bound) even when they are adjacent floats
+    if m < b {
+        m
+    } else {
+        a
+    }
+}
+
+/// A tree node: go left when `x[feature] <= threshold` (missing values: `missing_left`).
+/// Children >= 0 are nodes, < 0 are leaves `!child`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Node {
+    pub feature: u32,
+    pub threshold: f64,
+    pub missing_left: bool,
+    pub left: i32,
+    pub right: i32,
+    pub gain: f64,
+}
+
+/// One tree: nodes (root first) and leaf values (already multiplied by the learning rate).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    pub leaves: Vec<f64>,
+}
+
+impl Tree {
+    #[inline]
+    pub fn predict_row(&self, row: &[f64]) -> f64 {
+        if self.nodes.is_empty() {
+            return self.leaves[0];
+        }
+        let mut i = 0i32;
+        loop {
+            let n = &self.nodes[i as usize];
+            let x = row[n.feature as usize];
+            let left = if x.is_nan() {
+                n.missing_left
+            } else {
+                x <= n.threshold
+            };
+            i = if left { n.left } else { n.right };
+            if i < 0 {
+                return self.leaves[(!i) as usize];
+            }
+        }
+    }
+}
+
+/// A fitted model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Gbdt {
+    pub params: GbdtParams,
+    pub features: Vec<String>,
+    /// Raw score before the first tree (log-odds of the weighted base rate, or the mean).
+    pub init_score: f64,
+    pub trees: Vec<Tree>,
+    /// Rounds kept (early stopping keeps the best one) and rounds run.
+    pub best_iteration: usize,
+    pub rounds_run: usize,
+    /// Validation loss per round, when a validation set was given.
+    pub valid_loss: Vec<f64>,
+    pub bin_mappers: Vec<BinMapper>,
+}
+
+/// Rows per histogram block: block sums are added in block order (determinism).
+const BLOCK: usize = 8192;
+
+#[derive(Clone, Copy, Default)]
+struct Bin {
+    g: f64,
+    h: f64,
+    c: u32,
+}
+
+#[derive(Clone, Copy)]
+struct Split {
+    gain: f64,
+    feature: usize,
+    /// bins `0..=bin` go left
+    bin: usize,
+    missing_left: bool,
+    left_g: f64,
+    left_h: f64,
+    left_c: u32,
+}
+
+struct Leaf {
+    start: usize,
+    len: usize,
+    g: f64,
+    h: f64,
+    depth: usize,
+    hist: Vec<Vec<Bin>>,
+    best: Option<Split>,
+    /// where this leaf hangs in the tree: (node, is_left); None for the root
+    parent: Option<(usize, bool)>,
+}
+
+/// Binned training data, column-major: `cols[f][r]` (a split's partition and a histogram read
+/// one feature's column at a time, which stays in cache; rows of a leaf are scattered).
+struct Binned {
+    cols: Vec<Vec<u8>>,
+    /// bin count of each feature including the missing bin
+    sizes: Vec<usize>,
+}
+
+impl Gbdt {
+    /// Fits on `x` (rows x features) with labels `y` (0/1 for `Binary`), optional per-row
+    /// weights, and an optional validation set for the loss curve and early stopping.
+    pub fn fit(
+        params: &GbdtParams,
+        x: &Table,
+        y: &[f64],
+        weights: Option<&[f64]>,
+        valid: Option<(&Table, &[f64])>,
+    ) -> Result<Gbdt> {
+        params.check()?;
+        let n = x.rows;
+        if n == 0 || y.len() != n {
+            return Err(Error::Data(format!(
+                "training needs rows and one label per row ({} rows, {} labels)",
+                n,
+                y.len()
+            )));
+        }
+        if let Some(bad) = y.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "label of training row {} is {} (expected a finite number)",
+                bad + 1,
+                y[bad]
+            )));
+        }
+        if params.objective == Objective::Binary {
+            if let Some(bad) = y.iter().position(|&v| v != 0.0 && v != 1.0) {
+                return Err(Error::Data(format!(
+                    "label of training row {} is {} (a binary model needs 0 or 1)",
+                    bad + 1,
+                    y[bad]
+                )));
+            }
+        }
+        if params.early_stopping_rounds > 0 && valid.is_none() {
+            return Err(Error::Config(
+                "early stopping needs a validation set".into(),
+            ));
+        }
+        let mut w: Vec<f64> = match weights {
+            Some(w) => w.to_vec(),
+            None => vec![1.0; n],
+        };
+        if params.objective == Objective::Binary {
+            let n1 = y.iter().filter(|&&v| v == 1.0).count() as f64;
+            let n0 = n as f64 - n1;
+            let (w0, w1) = match params.class_weight {
+                ClassWeight::None => (1.0, 1.0),
+                ClassWeight::Balanced => (
+                    n as f64 / (2.0 * n0.max(1.0)),
+                    n as f64 / (2.0 * n1.max(1.0)),
+                ),
+                ClassWeight::Given(a, b) => (a, b),
+            };
+            for (wi, &yi) in w.iter_mut().zip(y) {
+                *wi *= if yi == 1.0 { w1 } else { w0 };
+            }
+        }
+        let mappers = bin_mappers(x, params);
+        let data = bin_table(x, &mappers);
+        let sw: f64 = w.iter().sum();
+        let init_score = match params.objective {
+            Objective::Binary => {
+                let p = w.iter().zip(y).map(|(a, b)| a * b).sum::<f64>() / sw;
+                let p = p.clamp(1e-15, 1.0 - 1e-15);
+                (p / (1.0 - p)).ln()
+            }
+            Objective::Regression => w.iter().zip(y).map(|(a, b)| a * b).sum::<f64>() / sw,
+        };
+        let mut model = Gbdt {
+            params: params.clone(),
+            features: x.names.clone(),
+            init_score,
+            trees: Vec::new(),
+            best_iteration: 0,
+            rounds_run: 0,
+            valid_loss: Vec::new(),
+            bin_mappers: mappers,
+        };
+        let mut score = vec![init_score; n];
+        let mut valid_score = valid.map(|(v, _)| vec![init_score; v.rows]);
+        let mut gh: Vec<[f32; 2]> = vec![[0.0; 2]; n];
+        let mut rows: Vec<u32> = (0..n as u32).collect();
+        let mut best = (f64::INFINITY, 0usize);
+        for round in 0..params.n_estimators {
+            gradients(params.objective, &score, y, &w, &mut gh);
+            // rows in ascending order: stable partitions keep every leaf's rows ascending, so
+            // the column reads of histograms and partitions move forward through memory
+            for (i, r) in rows.iter_mut().enumerate() {
+                *r = i as u32;
+            }
+            let (tree, leaf_rows) = grow_tree(params, &data, &gh, &mut rows, &model.bin_mappers);
+            // training scores: every row sits in exactly one leaf's range of `rows`
+            for (value, (start, len)) in tree.leaves.iter().zip(&leaf_rows) {
+                for &r in &rows[*start..start + len] {
+                    score[r as usize] += value;
+                }
+            }
+            if let (Some(vs), Some((vx, vy))) = (valid_score.as_mut(), valid) {
+                vs.par_iter_mut()
+                    .enumerate()
+                    .for_each(|(i, s)| *s += tree.predict_row(vx.row(i)));
+                let loss = loss(params.objective, vs, vy);
+                model.valid_loss.push(loss);
+                if loss < best.0 {
+                    best = (loss, round + 1);
+                }
+            }
+            model.trees.push(tree);
+            model.rounds_run = round + 1;
+            if params.early_stopping_rounds > 0
+                && round + 1 - best.1 >= params.early_stopping_rounds
+            {
+                break;
+            }
+            if model.trees.last().is_some_and(|t| t.nodes.is_empty()) {
+                break; // no split possible: further rounds add the same constant
+            }
+        }
+        model.best_iteration = if params.early_stopping_rounds > 0 {
+            best.1
+        } else {
+            model.trees.len()
+        };
+        model.trees.truncate(model.best_iteration);
+        Ok(model)
+    }
+
+    /// Raw scores (log-odds for `Binary`).
+    pub fn predict_raw(&self, x: &Table) -> Vec<f64> {
+        (0..x.rows)
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|i| {
+                let row = x.row(i);
+                self.init_score + self.trees.iter().map(|t| t.predict_row(row)).sum::<f64>()
+            })
+            .collect()
+    }
+
+    /// Predictions: probabilities for `Binary`, values for `Regression`.
+    pub fn predict(&self, x: &Table) -> Vec<f64> {
+        let raw = self.predict_raw(x);
+        match self.params.objective {
+            Objective::Binary => raw.into_iter().map(sigmoid).collect(),
+            Objective::Regression => raw,
+        }
+    }
+
+    /// Total split gain per feature (LightGBM's `importance_type="gain"`).
+    pub fn gain_importance(&self) -> Vec<f64> {
+        let mut imp = vec![0.0; self.features.len()];
+        for t in &self.trees {
+            for n in &t.nodes {
+                imp[n.feature as usize] += n.gain;
+            }
+        }
+        imp
+    }
+
+    /// Number of splits per feature.
+    pub fn split_importance(&self) -> Vec<usize> {
+        let mut imp = vec![0; self.features.len()];
+        for t in &self.trees {
+            for n in &t.nodes {
+                imp[n.feature as usize] += 1;
+            }
+        }
+        imp
+    }
+}
+
+pub(crate) fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Mean loss of raw scores: log loss (Binary) or squared error (Regression).
+fn loss(obj: Objective, raw: &[f64], y: &[f64]) -> f64 {
+    let s: f64 = raw
+        .iter()
+        .zip(y)
+        .map(|(&z, &t)| match obj {
+            // log(1 + e^z) - t z, stable for large |z|
+            Objective::Binary => z.max(0.0) + (-z.abs()).exp().ln_1p() - t * z,
+            Objective::Regression => (z - t) * (z - t),
+        })
+        .sum();
+    s / y.len().max(1) as f64
+}
+
+fn gradients(obj: Objective, score: &[f64], y: &[f64], w: &[f64], gh: &mut [[f32; 2]]) {
+    gh.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
+        let o = b * BLOCK;
+        for (k, e) in chunk.iter_mut().enumerate() {
+            let i = o + k;
+            *e = match obj {
+                Objective::Binary => {
+                    let p = sigmoid(score[i]);
+                    [
+                        ((p - y[i]) * w[i]) as f32,
+                        ((p * (1.0 - p)).max(1e-16) * w[i]) as f32,
+                    ]
+                }
+                Objective::Regression => [((score[i] - y[i]) * w[i]) as f32, w[i] as f32],
+            };
+        }
+    });
+}
+
+fn bin_mappers(x: &Table, params: &GbdtParams) -> Vec<BinMapper> {
+    let n = x.rows;
+    // a seeded sample of rows when the table is large (LightGBM: bin_construct_sample_cnt)
+    let sample: Vec<usize> = if n <= params.bin_sample {
+        (0..n).collect()
+    } else {
+        use rand::seq::index::sample;
+        use rand::SeedableRng;
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(params.seed);
+        let mut s = sample(&mut rng, n, params.bin_sample).into_vec();
+        s.sort_unstable();
+        s
+    };
+    (0..x.cols)
+        .into_par_iter()
+        .map(|f| {
+            let mut v: Vec<f64> = sample
+                .iter()
+                .map(|&i| x.data[i * x.cols + f])
+                .filter(|v| !v.is_nan())
+                .collect();
+            v.sort_unstable_by(f64::total_cmp);
+            BinMapper::new(&v, params.max_bin)
+        })
+        .collect()
+}
+
+fn bin_table(x: &Table, mappers: &[BinMapper]) -> Binned {
+    let d = x.cols;
+    let cols: Vec<Vec<u8>> = (0..d)
+        .into_par_iter()
+        .map(|f| {
+            let m = &mappers[f];
+            (0..x.rows).map(|i| m.bin(x.data[i * d + f])).collect()
+        })
+        .collect();
+    Binned {
+        cols,
+        sizes: mappers.iter().map(|m| m.n_bins() + 1).collect(),
+    }
+}
+
+/// Per-feature histograms of the rows `rows` (`None`: all rows in order). Each feature's sums
+/// run over the rows in order on one thread, so the result does not depend on the thread count.
+fn histogram(data: &Binned, gh: &[[f32; 2]], rows: Option<&[u32]>) -> Vec<Vec<Bin>> {
+    // gradients in leaf order, read sequentially by every feature
+    let ordered: Vec<[f32; 2]>;
+    let og: &[[f32; 2]] = match rows {
+        None => gh,
+        Some(rows) => {
+            ordered = rows.iter().map(|&r| gh[r as usize]).collect();
+            &ordered
+        }
+    };
+    let one = |f: usize| -> Vec<Bin> {
+        let col = &data.cols[f];
+        // four interleaved histograms (row k adds to lane k % 4): runs of rows in one bin, the
+        // rule for features with few values, no longer wait on the previous add to that bin.
+        // Fixed-size lanes indexed by a u8 need no bounds checks. Lanes are added in order.
+        let mut lanes = vec![[Bin::default(); 256]; 4];
+        let [l0, l1, l2, l3] = &mut lanes[..] else {
+            unreachable!()
+        };
+        let add = |h: &mut [Bin; 256], b: u8, e: &[f32; 2]| {
+            let bin = &mut h[b as usize];
+            bin.g += e[0] as f64;
+            bin.h += e[1] as f64;
+            bin.c += 1;
+        };
+        match rows {
+            None => {
+                let mut bc = col.chunks_exact(4);
+                let mut gc = og.chunks_exact(4);
+                for (b, e) in (&mut bc).zip(&mut gc) {
+                    add(l0, b[0], &e[0]);
+                    add(l1, b[1], &e[1]);
+                    add(l2, b[2], &e[2]);
+                    add(l3, b[3], &e[3]);
+                }
+                for (&b, e) in bc.remainder().iter().zip(gc.remainder()) {
+                    add(l0, b, e);
+                }
+            }
+            Some(rows) => {
+                let mut rc = rows.chunks_exact(4);
+                let mut gc = og.chunks_exact(4);
+                for (r, e) in (&mut rc).zip(&mut gc) {
+                    add(l0, col[r[0] as usize], &e[0]);
+                    add(l1, col[r[1] as usize], &e[1]);
+                    add(l2, col[r[2] as usize], &e[2]);
+                    add(l3, col[r[3] as usize], &e[3]);
+                }
+                for (&r, e) in rc.remainder().iter().zip(gc.remainder()) {
+                    add(l0, col[r as usize], e);
+                }
+            }
+        }
+        (0..data.sizes[f])
+            .map(|b| {
+                let mut t = l0[b];
+                for l in [&*l1, &*l2, &*l3] {
+                    t.g += l[b].g;
+                    t.h += l[b].h;
+                    t.c += l[b].c;
+                }
+                t
+            })
+            .collect()
+    };
+    let n = rows.map_or(gh.len(), |r| r.len());
+    if n < 4096 {
+        (0..data.cols.len()).map(one).collect()
+    } else {
+        (0..data.cols.len()).into_par_iter().map(one).collect()
+    }
+}
+
+fn leaf_value(g: f64, h: f64, lambda: f64) -> f64 {
+    -g / (h + lambda)
+}
+
+fn score_of(g: f64, h: f64, lambda: f64) -> f64 {
+    g * g / (h + lambda)
+}
+
+/// Best split of a leaf over all features; `None` when no split satisfies the constraints.
+fn best_split(params: &GbdtParams, leaf: &Leaf) -> Option<Split> {
+    if leaf.len < 2 * params.min_child_samples
+        || (params.max_depth > 0 && leaf.depth >= params.max_depth)
+    {
+        return None;
+    }
+    let lambda = params.reg_lambda;
+    let parent = score_of(leaf.g, leaf.h, lambda);
+    let total_c = leaf.len as u32;
+    let mut best: Option<Split> = None;
+    for (f, hist) in leaf.hist.iter().enumerate() {
+        let (values, missing) = hist.split_at(hist.len() - 1);
+        let miss = missing[0];
+        let directions: &[bool] = if miss.c > 0 { &[false, true] } else { &[false] };
+        for &missing_left in directions {
+            let (mut lg, mut lh, mut lc) = if missing_left {
+                (miss.g, miss.h, miss.c)
+            } else {
+                (0.0, 0.0, 0)
+            };
+            for (b, e) in values[..values.len() - 1].iter().enumerate() {
+                lg += e.g;
+                lh += e.h;
+                lc += e.c;
+                if (lc as usize) < params.min_child_samples || lh < params.min_child_weight {
+                    continue;
+                }
+                let rc = total_c - lc;
+                let rh = leaf.h - lh;
+                if (rc as usize) < params.min_child_samples || rh < params.min_child_weight {
+                    break;
+                }
+                let rg = leaf.g - lg;
+                let gain = score_of(lg, lh, lambda) + score_of(rg, rh, lambda) - parent;
+                if gain > params.min_split_gain && best.is_none_or(|s| gain > s.gain) {
+                    best = Some(Split {
+                        gain,
+                        feature: f,
+                        bin: b,
+                        missing_left,
+                        left_g: lg,
+                        left_h: lh,
+                        left_c: lc,
+                    });
+                }
+            }
+        }
+    }
+    best
+}
+
+/// Grows one tree leaf-wise; returns it and each leaf's (start, len) range in `rows`.
+fn grow_tree(
+    params: &GbdtParams,
+    data: &Binned,
+    gh: &[[f32; 2]],
+    rows: &mut [u32],
+    mappers: &[BinMapper],
+) -> (Tree, Vec<(usize, usize)>) {
+    let n = rows.len();
+    let (g, h) = {
+        let mut g = 0.0;
+        let mut h = 0.0;
+        for e in gh {
+            g += e[0] as f64;
+            h += e[1] as f64;
+        }
+        (g, h)
+    };
+    let hist = histogram(data, gh, None);
+    let mut root = Leaf {
+        start: 0,
+        len: n,
+        g,
+        h,
+        depth: 0,
+        hist,
+        best: None,
+        parent: None,
+    };
+    root.best = best_split(params, &root);
+    let mut leaves = vec![root];
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut scratch: Vec<u32> = Vec::new();
+    while leaves.len() < params.num_leaves {
+        // the leaf with the largest gain (first one on ties)
+        let Some((li, split)) = leaves
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.best.map(|s| (i, s)))
+            .fold(None, |acc: Option<(usize, Split)>, (i, s)| match acc {
+                Some((_, b)) if b.gain >= s.gain => acc,
+                _ => Some((i, s)),
+            })
+        else {
+            break;
+        };
+        let leaf = &leaves[li];
+        let (start, len) = (leaf.start, leaf.len);
+        // stable partition of the leaf's rows: left rows first
+        let f = split.feature;
+        let missing_bin = data.sizes[f] - 1;
+        let col = &data.cols[f];
+        let goes_left = |b: usize| {
+            if b == missing_bin {
+                split.missing_left
+            } else {
+                b <= split.bin
+            }
+        };
+        scratch.clear();
+        let part = &mut rows[start..start + len];
+        let mut nl = 0;
+        for k in 0..part.len() {
+            let r = part[k];
+            if goes_left(col[r as usize] as usize) {
+                part[nl] = r;
+                nl += 1;
+            } else {
+                scratch.push(r);
+            }
+        }
+        part[nl..].copy_from_slice(&scratch);
+        debug_assert_eq!(nl, split.left_c as usize);
+        // the node replacing this leaf
+        let node_index = nodes.len();
+        nodes.push(Node {
+            feature: f as u32,
+            threshold: mappers[f].upper[split.bin],
+            missing_left: split.missing_left,
+            left: 0,
+            right: 0,
+            gain: split.gain,
+        });
+        if let Some((p, is_left)) = leaf.parent {
+            if is_left {
+                nodes[p].left = node_index as i32;
+            } else {
+                nodes[p].right = node_index as i32;
+            }
+        }
+        // histogram of the smaller child; the larger one is parent - smaller
+        let (lg, lh) = (split.left_g, split.left_h);
+        let (rg, rh) = (leaf.g - lg, leaf.h - lh);
+        let left_rows = &rows[start..start + nl];
+        let right_rows = &rows[start + nl..start + len];
+        let small_left = nl <= len - nl;
+        let small = histogram(
+            data,
+            gh,
+            Some(if small_left { left_rows } else { right_rows }),
+        );
+        let mut large = std::mem::take(&mut leaves[li].hist);
+        for (la, sa) in large.iter_mut().zip(&small) {
+            for (a, b) in la.iter_mut().zip(sa) {
+                a.g -= b.g;
+                a.h -= b.h;
+                a.c -= b.c;
+            }
+        }
+        let (lhist, rhist) = if small_left {
+            (small, large)
+        } else {
+            (large, small)
+        };
+        let depth = leaves[li].depth + 1;
+        let mut left = Leaf {
+            start,
+            len: nl,
+            g: lg,
+            h: lh,
+            depth,
+            hist: lhist,
+            best: None,
+            parent: Some((node_index, true)),
+        };
+        let mut right = Leaf {
+            start: start + nl,
+            len: len - nl,
+            g: rg,
+            h: rh,
+            depth,
+            hist: rhist,
+            best: None,
+            parent: Some((node_index, false)),
+        };
+        if leaves.len() + 1 < params.num_leaves {
+            left.best = best_split(params, &left);
+            right.best = best_split(params, &right);
+        }
+        leaves[li] = left;
+        leaves.push(right);
+    }
+    // leaf values; link leaves into their parents
+    let lambda = params.reg_lambda;
+    let mut values = Vec::with_capacity(leaves.len());
+    let mut ranges = Vec::with_capacity(leaves.len());
+    for (i, l) in leaves.iter().enumerate() {
+        values.push(params.learning_rate * leaf_value(l.g, l.h, lambda));
+        ranges.push((l.start, l.len));
+        if let Some((p, is_left)) = l.parent {
+            if is_left {
+                nodes[p].left = !(i as i32);
+            } else {
+                nodes[p].right = !(i as i32);
+            }
+        }
+    }
+    (
+        Tree {
+            nodes,
+            leaves: values,
+        },
+        ranges,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_every_distinct_value_when_few() {
+        let m = BinMapper::new(&[1.0, 1.0, 2.0, 5.0], 255);
+        assert_eq!(m.upper, vec![1.5, 3.5]);
+        assert_eq!(m.bin(1.0), 0);
+        assert_eq!(m.bin(1.5), 0);
+        assert_eq!(m.bin(2.0), 1);
+        assert_eq!(m.bin(100.0), 2);
+        assert_eq!(m.bin(f64::NAN), 3);
+    }
+
+    #[test]
+    fn bins_of_many_values_have_about_equal_counts() {
+        let v: Vec<f64> = (0..10_000).map(|i| i as f64).collect();
+        let m = BinMapper::new(&v, 10);
+        assert_eq!(m.n_bins(), 10);
+        let mut counts = vec![0; 11];
+        for &x in &v {
+            counts[m.bin(x) as usize] += 1;
+        }
+        assert!(
+            counts[..10].iter().all(|&c| (900..=1100).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! Evaluation metrics, defined as in scikit-learn (cited per function).
+
+use serde::{Deserialize, Serialize};
+
+/// ROC-AUC with ties handled as scikit-learn's `roc_auc_score` (trapezoids over distinct scores,
+/// equal to the Mann-Whitney statistic with average ranks). `None` when one class is absent.
+pub fn roc_auc(y: &[f64], score: &[f64]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..y.len()).collect();
+    idx.sort_unstable_by(|&a, &b| score[a].total_cmp(&score[b]));
+    let n1 = y.iter().filter(|&&v| v == 1.0).count() as f64;
+    let n0 = y.len() as f64 - n1;
+    if n1 == 0.0 || n0 == 0.0 {
+        return None;
+    }
+    // sum of average ranks of the positives
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        let pos = idx[i..=j].iter().filter(|&&k| y[k] == 1.0).count() as f64;
+        rank_sum += avg * pos;
+        i = j + 1;
+    }
+    Some((rank_sum - n1 * (n1 + 1.0) / 2.0) / (n1 * n0))
+}
+
+/// Average precision, scikit-learn's `average_precision_score`: sum over thresholds of
+/// (R_n - R_{n-1}) P_n, thresholds at the distinct scores (descending).
+pub fn average_precision(y: &[f64], score: &[f64]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..y.len()).collect();
+    idx.sort_unstable_by(|&a, &b| score[b].total_cmp(&score[a]));
+    let n1 = y.iter().filter(|&&v| v == 1.0).count() as f64;
+    if n1 == 0.0 {
+        return None;
+    }
+    let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            if y[k] == 1.0 {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+        }
+        let recall = tp / n1;
+        ap += (recall - prev_recall) * tp / (tp + fp);
+        prev_recall = recall;
+        i = j + 1;
+    }
+    Some(ap)
+}
+
+/// Mean log loss with probabilities clipped to [1e-15, 1 - 1e-15].
+pub fn log_loss(y: &[f64], p: &[f64]) -> f64 {
+    let s: f64 = y
+        .iter()
+        .zip(p)
+        .map(|(&t, &q)| {
+            let q = q.clamp(1e-15, 1.0 - 1e-15);
+            -(t * q.ln() + (1.0 - t) * (1.0 - q).ln())
+        })
+        .sum();
+    s / y.len().max(1) as f64
+}
+
+/// One row of a calibration table: predictions in `[lower, upper)`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CalibrationBin {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: usize,
+    pub mean_predicted: f64,
+    pub observed_rate: f64,
+}
+
+/// Classification metrics at a probability threshold.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Classification {
+    pub n: usize,
+    pub positives: usize,
+    pub threshold: f64,
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub roc_auc: Option<f64>,
+    pub pr_auc: Option<f64>,
+    pub log_loss: f64,
+    pub calibration: Vec<CalibrationBin>,
+}
+
+/// Accuracy, precision, recall, F1 (positive = 1, predicted positive when p >= threshold;
+/// precision is 0 when nothing is predicted positive, as scikit-learn's `zero_division=0`),
+/// ROC-AUC, PR-AUC (average precision), log loss and a 10-bin calibration table.
+pub fn classification(y: &[f64], p: &[f64], threshold: f64) -> Classification {
+    let (mut tp, mut fp, mut fneg, mut tn) = (0usize, 0usize, 0usize, 0usize);
+    for (&t, &q) in y.iter().zip(p) {
+        match (t == 1.0, q >= threshold) {
+            (true, true) => tp += 1,
+            (false, true) => fp += 1,
+            (true, false) => fneg += 1,
+            (false, false) => tn += 1,
+        }
+    }
+    let div = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let precision = div(tp, tp + fp);
+    let recall = div(tp, tp + fneg);
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    let mut calibration = Vec::new();
+    for b in 0..10 {
+        let (lo, hi) = (b as f64 / 10.0, (b + 1) as f64 / 10.0);
+        let inside: Vec<usize> = (0..y.len())
+            .filter(|&i| p[i] >= lo && (p[i] < hi || (b == 9 && p[i] <= 1.0)))
+            .collect();
+        if inside.is_empty() {
+            continue;
+        }
+        let c = inside.len() as f64;
+        calibration.push(CalibrationBin {
+            lower: lo,
+            upper: hi,
+            count: inside.len(),
+            mean_predicted: inside.iter().map(|&i| p[i]).sum::<f64>() / c,
+            observed_rate: inside.iter().map(|&i| y[i]).sum::<f64>() / c,
+        });
+    }
+    Classification {
+        n: y.len(),
+        positives: tp + fneg,
+        threshold,
+        accuracy: div(tp + tn, y.len()),
+        precision,
+        recall,
+        f1,
+        roc_auc: roc_auc(y, p),
+        pr_auc: average_precision(y, p),
+        log_loss: log_loss(y, p),
+        calibration,
+    }
+}
+
+/// Regression metrics.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Regression {
+    pub n: usize,
+    pub rmse: f64,
+    pub mae: f64,
+    /// 1 - SS_res / SS_tot (scikit-learn's `r2_score`; 0 when the target is constant and the
+    /// predictions exact would be 1, here `None` when SS_tot = 0).
+    pub r2: Option<f64>,
+    /// Mean |error| / |actual| over rows with a non-zero actual value.
+    pub mape: Option<f64>,
+    /// Sum |error| / sum |actual| (weighted absolute percentage error).
+    pub wape: Option<f64>,
+    pub total_actual: f64,
+    pub total_predicted: f64,
+}
+
+pub fn regression(y: &[f64], pred: &[f64]) -> Regression {
+    let n = y.len().max(1) as f64;
+    let mean = y.iter().sum::<f64>() / n;
+    let (mut se, mut ae, mut tot, mut ape, mut nz, mut abs_y) = (0.0, 0.0, 0.0, 0.0, 0usize, 0.0);
+    for (&t, &q) in y.iter().zip(pred) {
+        let e = q - t;
+        se += e * e;
+        ae += e.abs();
+        tot += (t - mean) * (t - mean);
+        abs_y += t.abs();
+        if t != 0.0 {
+            ape += e.abs() / t.abs();
+            nz += 1;
+        }
+    }
+    Regression {
+        n: y.len(),
+        rmse: (se / n).sqrt(),
+        mae: ae / n,
+        r2: (tot > 0.0).then(|| 1.0 - se / tot),
+        mape: (nz > 0).then(|| ape / nz as f64),
+        wape: (abs_y > 0.0).then(|| ae / abs_y),
+        total_actual: y.iter().sum(),
+        total_predicted: pred.iter().sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Reference values: scikit-learn 1.5 (roc_auc_score, average_precision_score, log_loss,
+    // r2_score) on the same vectors.
+    #[test]
+    fn auc_and_average_precision_match_scikit_learn() {
+        let y = [0.0, 0.0, 1.0, 1.0];
+        let s = [0.1, 0.4, 0.35, 0.8];
+        assert!((roc_auc(&y, &s).unwrap() - 0.75).abs() < 1e-12);
+        // average_precision_score([0,0,1,1],[0.1,0.4,0.35,0.8]) = 0.8333333333333333
+        assert!((average_precision(&y, &s).unwrap() - 0.8333333333333333).abs() < 1e-12);
+        // ties: roc_auc_score([0,1,0,1],[0.5,0.5,0.2,0.9]) = 0.875
+        assert!(
+            (roc_auc(&[0.0, 1.0, 0.0, 1.0], &[0.5, 0.5, 0.2, 0.9]).unwrap() - 0.875).abs() < 1e-12
+        );
+        assert_eq!(roc_auc(&[1.0, 1.0], &[0.1, 0.2]), None);
+    }
+
+    #[test]
+    fn log_loss_and_threshold_metrics() {
+        // log_loss([0,1,1],[0.2,0.7,0.9]) = (−ln 0.8 − ln 0.7 − ln 0.9) / 3 = 0.2283...
+        let y = [0.0, 1.0, 1.0];
+        let p = [0.2, 0.7, 0.9];
+        let want = -(0.8f64.ln() + 0.7f64.ln() + 0.9f64.ln()) / 3.0;
+        assert!((log_loss(&y, &p) - want).abs() < 1e-15);
+        let c = classification(&[0.0, 1.0, 1.0, 0.0], &[0.6, 0.7, 0.2, 0.1], 0.5);
+        assert_eq!((c.accuracy, c.precision, c.recall), (0.5, 0.5, 0.5));
+        assert_eq!(c.f1, 0.5);
+        assert_eq!(c.calibration.iter().map(|b| b.count).sum::<usize>(), 4);
+    }
+
+    #[test]
+    fn regression_metrics_by_formula() {
+        let y = [1.0, 0.0, 3.0];
+        let p = [2.0, 0.0, 1.0];
+        let r = regression(&y, &p);
+        assert!((r.rmse - (5.0f64 / 3.0).sqrt()).abs() < 1e-15);
+        assert_eq!(r.mae, 1.0);
+        // SS_tot = (1-4/3)^2 + (4/3)^2 + (5/3)^2 = 14/3; r2 = 1 - 5 / (14/3)
+        assert!((r.r2.unwrap() - (1.0 - 15.0 / 14.0)).abs() < 1e-15);
+        assert!((r.mape.unwrap() - (1.0 + 2.0 / 3.0) / 2.0).abs() < 1e-15);
+        assert!((r.wape.unwrap() - 3.0 / 4.0).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,99 @@
+//! Prediction features: exact values by hand, and no leakage from on or after the cutoff.
+
+use segmint::data::timestamp::parse_date;
+use segmint::data::{ColumnMap, TableKind, TableReader};
+use segmint::predict::features::{customer_dataset, WindowParams, CHURN_FEATURES};
+use segmint::progress::NoProgress;
+
+const HISTORY: &str = "customer_id,order_id,timestamp,amount,quantity\n\
+    A,1,2024-01-02 10:00:00,10.10,1\nA,2,2024-03-01,20,2\nA,2,2024-03-01 12:00:00,5,1\n\
+    A,3,2024-03-05,-4,1\nB,4,2024-01-20,7.5,3\nC,5,2024-02-01,-3,1\n";
+
+fn dataset(
+    tx_rows: &str,
+    customers: Option<&str>,
+    cutoff: &str,
+) -> segmint::predict::features::CustomerDataset {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("transactions.csv");
+    std::fs::write(&p, tx_rows).unwrap();
+    let tx = TableReader::open(TableKind::Transactions, &p, &ColumnMap::new()).unwrap();
+    let c = customers.map(|text| {
+        let p = dir.path().join("customers.csv");
+        std::fs::write(&p, text).unwrap();
+        TableReader::open(TableKind::Customers, &p, &ColumnMap::new()).unwrap()
+    });
+    let params = WindowParams {
+        cutoff_day: parse_date(cutoff),
+        horizon_days: 30,
+        recent_days: 60,
+        ..WindowParams::default()
+    };
+    customer_dataset(&tx, c.as_ref(), &params, &NoProgress).unwrap()
+}
+
+fn value(d: &segmint::predict::features::CustomerDataset, row: usize, name: &str) -> f64 {
+    let j = CHURN_FEATURES.iter().position(|f| *f == name).unwrap();
+    d.x.row(row)[j]
+}
+
+#[test]
+fn features_by_hand() {
+    // cutoff 2024-03-10, recent window [2024-01-10, 2024-03-10), label window [cutoff, +30 days)
+    let future = "A,6,2024-03-20,30,1\nA,7,2024-04-20,99,1\nB,8,2024-03-09 23:59:59,1,1\n";
+    let customers = "customer_id,age,income,premium\nA,30,50000.5,true\nB,40,60000,false\n";
+    let d = dataset(&format!("{HISTORY}{future}"), Some(customers), "2024-03-10");
+    // C has only a return: not in the population
+    assert_eq!(d.customer_id, vec!["A", "B"]);
+    // A: recency 2024-03-10 - 2024-03-01 = 9 days, 2 orders, monetary 10.10 + 20 + 5 - 4
+    assert_eq!(value(&d, 0, "recency_days"), 9.0);
+    assert_eq!(value(&d, 0, "frequency"), 2.0);
+    assert_eq!(value(&d, 0, "monetary"), 31.1);
+    assert_eq!(value(&d, 0, "tenure_days"), 68.0);
+    // order 1 is before the recent window; order 2 (two rows) inside it
+    assert_eq!(value(&d, 0, "orders_90d"), 1.0);
+    assert_eq!(value(&d, 0, "spend_90d"), 25.0);
+    assert_eq!(value(&d, 0, "n_returns"), 1.0);
+    assert_eq!(value(&d, 0, "total_quantity"), 3.0);
+    assert_eq!(value(&d, 0, "premium"), 1.0);
+    assert_eq!(value(&d, 0, "income"), 50000.5);
+    // attributes the file lacks are missing (NaN), never zero
+    assert!(value(&d, 0, "credit_score").is_nan());
+    // B bought on 2024-03-09 23:59:59, the last second before the cutoff: history, not label
+    assert_eq!(value(&d, 1, "recency_days"), 1.0);
+    assert_eq!(value(&d, 1, "frequency"), 2.0);
+    // labels: A bought on 2024-03-20 (inside 30 days), 2024-04-20 is outside; B did not buy
+    assert_eq!(d.churn, vec![0.0, 1.0]);
+    assert_eq!(d.future_value, vec![30.0, 0.0]);
+    assert!(d.labels_observed);
+}
+
+/// Rows on or after the cutoff change the labels and nothing else: a feature that leaked the
+/// future (a window that ends late, a mart built on all rows) would fail this test.
+#[test]
+fn features_never_see_the_future() {
+    let quiet = dataset(
+        &format!("{HISTORY}Z,9,2024-05-01,1,1\n"),
+        None,
+        "2024-03-10",
+    );
+    let busy = dataset(
+        &format!(
+            "{HISTORY}A,10,2024-03-10,500,9\nA,10,2024-03-11,-100,9\nB,11,2024-03-15,1000,5\n\
+             D,12,2024-03-12,50,1\nZ,9,2024-05-01,1,1\n"
+        ),
+        None,
+        "2024-03-10",
+    );
+    assert_eq!(
+        quiet.customer_id, busy.customer_id,
+        "no new customers from the future"
+    );
+    assert_eq!(quiet.x.data.len(), busy.x.data.len());
+    for (a, b) in quiet.x.data.iter().zip(&busy.x.data) {
+        assert!(a == b || (a.is_nan() && b.is_nan()), "{a} vs {b}");
+    }
+    assert_eq!(quiet.churn, vec![1.0, 1.0]);
+    assert_eq!(busy.churn, vec![0.0, 0.0]);
+    assert_eq!(busy.future_value, vec![400.0, 1000.0]);
+}
