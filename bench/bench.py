@@ -2,7 +2,7 @@
 """Benchmark: a task (the customer mart, RFM scores and segments, or k-means clusters) with segmint and the Python
 peers on the same data, in one run.
 
-usage: python bench/bench.py [--task mart|rfm|kmeans] [--customers 1000000] [--threads 1,2] [--repeat 3]
+usage: python bench/bench.py [--task mart|rfm|kmeans|churn] [--customers 1000000] [--threads 1,2] [--repeat 3]
 
 Needs ../shared/bench and a Python with its requirements.txt (run this script with that Python).
 Generates the reference data with gen_data.py (seed 42) into $BENCH_CACHE/data (default
@@ -19,6 +19,12 @@ Peers: mart: pandas, DuckDB, Polars (peers/mart_*.py); rfm: pandas (peers/rfm_pa
 included). Every engine runs at every thread count (BENCH_THREADS); pandas cannot use more than
 one core. The outputs are compared: marts with compare_marts.py (equal values; float bit-identity
 reported), RFM outputs row by row with pandas (every column, every row).
+churn: LightGBM and scikit-learn's HistGradientBoosting (peers/churn_*.py: features, fit on the
+70% split, test AUC, 5-fold CV); segmint trains on the peers' churn_features.parquet
+(--train-table: the same features, split and folds) with the same settings, so `train_s` (the fit
+on the 70% split) compares like for like; segmint's `seconds` also includes reading the table,
+the logistic baseline, permutation importance and the output files, the peers' the feature
+building from the raw files.
 """
 import argparse
 import json
@@ -49,7 +55,7 @@ def timed(cmd, env=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=["mart", "rfm", "kmeans"], default="mart")
+    ap.add_argument("--task", choices=["mart", "rfm", "kmeans", "churn"], default="mart")
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
@@ -58,7 +64,7 @@ def main():
     task = args.task
     if args.engines is None:
         args.engines = {"mart": "segmint,duckdb,polars,pandas", "rfm": "segmint,pandas",
-                        "kmeans": "segmint,sklearn"}[task]
+                        "kmeans": "segmint,sklearn", "churn": "lightgbm,sklearn,segmint"}[task]
     cache = os.environ.get("BENCH_CACHE", "/tmp/analytics-bench")
     data = os.path.join(cache, "data", f"n{args.customers}_s42")
     if not os.path.exists(os.path.join(data, "meta.json")):
@@ -80,14 +86,19 @@ def main():
         runs = {}
         for _ in range(args.repeat):
             for eng in engines:
-                if eng == "segmint":
+                if eng == "segmint" and task == "churn":
+                    cmd = [exe, "predict", "churn", "--threads", str(threads), "--quiet", "--json",
+                           "--train-table", os.path.join(out_dir, "churn_features.parquet"),
+                           "--out", os.path.join(out_dir, "churn_segmint")]
+                elif eng == "segmint":
                     cmd = [exe, "cluster" if task == "kmeans" else task, "--threads", str(threads),
                            "--data", data, "--quiet", "--json",
                            "--out", os.path.join(out_dir, f"{task}_segmint.parquet")]
                     if task == "kmeans":
                         cmd += ["-k", "4", "--n-init", "10", "--silhouette-sample", "10000"]
                 else:
-                    cmd = [sys.executable, os.path.join(BENCH, "peers", f"{task}_{eng}.py"), "--data", data,
+                    script = f"{task}_{eng}.py" if task != "churn" or eng == "lightgbm" else "churn_sklearn.py"
+                    cmd = [sys.executable, os.path.join(BENCH, "peers", script), "--data", data,
                            "--out", out_dir]
                 rec, wall, rss = timed(cmd, env)
                 runs.setdefault(eng, []).append((rec["seconds"], wall, rss, rec))
@@ -99,6 +110,9 @@ def main():
                     "peak_rss_mb": round(statistics.median(r[2] for r in rs), 1), "repeat": len(rs),
                     "monetary_total": rs[0][3].get("monetary_total"),
                     "inertia": rs[0][3].get("inertia"), "silhouette": rs[0][3].get("silhouette")}
+            if task == "churn":
+                line.update(train_s=round(statistics.median(r[3]["train_seconds"] for r in rs), 3),
+                            test_auc=rs[0][3]["test_auc"], cv_auc_mean=rs[0][3]["cv_auc_mean"])
             results[(eng, threads)] = line
             print(json.dumps(line), flush=True)
         if "segmint" in runs:
@@ -110,12 +124,17 @@ def main():
                     ratio[f"{eng}_seconds_over_segmint"] = round(p["seconds"] / s["seconds"], 2)
                     ratio[f"{eng}_wall_over_segmint"] = round(p["wall_s"] / s["wall_s"], 2)
                     ratio[f"segmint_rss_over_{eng}"] = round(s["peak_rss_mb"] / p["peak_rss_mb"], 2)
+                    if task == "churn":
+                        ratio[f"{eng}_train_over_segmint"] = round(p["train_s"] / s["train_s"], 2)
+                        ratio[f"auc_segmint_minus_{eng}"] = round(s["test_auc"] - p["test_auc"], 6)
             print(json.dumps(ratio), flush=True)
     files = [os.path.join(out_dir, f"{task}_{e}.parquet") for e in engines]
     if task == "mart":
         cmp = subprocess.run([sys.executable, os.path.join(BENCH, "peers", "compare_marts.py")] + files,
                              capture_output=True, text=True)
         print(cmp.stdout.strip(), flush=True)
+    elif task == "churn":
+        pass
     elif task == "kmeans":
         import pandas as pd
         from sklearn.metrics import adjusted_rand_score

@@ -547,3 +547,117 @@ fn kmeans_matches_sklearn_20k() {
     let ari = segmint::cluster::adjusted_rand_index(&a, &b);
     assert!(ari >= 0.95, "ARI {ari}");
 }
+
+/// Churn: segmint's feature table equals the peers' (`churn_features.parquet`, pandas), and on the
+/// peers' own split and folds segmint's test and CV ROC-AUC are at least LightGBM's minus 0.005
+/// (reference: testdata/reference/churn_lightgbm_n20000_s42.json).
+#[test]
+fn churn_matches_lightgbm_20k() {
+    let Some(p) = peers("churn_matches_lightgbm_20k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    let peer = json(&p.py(
+        "peers/churn_lightgbm.py",
+        &["--data", s(&data), "--out", s(dir.path())],
+    ));
+    let reference = reference("churn_lightgbm_n20000_s42.json");
+    for k in ["customers", "churn_rate", "test_auc", "cv_auc_mean"] {
+        assert_eq!(
+            peer[k], reference[k],
+            "{k}: the peer reproduces its reference"
+        );
+    }
+    let table = dir.path().join("churn_features.parquet");
+    let ours = dir.path().join("ours");
+    let v = segmint_json(&[
+        "predict",
+        "churn",
+        "--train-table",
+        s(&table),
+        "--out",
+        s(&ours),
+    ]);
+    let (auc, cv) = (
+        v["test_auc"].as_f64().unwrap(),
+        v["cv_auc_mean"].as_f64().unwrap(),
+    );
+    let (peer_auc, peer_cv) = (
+        reference["test_auc"].as_f64().unwrap(),
+        reference["cv_auc_mean"].as_f64().unwrap(),
+    );
+    assert!(
+        auc >= peer_auc - 0.005,
+        "test AUC {auc} vs LightGBM {peer_auc}"
+    );
+    assert!(cv >= peer_cv - 0.005, "CV AUC {cv} vs LightGBM {peer_cv}");
+    assert_eq!(v["customers"], reference["customers"]);
+    // our own features from the raw data: the same customers, labels and values as pandas
+    let own = dir.path().join("own");
+    segmint_json(&[
+        "predict",
+        "churn",
+        "--data",
+        s(&data),
+        "--folds",
+        "0",
+        "--n-estimators",
+        "5",
+        "--out",
+        s(&own),
+    ]);
+    let read = |path: &Path| -> std::collections::BTreeMap<String, Vec<f64>> {
+        let b = read_parquet(path);
+        let ids = arrow_cast::cast(
+            b.column_by_name("customer_id").unwrap(),
+            &arrow_schema::DataType::Utf8,
+        )
+        .unwrap();
+        let ids = ids.as_string::<i32>();
+        let names = [
+            "recency_days",
+            "frequency",
+            "monetary",
+            "tenure_days",
+            "avg_order_value",
+            "total_quantity",
+            "orders_90d",
+            "spend_90d",
+            "n_returns",
+            "age",
+            "income",
+            "credit_score",
+            "premium",
+            "loyalty_points",
+            "support_tickets",
+            "churn",
+        ];
+        let cols: Vec<Vec<f64>> = names
+            .iter()
+            .map(|n| {
+                let c = b
+                    .column_by_name(n)
+                    .unwrap_or_else(|| panic!("{n} in {}", path.display()));
+                let c = arrow_cast::cast(c, &arrow_schema::DataType::Float64).unwrap();
+                c.as_primitive::<arrow_array::types::Float64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        (0..b.num_rows())
+            .map(|i| {
+                (
+                    ids.value(i).to_string(),
+                    cols.iter().map(|c| c[i]).collect(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (read(&own.join("features.parquet")), read(&table));
+    assert_eq!(a.len(), b.len());
+    for ((ka, va), (kb, vb)) in a.iter().zip(&b) {
+        assert_eq!(ka, kb);
+        assert_eq!(va, vb, "features of {ka}");
+    }
+}

@@ -38,7 +38,8 @@ split and cv_fold columns instead.
 
 Files in --out: metrics.json (test, CV, baseline, per segment, importance), predictions.parquet
 (one row per customer: label, prediction, risk band / value category, priority, split),
-insights.json (retention targets, VIP list), model.json (for segmint score).")]
+insights.json (retention targets, VIP list), model.json (for segmint score), features.parquet
+(the training table: features, label, split, cv_fold; reusable with --train-table).")]
 pub struct Args {
     /// What to predict
     #[arg(value_enum)]
@@ -428,6 +429,30 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         model: eval.model.clone(),
     };
     segmint::output::write_text(&a.out.join("model.json"), &serde_json::to_string(&saved)?)?;
+    if a.train_table.is_none() {
+        // the training table in the peers' layout: reusable with --train-table
+        let mut cols: Vec<(&str, OutCol)> = vec![("customer_id", OutCol::Str(p.ids.clone()))];
+        for (j, name) in p.x.names.iter().enumerate() {
+            cols.push((name.as_str(), OutCol::F64(p.x.column(j))));
+        }
+        cols.push((a.task.label(), OutCol::F64(p.y.clone())));
+        cols.push((
+            "split",
+            OutCol::Str(p.split.iter().map(|s| s.name().to_string()).collect()),
+        ));
+        cols.push((
+            "cv_fold",
+            OutCol::I64(p.folds.iter().map(|&f| f as i64).collect()),
+        ));
+        if p.folds.is_empty() {
+            cols.pop();
+        }
+        segmint::output::write_table(
+            &segmint::output::batch(cols)?,
+            &a.out.join("features.parquet"),
+            &meta,
+        )?;
+    }
     segmint::output::write_text(
         &a.out.join("insights.json"),
         &serde_json::to_string_pretty(&insights)?,

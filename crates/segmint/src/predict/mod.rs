@@ -196,8 +196,10 @@ pub struct EvalParams {
     pub threshold: f64,
     /// Share of the training rows held out for early stopping (when it is on).
     pub validation_fraction: f64,
-    /// Shuffles per feature of the permutation importance (0 = skip it).
+    /// Shuffles per feature of the permutation importance (0 = skip it), on at most
+    /// `permutation_rows` test rows (a seeded sample).
     pub permutation_repeats: usize,
+    pub permutation_rows: usize,
     pub seed: u64,
 }
 
@@ -209,6 +211,7 @@ impl Default for EvalParams {
             threshold: 0.5,
             validation_fraction: 0.1,
             permutation_repeats: 3,
+            permutation_rows: 5_000,
             seed: 42,
         }
     }
@@ -319,8 +322,22 @@ pub fn train_and_evaluate(
     let ytr: Vec<f64> = train.iter().map(|&i| y[i]).collect();
     let baseline = Linear::fit(obj, &xtr, &ytr, params.baseline_alpha)?;
     let baseline_test = Metrics::of(obj, &yt, &baseline.predict(&xt), params.threshold);
-    let permutation = (params.permutation_repeats > 0)
-        .then(|| permutation_importance(&model, &xt, &yt, test_metrics.headline(), params));
+    let permutation = (params.permutation_repeats > 0).then(|| {
+        // on a seeded sample of at most `permutation_rows` test rows: the cost is features x
+        // repeats predictions of it
+        if test.len() <= params.permutation_rows {
+            permutation_importance(&model, &xt, &yt, test_metrics.headline(), params)
+        } else {
+            use rand::seq::index::sample;
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed.wrapping_add(99));
+            let mut idx = sample(&mut rng, test.len(), params.permutation_rows).into_vec();
+            idx.sort_unstable();
+            let xs = xt.select(&idx);
+            let ys: Vec<f64> = idx.iter().map(|&i| yt[i]).collect();
+            let base = Metrics::of(obj, &ys, &model.predict(&xs), params.threshold).headline();
+            permutation_importance(&model, &xs, &ys, base, params)
+        }
+    });
     let gain = model.gain_importance();
     let splits = model.split_importance();
     let total: f64 = gain.iter().sum();
