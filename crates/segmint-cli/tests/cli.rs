@@ -1306,3 +1306,98 @@ fn predict_churn_and_value_score_and_determinism() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cv_fold"), "{}", r.stderr);
 }
+
+#[test]
+fn predict_conversion_learns_the_funnel() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = segmint(&["demo", "--customers", "600", "--out", d, "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("conv");
+    let o = out.to_str().unwrap();
+    let v = segmint_json(&[
+        "predict",
+        "conversion",
+        "--data",
+        d,
+        "--n-estimators",
+        "30",
+        "--folds",
+        "0",
+        "--permutation-repeats",
+        "1",
+        "--out",
+        o,
+    ]);
+    // the demo plants a funnel: abandoned vs completed checkouts, desktop and email convert more
+    let auc = v["test_auc"].as_f64().unwrap();
+    assert!(auc > 0.9, "conversion AUC {auc}");
+    let imp = v["importance_all"].as_array().unwrap();
+    let gain = |f: &str| {
+        imp.iter()
+            .find(|i| i["feature"] == f)
+            .unwrap_or_else(|| panic!("{f}"))["gain"]
+            .as_f64()
+            .unwrap()
+    };
+    for f in ["device_desktop", "source_email", "begin_checkout"] {
+        assert!(gain(f) > 0.0, "{f} is used by the model");
+    }
+    assert_eq!(imp.len(), 20);
+    let b = read_parquet(&out.join("predictions.parquet"));
+    for c in [
+        "session_id",
+        "user_id",
+        "split",
+        "converted",
+        "conversion_probability",
+    ] {
+        assert!(b.column_by_name(c).is_some(), "{c}");
+    }
+    // time split: rows are in order of session start and the test rows are the last 30%
+    let sessions = read_parquet(&out.join("features.parquet"));
+    assert_eq!(sessions.num_rows(), b.num_rows());
+    let split = b.column_by_name("split").unwrap().as_string::<i32>();
+    let split: Vec<&str> = split.iter().map(|v| v.unwrap()).collect();
+    let first_test = split.iter().position(|&v| v == "test").unwrap();
+    assert!(split[first_test..].iter().all(|&v| v == "test"));
+    let share = (split.len() - first_test) as f64 / split.len() as f64;
+    assert!((share - 0.3).abs() < 0.001, "{share}");
+    let insights: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("insights.json")).unwrap()).unwrap();
+    for s in insights["likely_conversions"]["top"].as_array().unwrap() {
+        assert!(s["conversion_probability"].as_f64().unwrap() > 0.7);
+    }
+    let r = segmint(&[
+        "predict",
+        "conversion",
+        "--data",
+        d,
+        "--by",
+        "region",
+        "--out",
+        o,
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--by"), "{}", r.stderr);
+    // the saved model scores every session of the events file
+    let scores = dir.path().join("s.csv");
+    let r = segmint(&[
+        "score",
+        "--model",
+        out.join("model.json").to_str().unwrap(),
+        "--data",
+        d,
+        "--out",
+        scores.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&scores).unwrap();
+    assert!(
+        text.starts_with("session_id,user_id,conversion_probability"),
+        "{text:.80}"
+    );
+    assert_eq!(text.lines().count(), b.num_rows() + 1);
+}

@@ -97,3 +97,60 @@ fn features_never_see_the_future() {
     assert_eq!(busy.churn, vec![0.0, 0.0]);
     assert_eq!(busy.future_value, vec![400.0, 1000.0]);
 }
+
+fn sessions(rows: &str) -> segmint::predict::conversion::SessionDataset {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("events.csv");
+    std::fs::write(
+        &p,
+        format!("user_id,session_id,timestamp,event_type,product_id,price,device,traffic_source\n{rows}"),
+    )
+    .unwrap();
+    let ev = TableReader::open(TableKind::Events, &p, &ColumnMap::new()).unwrap();
+    segmint::predict::conversion::session_dataset(&ev, &NoProgress).unwrap()
+}
+
+/// Session features by hand; the purchase event (its time, its price) changes the label only,
+/// and the user's history counts only what happened before the session started.
+#[test]
+fn session_features_never_see_the_purchase() {
+    let base = "U,S1,2024-01-01 10:00:00,page_view,,,desktop,email\n\
+                U,S1,2024-01-01 10:00:30,product_view,P1,20,desktop,email\n\
+                U,S1,2024-01-01 10:01:00,add_to_cart,P1,20,desktop,email\n\
+                U,S1,2024-01-01 10:02:00,begin_checkout,,20,desktop,email\n\
+                U,S2,2024-01-03 09:00:00,page_view,,,mobile,social\n";
+    let bought = sessions(&format!(
+        "{base}U,S1,2024-01-01 10:09:00,purchase,P1,999,desktop,email\n"
+    ));
+    let browsed = sessions(base);
+    let names = segmint::predict::conversion::conversion_features();
+    let get = |d: &segmint::predict::conversion::SessionDataset, s: usize, f: &str| {
+        d.x.row(s)[names.iter().position(|n| n == f).unwrap()]
+    };
+    assert_eq!(bought.session_id, vec!["S1", "S2"]);
+    assert_eq!(bought.converted, vec![1.0, 0.0]);
+    assert_eq!(browsed.converted, vec![0.0, 0.0]);
+    // S1: features identical with and without the purchase, except S2's purchase history
+    for f in &names {
+        let (a, b) = (get(&bought, 0, f), get(&browsed, 0, f));
+        assert!(a == b || (a.is_nan() && b.is_nan()), "{f}: {a} vs {b}");
+    }
+    assert_eq!(
+        get(&bought, 0, "duration_s"),
+        120.0,
+        "up to the last event before the purchase"
+    );
+    assert_eq!(get(&bought, 0, "depth"), 4.0);
+    assert_eq!(get(&bought, 0, "cart_value"), 20.0);
+    assert_eq!(get(&bought, 0, "events"), 4.0);
+    assert_eq!(get(&bought, 0, "device_desktop"), 1.0);
+    assert_eq!(get(&bought, 0, "source_email"), 1.0);
+    assert_eq!(get(&bought, 0, "prior_sessions"), 0.0);
+    assert!(get(&bought, 0, "days_since_prior_session").is_nan());
+    // S2 starts after S1's purchase: one prior session, one prior purchase
+    assert_eq!(get(&bought, 1, "prior_sessions"), 1.0);
+    assert_eq!(get(&bought, 1, "prior_purchases"), 1.0);
+    assert_eq!(get(&browsed, 1, "prior_purchases"), 0.0);
+    assert!((get(&bought, 1, "days_since_prior_session") - (23.0 / 24.0 + 1.0)).abs() < 1e-12);
+    assert_eq!(get(&bought, 1, "device_mobile"), 1.0);
+}

@@ -30,6 +30,10 @@ Tasks (all features from before the cutoff, labels after it; see README, 'Predic
          last transaction minus --horizon-days); 15 features: mart columns at the cutoff,
          orders and spend of the last --recent-days, returns, customer attributes
   value  net amount in the --horizon-days after the cutoff (regression), same features
+  conversion  one row per session of the events file: 1 = the session has a purchase; 20
+         features known before the purchase (event counts by type, duration, depth, cart value,
+         device, traffic source, the user's earlier sessions and purchases); --split time
+         (default: test = the latest sessions) or random
 
 Model: histogram gradient boosting (leaf-wise, LightGBM's defaults: --num-leaves 31,
 --min-child-samples 20), plus a logistic / linear baseline. Split: seeded, stratified for
@@ -72,6 +76,10 @@ pub struct Args {
     pub recent_days: i64,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// How the conversion task splits sessions: time (test = the latest --test-size share by
+    /// session start; what deployment looks like) or random (stratified)
+    #[arg(long, value_enum, default_value_t = SplitArg::Time)]
+    pub split: SplitArg,
     /// Share of rows in the test split
     #[arg(long, default_value_t = 0.3)]
     pub test_size: f64,
@@ -97,12 +105,13 @@ pub struct Args {
 pub enum Task {
     Churn,
     Value,
+    Conversion,
 }
 
 impl Task {
     fn objective(self) -> Objective {
         match self {
-            Task::Churn => Objective::Binary,
+            Task::Churn | Task::Conversion => Objective::Binary,
             Task::Value => Objective::Regression,
         }
     }
@@ -110,6 +119,7 @@ impl Task {
         match self {
             Task::Churn => "churn",
             Task::Value => "future_value",
+            Task::Conversion => "converted",
         }
     }
 }
@@ -150,6 +160,12 @@ pub struct ModelArgs {
     /// Seed of every random choice (splits, bin sample, permutations)
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum SplitArg {
+    Time,
+    Random,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -205,6 +221,10 @@ pub struct ActionArgs {
     /// Length of the insight lists
     #[arg(long, default_value_t = 20)]
     pub top: usize,
+    /// Sessions listed in insights.json (conversion): probability above this
+    #[arg(long, default_value_t = 0.7)]
+    #[serde(default = "default_hot")]
+    pub hot_threshold: f64,
 }
 
 impl ActionArgs {
@@ -220,6 +240,10 @@ impl ActionArgs {
         }
         Ok(((r[0], r[1]), [q[0], q[1], q[2]]))
     }
+}
+
+fn default_hot() -> f64 {
+    0.7
 }
 
 /// What `model.json` holds: everything `segmint score` needs to rebuild the features.
@@ -245,6 +269,8 @@ struct Prepared {
     folds: Vec<u32>,
     /// revenue to date (monetary), for priorities; NaN when unknown
     revenue: Vec<f64>,
+    /// the user of each session (conversion)
+    users: Option<Vec<String>>,
     cutoff: Option<i64>,
 }
 
@@ -267,10 +293,37 @@ fn prepare(a: &Args, bars: &Bars) -> Result<Prepared> {
             split: t.split,
             folds: t.folds,
             revenue,
+            users: None,
             cutoff: None,
         });
     }
     let (inputs, map) = a.input.resolve()?;
+    if a.task == Task::Conversion {
+        let events = inputs.open(TableKind::Events, &map)?;
+        let d = segmint::predict::conversion::session_dataset(&events, bars)?;
+        let split = match a.split {
+            SplitArg::Time => {
+                segmint::predict::conversion::time_split(d.converted.len(), a.test_size)
+            }
+            SplitArg::Random => stratified_split(&d.converted, a.test_size, true, a.model.seed),
+        };
+        let folds = if a.folds >= 2 {
+            stratified_folds(&d.converted, a.folds, true, a.model.seed)
+        } else {
+            Vec::new()
+        };
+        let n = d.converted.len();
+        return Ok(Prepared {
+            ids: d.session_id,
+            x: d.x,
+            y: d.converted,
+            split,
+            folds,
+            revenue: vec![f64::NAN; n],
+            users: Some(d.user_id),
+            cutoff: None,
+        });
+    }
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
     let cutoff = a
@@ -296,6 +349,7 @@ fn prepare(a: &Args, bars: &Bars) -> Result<Prepared> {
     let y = match a.task {
         Task::Churn => d.churn,
         Task::Value => d.future_value,
+        Task::Conversion => unreachable!("sessions are prepared above"),
     };
     let stratify = obj == Objective::Binary;
     let split = stratified_split(&y, a.test_size, stratify, a.model.seed);
@@ -312,6 +366,7 @@ fn prepare(a: &Args, bars: &Bars) -> Result<Prepared> {
         split,
         folds,
         revenue,
+        users: None,
         cutoff: Some(d.cutoff_day),
     })
 }
@@ -350,6 +405,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         train_and_evaluate(&p.x, &p.y, &p.split, &folds, &params, &bars)
     }?;
     let by = match &a.by {
+        Some(_) if a.task == Task::Conversion => {
+            anyhow::bail!("--by reports per customer segment: use it with churn or value")
+        }
         Some(col) => {
             let (inputs, map) = a.input.resolve()?;
             let (names, labels) =
@@ -391,6 +449,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         &a.actions,
     );
     let mut cols = cols;
+    if let Some(u) = &p.users {
+        cols.insert(1, ("user_id", OutCol::Str(u.clone())));
+    }
     cols.insert(
         1,
         (
@@ -418,7 +479,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         kind: MODEL_KIND.into(),
         segmint_version: segmint::VERSION.into(),
         task: a.task,
-        windows: a.train_table.is_none().then_some(WindowParams {
+        windows: (a.train_table.is_none() && a.task != Task::Conversion).then_some(WindowParams {
             cutoff_day: None,
             window_end_day: None,
             horizon_days: a.horizon_days,
@@ -431,7 +492,12 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     segmint::output::write_text(&a.out.join("model.json"), &serde_json::to_string(&saved)?)?;
     if a.train_table.is_none() {
         // the training table in the peers' layout: reusable with --train-table
-        let mut cols: Vec<(&str, OutCol)> = vec![("customer_id", OutCol::Str(p.ids.clone()))];
+        let id = if a.task == Task::Conversion {
+            "session_id"
+        } else {
+            "customer_id"
+        };
+        let mut cols: Vec<(&str, OutCol)> = vec![(id, OutCol::Str(p.ids.clone()))];
         for (j, name) in p.x.names.iter().enumerate() {
             cols.push((name.as_str(), OutCol::F64(p.x.column(j))));
         }
@@ -469,9 +535,14 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         note(
             g,
             format!(
-                "predict {}: {} customers ({} train, {} test) in {secs:.2}s -> {}",
+                "predict {}: {} {} ({} train, {} test) in {secs:.2}s -> {}",
                 a.task.label(),
                 p.y.len(),
+                if a.task == Task::Conversion {
+                    "sessions"
+                } else {
+                    "customers"
+                },
                 eval.train_rows,
                 eval.test_rows,
                 a.out.display()
@@ -652,6 +723,28 @@ fn actionable(
                 insights,
             )
         }
+        Task::Conversion => {
+            let mut hot: Vec<usize> = (0..n)
+                .filter(|&i| pred[i] > actions.hot_threshold)
+                .collect();
+            hot.sort_by(|&x, &y| pred[y].total_cmp(&pred[x]).then(ids[x].cmp(&ids[y])));
+            let top: Vec<serde_json::Value> = hot
+                .iter()
+                .take(actions.top)
+                .map(|&i| serde_json::json!({"session_id": ids[i], "conversion_probability": pred[i]}))
+                .collect();
+            let insights = serde_json::json!({
+                "likely_conversions": {"rule": format!("conversion probability > {}", actions.hot_threshold),
+                                       "sessions": hot.len(), "top": top},
+            });
+            (
+                vec![
+                    ("session_id", OutCol::Str(ids.to_vec())),
+                    ("conversion_probability", OutCol::F64(pred.to_vec())),
+                ],
+                insights,
+            )
+        }
         Task::Value => {
             let category = value_categories(pred, quantiles);
             let mut vip: Vec<usize> = (0..n).filter(|&i| category[i] == "VIP").collect();
@@ -702,6 +795,35 @@ pub struct ScoreArgs {
     pub out: PathBuf,
 }
 
+/// `segmint score` for a conversion model: every session of the events file.
+fn score_sessions(g: &Global, a: &ScoreArgs, m: &SavedModel) -> Result<u8> {
+    let (inputs, map) = a.input.resolve()?;
+    let events = inputs.open(TableKind::Events, &map)?;
+    let bars = Bars::new(g);
+    let d = segmint::predict::conversion::session_dataset(&events, &bars)?;
+    let x = d.x.project(&m.model.features)?;
+    let pred = m.model.predict(&x);
+    let (bands, quantiles) = m.actions.check()?;
+    let n = pred.len();
+    let (mut cols, _) = actionable(
+        Task::Conversion,
+        &d.session_id,
+        &vec![f64::NAN; n],
+        &pred,
+        bands,
+        quantiles,
+        &m.actions,
+    );
+    cols.insert(1, ("user_id", OutCol::Str(d.user_id)));
+    let meta = vec![("segmint.task".to_string(), "score converted".to_string())];
+    segmint::output::write_table(&segmint::output::batch(cols)?, &a.out, &meta)?;
+    note(
+        g,
+        format!("score converted: {n} sessions -> {}", a.out.display()),
+    );
+    Ok(0)
+}
+
 pub fn load_model(path: &Path) -> Result<SavedModel> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -719,6 +841,9 @@ pub fn load_model(path: &Path) -> Result<SavedModel> {
 
 pub fn score(g: &Global, a: &ScoreArgs) -> Result<u8> {
     let m = load_model(&a.model)?;
+    if m.task == Task::Conversion {
+        return score_sessions(g, a, &m);
+    }
     let windows = m.windows.clone().with_context(|| {
         format!(
             "{}: the model was trained on a --train-table; score needs a model trained from data",

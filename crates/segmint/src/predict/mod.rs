@@ -11,6 +11,7 @@
 //! Splits: [`stratified_split`] and [`stratified_folds`] (classification; plain random ones for
 //! regression) are seeded; `--train-table` reuses someone else's split and folds instead.
 
+pub mod conversion;
 pub mod features;
 pub mod gbdt;
 pub mod linear;
