@@ -672,7 +672,11 @@ fn histogram(data: &Binned, gh: &[[f32; 2]], rows: Option<&[u32]>) -> Vec<Vec<Bi
     let og: &[[f32; 2]] = match rows {
         None => gh,
         Some(rows) => {
-            ordered = rows.iter().map(|&r| gh[r as usize]).collect();
+            ordered = if rows.len() >= 32_768 {
+                rows.par_iter().with_min_len(8192).map(|&r| gh[r as usize]).collect()
+            } else {
+                rows.iter().map(|&r| gh[r as usize]).collect()
+            };
             &ordered
         }
     };
@@ -823,7 +827,7 @@ fn best_split(params: &GbdtParams, leaf: &Leaf) -> Option<Split> {
 /// same result as one pass).
 #[inline(never)]
 fn partition(rows: &mut [u32], col: &[u8], left_of: &[u8; 256], scratch: &mut Vec<u32>) -> usize {
-    const CHUNK: usize = 1 << 16;
+    const CHUNK: usize = 1 << 14;
     // branch-free: every row is written to both sides, the counters decide which copy stays
     let split_into = |part: &[u32], left: &mut [u32], right: &mut [u32]| -> usize {
         let (mut nl, mut nr) = (0usize, 0usize);
