@@ -615,24 +615,9 @@ fn churn_matches_lightgbm_20k() {
         )
         .unwrap();
         let ids = ids.as_string::<i32>();
-        let names = [
-            "recency_days",
-            "frequency",
-            "monetary",
-            "tenure_days",
-            "avg_order_value",
-            "total_quantity",
-            "orders_90d",
-            "spend_90d",
-            "n_returns",
-            "age",
-            "income",
-            "credit_score",
-            "premium",
-            "loyalty_points",
-            "support_tickets",
-            "churn",
-        ];
+        // the bench task's 15 features (README, task `churn`) and the label
+        let mut names = segmint::predict::features::CHURN_FEATURES.to_vec();
+        names.push("churn");
         let cols: Vec<Vec<f64>> = names
             .iter()
             .map(|n| {

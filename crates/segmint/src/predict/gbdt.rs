@@ -673,7 +673,10 @@ fn histogram(data: &Binned, gh: &[[f32; 2]], rows: Option<&[u32]>) -> Vec<Vec<Bi
         None => gh,
         Some(rows) => {
             ordered = if rows.len() >= 32_768 {
-                rows.par_iter().with_min_len(8192).map(|&r| gh[r as usize]).collect()
+                rows.par_iter()
+                    .with_min_len(8192)
+                    .map(|&r| gh[r as usize])
+                    .collect()
             } else {
                 rows.iter().map(|&r| gh[r as usize]).collect()
             };
