@@ -393,17 +393,8 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         ..EvalParams::default()
     };
     params.gbdt.check()?;
-    let folds = if p.folds.is_empty() {
-        vec![0; p.y.len()]
-    } else {
-        p.folds.clone()
-    };
-    // no CV: every row in fold 0 and nothing to leave out
-    let eval = if p.folds.is_empty() {
-        train_and_evaluate(&p.x, &p.y, &p.split, &[], &params, &bars)
-    } else {
-        train_and_evaluate(&p.x, &p.y, &p.split, &folds, &params, &bars)
-    }?;
+    // empty folds: no cross-validation
+    let eval = train_and_evaluate(&p.x, &p.y, &p.split, &p.folds, &params, &bars)?;
     let by = match &a.by {
         Some(_) if a.task == Task::Conversion => {
             anyhow::bail!("--by reports per customer segment: use it with churn or value")
@@ -531,7 +522,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if g.json {
         println!("{json}");
     } else {
-        print_summary(a.task, &eval);
+        print_summary(&eval);
         note(
             g,
             format!(
@@ -598,7 +589,7 @@ fn metrics_json(
     j
 }
 
-fn print_summary(task: Task, e: &Evaluation) {
+fn print_summary(e: &Evaluation) {
     match (&e.test, &e.baseline_test) {
         (Metrics::Classification(m), Metrics::Classification(b)) => {
             println!("| model | ROC-AUC | PR-AUC | log loss | accuracy | precision | recall | F1 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -656,7 +647,6 @@ fn print_summary(task: Task, e: &Evaluation) {
             i.permutation.map_or("–".into(), |v| format!("{v:.4}"))
         );
     }
-    let _ = task;
 }
 
 /// The per-customer output columns and the insight lists.
