@@ -649,6 +649,11 @@ fn print_summary(e: &Evaluation) {
     }
 }
 
+/// Sorts row indices by `key`, largest first, ties by id: the order of every insight list.
+fn rank_desc(idx: &mut [usize], key: &[f64], ids: &[String]) {
+    idx.sort_by(|&x, &y| key[y].total_cmp(&key[x]).then(ids[x].cmp(&ids[y])));
+}
+
 /// The per-customer output columns and the insight lists.
 fn actionable(
     task: Task,
@@ -672,18 +677,14 @@ fn actionable(
             let mut idx: Vec<usize> = (0..n)
                 .filter(|&i| band[i] == "High" && revenue[i] > actions.min_revenue)
                 .collect();
-            idx.sort_by(|&x, &y| {
-                priority[y]
-                    .total_cmp(&priority[x])
-                    .then(ids[x].cmp(&ids[y]))
-            });
+            rank_desc(&mut idx, &priority, ids);
             let targets: Vec<serde_json::Value> = idx
                 .iter()
                 .take(actions.top)
                 .map(|&i| serde_json::json!({"customer_id": ids[i], "churn_probability": pred[i], "revenue": revenue[i], "retention_priority": priority[i]}))
                 .collect();
             let mut vip: Vec<usize> = (0..n).filter(|&i| category[i] == "VIP").collect();
-            vip.sort_by(|&x, &y| revenue[y].total_cmp(&revenue[x]).then(ids[x].cmp(&ids[y])));
+            rank_desc(&mut vip, revenue, ids);
             let vips: Vec<serde_json::Value> = vip
                 .iter()
                 .take(actions.top)
@@ -717,7 +718,7 @@ fn actionable(
             let mut hot: Vec<usize> = (0..n)
                 .filter(|&i| pred[i] > actions.hot_threshold)
                 .collect();
-            hot.sort_by(|&x, &y| pred[y].total_cmp(&pred[x]).then(ids[x].cmp(&ids[y])));
+            rank_desc(&mut hot, pred, ids);
             let top: Vec<serde_json::Value> = hot
                 .iter()
                 .take(actions.top)
@@ -738,7 +739,7 @@ fn actionable(
         Task::Value => {
             let category = value_categories(pred, quantiles);
             let mut vip: Vec<usize> = (0..n).filter(|&i| category[i] == "VIP").collect();
-            vip.sort_by(|&x, &y| pred[y].total_cmp(&pred[x]).then(ids[x].cmp(&ids[y])));
+            rank_desc(&mut vip, pred, ids);
             let vips: Vec<serde_json::Value> = vip
                 .iter()
                 .take(actions.top)
