@@ -1255,14 +1255,35 @@ fn predict_churn_and_value_score_and_determinism() {
         3001,
         "every demo customer has a purchase"
     );
-    // value: regression metrics and categories
-    let (v, o) = run("2", "value", "v", &[]);
+    // value with the clickstream features: regression metrics and categories
+    let (v, o) = run("2", "value", "v", &["--clickstream"]);
     for k in ["rmse", "mae", "r2"] {
         assert!(v[k].is_f64(), "{k}");
     }
     assert!(v["test"]["wape"].is_f64());
+    let features = v["features"].as_array().unwrap();
+    assert_eq!(features.len(), 30, "15 churn + 15 clickstream features");
+    assert!(features.iter().any(|f| f == "sessions_90d"), "{features:?}");
     let b = read_parquet(&o.join("predictions.parquet"));
     assert!(b.column_by_name("predicted_value").is_some());
+    // scoring rebuilds the clickstream features from the events file
+    let r = segmint(&[
+        "score",
+        "--model",
+        o.join("model.json").to_str().unwrap(),
+        "--data",
+        d,
+        "--out",
+        scores.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&scores).unwrap();
+    assert!(
+        text.starts_with("customer_id,predicted_value"),
+        "{text:.80}"
+    );
+    assert_eq!(text.lines().count(), 3001);
     // bad options and files: exit 2 and a clear message
     let r = segmint(&[
         "predict",
@@ -1344,7 +1365,7 @@ fn predict_conversion_learns_the_funnel() {
     for f in ["device_desktop", "source_email", "begin_checkout"] {
         assert!(gain(f) > 0.0, "{f} is used by the model");
     }
-    assert_eq!(imp.len(), 20);
+    assert_eq!(imp.len(), 25, "every feature has an importance entry");
     let b = read_parquet(&out.join("predictions.parquet"));
     for c in [
         "session_id",

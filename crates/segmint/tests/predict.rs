@@ -154,3 +154,92 @@ fn session_features_never_see_the_purchase() {
     assert!((get(&bought, 1, "days_since_prior_session") - (23.0 / 24.0 + 1.0)).abs() < 1e-12);
     assert_eq!(get(&bought, 1, "device_mobile"), 1.0);
 }
+
+/// The user's clickstream history as of a session start: events of earlier sessions that had
+/// ended by then, and sessions started in the 30 / 90 days before.
+#[test]
+fn session_history_counts_only_finished_sessions() {
+    let d = sessions(
+        "U,S1,2024-01-01 10:00:00,product_view,P1,5,desktop,email\n\
+         U,S1,2024-01-01 10:01:00,product_view,P2,5,desktop,email\n\
+         U,S1,2024-01-01 10:05:00,add_to_cart,P2,5,desktop,email\n\
+         U,S2,2024-01-20 12:00:00,page_view,,,mobile,paid\n\
+         U,S2,2024-01-20 12:01:00,product_view,P3,9,mobile,paid\n\
+         U,S2,2024-01-20 12:30:00,begin_checkout,,9,mobile,paid\n\
+         U,S3,2024-01-20 12:10:00,page_view,,,tablet,direct\n\
+         U,S4,2024-03-01 12:10:00,page_view,,,tablet,direct\n",
+    );
+    let names = segmint::predict::conversion::conversion_features();
+    assert_eq!(names.len(), 25);
+    let get = |s: usize, f: &str| d.x.row(s)[names.iter().position(|n| n == f).unwrap()];
+    assert_eq!(d.session_id, vec!["S1", "S2", "S3", "S4"]);
+    // S3 starts while S2 is still running (until 12:30): only S1's events count
+    assert_eq!(get(2, "prior_sessions"), 2.0);
+    assert_eq!(get(2, "prior_product_views"), 2.0);
+    assert_eq!(get(2, "prior_carts"), 1.0);
+    assert_eq!(get(2, "prior_checkouts"), 0.0);
+    assert_eq!(get(2, "prior_sessions_30d"), 2.0);
+    // S4: all three earlier sessions have ended; none started in its last 30 days
+    assert_eq!(get(3, "prior_product_views"), 3.0);
+    assert_eq!(get(3, "prior_carts"), 1.0);
+    assert_eq!(get(3, "prior_checkouts"), 1.0);
+    assert_eq!(get(3, "prior_sessions_30d"), 0.0);
+    assert_eq!(get(3, "prior_sessions_90d"), 3.0);
+    for f in ["prior_product_views", "prior_sessions_90d"] {
+        assert_eq!(get(0, f), 0.0, "{f} of the first session");
+    }
+}
+
+fn with_clickstream(events: &str) -> segmint::predict::features::CustomerDataset {
+    let mut d = dataset(HISTORY, None, "2024-03-10");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("events.csv");
+    std::fs::write(
+        &p,
+        format!("user_id,session_id,timestamp,event_type,product_id,price,device,traffic_source\n{events}"),
+    )
+    .unwrap();
+    let ev = TableReader::open(TableKind::Events, &p, &ColumnMap::new()).unwrap();
+    d.add_clickstream(&ev, &NoProgress).unwrap();
+    d
+}
+
+/// Customer-level clickstream features at the cutoff 2024-03-10, by hand; events on or after
+/// the cutoff (the rest of a session that spans it, later sessions) change nothing.
+#[test]
+fn clickstream_features_by_hand_and_without_leakage() {
+    use segmint::predict::clickstream::CLICKSTREAM_FEATURES;
+    let before = "A,S1,2023-12-01 10:00:00,page_view,,,mobile,email\n\
+        A,S1,2023-12-01 10:01:00,product_view,P1,5,mobile,email\n\
+        A,S2,2024-02-20 10:00:00,page_view,,,mobile,email\n\
+        A,S2,2024-02-20 10:01:00,product_view,P1,5,mobile,email\n\
+        A,S2,2024-02-20 10:02:00,add_to_cart,P1,5,mobile,email\n\
+        A,S2,2024-02-20 10:03:00,begin_checkout,,5,mobile,email\n\
+        A,S2,2024-02-20 10:04:00,purchase,P1,5,mobile,email\n\
+        A,S3,2024-03-09 23:59:00,page_view,,,mobile,email\n\
+        Z,S9,2024-02-01 10:00:00,page_view,,,mobile,email\n";
+    let after = "A,S3,2024-03-10 00:01:00,product_view,P2,5,mobile,email\n\
+        A,S4,2024-03-15 10:00:00,page_view,,,mobile,email\n\
+        B,S5,2024-03-11 10:00:00,add_to_cart,P1,5,mobile,email\n";
+    let d = with_clickstream(&format!("{before}{after}"));
+    let clean = with_clickstream(before);
+    assert_eq!(d.x.data.len(), clean.x.data.len());
+    for (a, b) in d.x.data.iter().zip(&clean.x.data) {
+        assert!(a == b || (a.is_nan() && b.is_nan()), "{a} vs {b}");
+    }
+    let off = d.x.names.iter().position(|n| n == "sessions").unwrap();
+    assert_eq!(off, CHURN_FEATURES.len());
+    let row = |r: usize| d.x.row(r)[off..].to_vec();
+    // A: S1 100 days before the cutoff, S2 19 days before, S3 one minute before
+    let a = row(0);
+    assert_eq!(
+        a[..14],
+        [3.0, 3.0, 2.0, 1.0, 1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        "{CLICKSTREAM_FEATURES:?}"
+    );
+    assert!((a[14] - 1.0 / 1440.0).abs() < 1e-12);
+    // B: no events before the cutoff
+    let b = row(1);
+    assert!(b[..14].iter().all(|&v| v == 0.0));
+    assert!(b[14].is_nan());
+}

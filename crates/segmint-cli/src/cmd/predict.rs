@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
 use segmint::output::OutCol;
+use segmint::predict::clickstream::CLICKSTREAM_FEATURES;
 use segmint::predict::features::{customer_dataset, WindowParams};
 use segmint::predict::gbdt::{ClassWeight, Gbdt, GbdtParams, Objective};
 use segmint::predict::train_table::read_train_table;
@@ -28,11 +29,14 @@ use crate::ui::{note, segment_labels, Bars, Global, InputArgs};
 Tasks (all features from before the cutoff, labels after it; see README, 'Predictions'):
   churn  1 = no purchase in the --horizon-days after the cutoff (default cutoff: day after the
          last transaction minus --horizon-days); 15 features: mart columns at the cutoff,
-         orders and spend of the last --recent-days, returns, customer attributes
+         orders and spend of the last --recent-days, returns, customer attributes; with
+         --clickstream 15 more from the events file (sessions, views, carts, checkouts, the
+         last 30 / 90 days)
   value  net amount in the --horizon-days after the cutoff (regression), same features
-  conversion  one row per session of the events file: 1 = the session has a purchase; 20
+  conversion  one row per session of the events file: 1 = the session has a purchase; 25
          features known before the purchase (event counts by type, duration, depth, cart value,
-         device, traffic source, the user's earlier sessions and purchases); --split time
+         device, traffic source, the user's earlier sessions, views, carts, checkouts and
+         purchases); --split time
          (default: test = the latest sessions) or random
 
 Model: histogram gradient boosting (leaf-wise, LightGBM's defaults: --num-leaves 31,
@@ -74,6 +78,11 @@ pub struct Args {
     /// Length of the recent-activity window (orders_90d, spend_90d) in days
     #[arg(long, default_value_t = 90)]
     pub recent_days: i64,
+    /// churn, value: also use the customer-level clickstream features of the events file
+    /// (sessions, page / product views, carts, checkouts, web purchases, the last 30 / 90
+    /// days, days since the last session; all before the cutoff)
+    #[arg(long)]
+    pub clickstream: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     /// How the conversion task splits sessions: time (test = the latest --test-size share by
@@ -337,7 +346,11 @@ fn prepare(a: &Args, bars: &Bars) -> Result<Prepared> {
         recent_days: a.recent_days,
         ..WindowParams::default()
     };
-    let d = customer_dataset(&tx, customers.as_ref(), &windows, bars)?;
+    let mut d = customer_dataset(&tx, customers.as_ref(), &windows, bars)?;
+    if a.clickstream {
+        let events = inputs.open(TableKind::Events, &map)?;
+        d.add_clickstream(&events, bars)?;
+    }
     if !d.labels_observed {
         anyhow::bail!(
             "the label window {} .. {} runs past the end of the data ({}): choose an earlier --cutoff",
@@ -860,7 +873,15 @@ pub fn score(g: &Global, a: &ScoreArgs) -> Result<u8> {
         recent_days: windows.recent_days,
         cutoff_at_end: true,
     };
-    let d = customer_dataset(&tx, customers.as_ref(), &w, &bars)?;
+    let mut d = customer_dataset(&tx, customers.as_ref(), &w, &bars)?;
+    if m.model
+        .features
+        .iter()
+        .any(|f| CLICKSTREAM_FEATURES.contains(&f.as_str()))
+    {
+        let events = inputs.open(TableKind::Events, &map)?;
+        d.add_clickstream(&events, &bars)?;
+    }
     let x = d.x.project(&m.model.features)?;
     let pred = m.model.predict(&x);
     let revenue = d.x.column(2);

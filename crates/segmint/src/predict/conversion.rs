@@ -10,7 +10,11 @@
 //! * one-hot `device_*` (mobile, desktop, tablet) and `source_*` (organic, paid, email, social,
 //!   direct); other values set none of them;
 //! * the user's history before the session start: `prior_sessions`, `prior_purchases`
-//!   (purchases made before the start) and `days_since_prior_session` (NaN for a first session).
+//!   (purchases made before the start) and `days_since_prior_session` (NaN for a first session);
+//!   the customer-level clickstream features as of the session start: `prior_product_views`,
+//!   `prior_carts`, `prior_checkouts` (events of earlier sessions that ended before the start)
+//!   and `prior_sessions_30d`, `prior_sessions_90d` (sessions started in the 30 / 90 days
+//!   before the start).
 //!
 //! The purchase event itself, its price and anything after the session start of later sessions
 //! never reach a feature (test in `tests/predict.rs`).
@@ -57,6 +61,11 @@ pub fn conversion_features() -> Vec<String> {
             "prior_sessions",
             "prior_purchases",
             "days_since_prior_session",
+            "prior_product_views",
+            "prior_carts",
+            "prior_checkouts",
+            "prior_sessions_30d",
+            "prior_sessions_90d",
         ]
         .iter()
         .map(|s| s.to_string()),
@@ -232,6 +241,21 @@ pub fn session_dataset(events: &TableReader, progress: &dyn Progress) -> Result<
             .filter_map(|s| s.1.purchase_ts)
             .collect();
         buys.sort_unstable();
+        let user = &sessions[i..j];
+        let end = |s: &Acc| s.last_pre.max(s.purchase_ts.unwrap_or(i64::MIN));
+        let starts: Vec<i64> = user.iter().map(|s| s.1.start).collect();
+        let max_len = user
+            .iter()
+            .map(|s| end(&s.1).saturating_sub(s.1.start))
+            .max()
+            .unwrap_or(0);
+        // counts of product views, carts, checkouts of sessions before each one
+        let mut prefix = vec![[0u32; 3]; user.len() + 1];
+        for (q, s) in user.iter().enumerate() {
+            let c = &s.1.counts;
+            let p = prefix[q];
+            prefix[q + 1] = [p[0] + c[1], p[1] + c[2], p[2] + c[4]];
+        }
         for k in i..j {
             let a = &sessions[k].1;
             let r = &mut rows[k * d..(k + 1) * d];
@@ -269,6 +293,28 @@ pub fn session_dataset(events: &TableReader, progress: &dyn Progress) -> Result<
             } else {
                 f64::NAN
             };
+            // earlier sessions, less those still running at this start (only sessions that
+            // started within the user's longest session length before it can be)
+            let q = k - i;
+            let mut prior = prefix[q];
+            for s in user[..q].iter().rev() {
+                if s.1.start < a.start.saturating_sub(max_len) {
+                    break;
+                }
+                if end(&s.1) >= a.start {
+                    prior[0] -= s.1.counts[1];
+                    prior[1] -= s.1.counts[2];
+                    prior[2] -= s.1.counts[4];
+                }
+            }
+            for (slot, v) in r[20..23].iter_mut().zip(prior) {
+                *slot = v as f64;
+            }
+            let before = starts.partition_point(|&t| t < a.start);
+            for (slot, days) in r[23..25].iter_mut().zip([30, 90]) {
+                let from = a.start - days * 86_400_000_000;
+                *slot = (before - starts.partition_point(|&t| t < from)) as f64;
+            }
         }
         i = j;
     }

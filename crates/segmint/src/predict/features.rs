@@ -152,6 +152,22 @@ fn cents(a: f64) -> Option<i64> {
     (c.abs() < 9e15 && ((c / 100.0) - a).abs() <= a.abs() * 1e-15).then_some(c as i64)
 }
 
+impl CustomerDataset {
+    /// Appends the customer-level clickstream features at the cutoff
+    /// ([`super::clickstream::CLICKSTREAM_FEATURES`]) from the events file.
+    pub fn add_clickstream(&mut self, events: &TableReader, progress: &dyn Progress) -> Result<()> {
+        let cols = super::clickstream::customer_clickstream(
+            events,
+            &self.customer_id,
+            self.cutoff_day,
+            progress,
+        )?;
+        self.x
+            .append_columns(&super::clickstream::CLICKSTREAM_FEATURES, &cols);
+        Ok(())
+    }
+}
+
 /// Builds the customer table at the cutoff: features from before it, labels after it.
 pub fn customer_dataset(
     tx: &TableReader,

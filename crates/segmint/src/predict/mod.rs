@@ -2,7 +2,8 @@
 //!
 //! * [`features`] builds time-correct feature tables (everything from before the cutoff, the
 //!   label from after it) for the `churn` and `value` tasks, and [`conversion`] one row per
-//!   session for the `conversion` task.
+//!   session for the `conversion` task; [`clickstream`] adds customer-level clickstream features
+//!   (sessions, views, carts, checkouts, last 30 / 90 days) to the customer tasks.
 //! * [`gbdt`] is a histogram gradient-boosting machine (LightGBM's design, deterministic at any
 //!   thread count); [`linear`] the logistic / linear baselines; [`metrics`] the evaluation.
 //! * [`train_and_evaluate`] runs the whole protocol on a table with a train/test split and CV
@@ -11,6 +12,7 @@
 //! Splits: [`stratified_split`] and [`stratified_folds`] (classification; plain random ones for
 //! regression) are seeded; `--train-table` reuses someone else's split and folds instead.
 
+pub mod clickstream;
 pub mod conversion;
 pub mod features;
 pub mod gbdt;
@@ -69,6 +71,21 @@ impl Table {
             data,
             names,
         }
+    }
+
+    /// Appends columns of `rows` values each, after the existing ones.
+    pub fn append_columns(&mut self, names: &[&str], columns: &[Vec<f64>]) {
+        assert_eq!(names.len(), columns.len(), "one name per column");
+        let old = self.cols;
+        let cols = old + columns.len();
+        let mut data = Vec::with_capacity(self.rows * cols);
+        for i in 0..self.rows {
+            data.extend_from_slice(&self.data[i * old..(i + 1) * old]);
+            data.extend(columns.iter().map(|c| c[i]));
+        }
+        self.data = data;
+        self.cols = cols;
+        self.names.extend(names.iter().map(|n| n.to_string()));
     }
 
     #[inline]
