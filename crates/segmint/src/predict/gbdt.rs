@@ -4,7 +4,13 @@
 //! only (the larger one is the parent minus it), L2-regularised leaf values, shrinkage, class
 //! weights and early stopping on a validation set.
 //!
-//! Determinism: histograms are summed over fixed blocks of rows and the block sums added in block
+//! Speed: histograms are built row-wise from a row-major copy of the bins (one cache line per
+//! row of a leaf rather than one per row and feature), with the rows of a leaf prefetched a few
+//! rows ahead as LightGBM does, and summed per chunk of 4,096 rows in f32 (gradient, hessian and
+//! count in one 16-byte add; a count up to 4,096 is exact in f32) before the chunk sums are added
+//! in f64. Gradients use a branch-free `exp` that vectorizes.
+//!
+//! Determinism: histograms are summed over fixed chunks of rows and the chunk sums added in chunk
 //! order, so a model is bit-identical at any thread count; ties between equal gains go to the
 //! lower feature index, then the lower bin.
 //!
@@ -402,6 +408,8 @@ struct Leaf {
 /// one feature's column at a time, which stays in cache; rows of a leaf are scattered).
 struct Binned {
     cols: Vec<Vec<u8>>,
+    /// the same bins row-major: `rows[r * d + f]` (histograms read a row's bins together)
+    rows: Vec<u8>,
     /// bin count of each feature including the missing bin
     sizes: Vec<usize>,
 }
@@ -603,23 +611,61 @@ fn loss(obj: Objective, raw: &[f64], y: &[f64]) -> f64 {
     s / y.len().max(1) as f64
 }
 
+/// `exp(x)` without branches or calls, so that loops over it vectorize: `x = k ln 2 + r` with
+/// `|r| <= ln 2 / 2`, `exp(r)` by its Taylor polynomial of degree 12 (truncation below 1e-16
+/// relative), `2^k` built in the exponent bits. Within a few ulp of `f64::exp` on
+/// [-708, 709] (test); inputs outside are clamped (the gradients only need `exp(-score)`).
+#[inline(always)]
+fn exp_branchless(x: f64) -> f64 {
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // 1.5 * 2^52: adding it rounds to an integer kept in the low mantissa bits
+    const SHIFTER: f64 = 6_755_399_441_055_744.0;
+    let x = x.clamp(-708.0, 709.0);
+    let t = x * std::f64::consts::LOG2_E + SHIFTER;
+    let k = t - SHIFTER;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let mut p = 1.0 / 479_001_600.0;
+    for c in [
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    // k sits in the low bits of t (two's complement); 2^k = (k + 1023) << 52
+    let two_k = f64::from_bits(t.to_bits().wrapping_add(1023) << 52);
+    p * two_k
+}
+
 fn gradients(obj: Objective, score: &[f64], y: &[f64], w: &[f64], gh: &mut [[f32; 2]]) {
-    gh.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
-        let o = b * BLOCK;
-        for (k, e) in chunk.iter_mut().enumerate() {
-            let i = o + k;
-            *e = match obj {
-                Objective::Binary => {
-                    let p = sigmoid(score[i]);
-                    [
-                        ((p - y[i]) * w[i]) as f32,
-                        ((p * (1.0 - p)).max(1e-16) * w[i]) as f32,
-                    ]
-                }
-                Objective::Regression => [((score[i] - y[i]) * w[i]) as f32, w[i] as f32],
-            };
-        }
-    });
+    gh.par_chunks_mut(BLOCK)
+        .zip(score.par_chunks(BLOCK))
+        .zip(y.par_chunks(BLOCK).zip(w.par_chunks(BLOCK)))
+        .for_each(|((out, s), (y, w))| {
+            let rows = out.iter_mut().zip(s).zip(y.iter().zip(w));
+            match obj {
+                Objective::Binary => rows.for_each(|((e, &s), (&y, &w))| {
+                    let p = 1.0 / (1.0 + exp_branchless(-s));
+                    *e = [
+                        ((p - y) * w) as f32,
+                        ((p * (1.0 - p)).max(1e-16) * w) as f32,
+                    ];
+                }),
+                Objective::Regression => rows.for_each(|((e, &s), (&y, &w))| {
+                    *e = [((s - y) * w) as f32, w as f32];
+                }),
+            }
+        });
 }
 
 fn bin_mappers(x: &Table, params: &GbdtParams) -> Vec<BinMapper> {
@@ -658,110 +704,110 @@ fn bin_table(x: &Table, mappers: &[BinMapper]) -> Binned {
             (0..x.rows).map(|i| m.bin(x.data[i * d + f])).collect()
         })
         .collect();
+    let mut rows = vec![0u8; x.rows * d];
+    rows.par_chunks_mut(d * 4096)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (k, row) in chunk.chunks_mut(d).enumerate() {
+                let r = c * 4096 + k;
+                for (f, b) in row.iter_mut().enumerate() {
+                    *b = cols[f][r];
+                }
+            }
+        });
     Binned {
         cols,
+        rows,
         sizes: mappers.iter().map(|m| m.n_bins() + 1).collect(),
     }
 }
 
-/// Per-feature histograms of the rows `rows` (`None`: all rows in order). Each feature's sums
-/// run over the rows in order on one thread, so the result does not depend on the thread count.
+/// Rows per histogram chunk: fixed, so the sums do not depend on the thread count; small
+/// enough that a chunk's f32 sums stay exact in the count and close in g and h.
+const HIST_CHUNK: usize = 4096;
+
+/// How many rows ahead the gathers of a leaf's scattered rows are prefetched.
+const PREFETCH: usize = 16;
+
+/// Hints the CPU to load the cache line holding `p` (a no-op elsewhere than on x86-64).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and reads nothing, whatever `p` is.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// A chunk's histogram bin: gradient, hessian and count summed in f32 (one 16-byte add per
+/// row and feature), added to the f64 [`Bin`]s chunk by chunk.
+#[derive(Clone, Copy)]
+#[repr(align(16))]
+struct Quad([f32; 4]);
+
+/// Per-feature histograms of the rows `rows` (`None`: all rows in order), row-wise: each row's
+/// gradient pair is read once and added to every feature's histogram from the row's bins
+/// (contiguous in [`Binned::rows`]), so a leaf with scattered rows costs one cache line per row
+/// instead of one per row and feature. Rows are cut in fixed chunks of [`HIST_CHUNK`]; the
+/// chunks' histograms are added in chunk order: the result does not depend on the thread count.
 fn histogram(data: &Binned, gh: &[[f32; 2]], rows: Option<&[u32]>) -> Vec<Vec<Bin>> {
-    // gradients in leaf order, read sequentially by every feature
-    let ordered: Vec<[f32; 2]>;
-    let og: &[[f32; 2]] = match rows {
-        None => gh,
-        Some(rows) => {
-            ordered = if rows.len() >= 32_768 {
-                rows.par_iter()
-                    .with_min_len(8192)
-                    .map(|&r| gh[r as usize])
-                    .collect()
-            } else {
-                rows.iter().map(|&r| gh[r as usize]).collect()
-            };
-            &ordered
-        }
-    };
+    let d = data.cols.len();
     let n = rows.map_or(gh.len(), |r| r.len());
-    let one = |f: usize| -> Vec<Bin> {
-        let col = &data.cols[f];
-        if n < 2048 {
-            // small leaves: one histogram of the feature's size (zeroing four full lanes would
-            // cost more than the adds)
-            let mut h = vec![Bin::default(); data.sizes[f]];
-            let mut add = |b: u8, e: &[f32; 2]| {
-                let bin = &mut h[b as usize];
-                bin.g += e[0] as f64;
-                bin.h += e[1] as f64;
-                bin.c += 1;
-            };
-            match rows {
-                None => col.iter().zip(og).for_each(|(&b, e)| add(b, e)),
-                Some(rows) => rows
-                    .iter()
-                    .zip(og)
-                    .for_each(|(&r, e)| add(col[r as usize], e)),
+    let chunk = |lo: usize, hi: usize| -> Vec<[Quad; 256]> {
+        let mut h = vec![[Quad([0.0; 4]); 256]; d];
+        let mut add = |r: usize| {
+            let e = gh[r];
+            let v = [e[0], e[1], 1.0, 0.0];
+            for (hf, &b) in h.iter_mut().zip(&data.rows[r * d..(r + 1) * d]) {
+                let q = &mut hf[b as usize].0;
+                for k in 0..4 {
+                    q[k] += v[k];
+                }
             }
-            return h;
-        }
-        // four interleaved histograms (row k adds to lane k % 4): runs of rows in one bin, the
-        // rule for features with few values, no longer wait on the previous add to that bin.
-        // Fixed-size lanes indexed by a u8 need no bounds checks. Lanes are added in order.
-        let mut lanes = vec![[Bin::default(); 256]; 4];
-        let [l0, l1, l2, l3] = &mut lanes[..] else {
-            unreachable!()
-        };
-        let add = |h: &mut [Bin; 256], b: u8, e: &[f32; 2]| {
-            let bin = &mut h[b as usize];
-            bin.g += e[0] as f64;
-            bin.h += e[1] as f64;
-            bin.c += 1;
         };
         match rows {
-            None => {
-                let mut bc = col.chunks_exact(4);
-                let mut gc = og.chunks_exact(4);
-                for (b, e) in (&mut bc).zip(&mut gc) {
-                    add(l0, b[0], &e[0]);
-                    add(l1, b[1], &e[1]);
-                    add(l2, b[2], &e[2]);
-                    add(l3, b[3], &e[3]);
-                }
-                for (&b, e) in bc.remainder().iter().zip(gc.remainder()) {
-                    add(l0, b, e);
-                }
-            }
+            None => (lo..hi).for_each(&mut add),
             Some(rows) => {
-                let mut rc = rows.chunks_exact(4);
-                let mut gc = og.chunks_exact(4);
-                for (r, e) in (&mut rc).zip(&mut gc) {
-                    add(l0, col[r[0] as usize], &e[0]);
-                    add(l1, col[r[1] as usize], &e[1]);
-                    add(l2, col[r[2] as usize], &e[2]);
-                    add(l3, col[r[3] as usize], &e[3]);
-                }
-                for (&r, e) in rc.remainder().iter().zip(gc.remainder()) {
-                    add(l0, col[r as usize], e);
+                // a leaf's rows are scattered: fetch the bins and gradients of the row
+                // PREFETCH rows ahead while this one is added (LightGBM does the same)
+                for i in lo..hi {
+                    if let Some(&ahead) = rows.get(i + PREFETCH) {
+                        let a = ahead as usize;
+                        prefetch(data.rows.as_ptr().wrapping_add(a * d));
+                        prefetch(gh.as_ptr().wrapping_add(a));
+                    }
+                    add(rows[i] as usize);
                 }
             }
         }
-        (0..data.sizes[f])
-            .map(|b| {
-                let mut t = l0[b];
-                for l in [&*l1, &*l2, &*l3] {
-                    t.g += l[b].g;
-                    t.h += l[b].h;
-                    t.c += l[b].c;
-                }
-                t
-            })
+        h
+    };
+    let n_chunks = n.div_ceil(HIST_CHUNK).max(1);
+    let parts: Vec<Vec<[Quad; 256]>> = if n_chunks == 1 {
+        vec![chunk(0, n)]
+    } else {
+        (0..n_chunks)
+            .into_par_iter()
+            .map(|c| chunk(c * HIST_CHUNK, ((c + 1) * HIST_CHUNK).min(n)))
             .collect()
     };
-    if n < 4096 {
-        (0..data.cols.len()).map(one).collect()
+    let merge = |f: usize| -> Vec<Bin> {
+        let mut out = vec![Bin::default(); data.sizes[f]];
+        for p in &parts {
+            for (a, q) in out.iter_mut().zip(&p[f]) {
+                a.g += q.0[0] as f64;
+                a.h += q.0[1] as f64;
+                a.c += q.0[2] as u32;
+            }
+        }
+        out
+    };
+    if n_chunks == 1 {
+        (0..d).map(merge).collect()
     } else {
-        (0..data.cols.len()).into_par_iter().map(one).collect()
+        (0..d).into_par_iter().map(merge).collect()
     }
 }
 
@@ -834,7 +880,10 @@ fn partition(rows: &mut [u32], col: &[u8], left_of: &[u8; 256], scratch: &mut Ve
     // branch-free: every row is written to both sides, the counters decide which copy stays
     let split_into = |part: &[u32], left: &mut [u32], right: &mut [u32]| -> usize {
         let (mut nl, mut nr) = (0usize, 0usize);
-        for &r in part {
+        for (k, &r) in part.iter().enumerate() {
+            if let Some(&ahead) = part.get(k + PREFETCH) {
+                prefetch(col.as_ptr().wrapping_add(ahead as usize));
+            }
             let l = left_of[col[r as usize] as usize] as usize;
             left[nl] = r;
             right[nr] = r;
@@ -849,6 +898,9 @@ fn partition(rows: &mut [u32], col: &[u8], left_of: &[u8; 256], scratch: &mut Ve
         // in place: the write position nl never passes the read position
         let (mut nl, mut nr) = (0usize, 0usize);
         for k in 0..rows.len() {
+            if let Some(&ahead) = rows.get(k + PREFETCH) {
+                prefetch(col.as_ptr().wrapping_add(ahead as usize));
+            }
             let r = rows[k];
             let l = left_of[col[r as usize] as usize] as usize;
             rows[nl] = r;
@@ -1043,6 +1095,21 @@ fn grow_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branchless_exp_matches_std() {
+        let mut worst = 0.0f64;
+        let mut x = -708.0;
+        while x <= 709.0 {
+            let (a, b) = (exp_branchless(x), x.exp());
+            worst = worst.max(((a - b) / b).abs());
+            x += 0.013_7;
+        }
+        assert!(worst < 1e-15, "largest relative error {worst:e}");
+        assert_eq!(exp_branchless(0.0), 1.0);
+        let clamped = (-708.0f64).exp();
+        assert!(((exp_branchless(-1e6) - clamped) / clamped).abs() < 1e-15);
+    }
 
     #[test]
     fn bins_every_distinct_value_when_few() {
