@@ -48,6 +48,8 @@ pub enum Command {
     Predict(cmd::predict::Args),
     /// Score customers with a model saved by `segmint predict`
     Score(cmd::predict::ScoreArgs),
+    /// Hidden segments: does one global model hide segments that need their own models?
+    Segments(cmd::segments::Args),
     /// Run the pipeline (validate, mart) on your data or on built-in demo data
     Run(cmd::run::Args),
 }
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Cluster(a) => cmd::cluster::run(&cli.global, a),
         Command::Predict(a) => cmd::predict::run(&cli.global, a),
         Command::Score(a) => cmd::predict::score(&cli.global, a),
+        Command::Segments(a) => cmd::segments::run(&cli.global, a),
         Command::Run(a) => cmd::run::run(&cli.global, a),
     };
     match result {

@@ -1422,3 +1422,84 @@ fn predict_conversion_learns_the_funnel() {
     );
     assert_eq!(text.lines().count(), b.num_rows() + 1);
 }
+
+/// Hidden tiers (x1 / x3 / x10 spend per order) are found from the attributes with tier withheld,
+/// and segment models beat the global linear model on held-out customers; without tiers the
+/// verdict is the global model.
+#[test]
+fn segments_discover_finds_hidden_tiers_and_only_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str], name: &str| {
+        let data = dir.path().join(name);
+        let d = data.to_str().unwrap();
+        let mut args = vec!["demo", "--customers", "8000", "--out", d, "--quiet"];
+        args.extend_from_slice(extra);
+        let r = segmint(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = dir.path().join(format!("{name}_out"));
+        let v = segmint_json(&[
+            "segments",
+            "discover",
+            "--data",
+            d,
+            "--truth",
+            "tier",
+            "--by",
+            "region",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        (v, out)
+    };
+    let (v, out) = run(&[], "tiers");
+    assert_eq!(v["verdict"], "use_segment_models", "{}", v["reason"]);
+    let features = v["features"].as_array().unwrap();
+    assert!(!features.iter().any(|f| f == "tier" || f == "monetary"));
+    let ari = v["truth"]["ari"].as_f64().unwrap();
+    assert!(ari >= 0.6, "ARI vs tier {ari}");
+    let e = &v["evaluation"];
+    let improvement = e["improvement"].as_f64().unwrap();
+    assert!(improvement >= 0.2, "MAE improvement {improvement}");
+    assert!(e["improvement_ci"][0].as_f64().unwrap() > 0.0);
+    let segs = e["segments"].as_array().unwrap();
+    assert!((2..=8).contains(&segs.len()), "{segs:?}");
+    for s in segs {
+        assert!(s["global_linear"]["mae"].is_f64() && s["segment_linear"]["mae"].is_f64());
+        assert!(
+            s["rule"].as_str().unwrap().contains("<=") || s["rule"].as_str().unwrap().contains('>')
+        );
+    }
+    // the region split has no hidden structure: evaluated, and not recommended
+    assert_eq!(v["by"]["column"], "region");
+    assert_eq!(v["by"]["evaluation"]["verdict"], "global_model_is_enough");
+    let b = read_parquet(&out.join("segments.parquet"));
+    assert_eq!(b.num_rows() as u64, v["customers"].as_u64().unwrap());
+    assert!(out.join("report.json").exists());
+    // same seed, same segments
+    let (again, _) = run(&[], "tiers2");
+    assert_eq!(again["segments"], v["segments"]);
+    // constant tier: nothing to find
+    let (flat, _) = run(&["--no-tiers"], "flat");
+    assert_eq!(
+        flat["verdict"], "global_model_is_enough",
+        "{}",
+        flat["reason"]
+    );
+    // a target that is not a column: exit 2 and the list of columns
+    let r = segmint(&[
+        "segments",
+        "discover",
+        "--data",
+        dir.path().join("flat").to_str().unwrap(),
+        "--target",
+        "ltv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--target \"ltv\": not a column"),
+        "{}",
+        r.stderr
+    );
+}

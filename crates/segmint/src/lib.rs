@@ -21,6 +21,7 @@ pub mod clv;
 pub mod data;
 pub mod demo;
 pub mod error;
+pub mod hidden;
 pub mod mart;
 pub mod output;
 pub mod predict;

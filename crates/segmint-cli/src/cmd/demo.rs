@@ -69,6 +69,9 @@ pub struct Args {
     /// Planted uplift of group B in segment B (age < 30, AP-SOUTH)
     #[arg(long, default_value_t = 0.15, allow_negative_numbers = true)]
     pub effect_b: f64,
+    /// Put every customer in the Standard tier: data without hidden segments
+    #[arg(long)]
+    pub no_tiers: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -96,6 +99,7 @@ impl Args {
             browse_ratio: self.browse_ratio,
             effect_a: self.effect_a,
             effect_b: self.effect_b,
+            tiers: !self.no_tiers,
             format: match self.format {
                 FormatArg::Parquet => DemoFormat::Parquet,
                 FormatArg::Csv => DemoFormat::Csv,

@@ -7,4 +7,5 @@ pub mod predict;
 pub mod profile;
 pub mod rfm;
 pub mod run;
+pub mod segments;
 pub mod validate;

@@ -51,6 +51,9 @@ pub struct DemoParams {
     pub browse_ratio: f64,
     pub effect_a: f64,
     pub effect_b: f64,
+    /// `false`: every customer is in the Standard tier (no hidden segments; the draws are the
+    /// same, only the tier is overridden).
+    pub tiers: bool,
     pub format: DemoFormat,
 }
 
@@ -72,6 +75,7 @@ impl Default for DemoParams {
             browse_ratio: 4.0,
             effect_a: 0.20,
             effect_b: 0.15,
+            tiers: true,
             format: DemoFormat::Parquet,
         }
     }
@@ -252,6 +256,7 @@ fn meta_json(p: &DemoParams, w: &Window, rows: &RowCounts, funnel: &Funnel) -> s
         "window_end_exclusive": format!("{}T00:00:00Z", format_date(w.end_day_inclusive + 1)),
         "rows": rows,
         "bg_nbd": {"r": p.r, "alpha": p.alpha, "a": p.a, "b": p.b, "time_unit": "week"},
+        "tiers": p.tiers,
         "gamma_gamma": {"p": p.gg_p, "q": p.gg_q, "gamma": p.gg_gamma,
                         "tier_multiplier": {"Standard": 1.0, "Premium": 3.0, "Enterprise": 10.0}},
         "return_rate_target": p.return_rate,

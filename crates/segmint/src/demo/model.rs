@@ -306,6 +306,7 @@ pub fn gen_block(
         // ---- attributes
         let signup_day = rng.random_range(0..wd);
         let tier = pick(&cum_tier, rng.random()) as u8;
+        let tier = if p.tiers { tier } else { 0 };
         let region = pick(&cum_region, rng.random()) as u8;
         let age = Distribution::<f64>::sample(&age_d, &mut rng)
             .round_ties_even()
