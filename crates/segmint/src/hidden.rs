@@ -796,7 +796,7 @@ pub fn customer_table(
     progress: &dyn crate::progress::Progress,
 ) -> Result<CustomerTable> {
     use crate::data::customers::{AttrColumn, Attributes};
-    use crate::mart::{build_mart, MartColumns, MartParams};
+    use crate::mart::{build_mart, Mart, MartColumns, MartParams};
     let mart = build_mart(
         tx,
         &MartParams {
@@ -806,29 +806,8 @@ pub fn customer_table(
         },
         progress,
     )?;
-    let n = mart.len();
-    let mut names: Vec<String> = [
-        "recency_days",
-        "frequency",
-        "monetary",
-        "tenure_days",
-        "avg_order_value",
-        "total_quantity",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut cols: Vec<Vec<f64>> = vec![
-        mart.recency_days.iter().map(|&v| v as f64).collect(),
-        mart.frequency.iter().map(|&v| v as f64).collect(),
-        mart.monetary.clone(),
-        mart.tenure_days.iter().map(|&v| v as f64).collect(),
-        mart.avg_order_value.clone(),
-        match &mart.total_quantity {
-            Some(q) => q.iter().map(|&v| v as f64).collect(),
-            None => vec![f64::NAN; n],
-        },
-    ];
+    let mut names: Vec<String> = Mart::NUMERIC.iter().map(|s| s.to_string()).collect();
+    let mut cols = mart.numeric_columns();
     if let Some(c) = customers {
         let mut wanted: Vec<&str> = crate::predict::features::ATTRIBUTE_FEATURES.to_vec();
         wanted.push("region");

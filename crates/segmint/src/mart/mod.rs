@@ -94,6 +94,32 @@ impl Mart {
     pub fn is_empty(&self) -> bool {
         self.customer_id.is_empty()
     }
+
+    /// Names of [`Mart::numeric_columns`].
+    pub const NUMERIC: [&'static str; 6] = [
+        "recency_days",
+        "frequency",
+        "monetary",
+        "tenure_days",
+        "avg_order_value",
+        "total_quantity",
+    ];
+
+    /// The numeric columns as f64, in [`Mart::NUMERIC`] order (`total_quantity` NaN without a
+    /// quantity column): the mart part of every model's feature table.
+    pub fn numeric_columns(&self) -> Vec<Vec<f64>> {
+        vec![
+            self.recency_days.iter().map(|&v| v as f64).collect(),
+            self.frequency.iter().map(|&v| v as f64).collect(),
+            self.monetary.clone(),
+            self.tenure_days.iter().map(|&v| v as f64).collect(),
+            self.avg_order_value.clone(),
+            match &self.total_quantity {
+                Some(q) => q.iter().map(|&v| v as f64).collect(),
+                None => vec![f64::NAN; self.len()],
+            },
+        ]
+    }
 }
 
 /// A string column stored as codes into a small dictionary (regions, payment methods).

@@ -315,22 +315,15 @@ pub fn customer_dataset(
             (s * 100.0).round_ties_even() / 100.0
         }
     };
-    let mut cols: Vec<Vec<f64>> = vec![
-        mart.recency_days.iter().map(|&v| v as f64).collect(),
-        mart.frequency.iter().map(|&v| v as f64).collect(),
-        mart.monetary.clone(),
-        mart.tenure_days.iter().map(|&v| v as f64).collect(),
-        mart.avg_order_value.clone(),
-        match &mart.total_quantity {
-            Some(q) => q.iter().map(|&v| v as f64).collect(),
-            None => vec![f64::NAN; n],
-        },
+    // the mart's columns first (CHURN_FEATURES starts with Mart::NUMERIC)
+    let mut cols = mart.numeric_columns();
+    cols.extend([
         per.iter().map(|a| a.recent_orders.len() as f64).collect(),
         per.iter()
             .map(|a| money(a.recent_exact, a.recent_cents, a.recent_sum))
             .collect(),
-        per.iter().map(|a| a.returns as f64).collect(),
-    ];
+        per.iter().map(|a| a.returns as f64).collect::<Vec<f64>>(),
+    ]);
     let attrs = match customers {
         Some(c) => Some(Attributes::load(c, &ATTRIBUTE_FEATURES, progress)?),
         None => None,
