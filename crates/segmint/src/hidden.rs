@@ -582,15 +582,7 @@ pub fn evaluate(
     rules: Option<&[String]>,
     params: &HiddenParams,
 ) -> Result<Evaluation> {
-    let train: Vec<usize> = (0..y.len()).filter(|&i| split[i] == Part::Train).collect();
-    let test: Vec<usize> = (0..y.len()).filter(|&i| split[i] == Part::Test).collect();
-    if train.is_empty() || test.is_empty() {
-        return Err(Error::Data(format!(
-            "the split needs train and test rows ({} train, {} test)",
-            train.len(),
-            test.len()
-        )));
-    }
+    let (train, test) = crate::predict::split_rows(split)?;
     let pick = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<f64>>();
     let (xtr, ytr) = (x.select(&train), pick(&train));
     let (xte, yte) = (x.select(&test), pick(&test));

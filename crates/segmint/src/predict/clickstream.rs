@@ -170,17 +170,12 @@ pub fn customer_clickstream(
         progress,
     )?;
     progress.finish();
-    let mut all: HashMap<Box<str>, Acc> = HashMap::new();
-    for u in units {
-        for (k, a) in u.keys.keys.into_iter().zip(u.accs) {
-            match all.get_mut(&k) {
-                Some(e) => e.merge(a),
-                None => {
-                    all.insert(k, a);
-                }
-            }
-        }
-    }
+    let all = super::merge_units(
+        units
+            .into_iter()
+            .map(|u| u.keys.keys.into_iter().zip(u.accs)),
+        Acc::merge,
+    );
     let empty = Acc::default();
     let mut cols = vec![Vec::with_capacity(customer_ids.len()); CLICKSTREAM_FEATURES.len()];
     for id in customer_ids {

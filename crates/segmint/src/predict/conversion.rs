@@ -203,17 +203,7 @@ pub fn session_dataset(events: &TableReader, progress: &dyn Progress) -> Result<
         progress,
     )?;
     progress.finish();
-    let mut all: HashMap<Box<str>, Acc> = HashMap::new();
-    for u in units {
-        for (k, a) in u {
-            match all.get_mut(&k) {
-                Some(e) => e.merge(a),
-                None => {
-                    all.insert(k, a);
-                }
-            }
-        }
-    }
+    let all = super::merge_units(units, Acc::merge);
     if all.is_empty() {
         return Err(Error::Empty {
             path: events.path.clone(),

@@ -15,7 +15,6 @@
 //! Nothing from on or after the cutoff reaches a feature: the mart is built with `before_us`,
 //! the extra columns skip those rows, and the customer attributes are static (see SCHEMA.md).
 
-use hashbrown::HashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -290,17 +289,12 @@ pub fn customer_dataset(
     )?;
     progress.finish();
     let max_ts = units.iter().map(|u| u.max_ts).max().unwrap_or(i64::MIN);
-    let mut accs: HashMap<Box<str>, Acc> = HashMap::new();
-    for u in units {
-        for (k, a) in u.keys.keys.into_iter().zip(u.accs) {
-            match accs.get_mut(&k) {
-                Some(e) => e.merge(a),
-                None => {
-                    accs.insert(k, a);
-                }
-            }
-        }
-    }
+    let accs = super::merge_units(
+        units
+            .into_iter()
+            .map(|u| u.keys.keys.into_iter().zip(u.accs)),
+        Acc::merge,
+    );
     let n = mart.len();
     let empty = Acc::new();
     let per: Vec<&Acc> = mart

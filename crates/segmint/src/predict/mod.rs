@@ -141,6 +141,44 @@ impl Table {
     }
 }
 
+/// The train and the test row indices of a split; an error when either part is empty.
+pub fn split_rows(split: &[Part]) -> Result<(Vec<usize>, Vec<usize>)> {
+    let part = |p: Part| -> Vec<usize> { (0..split.len()).filter(|&i| split[i] == p).collect() };
+    let (train, test) = (part(Part::Train), part(Part::Test));
+    if train.is_empty() || test.is_empty() {
+        return Err(Error::Data(format!(
+            "the split needs train and test rows ({} train, {} test)",
+            train.len(),
+            test.len()
+        )));
+    }
+    Ok((train, test))
+}
+
+/// Per-unit accumulators keyed by id (from the parallel folds of a reader) merged into one map;
+/// the first unit's value of an id absorbs the later ones with `merge`.
+pub(crate) fn merge_units<A, U, I>(
+    units: U,
+    merge: impl Fn(&mut A, A),
+) -> hashbrown::HashMap<Box<str>, A>
+where
+    U: IntoIterator<Item = I>,
+    I: IntoIterator<Item = (Box<str>, A)>,
+{
+    let mut all: hashbrown::HashMap<Box<str>, A> = hashbrown::HashMap::new();
+    for u in units {
+        for (k, a) in u {
+            match all.get_mut(&k) {
+                Some(e) => merge(e, a),
+                None => {
+                    all.insert(k, a);
+                }
+            }
+        }
+    }
+    all
+}
+
 /// Train or test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -302,15 +340,7 @@ pub fn train_and_evaluate(
     progress: &dyn crate::progress::Progress,
 ) -> Result<Evaluation> {
     let obj = params.gbdt.objective;
-    let train: Vec<usize> = (0..y.len()).filter(|&i| split[i] == Part::Train).collect();
-    let test: Vec<usize> = (0..y.len()).filter(|&i| split[i] == Part::Test).collect();
-    if train.is_empty() || test.is_empty() {
-        return Err(Error::Data(format!(
-            "the split needs train and test rows ({} train, {} test)",
-            train.len(),
-            test.len()
-        )));
-    }
+    let (train, test) = split_rows(split)?;
     let k = folds.iter().copied().max().map_or(0, |m| m as usize + 1);
     progress.begin("training", (k + 1) as u64);
     let t0 = std::time::Instant::now();
