@@ -37,6 +37,12 @@ fn value(d: &segmint::predict::features::CustomerDataset, row: usize, name: &str
     d.x.row(row)[j]
 }
 
+/// The churn table's first columns come from `Mart::numeric_columns`: the names must agree.
+#[test]
+fn churn_features_start_with_the_mart_columns() {
+    assert_eq!(CHURN_FEATURES[..6], segmint::mart::Mart::NUMERIC);
+}
+
 #[test]
 fn features_by_hand() {
     // cutoff 2024-03-10, recent window [2024-01-10, 2024-03-10), label window [cutoff, +30 days)
