@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 /// segmint: customer analytics (mart, segments, CLV, predictions) in one fast, reproducible tool.
 #[derive(Parser)]
 #[command(name = "segmint", version, about, long_about = None, propagate_version = true,
-    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet --profile profile\n  segmint migrate --data data --from 2025-07-01 --to 2026-01-01\n  segmint clv --data data --out clv.parquet --metrics clv.json\n  segmint cluster --data data -k 4 --out clusters.parquet\n  segmint predict churn --data data --out churn\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
+    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet --profile profile\n  segmint migrate --data data --from 2025-07-01 --to 2026-01-01\n  segmint clv --data data --out clv.parquet --metrics clv.json\n  segmint cluster --data data -k 4 --out clusters.parquet\n  segmint predict churn --data data --out churn\n  segmint compare --data data --out compare\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: ui::Global,
@@ -50,6 +50,9 @@ pub enum Command {
     Score(cmd::predict::ScoreArgs),
     /// Hidden segments: does one global model hide segments that need their own models?
     Segments(cmd::segments::Args),
+    /// Group comparison: where does one group (seller team, channel) beat another? Validated
+    /// rules, verdicts, and routing exported as SQL and Python
+    Compare(cmd::compare::Args),
     /// Run the pipeline (validate, mart) on your data or on built-in demo data
     Run(cmd::run::Args),
 }
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Predict(a) => cmd::predict::run(&cli.global, a),
         Command::Score(a) => cmd::predict::score(&cli.global, a),
         Command::Segments(a) => cmd::segments::run(&cli.global, a),
+        Command::Compare(a) => cmd::compare::run(&cli.global, a),
         Command::Run(a) => cmd::run::run(&cli.global, a),
     };
     match result {

@@ -29,6 +29,7 @@ pub mod progress;
 pub mod revenue;
 pub mod segment;
 pub mod stats;
+pub mod uplift;
 
 pub use error::{Error, Result};
 

@@ -193,9 +193,12 @@ pub enum OutCol {
     Str(Vec<String>),
     F64(Vec<f64>),
     I64(Vec<i64>),
+    /// Nullable integers.
+    OptI64(Vec<Option<i64>>),
 }
 
-/// A record batch from named columns of equal length (all non-nullable; NaN stays NaN).
+/// A record batch from named columns of equal length (non-nullable except [`OutCol::OptI64`];
+/// NaN stays NaN).
 pub fn batch(columns: Vec<(&str, OutCol)>) -> Result<RecordBatch> {
     use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
@@ -209,6 +212,11 @@ pub fn batch(columns: Vec<(&str, OutCol)>) -> Result<RecordBatch> {
                 std::sync::Arc::new(Float64Array::from(v)),
             ),
             OutCol::I64(v) => (DataType::Int64, std::sync::Arc::new(Int64Array::from(v))),
+            OutCol::OptI64(v) => {
+                fields.push(Field::new(name, DataType::Int64, true));
+                arrays.push(std::sync::Arc::new(Int64Array::from(v)));
+                continue;
+            }
         };
         fields.push(Field::new(name, t, false));
         arrays.push(a);

@@ -1,5 +1,6 @@
 pub mod cluster;
 pub mod clv;
+pub mod compare;
 pub mod demo;
 pub mod mart;
 pub mod migrate;

@@ -243,6 +243,11 @@ impl Attributes {
         self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
 
+    /// Customer ids in file order (first occurrence of each).
+    pub fn ids(&self) -> &StringArray {
+        &self.ids
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }

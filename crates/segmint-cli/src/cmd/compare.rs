@@ -1,0 +1,291 @@
+//! `segmint compare`: where does one group (seller team, channel, variant) beat another?
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use segmint::data::TableKind;
+use segmint::output::OutCol;
+use segmint::uplift::export::{
+    markdown_table, routing_json, routing_python, routing_sql, ColumnNames, Dialect,
+};
+use segmint::uplift::{compare, CompareData, CompareParams, Comparison, Method};
+
+use crate::ui::{note, Bars, Global, InputArgs};
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  segmint compare --data data --out compare
+  segmint compare --data data --group seller_group --outcome sale_success --features age,income,premium,region --out compare
+  segmint compare --data data --columns seller_group=team,sale_success=won --out compare
+
+Method: a seeded train/test split stratified by group and outcome. Candidate rules (at most
+--max-conditions conditions: ranges for numbers, sets for categories, missing values handled
+explicitly) come from three methods on the training customers: T-learner trees (one shallow tree
+per group; a tree on their predicted difference gives the rules), information-value binning per
+group (monotonic bins; the bins, prefixes and suffixes where the groups differ, and their
+crossings) and L1-penalised logistic regression with group x bin interactions. Each candidate's
+boundaries are refined on the training customers. On the test customers every candidate gets the
+groups' success rates (means), the difference with a 95% interval (Newcombe for rates, Welch for
+means), a p-value, a Benjamini-Hochberg q-value over all candidates, and its stability over
+bootstrap resamples. Verdicts:
+  IMPLEMENT NOW      q <= --fdr, |difference| >= --min-effect, CI excludes 0, stability >= 90%
+  PILOT              q <= --pilot-fdr, |difference| >= half the minimum effect, stability >= 80%
+  COLLECT MORE DATA  the direction holds but the evidence is weak or the rule is small
+  SKIP               the direction flips on held-out customers or the difference is negligible
+IMPLEMENT NOW and PILOT rules form the routing (first match wins; others get --default-label).
+
+Files in --out: rules.json (every validated rule with conditions, per-group numbers on train and
+test, CI, p- and q-value, stability, verdict, method; the Qini coefficient and AUUC of the
+routing model and of the T-learner on the test customers), assignments.parquet (customer_id,
+split, predicted_<group> per group, predicted_uplift = first group minus second, tlearner_uplift,
+rule_id or null, recommended_group), routing_postgres.sql, routing_duckdb.sql, routing_spark.sql,
+routing.py (route(row), rule_id(row)), routing.json.")]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Group column (customers table)
+    #[arg(long, default_value = "seller_group")]
+    pub group: String,
+    /// Outcome column: 0/1, boolean or a number
+    #[arg(long, default_value = "sale_success")]
+    pub outcome: String,
+    /// Feature columns (default: every other customer attribute except customer_id,
+    /// signup_date and tier)
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub features: Vec<String>,
+    /// Discovery methods
+    #[arg(long, value_delimiter = ',', default_value = "tree,iv_woe,l1_logistic")]
+    pub methods: Vec<String>,
+    /// Most conditions per rule (also the trees' depth)
+    #[arg(long, default_value_t = 3)]
+    pub max_conditions: usize,
+    /// Smallest rule: share of a group's training customers
+    #[arg(long, default_value_t = 0.02)]
+    pub min_share: f64,
+    /// Smallest rule: training customers per group
+    #[arg(long, default_value_t = 50)]
+    pub min_customers: usize,
+    /// Candidates per pair of groups tested on held-out customers
+    #[arg(long, default_value_t = 20)]
+    pub max_candidates: usize,
+    /// Smallest training score (|z| divided by --complexity-penalty per extra degree of freedom) a candidate
+    /// needs to be tested
+    #[arg(long, default_value_t = 3.0)]
+    pub min_train_score: f64,
+    /// Factor by which a rule's training |z| must grow to pay for one more condition or a
+    /// two-sided range
+    #[arg(long, default_value_t = 1.15)]
+    pub complexity_penalty: f64,
+    /// Bootstrap resamples for the stability
+    #[arg(long, default_value_t = 200)]
+    pub bootstrap: usize,
+    /// Smallest difference worth acting on (default: 0.05 = 5 points for a 0/1 outcome, 0.1
+    /// standard deviations for a numeric one)
+    #[arg(long)]
+    pub min_effect: Option<f64>,
+    /// q-value (false discovery rate) for IMPLEMENT NOW
+    #[arg(long, default_value_t = 0.05)]
+    pub fdr: f64,
+    /// q-value for PILOT
+    #[arg(long, default_value_t = 0.20)]
+    pub pilot_fdr: f64,
+    /// Share of customers held out for validation
+    #[arg(long, default_value_t = 0.3)]
+    pub test_size: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Rules in the printed table
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Route of customers no rule matches
+    #[arg(long, default_value = "default")]
+    pub default_label: String,
+    /// Table name in the exported SQL
+    #[arg(long, default_value = "customers")]
+    pub table: String,
+    /// Output directory
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+impl Args {
+    pub fn params(&self) -> Result<CompareParams> {
+        let methods = self
+            .methods
+            .iter()
+            .map(|m| {
+                Method::parse(m.trim()).with_context(|| {
+                    format!("--methods: unknown method {m:?} (known: tree, iv_woe, l1_logistic)")
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let p = CompareParams {
+            test_size: self.test_size,
+            seed: self.seed,
+            max_conditions: self.max_conditions,
+            min_share: self.min_share,
+            min_customers: self.min_customers,
+            max_candidates: self.max_candidates,
+            min_train_score: self.min_train_score,
+            complexity_penalty: self.complexity_penalty,
+            bootstrap: self.bootstrap,
+            min_effect: self.min_effect,
+            fdr: self.fdr,
+            pilot_fdr: self.pilot_fdr,
+            top: self.top,
+            methods,
+            default_label: self.default_label.clone(),
+            ..Default::default()
+        };
+        p.check()?;
+        Ok(p)
+    }
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<u8> {
+    let params = a.params()?;
+    let t0 = Instant::now();
+    let bars = Bars::new(g);
+    let (inputs, map) = a.input.resolve()?;
+    let customers = inputs.open(TableKind::Customers, &map)?;
+    let features = (!a.features.is_empty()).then_some(a.features.as_slice());
+    let data = CompareData::load(&customers, &a.group, &a.outcome, features, &bars)?;
+    if data.dropped > 0 {
+        note(
+            g,
+            format!(
+                "{} customer(s) without a {} or {} value left out",
+                data.dropped, a.group, a.outcome
+            ),
+        );
+    }
+    let cmp = compare(&data, &params, &bars)?;
+    let names: ColumnNames = customers
+        .present()
+        .iter()
+        .map(|p| (p.spec.name.to_string(), p.source.clone()))
+        .collect();
+    let id_col = names
+        .get("customer_id")
+        .cloned()
+        .unwrap_or_else(|| "customer_id".into());
+    write_outputs(&cmp, &a.out, &names, &a.table, &id_col)?;
+    if g.json {
+        println!("{}", serde_json::to_string(&cmp)?);
+    } else {
+        print!("{}", summary(&cmp, params.top));
+        note(
+            g,
+            format!(
+                "{} customers, {} candidate rules tested, {} routed; {:.1} s -> {}",
+                cmp.customers,
+                cmp.candidates_tested,
+                cmp.routing().len(),
+                t0.elapsed().as_secs_f64(),
+                a.out.display()
+            ),
+        );
+    }
+    Ok(0)
+}
+
+/// The printed summary: the top table, the reasons, and the model view.
+pub fn summary(cmp: &Comparison, top: usize) -> String {
+    let mut s = format!(
+        "## Where does each {} do better? ({} on {} customers; groups {})\n\n",
+        cmp.group_column,
+        cmp.outcome_column,
+        cmp.customers,
+        cmp.groups.join(", ")
+    );
+    if cmp.rules.is_empty() {
+        s.push_str("No candidate rule was large enough to test.\n");
+        return s;
+    }
+    s.push_str(&markdown_table(cmp, top));
+    s.push('\n');
+    for r in cmp.rules.iter().take(top) {
+        s.push_str(&format!(
+            "{}. {} -> {}: {} ({})\n",
+            r.id,
+            r.rule,
+            r.recommended_group,
+            r.verdict.label(),
+            r.reason
+        ));
+    }
+    for (name, v) in &cmp.model_view {
+        if let (Some(q), Some(auuc)) = (v.qini_coefficient, v.auuc) {
+            s.push_str(&format!(
+                "\n{name}: Qini coefficient {q:.3}, AUUC {auuc:.3} (test customers)"
+            ));
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// Writes rules.json, assignments.parquet and the routing exports into `out`.
+pub fn write_outputs(
+    cmp: &Comparison,
+    out: &std::path::Path,
+    names: &ColumnNames,
+    table: &str,
+    id_col: &str,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let a = &cmp.assignments;
+    let mut cols: Vec<(String, OutCol)> = vec![
+        ("customer_id".into(), OutCol::Str(cmp.customer_id.clone())),
+        (
+            "split".into(),
+            OutCol::Str(a.split.iter().map(|p| p.name().to_string()).collect()),
+        ),
+    ];
+    for (gi, gname) in cmp.groups.iter().enumerate() {
+        cols.push((
+            format!("predicted_{gname}"),
+            OutCol::F64(a.predicted.iter().map(|p| p[gi]).collect()),
+        ));
+    }
+    cols.push((
+        "predicted_uplift".into(),
+        OutCol::F64(a.predicted_uplift.clone()),
+    ));
+    cols.push((
+        "tlearner_uplift".into(),
+        OutCol::F64(a.tlearner_uplift.clone()),
+    ));
+    cols.push((
+        "rule_id".into(),
+        OutCol::OptI64(a.rule.iter().map(|r| r.map(|r| r as i64)).collect()),
+    ));
+    cols.push((
+        "recommended_group".into(),
+        OutCol::Str(a.recommended.clone()),
+    ));
+    let (col_names, values): (Vec<String>, Vec<OutCol>) = cols.into_iter().unzip();
+    let batch = segmint::output::batch(col_names.iter().map(|s| s.as_str()).zip(values).collect())?;
+    let meta = vec![
+        ("segmint.version".to_string(), segmint::VERSION.to_string()),
+        (
+            "segmint.params".to_string(),
+            serde_json::to_string(&cmp.params)?,
+        ),
+    ];
+    segmint::output::write_table(&batch, &out.join("assignments.parquet"), &meta)?;
+    segmint::output::write_text(
+        &out.join("rules.json"),
+        &(serde_json::to_string_pretty(cmp)? + "\n"),
+    )?;
+    for d in Dialect::ALL {
+        segmint::output::write_text(
+            &out.join(format!("routing_{}.sql", d.name())),
+            &routing_sql(d, cmp, names, table, id_col)?,
+        )?;
+    }
+    segmint::output::write_text(&out.join("routing.py"), &routing_python(cmp, names))?;
+    segmint::output::write_text(&out.join("routing.json"), &routing_json(cmp, names))?;
+    Ok(())
+}

@@ -1,0 +1,481 @@
+//! The routing rules as code a warehouse or CRM can run: SQL for PostgreSQL, DuckDB and Spark
+//! SQL, a Python function, and JSON.
+//!
+//! Data can never change a statement: identifiers are always quoted (with the quote character
+//! doubled), string literals in PostgreSQL and DuckDB are standard SQL literals (quotes
+//! doubled; both treat backslashes literally), and in Spark SQL, whose literals interpret
+//! backslash escapes (or not, with `spark.sql.parser.escapedStringLiterals`), any value
+//! outside `[A-Za-z0-9 _.:/+-]` is written as `decode(unhex('<UTF-8 hex>'), 'UTF-8')`, which
+//! means the same under every parser setting. Numbers are the exact thresholds (Rust prints the
+//! shortest decimal that reads back as the same double) cast to a double. Comments carry only
+//! rule ids and verdicts, never data.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::bins::{Condition, Test};
+use super::{Comparison, RuleResult};
+use crate::error::{Error, Result};
+
+/// SQL dialects of the export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    DuckDb,
+    Spark,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 3] = [Dialect::Postgres, Dialect::DuckDb, Dialect::Spark];
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgres",
+            Dialect::DuckDb => "duckdb",
+            Dialect::Spark => "spark",
+        }
+    }
+
+    /// A quoted identifier.
+    pub fn ident(self, name: &str) -> String {
+        match self {
+            Dialect::Spark => format!("`{}`", name.replace('`', "``")),
+            _ => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
+
+    /// A string literal.
+    pub fn string(self, s: &str) -> String {
+        let plain = s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _.:/+-".contains(c));
+        match self {
+            Dialect::Spark if !plain => {
+                let hex: String = s.bytes().map(|b| format!("{b:02X}")).collect();
+                format!("decode(unhex('{hex}'), 'UTF-8')")
+            }
+            _ => format!("'{}'", s.replace('\'', "''")),
+        }
+    }
+
+    fn number(self, x: f64) -> String {
+        let ty = match self {
+            Dialect::Postgres => "DOUBLE PRECISION",
+            _ => "DOUBLE",
+        };
+        format!("CAST({x} AS {ty})")
+    }
+}
+
+/// Column names of the user's table: segmint's name -> the source column (from the input
+/// mapping); names not in the map are used as they are.
+pub type ColumnNames = HashMap<String, String>;
+
+fn source<'a>(names: &'a ColumnNames, name: &'a str) -> &'a str {
+    names.get(name).map(String::as_str).unwrap_or(name)
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.contains('\0') {
+        return Err(Error::Config(format!(
+            "column name {name:?} contains a NUL character and cannot be exported"
+        )));
+    }
+    Ok(())
+}
+
+/// One condition as a SQL boolean expression.
+pub fn condition_sql(d: Dialect, c: &Condition, names: &ColumnNames) -> String {
+    let col = d.ident(source(names, &c.feature));
+    let test = match &c.test {
+        Test::Range { low, high } => {
+            let mut parts = Vec::new();
+            if let Some(l) = low {
+                parts.push(format!("{col} > {}", d.number(*l)));
+            }
+            if let Some(h) = high {
+                parts.push(format!("{col} <= {}", d.number(*h)));
+            }
+            if parts.is_empty() {
+                format!("{col} IS NOT NULL")
+            } else {
+                parts.join(" AND ")
+            }
+        }
+        Test::In { values } if values.is_empty() => "FALSE".to_string(),
+        Test::In { values } => format!(
+            "{col} IN ({})",
+            values
+                .iter()
+                .map(|v| d.string(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Test::Is { value } => format!("{col} = {}", if *value { "TRUE" } else { "FALSE" }),
+        Test::Nothing => "FALSE".to_string(),
+    };
+    if c.missing {
+        format!("({test} OR {col} IS NULL)")
+    } else {
+        format!("({test})")
+    }
+}
+
+fn rule_sql(d: Dialect, r: &RuleResult, names: &ColumnNames) -> String {
+    r.conditions
+        .iter()
+        .map(|c| condition_sql(d, c, names))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The routing as one SELECT over `table`: the id column, the recommended group and the rule
+/// id (NULL when no rule matches).
+pub fn routing_sql(
+    d: Dialect,
+    cmp: &Comparison,
+    names: &ColumnNames,
+    table: &str,
+    id_column: &str,
+) -> Result<String> {
+    let rules = cmp.routing();
+    for n in rules
+        .iter()
+        .flat_map(|r| r.conditions.iter().map(|c| source(names, &c.feature)))
+        .chain([table, id_column])
+    {
+        check_name(n)?;
+    }
+    let mut s = format!(
+        "-- segmint {} compare: {} routing rule(s), first match wins ({} SQL)\n",
+        crate::VERSION,
+        rules.len(),
+        d.name()
+    );
+    for r in &rules {
+        s.push_str(&format!("-- rule {}: {}\n", r.id, r.verdict.label()));
+    }
+    s.push_str(&format!("SELECT\n  {},\n", d.ident(id_column)));
+    let case = |value: &dyn Fn(&RuleResult) -> String, default: String| {
+        let mut c = String::from("  CASE\n");
+        for r in &rules {
+            c.push_str(&format!(
+                "    WHEN {} THEN {}\n",
+                rule_sql(d, r, names),
+                value(r)
+            ));
+        }
+        c.push_str(&format!("    ELSE {default}\n  END"));
+        c
+    };
+    s.push_str(&case(
+        &|r| d.string(&r.recommended_group),
+        d.string(&cmp.default_label),
+    ));
+    s.push_str(&format!(" AS {},\n", d.ident("recommended_group")));
+    s.push_str(&case(&|r| r.id.to_string(), "NULL".into()));
+    s.push_str(&format!(
+        " AS {}\nFROM {};\n",
+        d.ident("rule_id"),
+        d.ident(table)
+    ));
+    Ok(s)
+}
+
+/// A Python string literal (JSON string syntax is valid Python).
+fn py_str(s: &str) -> String {
+    serde_json::to_string(s).expect("string")
+}
+
+fn py_num(x: f64) -> String {
+    format!("{x:?}")
+}
+
+/// The routing as a Python module with `route(row)` and `rule_id(row)`; `row` maps column
+/// names to values (`None` or NaN = missing).
+pub fn routing_python(cmp: &Comparison, names: &ColumnNames) -> String {
+    let rules = cmp.routing();
+    let mut s = format!(
+        "\"\"\"Routing rules exported by segmint {} (compare: {} on {}). First match wins.\"\"\"\n\n",
+        crate::VERSION,
+        cmp.group_column.escape_default(),
+        cmp.outcome_column.escape_default()
+    );
+    s.push_str(
+        "import math\n\n\n\
+         def _missing(v):\n    return v is None or (isinstance(v, float) and math.isnan(v))\n\n\n\
+         def _range(v, low, high):\n    return not _missing(v) and (low is None or v > low) and (high is None or v <= high)\n\n\n\
+         def _in(v, values):\n    return not _missing(v) and str(v) in values\n\n\n\
+         def _is(v, value):\n    return not _missing(v) and bool(v) == value\n\n\n",
+    );
+    let cond = |c: &Condition| -> String {
+        let v = format!("row.get({})", py_str(source(names, &c.feature)));
+        let t = match &c.test {
+            Test::Range { low, high } => format!(
+                "_range({v}, {}, {})",
+                low.map_or("None".into(), py_num),
+                high.map_or("None".into(), py_num)
+            ),
+            Test::In { values } => format!(
+                "_in({v}, ({}))",
+                values.iter().map(|x| py_str(x) + ",").collect::<String>()
+            ),
+            Test::Is { value } => format!("_is({v}, {})", if *value { "True" } else { "False" }),
+            Test::Nothing => "False".into(),
+        };
+        if c.missing {
+            format!("({t} or _missing({v}))")
+        } else {
+            t
+        }
+    };
+    s.push_str("RULES = [\n");
+    for r in &rules {
+        s.push_str(&format!(
+            "    ({}, {}, lambda row: {}),\n",
+            r.id,
+            py_str(&r.recommended_group),
+            r.conditions
+                .iter()
+                .map(&cond)
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ));
+    }
+    s.push_str("]\n\n\n");
+    s.push_str(&format!(
+        "def rule_id(row):\n    \"\"\"Id of the first matching rule, or None.\"\"\"\n    for rid, _group, test in RULES:\n        if test(row):\n            return rid\n    return None\n\n\n\
+         def route(row):\n    \"\"\"Recommended group of one customer.\"\"\"\n    for _rid, group, test in RULES:\n        if test(row):\n            return group\n    return {}\n",
+        py_str(&cmp.default_label)
+    ));
+    s
+}
+
+#[derive(Serialize)]
+struct RoutingJson<'a> {
+    segmint: &'static str,
+    group_column: &'a str,
+    outcome_column: &'a str,
+    default: &'a str,
+    rules: Vec<RouteJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RouteJson<'a> {
+    id: usize,
+    recommended_group: &'a str,
+    verdict: &'static str,
+    conditions: Vec<Condition>,
+}
+
+/// The routing as JSON (conditions with source column names).
+pub fn routing_json(cmp: &Comparison, names: &ColumnNames) -> String {
+    let j = RoutingJson {
+        segmint: crate::VERSION,
+        group_column: &cmp.group_column,
+        outcome_column: &cmp.outcome_column,
+        default: &cmp.default_label,
+        rules: cmp
+            .routing()
+            .into_iter()
+            .map(|r| RouteJson {
+                id: r.id,
+                recommended_group: &r.recommended_group,
+                verdict: r.verdict.label(),
+                conditions: r
+                    .conditions
+                    .iter()
+                    .map(|c| Condition {
+                        feature: source(names, &c.feature).to_string(),
+                        ..c.clone()
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&j).expect("json") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_and_values_stay_inside_their_quotes() {
+        let evil_col = "x\"; DROP TABLE customers; --";
+        let evil_val = "O'Brien'); DROP TABLE customers; --\\";
+        for d in Dialect::ALL {
+            let c = Condition {
+                feature: "region".into(),
+                test: Test::In {
+                    values: vec![evil_val.into()],
+                },
+                missing: false,
+            };
+            let names: ColumnNames = [("region".to_string(), evil_col.to_string())].into();
+            let sql = condition_sql(d, &c, &names);
+            match d {
+                Dialect::Spark => {
+                    assert_eq!(
+                        sql,
+                        format!(
+                            "(`x\"; DROP TABLE customers; --` IN (decode(unhex('{}'), 'UTF-8')))",
+                            evil_val.bytes().map(|b| format!("{b:02X}")).collect::<String>()
+                        )
+                    );
+                }
+                _ => assert_eq!(
+                    sql,
+                    "(\"x\"\"; DROP TABLE customers; --\" IN ('O''Brien''); DROP TABLE customers; --\\'))"
+                ),
+            }
+        }
+        assert_eq!(Dialect::Spark.ident("a`b"), "`a``b`");
+        assert_eq!(Dialect::DuckDb.string("AP-SOUTH"), "'AP-SOUTH'");
+        assert_eq!(py_str("a\"b\n"), "\"a\\\"b\\n\"");
+    }
+
+    #[test]
+    fn ranges_booleans_and_missing() {
+        let names = ColumnNames::new();
+        let c = Condition {
+            feature: "income".into(),
+            test: Test::Range {
+                low: Some(150_000.5),
+                high: None,
+            },
+            missing: true,
+        };
+        assert_eq!(
+            condition_sql(Dialect::Postgres, &c, &names),
+            "(\"income\" > CAST(150000.5 AS DOUBLE PRECISION) OR \"income\" IS NULL)"
+        );
+        let b = Condition {
+            feature: "premium".into(),
+            test: Test::Is { value: false },
+            missing: false,
+        };
+        assert_eq!(
+            condition_sql(Dialect::Spark, &b, &names),
+            "(`premium` = FALSE)"
+        );
+    }
+}
+
+/// One row of the top-rules table, in the columns analysts expect.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopRow {
+    pub id: usize,
+    /// (feature, range) of up to three conditions.
+    pub conditions: Vec<(String, String)>,
+    pub pct_train: f64,
+    pub pct_test: f64,
+    pub success_train: String,
+    pub success_test: String,
+    pub success_diff: String,
+    pub ci: String,
+    pub q_value: f64,
+    pub method: String,
+    pub verdict: &'static str,
+    pub recommended_group: String,
+}
+
+/// The first `top` rules as table rows.
+pub fn top_rows(cmp: &Comparison, top: usize) -> Vec<TopRow> {
+    let binary = cmp.outcome == "binary";
+    let value = |x: f64| {
+        if binary {
+            format!("{:.1}%", 100.0 * x)
+        } else {
+            format!("{x:.4}")
+        }
+    };
+    let diff = |x: f64| {
+        if x.is_nan() {
+            "-".to_string()
+        } else if binary {
+            format!("{:+.1} pp", 100.0 * x)
+        } else {
+            format!("{x:+.4}")
+        }
+    };
+    let per_group = |r: &RuleResult, p: &super::PartStats| {
+        p.groups
+            .iter()
+            .filter(|g| r.pair.contains(&g.group))
+            .map(|g| format!("{} {}", g.group, g.mean.map_or("-".into(), value)))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    cmp.rules
+        .iter()
+        .take(top)
+        .map(|r| TopRow {
+            id: r.id,
+            conditions: r
+                .conditions
+                .iter()
+                .map(|c| (c.feature.clone(), c.range_text()))
+                .collect(),
+            pct_train: 100.0 * r.train.share,
+            pct_test: 100.0 * r.test.share,
+            success_train: per_group(r, &r.train),
+            success_test: per_group(r, &r.test),
+            success_diff: diff(r.test.difference),
+            ci: format!("{} .. {}", diff(r.ci[0]), diff(r.ci[1])),
+            q_value: r.q_value,
+            method: r
+                .methods
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join("+"),
+            verdict: r.verdict.label(),
+            recommended_group: r.recommended_group.clone(),
+        })
+        .collect()
+}
+
+/// A Markdown cell: pipes and line breaks from data cannot break the table.
+pub fn md_cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+}
+
+/// The top-rules table in Markdown.
+pub fn markdown_table(cmp: &Comparison, top: usize) -> String {
+    let mut s = String::from(
+        "| # | Feature_1 | Range_1 | Feature_2 | Range_2 | Feature_3 | Range_3 | Pct_Train | Pct_Test | Success_Train | Success_Test | Success_Diff | 95% CI | q-value | Method | Verdict | Route |\n\
+         |---|---|---|---|---|---|---|---:|---:|---|---|---:|---|---:|---|---|---|\n",
+    );
+    for r in top_rows(cmp, top) {
+        let mut cells = vec![r.id.to_string()];
+        for k in 0..3 {
+            match r.conditions.get(k) {
+                Some((f, range)) => {
+                    cells.push(md_cell(f));
+                    cells.push(md_cell(range));
+                }
+                None => {
+                    cells.push(String::new());
+                    cells.push(String::new());
+                }
+            }
+        }
+        cells.extend([
+            format!("{:.1}%", r.pct_train),
+            format!("{:.1}%", r.pct_test),
+            md_cell(&r.success_train),
+            md_cell(&r.success_test),
+            r.success_diff,
+            r.ci,
+            format!("{:.2e}", r.q_value),
+            r.method,
+            r.verdict.to_string(),
+            md_cell(&r.recommended_group),
+        ]);
+        s.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    s
+}
