@@ -1503,3 +1503,158 @@ fn segments_discover_finds_hidden_tiers_and_only_them() {
         r.stderr
     );
 }
+
+#[test]
+fn compare_finds_planted_rules_on_demo_data_and_exports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    // the demo plants A +35 points for income > 150000 and not premium, B +35 points for
+    // age < 30 in AP-SOUTH (the bench generator's segments, stronger effects)
+    let r = segmint(&[
+        "demo",
+        "--customers",
+        "12000",
+        "--effect-a",
+        "0.35",
+        "--effect-b",
+        "0.35",
+        "--out",
+        d,
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("cmp");
+    let o = out.to_str().unwrap();
+    let r = segmint(&["compare", "--data", d, "--out", o, "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("| # | Feature_1 | Range_1 | Feature_2 | Range_2 |"),
+        "{}",
+        r.stdout
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("rules.json")).unwrap()).unwrap();
+    let rules = v["rules"].as_array().unwrap();
+    let feats = |r: &serde_json::Value| -> Vec<String> {
+        r["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["feature"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (want, group) in [(["income", "premium"], "A"), (["age", "region"], "B")] {
+        let hit = rules[..2]
+            .iter()
+            .find(|r| feats(r) == want)
+            .unwrap_or_else(|| panic!("{want:?} not in the top two: {rules:#?}"));
+        assert_eq!(hit["verdict"], "IMPLEMENT NOW", "{hit:#}");
+        assert_eq!(hit["recommended_group"], group);
+        assert_eq!(hit["routed"], true);
+        let q = hit["q_value"].as_f64().unwrap();
+        assert!(q < 0.05, "{q}");
+        let ci = hit["ci"].as_array().unwrap();
+        let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+        let diff = hit["test"]["difference"].as_f64().unwrap();
+        assert!(
+            lo < diff && diff < hi && (lo > 0.0 || hi < 0.0),
+            "{ci:?} {diff}"
+        );
+    }
+    // the income threshold near the planted 150000, the age one near 30
+    let income = &rules.iter().find(|r| feats(r)[0] == "income").unwrap()["conditions"][0];
+    let low = income["low"].as_f64().unwrap();
+    assert!((130_000.0..=170_000.0).contains(&low), "{income}");
+    // files
+    let b = read_parquet(&out.join("assignments.parquet"));
+    assert_eq!(b.num_rows(), 12_000);
+    let names: Vec<String> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "customer_id",
+            "split",
+            "predicted_A",
+            "predicted_B",
+            "predicted_uplift",
+            "tlearner_uplift",
+            "rule_id",
+            "recommended_group"
+        ]
+    );
+    for f in [
+        "routing_postgres.sql",
+        "routing_duckdb.sql",
+        "routing_spark.sql",
+        "routing.py",
+        "routing.json",
+    ] {
+        let text = std::fs::read_to_string(out.join(f)).unwrap();
+        assert!(text.contains("AP-SOUTH"), "{f}: {text}");
+    }
+    let sql = std::fs::read_to_string(out.join("routing_spark.sql")).unwrap();
+    assert!(
+        sql.contains("`premium` = FALSE") && sql.contains("ELSE 'default'"),
+        "{sql}"
+    );
+    // same seed, same result
+    let out2 = dir.path().join("cmp2");
+    let r = segmint(&[
+        "compare",
+        "--data",
+        d,
+        "--out",
+        out2.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        std::fs::read(out.join("rules.json")).unwrap(),
+        std::fs::read(out2.join("rules.json")).unwrap()
+    );
+    // a numeric outcome: Welch intervals, same columns
+    let v = segmint_json(&[
+        "compare",
+        "--data",
+        d,
+        "--outcome",
+        "loyalty_points",
+        "--out",
+        dir.path().join("cont").to_str().unwrap(),
+    ]);
+    assert_eq!(v["outcome"], "continuous");
+    assert!(v["min_effect"].as_f64().unwrap() > 1.0);
+    // errors: exit 2 with the reason
+    for (args, msg) in [
+        (
+            vec!["--group", "team"],
+            "group column \"team\" is not a column",
+        ),
+        (vec!["--outcome", "region"], "holds text"),
+        (
+            vec!["--methods", "tree,forest"],
+            "unknown method \"forest\"",
+        ),
+        (
+            vec!["--max-conditions", "4"],
+            "max conditions must be 1, 2 or 3",
+        ),
+        (
+            vec!["--group", "tier", "--features", "tier"],
+            "cannot be a feature",
+        ),
+    ] {
+        let mut all = vec!["compare", "--data", d, "--out", o];
+        all.extend(args);
+        let r = segmint(&all);
+        assert_eq!(r.code, 2, "{all:?}: {}", r.stderr);
+        assert!(r.stderr.contains(msg), "{all:?}: {}", r.stderr);
+    }
+}

@@ -77,6 +77,10 @@ pub struct Args {
     /// two-sided range
     #[arg(long, default_value_t = 1.15)]
     pub complexity_penalty: f64,
+    /// Training customers per pair of groups the rule search looks at (a seeded sample above
+    /// that; validation always uses every customer)
+    #[arg(long, default_value_t = 250_000)]
+    pub max_search_rows: usize,
     /// Bootstrap resamples for the stability
     #[arg(long, default_value_t = 200)]
     pub bootstrap: usize,
@@ -129,6 +133,7 @@ impl Args {
             max_candidates: self.max_candidates,
             min_train_score: self.min_train_score,
             complexity_penalty: self.complexity_penalty,
+            max_search_rows: self.max_search_rows,
             bootstrap: self.bootstrap,
             min_effect: self.min_effect,
             fdr: self.fdr,

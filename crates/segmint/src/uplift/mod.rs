@@ -3,7 +3,8 @@
 //! exported as routing logic ([`export`]).
 //!
 //! 1. **Split**: a seeded train/test split stratified by group (and outcome for a 0/1 outcome).
-//! 2. **Candidates** from three methods on the training rows, for every pair of groups:
+//! 2. **Candidates** from three methods on the training rows (at most `max_search_rows` per pair,
+//!    a seeded sample above that), for every pair of groups:
 //!    * `tree`: T-learner, one shallow CART tree per group (depth <= 3, leaves >= `min_share`
 //!      of the group); the predicted uplift of each row is the difference of the two trees'
 //!      leaf means, and a third tree of the same depth fitted to that uplift gives the
@@ -59,6 +60,10 @@ use bins::{condition, BinCond, BinRule, Binned, Condition, Feature, FeatureValue
 use inference::{benjamini_hochberg, newcombe, two_proportion_p, welch, Acc};
 use refine::PairRows;
 
+/// Starting points refined per candidate tested: the raw candidates with the best penalised
+/// training score, `REFINED_PER_CANDIDATE x max_candidates` of them.
+const REFINED_PER_CANDIDATE: usize = 4;
+
 /// Discovery methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -101,6 +106,11 @@ pub struct CompareParams {
     /// Smallest penalised training score (|z| / penalty^(complexity - 1)) a candidate needs
     /// to be tested (3).
     pub min_train_score: f64,
+    /// Training customers per pair of groups the search looks at (250,000; a seeded sample
+    /// when there are more): enough to place a boundary within a fraction of a percent of the
+    /// customers, and the search's time stops growing with the data. Validation, verdicts and
+    /// routing always use every customer.
+    pub max_search_rows: usize,
     /// Factor by which a rule's training |z| must grow to pay for one more condition or a
     /// two-sided range (1.15): with dozens of thresholds per feature, noise alone easily adds
     /// a few percent.
@@ -134,6 +144,7 @@ impl Default for CompareParams {
             max_candidates: 20,
             min_train_score: 3.0,
             complexity_penalty: 1.15,
+            max_search_rows: 250_000,
             bootstrap: 200,
             min_effect: None,
             fdr: 0.05,
@@ -171,6 +182,12 @@ impl CompareParams {
             return bad(format!(
                 "complexity penalty must be at least 1, got {}",
                 self.complexity_penalty
+            ));
+        }
+        if self.max_search_rows < 1000 {
+            return bad(format!(
+                "max search rows must be at least 1000, got {}",
+                self.max_search_rows
             ));
         }
         if self.methods.is_empty() {
@@ -569,11 +586,19 @@ pub fn compare(
     let mut tlearner_uplift = vec![0.0; n];
     progress.begin("searching rules", pairs.len() as u64);
     for (pi, &(ga, gb)) in pairs.iter().enumerate() {
-        let rows: Vec<u32> = train
+        let mut rows: Vec<u32> = train
             .iter()
             .copied()
             .filter(|&i| data.group[i as usize] == ga || data.group[i as usize] == gb)
             .collect();
+        if rows.len() > params.max_search_rows {
+            // a seeded sample bounds the search's cost; the validation uses every customer
+            use rand::seq::SliceRandom;
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed ^ (0x5ea4c4 + pi as u64));
+            rows.shuffle(&mut rng);
+            rows.truncate(params.max_search_rows);
+            rows.sort_unstable();
+        }
         let is_a: Vec<bool> = data.group.iter().map(|&g| g == ga).collect();
         let rows_a: Vec<u32> = rows.iter().copied().filter(|&i| is_a[i as usize]).collect();
         let rows_b: Vec<u32> = rows
@@ -583,16 +608,16 @@ pub fn compare(
             .collect();
         let min_rows = (params.min_share * rows_a.len().min(rows_b.len()) as f64)
             .max(params.min_customers as f64);
-        let ctx = PairRows {
-            bins: &bins,
-            rows: &rows,
+        let ctx = PairRows::new(
+            &bins,
+            &rows,
             y,
-            is_a: &is_a,
+            &is_a,
             binary,
             min_rows,
-            max_conditions: params.max_conditions,
-            penalty: params.complexity_penalty,
-        };
+            params.max_conditions,
+            params.complexity_penalty,
+        );
         let mut raw: Vec<(BinRule, Method)> = Vec::new();
         // coarse IV bins: used by the IV method and as the L1 design
         let mut coarse: Vec<Vec<BinCond>> = Vec::new();
@@ -676,7 +701,15 @@ pub fn compare(
                 distinct.entry(sub).or_default().insert(m);
             }
         }
-        let distinct: Vec<(BinRule, BTreeSet<Method>)> = distinct.into_iter().collect();
+        // screening: only the strongest starting points are refined (many converge anyway)
+        let mut distinct: Vec<(f64, BinRule, BTreeSet<Method>)> = distinct
+            .into_par_iter()
+            .map(|(r, m)| (ctx.score(&r), r, m))
+            .collect();
+        distinct.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        distinct.truncate(REFINED_PER_CANDIDATE * params.max_candidates.max(10));
+        let distinct: Vec<(BinRule, BTreeSet<Method>)> =
+            distinct.into_iter().map(|(_, r, m)| (r, m)).collect();
         let refined: Vec<(BinRule, f64)> = distinct
             .par_iter()
             .map(|(r, _)| {
@@ -709,10 +742,7 @@ pub fn compare(
             if kept.len() >= params.max_candidates || z.abs() < params.min_train_score {
                 break;
             }
-            let cover: Vec<bool> = rows
-                .iter()
-                .map(|&i| rule.matches(&bins, i as usize))
-                .collect();
+            let cover = ctx.cover(&rule);
             let size = cover.iter().filter(|&&c| c).count();
             // a rule that mostly re-covers a stronger one in the same direction adds tests,
             // not findings

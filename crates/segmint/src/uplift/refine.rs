@@ -3,40 +3,94 @@
 //! maximise the penalised score |z| / penalty^(complexity - 1), where z is the groups'
 //! difference over its standard error and the complexity counts a simple condition (`x <= t`,
 //! `x > t`, one category, all but one category) as 1 and any other range or set as 2: a rule
-//! has to earn each extra degree of freedom with a larger |z| (`penalty`, 1.15 by default). A tree's threshold or an
-//! IV bin edge is where the first split happened to fall; the refined rule is the segment's
+//! has to earn each extra degree of freedom with a larger |z| (`penalty`, 1.15 by default). A
+//! tree's threshold or an IV bin edge is where the first split happened to fall; the refined rule is the segment's
 //! own best boundary (for a segment with a step effect, |z| peaks at the step).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use super::bins::{BinCond, BinRule, Binned};
 
 use super::inference::{z_score, Acc};
 
-/// The training rows of one pair of groups.
+/// The training rows of one pair of groups, copied into dense per-pair columns (the search
+/// makes thousands of passes over them).
 pub struct PairRows<'a> {
     pub bins: &'a [Binned],
     pub rows: &'a [u32],
-    pub y: &'a [f64],
-    /// Per row of the whole table: in the pair's first group.
-    pub is_a: &'a [bool],
     pub binary: bool,
     /// Smallest rule, in training rows per group.
     pub min_rows: f64,
     pub max_conditions: usize,
     /// Factor by which |z| must grow to pay for one more degree of freedom.
     pub penalty: f64,
+    /// Bins of each feature, per pair row.
+    local: Vec<Vec<u16>>,
+    y: Vec<f64>,
+    is_a: Vec<bool>,
+    /// Each feature's histograms over all pair rows.
+    full: Vec<(Vec<Acc>, Vec<Acc>)>,
+    z_cache: Mutex<HashMap<BinRule, f64>>,
 }
 
-impl PairRows<'_> {
+impl<'a> PairRows<'a> {
+    /// `is_a`: per row of the whole table, in the pair's first group.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        bins: &'a [Binned],
+        rows: &'a [u32],
+        y: &[f64],
+        is_a: &[bool],
+        binary: bool,
+        min_rows: f64,
+        max_conditions: usize,
+        penalty: f64,
+    ) -> PairRows<'a> {
+        let local: Vec<Vec<u16>> = bins
+            .iter()
+            .map(|b| rows.iter().map(|&i| b.bins[i as usize]).collect())
+            .collect();
+        let mut p = PairRows {
+            bins,
+            rows,
+            binary,
+            min_rows,
+            max_conditions,
+            penalty,
+            local,
+            y: rows.iter().map(|&i| y[i as usize]).collect(),
+            is_a: rows.iter().map(|&i| is_a[i as usize]).collect(),
+            full: Vec::new(),
+            z_cache: Mutex::new(HashMap::new()),
+        };
+        p.full = (0..bins.len())
+            .map(|f| p.histograms(&BinRule::default(), f))
+            .collect();
+        p
+    }
+
+    #[inline]
+    fn matches(&self, rule: &BinRule, j: usize) -> bool {
+        rule.conds
+            .iter()
+            .all(|c| c.allowed[self.local[c.feature][j] as usize])
+    }
+
+    /// Rows of the pair matching a rule (true / false per pair row).
+    pub fn cover(&self, rule: &BinRule) -> Vec<bool> {
+        (0..self.y.len()).map(|j| self.matches(rule, j)).collect()
+    }
+
     /// Outcome statistics of the first and second group among the rows a rule matches.
     pub fn accs(&self, rule: &BinRule) -> (Acc, Acc) {
         let (mut a, mut b) = (Acc::default(), Acc::default());
-        for &i in self.rows {
-            let i = i as usize;
-            if rule.matches(self.bins, i) {
-                if self.is_a[i] {
-                    a.add(self.y[i]);
+        for j in 0..self.y.len() {
+            if self.matches(rule, j) {
+                if self.is_a[j] {
+                    a.add(self.y[j]);
                 } else {
-                    b.add(self.y[i]);
+                    b.add(self.y[j]);
                 }
             }
         }
@@ -44,8 +98,13 @@ impl PairRows<'_> {
     }
 
     pub fn z(&self, rule: &BinRule) -> f64 {
+        if let Some(z) = self.z_cache.lock().expect("cache").get(rule) {
+            return *z;
+        }
         let (a, b) = self.accs(rule);
-        z_score(&a, &b, self.binary, self.min_rows)
+        let z = z_score(&a, &b, self.binary, self.min_rows);
+        self.z_cache.lock().expect("cache").insert(rule.clone(), z);
+        z
     }
 
     /// Complexity of a condition: 1 when simple, 2 otherwise (see the module documentation).
@@ -65,19 +124,20 @@ impl PairRows<'_> {
 
     /// Per-bin statistics of `feature` for each group among the rows matching `rule`.
     fn histograms(&self, rule: &BinRule, feature: usize) -> (Vec<Acc>, Vec<Acc>) {
-        let b = &self.bins[feature];
-        let (mut ha, mut hb) = (
-            vec![Acc::default(); b.n_bins()],
-            vec![Acc::default(); b.n_bins()],
-        );
-        for &i in self.rows {
-            let i = i as usize;
-            if rule.matches(self.bins, i) {
-                let k = b.bins[i] as usize;
-                if self.is_a[i] {
-                    ha[k].add(self.y[i]);
+        if rule.conds.is_empty() {
+            if let Some(h) = self.full.get(feature) {
+                return h.clone();
+            }
+        }
+        let nb = self.bins[feature].n_bins();
+        let (mut ha, mut hb) = (vec![Acc::default(); nb], vec![Acc::default(); nb]);
+        for (j, &k) in self.local[feature].iter().enumerate() {
+            if self.matches(rule, j) {
+                let k = k as usize;
+                if self.is_a[j] {
+                    ha[k].add(self.y[j]);
                 } else {
-                    hb[k].add(self.y[i]);
+                    hb[k].add(self.y[j]);
                 }
             }
         }
