@@ -2,7 +2,7 @@
 """Benchmark: a task (the customer mart, RFM scores and segments, or k-means clusters) with segmint and the Python
 peers on the same data, in one run.
 
-usage: python bench/bench.py [--task mart|rfm|kmeans|churn] [--customers 1000000] [--threads 1,2] [--repeat 3]
+usage: python bench/bench.py [--task mart|rfm|kmeans|churn|uplift] [--customers 1000000] [--threads 1,2] [--repeat 3]
 
 Needs ../shared/bench and a Python with its requirements.txt (run this script with that Python).
 Generates the reference data with gen_data.py (seed 42) into $BENCH_CACHE/data (default
@@ -25,6 +25,9 @@ churn: LightGBM and scikit-learn's HistGradientBoosting (peers/churn_*.py: featu
 on the 70% split) compares like for like; segmint's `seconds` also includes reading the table,
 the logistic baseline, permutation importance and the output files, the peers' the feature
 building from the raw files.
+uplift: scikit-learn's T-learner (peers/uplift_sklearn.py) against `segmint compare` (three
+discovery methods, validation, bootstrap, exports); after the timings, the planted-segment check
+of the bench `uplift` task for both (testdata/planted_uplift.py on segmint's predicted_uplift).
 """
 import argparse
 import json
@@ -55,7 +58,7 @@ def timed(cmd, env=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=["mart", "rfm", "kmeans", "churn"], default="mart")
+    ap.add_argument("--task", choices=["mart", "rfm", "kmeans", "churn", "uplift"], default="mart")
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
@@ -64,7 +67,8 @@ def main():
     task = args.task
     if args.engines is None:
         args.engines = {"mart": "segmint,duckdb,polars,pandas", "rfm": "segmint,pandas",
-                        "kmeans": "segmint,sklearn", "churn": "lightgbm,sklearn,segmint"}[task]
+                        "kmeans": "segmint,sklearn", "churn": "lightgbm,sklearn,segmint",
+                        "uplift": "segmint,sklearn"}[task]
     cache = os.environ.get("BENCH_CACHE", "/tmp/analytics-bench")
     data = os.path.join(cache, "data", f"n{args.customers}_s42")
     if not os.path.exists(os.path.join(data, "meta.json")):
@@ -90,6 +94,9 @@ def main():
                     cmd = [exe, "predict", "churn", "--threads", str(threads), "--quiet", "--json",
                            "--train-table", os.path.join(out_dir, "churn_features.parquet"),
                            "--out", os.path.join(out_dir, "churn_segmint")]
+                elif eng == "segmint" and task == "uplift":
+                    cmd = [exe, "compare", "--threads", str(threads), "--data", data, "--quiet", "--json",
+                           "--out", os.path.join(out_dir, "uplift_segmint")]
                 elif eng == "segmint":
                     cmd = [exe, "cluster" if task == "kmeans" else task, "--threads", str(threads),
                            "--data", data, "--quiet", "--json",
@@ -104,7 +111,7 @@ def main():
                 runs.setdefault(eng, []).append((rec["seconds"], wall, rss, rec))
         for eng, rs in runs.items():
             secs = [r[0] for r in rs]
-            line = {"task": task, "engine": eng, "threads": threads, "customers": rs[0][3]["customers"],
+            line = {"task": task, "engine": eng, "threads": threads, "customers": rs[0][3].get("customers", rs[0][3].get("rows")),
                     "rows": rs[0][3].get("rows"), "seconds": round(statistics.median(secs), 3),
                     "seconds_min": round(min(secs), 3), "wall_s": round(statistics.median(r[1] for r in rs), 3),
                     "peak_rss_mb": round(statistics.median(r[2] for r in rs), 1), "repeat": len(rs),
@@ -135,6 +142,19 @@ def main():
         print(cmp.stdout.strip(), flush=True)
     elif task == "churn":
         pass
+    elif task == "uplift":
+        check = subprocess.run([sys.executable, os.path.join(REPO, "testdata", "planted_uplift.py"), data,
+                                os.path.join(out_dir, "uplift_segmint")], capture_output=True, text=True, check=True)
+        ours = json.loads(check.stdout)
+        peer = results[("sklearn", threads)]
+        for eng, rec in [("segmint", ours), ("sklearn", runs["sklearn"][0][3])]:
+            line = {"task": "uplift_found", "engine": eng}
+            for seg in ["planted_segment_a", "planted_segment_b"]:
+                d = rec[seg]
+                line[seg] = {"precision": round(d["precision"], 4), "recall": round(d["recall"], 4),
+                             "found": d["precision"] >= 0.5 and d["recall"] >= 0.5}
+            print(json.dumps(line), flush=True)
+        del peer
     elif task == "kmeans":
         import pandas as pd
         from sklearn.metrics import adjusted_rand_score

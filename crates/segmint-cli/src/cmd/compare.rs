@@ -177,7 +177,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         .unwrap_or_else(|| "customer_id".into());
     write_outputs(&cmp, &a.out, &names, &a.table, &id_col)?;
     if g.json {
-        println!("{}", serde_json::to_string(&cmp)?);
+        let mut v = serde_json::to_value(&cmp)?;
+        v["seconds"] = serde_json::json!(t0.elapsed().as_secs_f64());
+        println!("{v}");
     } else {
         print!("{}", summary(&cmp, params.top));
         note(
