@@ -572,6 +572,79 @@ fn run_demo_pipeline() {
     assert_eq!(s["mart"]["customers"], 3000);
     assert_eq!(s["mart"]["ref_date"], "2026-01-01");
     assert_eq!(read_parquet(&out.join("mart.parquet")).num_rows(), 3000);
+    assert_eq!(read_parquet(&out.join("rfm.parquet")).num_rows(), 3000);
+    let stages: Vec<&str> = s["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["mart", "rfm", "compare"]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for needle in [
+        "<section id=\"data\">",
+        "<section id=\"segments\">",
+        "<section id=\"compare\">",
+        "Top Customers",
+        "Uplift (Qini) curve",
+    ] {
+        assert!(html.contains(needle), "report lacks {needle}");
+    }
+    // self-contained: no scripts, nothing loaded from elsewhere
+    assert!(!html.contains("<script") && !html.contains("@import"));
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+    for f in [
+        "segment_sizes",
+        "segment_revenue",
+        "pareto",
+        "box_monetary",
+        "qini",
+    ] {
+        let svg = std::fs::read_to_string(out.join("figures").join(format!("{f}.svg"))).unwrap();
+        assert!(svg.contains("class=\"mark\""), "{f} has no marks");
+    }
+    assert!(std::fs::read_to_string(out.join("report.md"))
+        .unwrap()
+        .contains("## Segments"));
+}
+
+/// Segment names from a user's rule file are data: in the report they are text, never markup.
+#[test]
+fn run_report_escapes_names_from_rule_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("evil.toml");
+    std::fs::write(
+        &rules,
+        r#"name = "evil"
+[[segments]]
+name = "<script>alert(1)</script>"
+when = "R >= 3"
+actions = ["\"><img src=x onerror=alert(2)>"]
+[[segments]]
+name = "\"><img src=x onerror=alert(3)>"
+when = "R < 3"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let r = segmint(&[
+        "run",
+        "--demo",
+        "--demo-customers",
+        "2000",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("<script") && !html.contains("<img"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(3)&gt;"));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(!md.contains("<script") && !md.contains("<img"), "{md}");
 }
 
 #[test]

@@ -26,6 +26,7 @@ pub mod mart;
 pub mod output;
 pub mod predict;
 pub mod progress;
+pub mod report;
 pub mod revenue;
 pub mod segment;
 pub mod stats;

@@ -1,0 +1,597 @@
+//! Self-contained SVG charts for the report: bars, lines, box plots, scatter plots and
+//! histograms, with "nice" axis ticks, a colour-blind-safe palette (Okabe & Ito) and a
+//! `<title>` tooltip on every mark. No JavaScript, no fonts to load: a chart renders the same in
+//! a browser, an e-mail client or a PNG rasterizer. Every text that comes from data goes
+//! through [`escape`].
+
+use std::fmt::Write;
+
+/// Okabe & Ito's palette (safe for the common colour-vision deficiencies), blue first.
+pub const PALETTE: [&str; 8] = [
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
+];
+
+/// Escapes text for SVG/HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // control characters are not allowed in XML 1.0
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Size and labels of a chart.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub width: f64,
+    pub height: f64,
+}
+
+impl Chart {
+    pub fn new(title: &str, x_label: &str, y_label: &str) -> Chart {
+        Chart {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            width: 640.0,
+            height: 360.0,
+        }
+    }
+}
+
+/// How values are printed on axes and tooltips.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Format {
+    Number,
+    Percent,
+    Money,
+}
+
+/// A value in a [`Format`]: `12,345`, `12.3%`, `$1.2M`.
+pub fn format_value(x: f64, f: Format) -> String {
+    if !x.is_finite() {
+        return "-".into();
+    }
+    match f {
+        Format::Percent => format!("{:.1}%", 100.0 * x),
+        Format::Money => {
+            let a = x.abs();
+            let sign = if x < 0.0 { "-" } else { "" };
+            if a >= 1e9 {
+                format!("{sign}${:.1}B", a / 1e9)
+            } else if a >= 1e6 {
+                format!("{sign}${:.1}M", a / 1e6)
+            } else if a >= 1e4 {
+                format!("{sign}${:.0}k", a / 1e3)
+            } else {
+                format!("{sign}${a:.0}")
+            }
+        }
+        Format::Number => {
+            let a = x.abs();
+            if a >= 1e6 {
+                format!("{:.1}M", x / 1e6)
+            } else if a >= 1e4 {
+                format!("{:.0}k", x / 1e3)
+            } else if a >= 100.0 || x == x.round() {
+                format!("{x:.0}")
+            } else if a >= 1.0 {
+                format!("{x:.1}")
+            } else {
+                format!("{x:.2}")
+            }
+        }
+    }
+}
+
+/// Ticks at 1, 2 or 5 x 10^k covering [lo, hi] with about `n` steps (Heckbert's "nice numbers").
+pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo {
+        (lo, hi)
+    } else if lo.is_finite() {
+        (lo - 0.5, lo + 0.5)
+    } else {
+        (0.0, 1.0)
+    };
+    let raw = (hi - lo) / n.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let (k0, k1) = (
+        (lo / step + 1e-9).floor() as i64,
+        (hi / step - 1e-9).ceil() as i64,
+    );
+    let mut out = Vec::new();
+    for k in k0..=k1.min(k0 + 50) {
+        // k x step printed at the step's precision: no 0.6000000000000001, no -0
+        let t: f64 = format!("{:.*}", decimals, k as f64 * step)
+            .parse()
+            .unwrap_or(k as f64 * step);
+        out.push(if t == 0.0 { 0.0 } else { t });
+    }
+    out
+}
+
+struct Frame {
+    left: f64,
+    top: f64,
+    w: f64,
+    h: f64,
+}
+
+fn open(c: &Chart, s: &mut String, label: &str) -> Frame {
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{a}" font-family="Helvetica, Arial, sans-serif" font-size="12">"##,
+        w = c.width,
+        h = c.height,
+        a = escape(label)
+    );
+    let _ = write!(
+        s,
+        r##"<rect width="{}" height="{}" fill="#ffffff"/><text x="{}" y="20" font-size="15" font-weight="bold" text-anchor="middle" fill="#222">{}</text>"##,
+        c.width,
+        c.height,
+        c.width / 2.0,
+        escape(&c.title)
+    );
+    Frame {
+        left: 70.0,
+        top: 36.0,
+        w: c.width - 90.0,
+        h: c.height - 86.0,
+    }
+}
+
+fn axes_labels(c: &Chart, f: &Frame, s: &mut String) {
+    let _ = write!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="middle" fill="#444">{}</text>"##,
+        f.left + f.w / 2.0,
+        c.height - 8.0,
+        escape(&c.x_label)
+    );
+    let _ = write!(
+        s,
+        r##"<text transform="translate(14 {}) rotate(-90)" text-anchor="middle" fill="#444">{}</text>"##,
+        f.top + f.h / 2.0,
+        escape(&c.y_label)
+    );
+}
+
+/// Horizontal grid and labels of a value axis on the left.
+fn y_axis(
+    f: &Frame,
+    ticks: &[f64],
+    lo: f64,
+    hi: f64,
+    fmt: Format,
+    s: &mut String,
+) -> impl Fn(f64) -> f64 {
+    let (top, h) = (f.top, f.h);
+    let y = move |v: f64| top + h - (v - lo) / (hi - lo) * h;
+    for &t in ticks {
+        let yy = y(t);
+        let _ = write!(
+            s,
+            r##"<line x1="{}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e3e3e3"/><text x="{}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+            f.left,
+            f.left + f.w,
+            f.left - 6.0,
+            yy + 4.0,
+            escape(&format_value(t, fmt))
+        );
+    }
+    y
+}
+
+fn x_axis(
+    f: &Frame,
+    ticks: &[f64],
+    lo: f64,
+    hi: f64,
+    fmt: Format,
+    s: &mut String,
+) -> impl Fn(f64) -> f64 {
+    let (left, w) = (f.left, f.w);
+    let x = move |v: f64| left + (v - lo) / (hi - lo) * w;
+    for &t in ticks {
+        let xx = x(t);
+        let _ = write!(
+            s,
+            r##"<line x1="{xx:.1}" x2="{xx:.1}" y1="{}" y2="{}" stroke="#e3e3e3"/><text x="{xx:.1}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
+            f.top,
+            f.top + f.h,
+            f.top + f.h + 16.0,
+            escape(&format_value(t, fmt))
+        );
+    }
+    x
+}
+
+/// A white box behind a legend of `names` (one line each, 16 px apart).
+fn legend_box<'a>(s: &mut String, x: f64, y: f64, names: impl Iterator<Item = &'a str>) {
+    let names: Vec<&str> = names.collect();
+    let longest = names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as f64;
+    let _ = write!(
+        s,
+        r##"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="#ffffff" fill-opacity="0.85" stroke="#dddddd"/>"##,
+        48.0 + 6.5 * longest,
+        8.0 + 16.0 * names.len() as f64
+    );
+}
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        })
+}
+
+/// Horizontal bars, one per label, in the given order.
+pub fn bar_chart(c: &Chart, labels: &[String], values: &[f64], fmt: Format) -> String {
+    let mut s = String::new();
+    let mut f = open(c, &mut s, &c.title);
+    // room for the labels on the left
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64;
+    let shift = (longest * 6.5).clamp(40.0, 220.0) - 60.0;
+    f.left += shift;
+    f.w -= shift;
+    let (lo, hi) = range(values.iter().copied().chain([0.0]));
+    let ticks = nice_ticks(lo, hi, 5);
+    let (t0, t1) = (ticks[0], *ticks.last().expect("ticks"));
+    let x = x_axis(&f, &ticks, t0, t1, fmt, &mut s);
+    let n = labels.len().max(1) as f64;
+    let band = f.h / n;
+    for (i, (l, &v)) in labels.iter().zip(values).enumerate() {
+        let y0 = f.top + band * i as f64 + band * 0.15;
+        let (a, b) = (x(0.0_f64.max(t0)), x(v));
+        let _ = write!(
+            s,
+            r##"<rect class="mark" x="{:.1}" y="{y0:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {}</title></rect><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#222">{}</text>"##,
+            a.min(b),
+            (b - a).abs().max(0.5),
+            band * 0.7,
+            PALETTE[0],
+            escape(l),
+            escape(&format_value(v, fmt)),
+            f.left - 6.0,
+            y0 + band * 0.35 + 4.0,
+            escape(l)
+        );
+    }
+    axes_labels(c, &f, &mut s);
+    s.push_str("</svg>");
+    s
+}
+
+/// A series of points joined by a line.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub dashed: bool,
+}
+
+/// Lines with a legend.
+pub fn line_chart(c: &Chart, series: &[Series], x_fmt: Format, y_fmt: Format) -> String {
+    let mut s = String::new();
+    let f = open(c, &mut s, &c.title);
+    let (xl, xh) = range(series.iter().flat_map(|p| p.points.iter().map(|q| q.0)));
+    let (yl, yh) = range(series.iter().flat_map(|p| p.points.iter().map(|q| q.1)));
+    let (xt, yt) = (nice_ticks(xl, xh, 6), nice_ticks(yl.min(0.0), yh, 5));
+    let y = y_axis(&f, &yt, yt[0], *yt.last().expect("ticks"), y_fmt, &mut s);
+    let x = x_axis(&f, &xt, xt[0], *xt.last().expect("ticks"), x_fmt, &mut s);
+    legend_box(
+        &mut s,
+        f.left + 4.0,
+        f.top + 2.0,
+        series.iter().map(|p| p.name.as_str()),
+    );
+    for (k, p) in series.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        let path: Vec<String> = p
+            .points
+            .iter()
+            .filter(|q| q.0.is_finite() && q.1.is_finite())
+            .map(|&(a, b)| format!("{:.1},{:.1}", x(a), y(b)))
+            .collect();
+        let _ = write!(
+            s,
+            r##"<polyline class="mark" points="{}" fill="none" stroke="{color}" stroke-width="2"{}><title>{}</title></polyline>"##,
+            path.join(" "),
+            if p.dashed {
+                r##" stroke-dasharray="5 4""##
+            } else {
+                ""
+            },
+            escape(&p.name)
+        );
+        let ly = f.top + 14.0 + 16.0 * k as f64;
+        let _ = write!(
+            s,
+            r##"<line x1="{:.1}" x2="{:.1}" y1="{ly:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{}/><text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
+            f.left + 10.0,
+            f.left + 30.0,
+            if p.dashed {
+                r##" stroke-dasharray="5 4""##
+            } else {
+                ""
+            },
+            f.left + 36.0,
+            ly + 4.0,
+            escape(&p.name)
+        );
+    }
+    axes_labels(c, &f, &mut s);
+    s.push_str("</svg>");
+    s
+}
+
+/// Five-number summary of a box.
+#[derive(Debug, Clone, Copy)]
+pub struct BoxStats {
+    pub low: f64,
+    pub q1: f64,
+    pub median: f64,
+    pub q3: f64,
+    pub high: f64,
+}
+
+/// Vertical box plots, one per group (whiskers at `low` / `high`, e.g. the 5th and 95th
+/// percentiles).
+pub fn box_plot(c: &Chart, groups: &[(String, BoxStats)], fmt: Format) -> String {
+    let mut s = String::new();
+    let f = open(c, &mut s, &c.title);
+    let (lo, hi) = range(groups.iter().flat_map(|(_, b)| [b.low, b.high]));
+    let yt = nice_ticks(lo, hi, 5);
+    let y = y_axis(&f, &yt, yt[0], *yt.last().expect("ticks"), fmt, &mut s);
+    let band = f.w / groups.len().max(1) as f64;
+    for (i, (name, b)) in groups.iter().enumerate() {
+        let cx = f.left + band * (i as f64 + 0.5);
+        let bw = (band * 0.5).min(60.0);
+        let color = PALETTE[i % PALETTE.len()];
+        let tip = format!(
+            "{}: median {}, quartiles {} to {}, whiskers {} to {}",
+            name,
+            format_value(b.median, fmt),
+            format_value(b.q1, fmt),
+            format_value(b.q3, fmt),
+            format_value(b.low, fmt),
+            format_value(b.high, fmt)
+        );
+        let _ = write!(
+            s,
+            r##"<g class="mark"><title>{}</title><line x1="{cx:.1}" x2="{cx:.1}" y1="{:.1}" y2="{:.1}" stroke="#444"/><rect x="{:.1}" y="{:.1}" width="{bw:.1}" height="{:.1}" fill="{color}" fill-opacity="0.35" stroke="{color}"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#222" stroke-width="2"/></g><text x="{cx:.1}" y="{:.1}" text-anchor="middle" fill="#222">{}</text>"##,
+            escape(&tip),
+            y(b.high),
+            y(b.low),
+            cx - bw / 2.0,
+            y(b.q3),
+            (y(b.q1) - y(b.q3)).max(0.5),
+            cx - bw / 2.0,
+            cx + bw / 2.0,
+            y(b.median),
+            y(b.median),
+            f.top + f.h + 16.0,
+            escape(name)
+        );
+    }
+    axes_labels(c, &f, &mut s);
+    s.push_str("</svg>");
+    s
+}
+
+/// Points coloured by group (`points`: x, y, group index into `groups`).
+pub fn scatter(c: &Chart, points: &[(f64, f64, usize)], groups: &[String]) -> String {
+    let mut s = String::new();
+    let f = open(c, &mut s, &c.title);
+    let (xl, xh) = range(points.iter().map(|p| p.0));
+    let (yl, yh) = range(points.iter().map(|p| p.1));
+    let (xt, yt) = (nice_ticks(xl, xh, 6), nice_ticks(yl, yh, 5));
+    let y = y_axis(
+        &f,
+        &yt,
+        yt[0],
+        *yt.last().expect("ticks"),
+        Format::Number,
+        &mut s,
+    );
+    let x = x_axis(
+        &f,
+        &xt,
+        xt[0],
+        *xt.last().expect("ticks"),
+        Format::Number,
+        &mut s,
+    );
+    for (g, name) in groups.iter().enumerate() {
+        let color = PALETTE[g % PALETTE.len()];
+        let _ = write!(
+            s,
+            r##"<g class="mark" fill="{color}" fill-opacity="0.55"><title>{}</title>"##,
+            escape(name)
+        );
+        for p in points
+            .iter()
+            .filter(|p| p.2 == g && p.0.is_finite() && p.1.is_finite())
+        {
+            let _ = write!(
+                s,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="2.2"/>"##,
+                x(p.0),
+                y(p.1)
+            );
+        }
+        s.push_str("</g>");
+    }
+    let lx = f.left + f.w - 150.0;
+    legend_box(
+        &mut s,
+        lx - 10.0,
+        f.top + 2.0,
+        groups.iter().map(|g| g.as_str()),
+    );
+    for (g, name) in groups.iter().enumerate() {
+        let color = PALETTE[g % PALETTE.len()];
+        let ly = f.top + 14.0 + 16.0 * g as f64;
+        let _ = write!(
+            s,
+            r##"<circle cx="{lx:.1}" cy="{ly:.1}" r="5" fill="{color}"/><text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
+            lx + 10.0,
+            ly + 4.0,
+            escape(name)
+        );
+    }
+    axes_labels(c, &f, &mut s);
+    s.push_str("</svg>");
+    s
+}
+
+/// A histogram of `values` in `bins` equal-width bins between the 1st and 99th percentile
+/// (values outside go to the end bins, so a long tail does not flatten the chart).
+pub fn histogram(c: &Chart, values: &[f64], bins: usize, fmt: Format) -> String {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_unstable_by(f64::total_cmp);
+    let mut s = String::new();
+    let f = open(c, &mut s, &c.title);
+    if v.is_empty() {
+        s.push_str("</svg>");
+        return s;
+    }
+    let q = |p: f64| crate::stats::quantile_sorted(&v, p);
+    let (lo, hi) = (q(0.01), q(0.99).max(q(0.01) + 1e-9));
+    let bins = bins.max(1);
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0usize; bins];
+    for &x in &v {
+        let b = (((x - lo) / width).floor().max(0.0) as usize).min(bins - 1);
+        counts[b] += 1;
+    }
+    let max = *counts.iter().max().unwrap_or(&1) as f64;
+    let yt = nice_ticks(0.0, max, 5);
+    let y = y_axis(
+        &f,
+        &yt,
+        0.0,
+        *yt.last().expect("ticks"),
+        Format::Number,
+        &mut s,
+    );
+    let xt = nice_ticks(lo, hi, 6);
+    let x = x_axis(&f, &xt, xt[0], *xt.last().expect("ticks"), fmt, &mut s);
+    for (b, &n) in counts.iter().enumerate() {
+        let (a, z) = (lo + width * b as f64, lo + width * (b + 1) as f64);
+        let _ = write!(
+            s,
+            r##"<rect class="mark" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} to {}: {n}</title></rect>"##,
+            x(a),
+            y(n as f64),
+            (x(z) - x(a) - 1.0).max(0.5),
+            (y(0.0) - y(n as f64)).max(0.0),
+            PALETTE[0],
+            escape(&format_value(a, fmt)),
+            escape(&format_value(z, fmt))
+        );
+    }
+    axes_labels(c, &f, &mut s);
+    s.push_str("</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_labels_are_text() {
+        let evil = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+        let svg = bar_chart(
+            &Chart::new(evil, evil, evil),
+            &[evil.to_string(), "ok".into()],
+            &[3.0, 1.0],
+            Format::Number,
+        );
+        assert!(!svg.contains("<script") && !svg.contains("<img"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img"));
+        assert_eq!(escape("a'b&\u{1}"), "a&#39;b&amp; ");
+    }
+
+    #[test]
+    fn ticks_are_nice_and_cover_the_range() {
+        assert_eq!(
+            nice_ticks(0.0, 97.0, 5),
+            vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        );
+        assert_eq!(
+            nice_ticks(-0.3, 0.7, 5),
+            vec![-0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.8]
+        );
+        let t = nice_ticks(5.0, 5.0, 5);
+        assert!(t.first().unwrap() <= &5.0 && t.last().unwrap() >= &5.0);
+        assert_eq!(format_value(0.1234, Format::Percent), "12.3%");
+        assert_eq!(format_value(1_234_567.0, Format::Money), "$1.2M");
+        assert_eq!(format_value(12_345.0, Format::Number), "12k");
+    }
+
+    #[test]
+    fn one_mark_per_value() {
+        let svg = bar_chart(
+            &Chart::new("t", "x", "y"),
+            &["a".into(), "b".into(), "c".into()],
+            &[1.0, 2.0, 3.0],
+            Format::Number,
+        );
+        assert_eq!(svg.matches(r##"class="mark""##).count(), 3);
+        let h = histogram(
+            &Chart::new("t", "x", "y"),
+            &[1.0, 2.0, 2.0, 3.0, 10.0],
+            4,
+            Format::Number,
+        );
+        assert_eq!(h.matches(r##"class="mark""##).count(), 4);
+        let b = box_plot(
+            &Chart::new("t", "x", "y"),
+            &[(
+                "g".into(),
+                BoxStats {
+                    low: 0.0,
+                    q1: 1.0,
+                    median: 2.0,
+                    q3: 3.0,
+                    high: 4.0,
+                },
+            )],
+            Format::Number,
+        );
+        assert!(b.contains("median 2, quartiles 1 to 3"), "{b}");
+        let l = line_chart(
+            &Chart::new("t", "x", "y"),
+            &[Series {
+                name: "s".into(),
+                points: vec![(0.0, 0.0), (1.0, 1.0)],
+                dashed: true,
+            }],
+            Format::Number,
+            Format::Number,
+        );
+        assert!(l.contains("stroke-dasharray"));
+    }
+}
