@@ -579,12 +579,34 @@ fn run_demo_pipeline() {
         .iter()
         .map(|x| x["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, ["mart", "rfm", "compare"]);
+    assert_eq!(
+        stages,
+        [
+            "mart",
+            "rfm",
+            "compare",
+            "cluster",
+            "clv",
+            "clv_holdout",
+            "churn",
+            "value",
+            "conversion",
+            "hidden"
+        ],
+        "{s:#}"
+    );
+    assert_eq!(s["skipped"], serde_json::json!([]), "{s:#}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     for needle in [
         "<section id=\"data\">",
         "<section id=\"segments\">",
+        "<section id=\"clusters\">",
+        "<section id=\"clv\">",
+        "<section id=\"churn\">",
+        "<section id=\"value\">",
+        "<section id=\"conversion\">",
         "<section id=\"compare\">",
+        "<section id=\"hidden\">",
         "Top Customers",
         "Uplift (Qini) curve",
     ] {

@@ -56,6 +56,28 @@ pub struct Args {
     pub outcome: String,
 }
 
+/// The input options as command-line flags, to run other subcommands on the same data.
+fn input_flags(i: &InputArgs) -> Vec<String> {
+    let mut v = Vec::new();
+    for (flag, p) in [
+        ("--data", &i.data),
+        ("--customers", &i.customers),
+        ("--transactions", &i.transactions),
+        ("--events", &i.events),
+        ("--config", &i.config),
+    ] {
+        if let Some(p) = p {
+            v.push(flag.to_string());
+            v.push(p.display().to_string());
+        }
+    }
+    for c in &i.columns {
+        v.push("--columns".into());
+        v.push(c.clone());
+    }
+    v
+}
+
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
     std::fs::create_dir_all(&a.out)?;
     let mut input = a.input.clone();
@@ -193,6 +215,187 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             a.group, a.outcome
         ));
     }
+    // the other analyses run as the user would run them (same binary, same options), each into
+    // its own directory; their JSON summaries and files feed the report
+    let ref_date = format_date(result.mart.ref_day);
+    let last_day = format_date(result.mart.ref_day - 1);
+    let calibration_end = format_date(result.mart.ref_day - 1 - 182);
+    let has_events = inputs.open_optional(TableKind::Events, &map)?.is_some();
+    let has_customers = customers.is_some();
+    let inp = input_flags(&input);
+    let o = |rel: &str| a.out.join(rel).display().to_string();
+    // (stage, its directory in OUT, arguments, why it cannot run)
+    let predict = |task: &str, dir: &str| -> Vec<String> {
+        // no cross-validation here: the held-out test split is enough for the report, and
+        // `segmint predict` gives the CV numbers
+        ["predict", task, "--folds", "0", "--out", &o(dir)]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let words = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+    let mut plan: Vec<(&str, &str, Vec<String>, Option<&str>)> = vec![
+        (
+            "cluster",
+            "clusters",
+            words(&[
+                "cluster",
+                "-k",
+                "auto",
+                "--out",
+                &o("clusters/clusters.parquet"),
+            ]),
+            None,
+        ),
+        (
+            "clv",
+            "clv",
+            words(&[
+                "clv",
+                "--out",
+                &o("clv/clv.parquet"),
+                "--metrics",
+                &o("clv/clv.json"),
+            ]),
+            None,
+        ),
+        (
+            "clv_holdout",
+            "clv",
+            words(&[
+                "clv",
+                "--calibration-end",
+                &calibration_end,
+                "--holdout-end",
+                &last_day,
+                "--out",
+                &o("clv/holdout.parquet"),
+                "--metrics",
+                &o("clv/holdout.json"),
+            ]),
+            None,
+        ),
+        (
+            "churn",
+            "churn",
+            predict("churn", "churn"),
+            (!has_customers).then_some("no customers file"),
+        ),
+        (
+            "value",
+            "value",
+            predict("value", "value"),
+            (!has_customers).then_some("no customers file"),
+        ),
+        (
+            "conversion",
+            "conversion",
+            // sessions outnumber customers 12 to 1: fewer, larger boosting steps keep the
+            // pipeline near a minute at 100,000 customers
+            [
+                predict("conversion", "conversion"),
+                words(&["--n-estimators", "100", "--learning-rate", "0.1"]),
+            ]
+            .concat(),
+            (!has_events).then_some("no events file"),
+        ),
+        (
+            "hidden",
+            "hidden",
+            words(&["segments", "discover", "--out", &o("hidden")]),
+            (!has_customers).then_some("no customers file"),
+        ),
+    ];
+    if has_events {
+        for stage in ["churn", "value"] {
+            if let Some(p) = plan.iter_mut().find(|p| p.0 == stage) {
+                p.2.push("--clickstream".into());
+            }
+        }
+    }
+    let exe = std::env::current_exe()?;
+    use segmint::progress::Progress;
+    let mut done: Vec<&str> = Vec::new();
+    for (name, dir, args, missing) in plan {
+        if let Some(why) = missing {
+            skipped.push(format!("{name}: {why}"));
+            continue;
+        }
+        bars.begin(&format!("running {name}"), 0);
+        std::fs::create_dir_all(a.out.join(dir))?;
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(&args).args(&inp).args(["--json", "--quiet"]);
+        if args[0] != "clv" {
+            // every randomised analysis takes the run's seed (clv has no randomness)
+            cmd.args(["--seed", &a.seed.to_string()]);
+        }
+        if let Some(r) = &a.ref_date {
+            if args[0] != "segments" {
+                cmd.args(["--ref-date", r]);
+            }
+        }
+        let out = cmd.output()?;
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .last()
+                    .unwrap_or("{}")
+                    .as_bytes(),
+            )
+            .unwrap_or(serde_json::Value::Null);
+            stages.push(serde_json::json!({"stage": name, "args": args, "summary": v}));
+            done.push(name);
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            skipped.push(format!("{name}: {err}"));
+        }
+        bars.finish();
+    }
+    let _ = ref_date;
+    // report sections from the stages' files
+    use segmint::report::results;
+    type Build = fn(&std::path::Path) -> segmint::Result<segmint::report::Section>;
+    let mart_file = a.out.join("mart.parquet");
+    let mut built: Vec<(&str, segmint::Result<segmint::report::Section>)> = Vec::new();
+    if done.contains(&"cluster") {
+        built.push((
+            "cluster",
+            results::clusters(&a.out.join("clusters"), &mart_file),
+        ));
+    }
+    for (stage, dir, f) in [
+        ("clv", "clv", results::clv as Build),
+        ("churn", "churn", results::churn as Build),
+        ("value", "value", results::value as Build),
+        ("conversion", "conversion", results::conversion as Build),
+        ("hidden", "hidden", results::hidden as Build),
+    ] {
+        if done.contains(&stage) {
+            built.push((stage, f(&a.out.join(dir))));
+        }
+    }
+    for (stage, sec) in built {
+        match sec {
+            Ok(sec) => report.sections.push(sec),
+            Err(e) => skipped.push(format!("report section {stage}: {e}")),
+        }
+    }
+    // the order: data, segments, clusters, CLV, predictions, comparison, hidden
+    const ORDER: [&str; 9] = [
+        "data",
+        "segments",
+        "clusters",
+        "clv",
+        "churn",
+        "value",
+        "conversion",
+        "compare",
+        "hidden",
+    ];
+    report
+        .sections
+        .sort_by_key(|s| ORDER.iter().position(|o| *o == s.id).unwrap_or(ORDER.len()));
     for s in &skipped {
         note(g, format!("skipped {s}"));
     }

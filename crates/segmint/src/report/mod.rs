@@ -6,6 +6,7 @@
 //! A [`Report`] is a list of [`Section`]s of [`Block`]s; [`sections`] builds them from each
 //! analysis's results.
 
+pub mod results;
 pub mod sections;
 pub mod svg;
 

@@ -1,0 +1,521 @@
+//! Report sections read from the files each analysis writes (`segmint cluster`, `clv`,
+//! `predict`, `segments discover`), so that a report can be built from a results directory.
+
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::Array;
+use arrow_schema::DataType;
+use serde_json::Value;
+
+use super::svg::{self, Chart, Format, Series};
+use super::{Block, Section};
+use crate::error::{Error, Result};
+
+/// Reads the named columns of a Parquet file, as numbers (`NaN` for null) or text.
+fn read_columns(path: &Path, names: &[&str], text: bool) -> Result<Vec<Vec<Value>>> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::format(path, format!("not a readable Parquet file: {e}")))?;
+    let reader = b.build().map_err(|e| Error::format(path, e))?;
+    let mut out: Vec<Vec<Value>> = vec![Vec::new(); names.len()];
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::format(path, e))?;
+        for (k, name) in names.iter().enumerate() {
+            let col = batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::format(path, format!("no column {name}")))?;
+            if text {
+                let c =
+                    arrow_cast::cast(col, &DataType::Utf8).map_err(|e| Error::format(path, e))?;
+                let c = c.as_string::<i32>();
+                out[k].extend((0..c.len()).map(|i| Value::from(c.value(i))));
+            } else {
+                let c = arrow_cast::cast(col, &DataType::Float64)
+                    .map_err(|e| Error::format(path, e))?;
+                let c = c.as_primitive::<arrow_array::types::Float64Type>();
+                out[k].extend(
+                    (0..c.len())
+                        .map(|i| Value::from(if c.is_null(i) { f64::NAN } else { c.value(i) })),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn numbers(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
+    Ok(read_columns(path, names, false)?
+        .into_iter()
+        .map(|c| c.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect())
+        .collect())
+}
+
+fn texts(path: &Path, names: &[&str]) -> Result<Vec<Vec<String>>> {
+    Ok(read_columns(path, names, true)?
+        .into_iter()
+        .map(|c| {
+            c.iter()
+                .map(|v| v.as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .collect())
+}
+
+fn json(path: &Path) -> Result<Value> {
+    let t = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&t).map_err(|e| Error::format(path, format!("not JSON: {e}")))
+}
+
+/// The first two principal components of the rows (columns standardised), by power
+/// iteration with deflation on the covariance matrix.
+pub fn pca2(cols: &[Vec<f64>]) -> Vec<(f64, f64)> {
+    let d = cols.len();
+    let n = cols.first().map_or(0, |c| c.len());
+    if d < 2 || n == 0 {
+        return Vec::new();
+    }
+    let z: Vec<Vec<f64>> = cols
+        .iter()
+        .map(|c| {
+            let m = c.iter().sum::<f64>() / n as f64;
+            let sd = (c.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64).sqrt();
+            c.iter()
+                .map(|x| if sd > 0.0 { (x - m) / sd } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    let mut cov = vec![vec![0.0; d]; d];
+    for a in 0..d {
+        for b in 0..d {
+            cov[a][b] = (0..n).map(|i| z[a][i] * z[b][i]).sum::<f64>() / n as f64;
+        }
+    }
+    let mut comps: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..2 {
+        // start (and stay) orthogonal to the components found, unit length
+        let orth = |mut w: Vec<f64>, comps: &[Vec<f64>]| -> Option<Vec<f64>> {
+            for c in comps {
+                let dot: f64 = w.iter().zip(c).map(|(a, b)| a * b).sum();
+                w.iter_mut().zip(c).for_each(|(a, b)| *a -= dot * b);
+            }
+            let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+            (norm > 1e-12).then(|| w.into_iter().map(|x| x / norm).collect())
+        };
+        // power iteration from each axis (a single start can be orthogonal to the answer);
+        // the largest Rayleigh quotient wins
+        let rayleigh = |v: &[f64]| -> f64 {
+            (0..d)
+                .map(|a| v[a] * (0..d).map(|b| cov[a][b] * v[b]).sum::<f64>())
+                .sum()
+        };
+        let mut best: Option<(f64, Vec<f64>)> = None;
+        for axis in 0..d {
+            let mut e = vec![0.0; d];
+            e[axis] = 1.0;
+            let Some(mut v) = orth(e, &comps) else {
+                continue;
+            };
+            for _ in 0..200 {
+                let w: Vec<f64> = (0..d)
+                    .map(|a| (0..d).map(|b| cov[a][b] * v[b]).sum())
+                    .collect();
+                match orth(w, &comps) {
+                    Some(w) => v = w,
+                    None => break,
+                }
+            }
+            let q = rayleigh(&v);
+            if best.as_ref().is_none_or(|(bq, _)| q > *bq + 1e-12) {
+                best = Some((q, v));
+            }
+        }
+        let mut v = best.map(|b| b.1).unwrap_or_else(|| vec![0.0; d]);
+        let lambda: f64 = (0..d)
+            .map(|a| v[a] * (0..d).map(|b| cov[a][b] * v[b]).sum::<f64>())
+            .sum();
+        for a in 0..d {
+            for b in 0..d {
+                cov[a][b] -= lambda * v[a] * v[b];
+            }
+        }
+        // a fixed sign, so that the picture does not flip between runs
+        let s = v.iter().sum::<f64>();
+        if s < 0.0 {
+            v.iter_mut().for_each(|x| *x = -*x);
+        }
+        comps.push(v);
+    }
+    (0..n)
+        .map(|i| {
+            let p = |c: &[f64]| (0..d).map(|a| c[a] * z[a][i]).sum::<f64>();
+            (p(&comps[0]), p(&comps[1]))
+        })
+        .collect()
+}
+
+/// Clusters: sizes and a 2-D projection (principal components of log recency, frequency and
+/// monetary value).
+pub fn clusters(dir: &Path, mart: &Path) -> Result<Section> {
+    let file = dir.join("clusters.parquet");
+    let lab = texts(&file, &["customer_id", "cluster_name"])?;
+    let (ids, names) = (&lab[0], &lab[1]);
+    let mut groups: Vec<String> = names.clone();
+    groups.sort();
+    groups.dedup();
+    let counts: Vec<f64> = groups
+        .iter()
+        .map(|g| names.iter().filter(|n| *n == g).count() as f64 / names.len().max(1) as f64)
+        .collect();
+    let mut blocks = vec![
+        Block::Text(format!(
+            "{} customers in {} clusters (k-means on log recency, frequency and monetary value; k chosen automatically; names from each cluster's position against the average customer).",
+            names.len(),
+            groups.len()
+        )),
+        Block::Figure {
+            name: "cluster_sizes".into(),
+            svg: svg::bar_chart(
+                &Chart::new("Customers per cluster", "share of customers", ""),
+                &groups,
+                &counts,
+                Format::Percent,
+            ),
+            caption: "Share of customers in each cluster.".into(),
+        },
+    ];
+    let m_ids = texts(mart, &["customer_id"])?;
+    if m_ids[0] == *ids {
+        let m = numbers(mart, &["recency_days", "frequency", "monetary"])?;
+        let cols: Vec<Vec<f64>> = m
+            .iter()
+            .map(|c| c.iter().map(|x| x.max(0.0).ln_1p()).collect())
+            .collect();
+        let pts = pca2(&cols);
+        let step = (pts.len() / 3000).max(1);
+        let points: Vec<(f64, f64, usize)> = pts
+            .iter()
+            .zip(names)
+            .step_by(step)
+            .map(|(p, n)| (p.0, p.1, groups.iter().position(|g| g == n).unwrap_or(0)))
+            .collect();
+        blocks.push(Block::Figure {
+            name: "cluster_map".into(),
+            svg: svg::scatter(
+                &Chart::new("Clusters, 2-D projection", "component 1", "component 2"),
+                &points,
+                &groups,
+            ),
+            caption: format!(
+                "Every {step}th customer on the first two principal components of log recency, frequency and monetary value, coloured by cluster."
+            ),
+        });
+    }
+    Ok(Section {
+        id: "clusters".into(),
+        title: "Clusters".into(),
+        blocks,
+    })
+}
+
+/// CLV: the distribution, the fitted parameters, and the holdout calibration plot.
+pub fn clv(dir: &Path) -> Result<Section> {
+    let c = numbers(&dir.join("clv.parquet"), &["clv", "p_alive"])?;
+    let meta = json(&dir.join("clv.json"))?;
+    let mut blocks = Vec::new();
+    let mut params = Vec::new();
+    for (model, names) in [
+        ("bgnbd", ["r", "alpha", "a", "b"]),
+        ("gamma_gamma", ["p", "q", "v", ""]),
+    ] {
+        for n in names.iter().filter(|n| !n.is_empty()) {
+            if let Some(v) = meta[model][*n].as_f64() {
+                params.push(format!("{n} {v:.4}"));
+            }
+        }
+    }
+    let total: f64 = c[0].iter().filter(|x| x.is_finite()).sum();
+    blocks.push(Block::Text(format!(
+        "BG/NBD and Gamma-Gamma fitted on every customer's purchase history ({}). Expected value over the horizon, all customers: {}.",
+        params.join(", "),
+        svg::format_value(total, Format::Money)
+    )));
+    blocks.push(Block::Figure {
+        name: "clv_distribution".into(),
+        svg: svg::histogram(
+            &Chart::new("Customer lifetime value", "CLV", "customers"),
+            &c[0],
+            30,
+            Format::Money,
+        ),
+        caption: "CLV per customer (values above the 99th percentile are in the last bar).".into(),
+    });
+    if let Ok(h) = json(&dir.join("holdout.json")) {
+        if let Some(rows) = h["holdout"]["by_calibration_frequency"].as_array() {
+            let pts = |k: &str| -> Vec<(f64, f64)> {
+                rows.iter()
+                    .enumerate()
+                    .map(|(i, r)| (i as f64, r[k].as_f64().unwrap_or(f64::NAN)))
+                    .collect()
+            };
+            blocks.push(Block::Figure {
+                name: "clv_calibration".into(),
+                svg: svg::line_chart(
+                    &Chart::new(
+                        "Holdout check: purchases per customer",
+                        "purchases in the calibration period (last = that many or more)",
+                        "purchases in the holdout period",
+                    ),
+                    &[
+                        Series {
+                            name: "actual".into(),
+                            points: pts("actual_purchases"),
+                            dashed: false,
+                        },
+                        Series {
+                            name: "predicted (BG/NBD)".into(),
+                            points: pts("predicted_purchases"),
+                            dashed: true,
+                        },
+                    ],
+                    Format::Number,
+                    Format::Number,
+                ),
+                caption: format!(
+                    "Fitted on the data up to {}, then predicting the rest: mean actual vs predicted purchases by calibration-period frequency.",
+                    h["calibration_end"].as_str().unwrap_or("the calibration end")
+                ),
+            });
+        }
+    }
+    Ok(Section {
+        id: "clv".into(),
+        title: "Customer lifetime value".into(),
+        blocks,
+    })
+}
+
+/// Churn: quality, risk bands and what drives the model.
+pub fn churn(dir: &Path) -> Result<Section> {
+    let m = json(&dir.join("metrics.json"))?;
+    let ins = json(&dir.join("insights.json"))?;
+    let mut blocks = vec![Block::Text(format!(
+        "Churn = no purchase in the {} days after the cutoff {}; churn rate {}. Gradient boosting on held-out customers: ROC-AUC {:.3} (logistic baseline {:.3}).",
+        m["model_params"]["horizon_days"].as_u64().unwrap_or(90),
+        m["cutoff"].as_str().unwrap_or("-"),
+        svg::format_value(m["churn_rate"].as_f64().unwrap_or(f64::NAN), Format::Percent),
+        m["test_auc"].as_f64().unwrap_or(f64::NAN),
+        m["baseline_test"]["roc_auc"].as_f64().unwrap_or(f64::NAN),
+    ))];
+    let bands = ["Low", "Medium", "High"];
+    let counts: Vec<f64> = bands
+        .iter()
+        .map(|b| ins["risk_bands"][*b].as_f64().unwrap_or(0.0))
+        .collect();
+    blocks.push(Block::Figure {
+        name: "churn_risk_bands".into(),
+        svg: svg::bar_chart(
+            &Chart::new("Customers by churn risk", "customers", ""),
+            &bands.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &counts,
+            Format::Number,
+        ),
+        caption: "Risk bands of the predicted churn probability.".into(),
+    });
+    if let Some(imp) = m["importance"].as_array() {
+        let top: Vec<&Value> = imp.iter().take(10).collect();
+        blocks.push(Block::Figure {
+            name: "churn_importance".into(),
+            svg: svg::bar_chart(
+                &Chart::new(
+                    "What drives churn predictions",
+                    "share of the model's gain",
+                    "",
+                ),
+                &top.iter()
+                    .map(|v| v["feature"].as_str().unwrap_or("").to_string())
+                    .collect::<Vec<_>>(),
+                &top.iter()
+                    .map(|v| v["gain_share"].as_f64().unwrap_or(0.0))
+                    .collect::<Vec<_>>(),
+                Format::Percent,
+            ),
+            caption: "The ten features with the largest share of the boosting model's split gain."
+                .into(),
+        });
+    }
+    if let Some(t) = ins["retention_targets"].as_array() {
+        blocks.push(Block::Text(format!(
+            "{} high-risk, high-value customers are on the retention list (churn/insights.json): contact them first.",
+            t.len()
+        )));
+    }
+    Ok(Section {
+        id: "churn".into(),
+        title: "Churn risk".into(),
+        blocks,
+    })
+}
+
+/// Session conversion: rates by device and traffic source, and the model's quality.
+pub fn conversion(dir: &Path) -> Result<Section> {
+    let m = json(&dir.join("metrics.json"))?;
+    let cols = [
+        "device_mobile",
+        "device_desktop",
+        "device_tablet",
+        "source_organic",
+        "source_paid",
+        "source_email",
+        "source_social",
+        "source_direct",
+        "converted",
+    ];
+    let f = numbers(&dir.join("features.parquet"), &cols)?;
+    let y = &f[cols.len() - 1];
+    let rate = |k: usize| {
+        let (mut n, mut s) = (0.0, 0.0);
+        for (x, yy) in f[k].iter().zip(y) {
+            if *x == 1.0 {
+                n += 1.0;
+                s += yy;
+            }
+        }
+        if n > 0.0 {
+            s / n
+        } else {
+            f64::NAN
+        }
+    };
+    let mut blocks = vec![Block::Text(format!(
+        "{} sessions; a session converts when it has a purchase. Gradient boosting on features known before the purchase: ROC-AUC {:.3} on held-out sessions.",
+        y.len(),
+        m["test_auc"].as_f64().unwrap_or(f64::NAN)
+    ))];
+    for (name, title, range) in [
+        ("conversion_by_device", "Conversion by device", 0..3),
+        ("conversion_by_source", "Conversion by traffic source", 3..8),
+    ] {
+        let labels: Vec<String> = cols[range.clone()]
+            .iter()
+            .map(|c| c.split_once('_').map_or(*c, |x| x.1).to_string())
+            .collect();
+        let values: Vec<f64> = range.map(rate).collect();
+        blocks.push(Block::Figure {
+            name: name.into(),
+            svg: svg::bar_chart(
+                &Chart::new(title, "sessions with a purchase", ""),
+                &labels,
+                &values,
+                Format::Percent,
+            ),
+            caption: format!("{title}: share of sessions that end in a purchase."),
+        });
+    }
+    Ok(Section {
+        id: "conversion".into(),
+        title: "Session conversion".into(),
+        blocks,
+    })
+}
+
+/// Hidden segments: does one global model hide segments?
+pub fn hidden(dir: &Path) -> Result<Section> {
+    let r = json(&dir.join("report.json"))?;
+    let e = &r["evaluation"];
+    let mut blocks = vec![Block::Text(format!(
+        "Target {}: {} {}",
+        r["target"].as_str().unwrap_or("-"),
+        match r["verdict"].as_str() {
+            Some("use_segment_models") => "use segment models.",
+            _ => "the global model is enough.",
+        },
+        r["reason"].as_str().unwrap_or("")
+    ))];
+    if let Some(segs) = e["segments"].as_array() {
+        blocks.push(Block::Table {
+            header: vec![
+                "segment".into(),
+                "rule".into(),
+                "test customers".into(),
+                "MAE, global model".into(),
+                "MAE, segment model".into(),
+            ],
+            rows: segs
+                .iter()
+                .map(|s| {
+                    let f = |v: &Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_default();
+                    vec![
+                        s["segment"].to_string().trim_matches('"').to_string(),
+                        s["rule"].as_str().unwrap_or("").to_string(),
+                        s["n"].to_string(),
+                        f(&s["global_linear"]["mae"]),
+                        f(&s["segment_linear"]["mae"]),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    Ok(Section {
+        id: "hidden".into(),
+        title: "Hidden segments".into(),
+        blocks,
+    })
+}
+
+/// 90-day value: the model's quality and the value categories.
+pub fn value(dir: &Path) -> Result<Section> {
+    let m = json(&dir.join("metrics.json"))?;
+    let t = &m["test"];
+    let f = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
+    let p = texts(&dir.join("predictions.parquet"), &["value_category"])?;
+    let mut cats: Vec<String> = p[0].clone();
+    cats.sort();
+    cats.dedup();
+    let counts: Vec<f64> = cats
+        .iter()
+        .map(|c| p[0].iter().filter(|x| *x == c).count() as f64)
+        .collect();
+    Ok(Section {
+        id: "value".into(),
+        title: "90-day value".into(),
+        blocks: vec![
+            Block::Text(format!(
+                "Revenue per customer in the 90 days after the cutoff, predicted by gradient boosting: on held-out customers MAE {:.2}, RMSE {:.2}, R² {:.3}.",
+                f("mae"),
+                f("rmse"),
+                f("r2")
+            )),
+            Block::Figure {
+                name: "value_categories".into(),
+                svg: svg::bar_chart(
+                    &Chart::new("Customers by predicted value", "customers", ""),
+                    &cats,
+                    &counts,
+                    Format::Number,
+                ),
+                caption: "Value categories of the predicted 90-day revenue.".into(),
+            },
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Points on a line in 3-D: the first component carries everything.
+    #[test]
+    fn pca_of_a_line() {
+        let t: Vec<f64> = (0..100).map(|i| i as f64).collect();
+        let cols = vec![
+            t.clone(),
+            t.iter().map(|x| 2.0 * x).collect(),
+            t.iter().map(|x| -x).collect(),
+        ];
+        let p = pca2(&cols);
+        assert!(p.iter().all(|q| q.1.abs() < 1e-6), "{:?}", &p[..3]);
+        assert!((p[99].0 - p[0].0).abs() > 1.0);
+    }
+}
