@@ -1714,6 +1714,41 @@ fn compare_finds_planted_rules_on_demo_data_and_exports_them() {
         std::fs::read(out.join("rules.json")).unwrap(),
         std::fs::read(out2.join("rules.json")).unwrap()
     );
+    // five groups: every pair is compared, each rule routes to the best of all groups
+    let mg = dir.path().join("regions");
+    let v = segmint_json(&[
+        "compare",
+        "--data",
+        d,
+        "--group",
+        "region",
+        "--out",
+        mg.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        v["groups"],
+        serde_json::json!(["AP-SOUTH", "EU-WEST", "LATAM", "US-EAST", "US-WEST"])
+    );
+    let b = read_parquet(&mg.join("assignments.parquet"));
+    for g in ["AP-SOUTH", "EU-WEST", "LATAM", "US-EAST", "US-WEST"] {
+        assert!(b.column_by_name(&format!("predicted_{g}")).is_some(), "{g}");
+    }
+    for r in v["rules"].as_array().unwrap() {
+        assert_eq!(r["train"]["groups"].as_array().unwrap().len(), 5);
+        let best = r["train"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["mean"].is_f64())
+            .max_by(|a, b| {
+                a["mean"]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b["mean"].as_f64().unwrap())
+            })
+            .unwrap();
+        assert_eq!(r["recommended_group"], best["group"], "{r:#}");
+    }
     // a numeric outcome: Welch intervals, same columns
     let v = segmint_json(&[
         "compare",

@@ -134,14 +134,41 @@ impl MobTree {
             .collect()
     }
 
-    /// A readable rule: `loyalty_points_per_year > 1890.3 and tenure_days <= 36`.
+    /// A readable rule: `loyalty_points_per_year > 1890.3 and tenure_days <= 36`; conditions on
+    /// the same feature are merged into one range (`998.3 < loyalty_points_per_year <= 2088.8`,
+    /// not two lines of the path).
     pub fn rule_text(&self, segment: usize) -> String {
         let r = &self.rules[segment];
         if r.is_empty() {
             return "all customers".into();
         }
-        r.iter()
-            .map(|c| format!("{} {} {}", c.feature, c.op, fmt_threshold(c.threshold)))
+        // per feature in order of appearance: the largest lower and smallest upper bound
+        let mut bounds: Vec<(&str, Option<f64>, Option<f64>)> = Vec::new();
+        for c in r {
+            let k = match bounds.iter().position(|b| b.0 == c.feature) {
+                Some(k) => k,
+                None => {
+                    bounds.push((&c.feature, None, None));
+                    bounds.len() - 1
+                }
+            };
+            let b = &mut bounds[k];
+            if c.op == ">" {
+                b.1 = Some(b.1.map_or(c.threshold, |l: f64| l.max(c.threshold)));
+            } else {
+                b.2 = Some(b.2.map_or(c.threshold, |h: f64| h.min(c.threshold)));
+            }
+        }
+        bounds
+            .iter()
+            .map(|(f, lo, hi)| match (lo, hi) {
+                (Some(l), Some(h)) => {
+                    format!("{} < {f} <= {}", fmt_threshold(*l), fmt_threshold(*h))
+                }
+                (Some(l), None) => format!("{f} > {}", fmt_threshold(*l)),
+                (None, Some(h)) => format!("{f} <= {}", fmt_threshold(*h)),
+                (None, None) => String::new(),
+            })
             .collect::<Vec<_>>()
             .join(" and ")
     }
@@ -900,6 +927,27 @@ mod tests {
         );
         assert!(e.global_linear.mae > 3.0);
         assert!(e.improvement_ci[0] > 0.8);
+    }
+
+    #[test]
+    fn rule_text_merges_conditions_on_one_feature() {
+        let c = |f: &str, op: &str, t: f64| Condition {
+            feature: f.into(),
+            op: op.into(),
+            threshold: t,
+        };
+        let tree = MobTree {
+            nodes: Vec::new(),
+            fill: Vec::new(),
+            features: vec!["a".into(), "b".into()],
+            rules: vec![vec![
+                c("a", "<=", 2088.84261),
+                c("a", "<=", 998.28),
+                c("b", ">", 3.0),
+                c("a", ">", 10.5),
+            ]],
+        };
+        assert_eq!(tree.rule_text(0), "10.5 < a <= 998.28 and b > 3");
     }
 
     /// One linear relationship: no split, the global model is enough.

@@ -449,7 +449,7 @@ pub fn hidden(dir: &Path) -> Result<Section> {
                     vec![
                         s["segment"].to_string().trim_matches('"').to_string(),
                         s["rule"].as_str().unwrap_or("").to_string(),
-                        s["n"].to_string(),
+                        s["test_rows"].to_string(),
                         f(&s["global_linear"]["mae"]),
                         f(&s["segment_linear"]["mae"]),
                     ]
@@ -470,8 +470,15 @@ pub fn value(dir: &Path) -> Result<Section> {
     let t = &m["test"];
     let f = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
     let p = texts(&dir.join("predictions.parquet"), &["value_category"])?;
+    // the categories from low to high value, any unknown ones after
+    let order = ["Low", "Medium", "High", "VIP"];
     let mut cats: Vec<String> = p[0].clone();
-    cats.sort();
+    cats.sort_by_key(|c| {
+        (
+            order.iter().position(|o| o == c).unwrap_or(order.len()),
+            c.clone(),
+        )
+    });
     cats.dedup();
     let counts: Vec<f64> = cats
         .iter()
