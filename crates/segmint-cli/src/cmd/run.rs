@@ -26,7 +26,7 @@ use crate::ui::{note, Bars, Global, InputArgs};
 Stages: validate, mart (OUT/mart.parquet), RFM segments with the default rule set and their
 profile (OUT/rfm.parquet, OUT/profile/), group comparison when the customers file has the group
 and outcome columns (OUT/compare/), then the report: OUT/report.html (self-contained, no
-scripts or external resources), OUT/report.md and OUT/figures/*.svg. OUT/summary.json lists what
+scripts or external resources), OUT/report.md and OUT/figures/*.svg and *.png. OUT/summary.json lists what
 ran and what was skipped. With --demo the data are generated into OUT/data first.")]
 pub struct Args {
     #[command(flatten)]
@@ -400,6 +400,12 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         note(g, format!("skipped {s}"));
     }
     report.write(&a.out)?;
+    if crate::png::options().1.is_none() {
+        let msg = "figure text in PNG: no fonts installed (the SVG and HTML figures are complete; install e.g. fonts-dejavu-core)";
+        note(g, format!("skipped {msg}"));
+        skipped.push(msg.into());
+    }
+    let pngs = crate::png::render_dir(&a.out.join("figures"), 2.0)?;
     let summary = serde_json::json!({
         "segmint": segmint::VERSION,
         "validate": checked,
@@ -407,6 +413,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         "stages": stages,
         "skipped": skipped,
         "report": a.out.join("report.html"),
+        "figures": pngs,
     });
     segmint::output::write_text(
         &a.out.join("summary.json"),

@@ -364,8 +364,24 @@ pub fn box_plot(c: &Chart, groups: &[(String, BoxStats)], fmt: Format) -> String
     let yt = nice_ticks(lo, hi, 5);
     let y = y_axis(&f, &yt, yt[0], *yt.last().expect("ticks"), fmt, &mut s);
     let band = f.w / groups.len().max(1) as f64;
+    // labels wider than their band are turned, so that neighbours do not overlap
+    let longest = groups
+        .iter()
+        .map(|g| g.0.chars().count())
+        .max()
+        .unwrap_or(0) as f64;
+    let turn = longest * 6.5 > band * 0.95;
     for (i, (name, b)) in groups.iter().enumerate() {
         let cx = f.left + band * (i as f64 + 0.5);
+        let ly = f.top + f.h + 16.0;
+        let (anchor, rotate) = if turn {
+            (
+                "end",
+                format!(r#" transform="rotate(-20 {cx:.1} {ly:.1})""#),
+            )
+        } else {
+            ("middle", String::new())
+        };
         let bw = (band * 0.5).min(60.0);
         let color = PALETTE[i % PALETTE.len()];
         let tip = format!(
@@ -379,7 +395,7 @@ pub fn box_plot(c: &Chart, groups: &[(String, BoxStats)], fmt: Format) -> String
         );
         let _ = write!(
             s,
-            r##"<g class="mark"><title>{}</title><line x1="{cx:.1}" x2="{cx:.1}" y1="{:.1}" y2="{:.1}" stroke="#444"/><rect x="{:.1}" y="{:.1}" width="{bw:.1}" height="{:.1}" fill="{color}" fill-opacity="0.35" stroke="{color}"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#222" stroke-width="2"/></g><text x="{cx:.1}" y="{:.1}" text-anchor="middle" fill="#222">{}</text>"##,
+            r##"<g class="mark"><title>{}</title><line x1="{cx:.1}" x2="{cx:.1}" y1="{:.1}" y2="{:.1}" stroke="#444"/><rect x="{:.1}" y="{:.1}" width="{bw:.1}" height="{:.1}" fill="{color}" fill-opacity="0.35" stroke="{color}"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#222" stroke-width="2"/></g><text x="{cx:.1}" y="{:.1}" text-anchor="{anchor}" fill="#222"{rotate}>{}</text>"##,
             escape(&tip),
             y(b.high),
             y(b.low),
