@@ -146,7 +146,6 @@ def main():
         check = subprocess.run([sys.executable, os.path.join(REPO, "testdata", "planted_uplift.py"), data,
                                 os.path.join(out_dir, "uplift_segmint")], capture_output=True, text=True, check=True)
         ours = json.loads(check.stdout)
-        peer = results[("sklearn", threads)]
         for eng, rec in [("segmint", ours), ("sklearn", runs["sklearn"][0][3])]:
             line = {"task": "uplift_found", "engine": eng}
             for seg in ["planted_segment_a", "planted_segment_b"]:
@@ -154,7 +153,6 @@ def main():
                 line[seg] = {"precision": round(d["precision"], 4), "recall": round(d["recall"], 4),
                              "found": d["precision"] >= 0.5 and d["recall"] >= 0.5}
             print(json.dumps(line), flush=True)
-        del peer
     elif task == "kmeans":
         import pandas as pd
         from sklearn.metrics import adjusted_rand_score

@@ -662,6 +662,18 @@ fn generated(p: &Peers, name: &str, args: &[&str]) -> PathBuf {
     dir
 }
 
+/// The exported SQL (on DuckDB) and Python routed every customer as segmint did.
+fn assert_routing_matches(routing: &serde_json::Value) {
+    for k in [
+        "sql_group_mismatches",
+        "sql_rule_mismatches",
+        "python_group_mismatches",
+        "python_rule_mismatches",
+    ] {
+        assert_eq!(routing[k], 0, "{k}: {routing}");
+    }
+}
+
 /// Runs `segmint compare` on a data set and checks the acceptance of issue 8: both planted
 /// segments among the top rules with verdict IMPLEMENT NOW or PILOT, the planted-segment check
 /// of the bench `uplift` task on `predicted_uplift` at precision >= 0.7 and recall >= 0.8,
@@ -704,14 +716,7 @@ fn compare_planted(p: &Peers, data: &Path) -> serde_json::Value {
         s(&testdata("check_routing.py")),
         &[s(&data.join("customers.parquet")), s(&out)],
     ));
-    for k in [
-        "sql_group_mismatches",
-        "sql_rule_mismatches",
-        "python_group_mismatches",
-        "python_rule_mismatches",
-    ] {
-        assert_eq!(routing[k], 0, "{k}: {routing}");
-    }
+    assert_routing_matches(&routing);
     assert!(routing["routed"].as_u64().unwrap() > 0, "{routing}");
     check
 }
@@ -870,12 +875,5 @@ fn compare_export_is_injection_safe_on_duckdb() {
         s(&testdata("check_routing.py")),
         &[s(&file), s(&out), "cust\"omers"],
     ));
-    for k in [
-        "sql_group_mismatches",
-        "sql_rule_mismatches",
-        "python_group_mismatches",
-        "python_rule_mismatches",
-    ] {
-        assert_eq!(routing[k], 0, "{k}: {routing}");
-    }
+    assert_routing_matches(&routing);
 }

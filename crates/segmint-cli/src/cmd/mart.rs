@@ -76,13 +76,18 @@ pub fn build_and_write(
     )?;
     let secs = t0.elapsed().as_secs_f64();
     let summary = summary_json(&mart, secs, out);
-    let meta = vec![
-        ("segmint.task".to_string(), "mart".to_string()),
-        ("segmint.ref_date".to_string(), format_date(mart.ref_day)),
-        ("segmint.source".to_string(), tx.path.display().to_string()),
-    ];
+    let meta = metadata(&mart, &tx.path);
     segmint::output::write_parquet(&mart.into_record_batch()?, out, &meta)?;
     Ok(summary)
+}
+
+/// Parquet metadata of a written mart.
+pub fn metadata(mart: &Mart, source: &std::path::Path) -> Vec<(String, String)> {
+    vec![
+        ("segmint.task".to_string(), "mart".to_string()),
+        ("segmint.ref_date".to_string(), format_date(mart.ref_day)),
+        ("segmint.source".to_string(), source.display().to_string()),
+    ]
 }
 
 pub fn summary_json(mart: &Mart, secs: f64, out: &std::path::Path) -> serde_json::Value {

@@ -12,7 +12,7 @@ use segmint::demo::{generate, DemoParams};
 use segmint::mart::{build_mart, MartParams};
 use segmint::report::{sections, Report};
 use segmint::segment::profile::{self, PROFILE_ATTRIBUTES};
-use segmint::segment::{mart_columns_for, rfm, RfmParams};
+use segmint::segment::{rfm, RfmParams};
 use segmint::uplift::{compare, CompareData, CompareParams};
 
 use crate::ui::{note, Bars, Global, InputArgs};
@@ -117,22 +117,28 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     );
     let ref_day = crate::cmd::mart::parse_ref_date(&a.ref_date)?;
     let mart_path = a.out.join("mart.parquet");
-    let mart_summary = crate::cmd::mart::build_and_write(g, &input, ref_day, &mart_path)?;
     let mut stages = vec![serde_json::json!({"stage": "mart", "output": mart_path})];
     let mut skipped: Vec<String> = Vec::new();
 
-    // RFM segments and their profile
+    // one full mart: written as mart.parquet and scored by the RFM stage
     let rules = crate::cmd::rfm::load_rules(&a.rules)?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
+    let t0 = std::time::Instant::now();
     let mart = build_mart(
         &tx,
         &MartParams {
             ref_day,
-            columns: mart_columns_for(&rules)?,
-            before_us: None,
+            ..Default::default()
         },
         &bars,
+    )?;
+    let mart_summary =
+        crate::cmd::mart::summary_json(&mart, t0.elapsed().as_secs_f64(), &mart_path);
+    segmint::output::write_parquet(
+        &mart.to_record_batch()?,
+        &mart_path,
+        &crate::cmd::mart::metadata(&mart, &tx.path),
     )?;
     let result = rfm(
         mart,
@@ -217,7 +223,6 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     }
     // the other analyses run as the user would run them (same binary, same options), each into
     // its own directory; their JSON summaries and files feed the report
-    let ref_date = format_date(result.mart.ref_day);
     let last_day = format_date(result.mart.ref_day - 1);
     let calibration_end = format_date(result.mart.ref_day - 1 - 182);
     let has_events = inputs.open_optional(TableKind::Events, &map)?.is_some();
@@ -352,7 +357,6 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         }
         bars.finish();
     }
-    let _ = ref_date;
     // report sections from the stages' files
     use segmint::report::results;
     type Build = fn(&std::path::Path) -> segmint::Result<segmint::report::Section>;
