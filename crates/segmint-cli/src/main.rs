@@ -54,7 +54,7 @@ pub enum Command {
     /// Group comparison: where does one group (seller team, channel) beat another? Validated
     /// rules, verdicts, and routing exported as SQL and Python
     Compare(cmd::compare::Args),
-    /// Run the pipeline (validate, mart) on your data or on built-in demo data
+    /// Run every analysis on your data or on built-in demo data and write the HTML report
     Run(cmd::run::Args),
 }
 

@@ -23,11 +23,14 @@ use crate::ui::{note, Bars, Global, InputArgs};
   segmint run --demo --demo-customers 100000 --seed 7 --out out
   segmint run --data data --out out
 
-Stages: validate, mart (OUT/mart.parquet), RFM segments with the default rule set and their
-profile (OUT/rfm.parquet, OUT/profile/), group comparison when the customers file has the group
-and outcome columns (OUT/compare/), then the report: OUT/report.html (self-contained, no
-scripts or external resources), OUT/report.md and OUT/figures/*.svg and *.png. OUT/summary.json lists what
-ran and what was skipped. With --demo the data are generated into OUT/data first.")]
+Stages: validate, mart (OUT/mart.parquet), RFM segments with --rules and their profile
+(OUT/rfm.parquet, OUT/profile/), group comparison when the customers file has the --group and
+--outcome columns (OUT/compare/), clusters (OUT/clusters/), CLV with a holdout check (OUT/clv/),
+churn and 90-day value (OUT/churn/, OUT/value/; need a customers file), session conversion
+(OUT/conversion/; needs events) and hidden segments (OUT/hidden/). Then the report:
+OUT/report.html (self-contained, no scripts or external resources), OUT/report.md and
+OUT/figures/*.svg and *.png. OUT/summary.json lists what ran and what was skipped, and why.
+With --demo the data are generated into OUT/data first.")]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
