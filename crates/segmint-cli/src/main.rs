@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 /// segmint: customer analytics (mart, segments, CLV, predictions) in one fast, reproducible tool.
 #[derive(Parser)]
 #[command(name = "segmint", version, about, long_about = None, propagate_version = true,
-    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet --profile profile\n  segmint migrate --data data --from 2025-07-01 --to 2026-01-01\n  segmint clv --data data --out clv.parquet --metrics clv.json\n  segmint cluster --data data -k 4 --out clusters.parquet\n  segmint predict churn --data data --out churn\n  segmint compare --data data --out compare\n  segmint run --demo --out out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
+    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet --profile profile\n  segmint migrate --data data --from 2025-07-01 --to 2026-01-01\n  segmint clv --data data --out clv.parquet --metrics clv.json\n  segmint cluster --data data -k 4 --out clusters.parquet\n  segmint predict churn --data data --out churn\n  segmint compare --data data --out compare\n  segmint run --demo --out out\n  segmint report --results out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: ui::Global,
@@ -56,6 +56,8 @@ pub enum Command {
     Compare(cmd::compare::Args),
     /// Run every analysis on your data or on built-in demo data and write the HTML report
     Run(cmd::run::Args),
+    /// Rebuild the HTML report from a results directory of `segmint run`
+    Report(cmd::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Segments(a) => cmd::segments::run(&cli.global, a),
         Command::Compare(a) => cmd::compare::run(&cli.global, a),
         Command::Run(a) => cmd::run::run(&cli.global, a),
+        Command::Report(a) => cmd::report::run(&cli.global, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -644,6 +644,129 @@ fn run_demo_pipeline() {
         .unwrap()
         .contains("## Segments"));
     browser_check(&out.join("report.html"));
+
+    // `segmint report` rebuilds the same report from the results directory ...
+    let again = dir.path().join("again");
+    let v = segmint_json(&[
+        "report",
+        "--results",
+        out.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(v["sections"].as_array().unwrap().len(), 9, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(again.join("report.html")).unwrap(),
+        html
+    );
+    assert_eq!(
+        std::fs::read(again.join("figures/qini.png")).unwrap(),
+        std::fs::read(out.join("figures/qini.png")).unwrap()
+    );
+    // ... and leaves out a section whose results are gone, with its figures
+    std::fs::remove_file(out.join("compare/rules.json")).unwrap();
+    let v = segmint_json(&["report", "--results", out.to_str().unwrap()]);
+    assert!(!v["sections"]
+        .as_array()
+        .unwrap()
+        .contains(&"compare".into()));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("<section id=\"compare\">") && html.contains("<section id=\"hidden\">"));
+    assert!(!out.join("figures/qini.svg").exists() && !out.join("figures/qini.png").exists());
+    let r = segmint(&["report", "--results", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no mart.parquet"), "{}", r.stderr);
+}
+
+/// A config file selects stages and passes options to them; its mistakes stop the run before
+/// any work, naming the file, the table and the key.
+#[test]
+fn run_config_selects_stages_and_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("run.toml");
+    let out = dir.path().join("out");
+    let run = |text: &str, extra: &[&str]| {
+        std::fs::write(&cfg, text).unwrap();
+        let mut args = vec![
+            "run",
+            "--demo",
+            "--demo-customers",
+            "1500",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend(extra);
+        segmint(&args)
+    };
+    let r = run(
+        "[run]\nstages = [\"rfm\", \"cluster\", \"clv\", \"compare\"]\nskip = [\"compare\"]\nseed = 7\nrules = \"standard\"\n[run.cluster]\nk = 3\n",
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["seed"], 7);
+    assert_eq!(
+        s["sections"],
+        serde_json::json!(["data", "segments", "clusters", "clv"])
+    );
+    let c = read_parquet(&out.join("clusters/clusters.parquet"));
+    let ids: std::collections::BTreeSet<i64> = c
+        .column_by_name("cluster")
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .values()
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(ids.len(), 3, "k = 3 from [run.cluster]");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Champions"), "rules = standard");
+    assert!(!out.join("churn").exists() && !out.join("compare").exists());
+    // the command line wins over the file
+    let r = run("[run]\nstages = [\"rfm\"]\n", &["--stages", "clv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["sections"], serde_json::json!(["data", "clv"]), "{s}");
+
+    for (text, extra, message) in [
+        (
+            "[run]\nstages = [\"rfm\", \"clvv\"]\n",
+            &[][..],
+            "[run] stages: unknown stage \"clvv\"",
+        ),
+        ("[run]\ncolour = 1\n", &[], "[run] colour: unknown key"),
+        (
+            "[run.cluster]\nout = \"x\"\n",
+            &[],
+            "[run.cluster] out: --out is set by segmint run",
+        ),
+        (
+            "[run.cluster]\nkk = 3\n",
+            &[],
+            "stage cluster: unexpected argument '--kk' found (options from [run.cluster] of",
+        ),
+        (
+            "[run]\nseed = -1\n",
+            &[],
+            "[run] seed must be a whole number",
+        ),
+        (
+            "[run]\n",
+            &["--skip", "foo"],
+            "--skip: unknown stage \"foo\"",
+        ),
+    ] {
+        std::fs::remove_dir_all(&out).ok();
+        let r = run(text, extra);
+        assert_eq!(r.code, 2, "{text}");
+        assert!(r.stderr.contains(message), "{text}: {}", r.stderr);
+        assert!(!out.join("mart.parquet").exists(), "{text}: nothing runs");
+    }
 }
 
 /// Opens the report in headless Chromium (testdata/check_report.py): no console errors, every

@@ -224,3 +224,51 @@ pub fn batch(columns: Vec<(&str, OutCol)>) -> Result<RecordBatch> {
     RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays)
         .map_err(|e| crate::Error::Data(format!("building an output table: {e}")))
 }
+
+/// Reading back JSON this crate wrote: serde_json writes a `NaN` (or infinite) `f64` as `null`;
+/// these read `null` as `NaN`. Use with `#[serde(deserialize_with = "...")]`.
+pub mod nan {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn f64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    pub fn pair<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<[f64; 2], D::Error> {
+        Ok(<[Option<f64>; 2]>::deserialize(d)?.map(|x| x.unwrap_or(f64::NAN)))
+    }
+
+    pub fn vec<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Option<f64>>::deserialize(d)?
+            .into_iter()
+            .map(|x| x.unwrap_or(f64::NAN))
+            .collect())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "super::f64")]
+            a: f64,
+            #[serde(deserialize_with = "super::pair")]
+            b: [f64; 2],
+            #[serde(deserialize_with = "super::vec")]
+            c: Vec<f64>,
+        }
+
+        #[test]
+        fn nan_round_trips_through_null() {
+            let t = T {
+                a: f64::NAN,
+                b: [1.5, f64::NAN],
+                c: vec![f64::NAN, 2.0],
+            };
+            let s = serde_json::to_string(&t).unwrap();
+            assert_eq!(s, r#"{"a":null,"b":[1.5,null],"c":[null,2.0]}"#);
+            let back: T = serde_json::from_str(&s).unwrap();
+            assert!(back.a.is_nan() && back.b[1].is_nan() && back.c[0].is_nan());
+            assert_eq!((back.b[0], back.c[1]), (1.5, 2.0));
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! chi-square tail. Hand-written: statrs would bring nalgebra into the build for a few
 //! functions, and the formulas are short and tested against scipy below.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Quantile `q` (0..=1) of sorted values with linear interpolation between order statistics
 /// (numpy's and pandas' default, Hyndman & Fan type 7). `NaN` for no values.
@@ -20,15 +20,21 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Summary of one numeric feature within one group.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     /// Values present (missing ones are left out).
     pub count: u64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub mean: f64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub q25: f64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub median: f64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub q75: f64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub min: f64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub max: f64,
 }
 
@@ -53,17 +59,20 @@ pub fn summarize(values: &[f64]) -> Summary {
 }
 
 /// Result of a Kruskal–Wallis H test.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct KruskalWallis {
     /// H, corrected for ties (as scipy.stats.kruskal).
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub h: f64,
     /// Degrees of freedom: groups with values - 1.
     pub df: u32,
     /// Chi-square approximation of P(H >= h) under "all groups have the same distribution".
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub p_value: f64,
     /// Effect size epsilon² = H / (N - 1) (0 = no difference, 1 = groups fully separated),
     /// Tomczak & Tomczak (2014). Unlike H and p it does not grow with the sample size, so it
     /// ranks features fairly.
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub epsilon_squared: f64,
     /// Values used (missing ones left out).
     pub n: u64,

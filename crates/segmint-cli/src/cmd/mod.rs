@@ -6,6 +6,7 @@ pub mod mart;
 pub mod migrate;
 pub mod predict;
 pub mod profile;
+pub mod report;
 pub mod rfm;
 pub mod run;
 pub mod segments;

@@ -1,16 +1,16 @@
 //! `segmint run`: the pipeline (validate -> mart -> RFM segments and profile -> group
 //! comparison) and the report. Stages whose input is missing are skipped with a note.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use segmint::data::customers::Attributes;
 use segmint::data::timestamp::format_date;
 use segmint::data::validate::{validate, ValidateParams};
 use segmint::data::TableKind;
 use segmint::demo::{generate, DemoParams};
 use segmint::mart::{build_mart, MartParams};
-use segmint::report::{sections, Report};
 use segmint::segment::profile::{self, PROFILE_ATTRIBUTES};
 use segmint::segment::{rfm, RfmParams};
 use segmint::uplift::{compare, CompareData, CompareParams};
@@ -21,16 +21,31 @@ use crate::ui::{note, Bars, Global, InputArgs};
 #[command(after_help = "Examples:
   segmint run --demo --out out                    demo data (20,000 customers) -> out/
   segmint run --demo --demo-customers 100000 --seed 7 --out out
-  segmint run --data data --out out
+  segmint run --data data --out out --skip conversion,hidden
+  segmint run --config run.toml --out out         input, stages and options from a file
 
-Stages: validate, mart (OUT/mart.parquet), RFM segments with --rules and their profile
-(OUT/rfm.parquet, OUT/profile/), group comparison when the customers file has the --group and
---outcome columns (OUT/compare/), clusters (OUT/clusters/), CLV with a holdout check (OUT/clv/),
-churn and 90-day value (OUT/churn/, OUT/value/; need a customers file), session conversion
-(OUT/conversion/; needs events) and hidden segments (OUT/hidden/). Then the report:
-OUT/report.html (self-contained, no scripts or external resources), OUT/report.md and
-OUT/figures/*.svg and *.png. OUT/summary.json lists what ran and what was skipped, and why.
-With --demo the data are generated into OUT/data first.")]
+Stages (--stages selects, --skip leaves out): validate and mart always (OUT/mart.parquet,
+OUT/validate.json); rfm: RFM segments with --rules and their profile (OUT/rfm.parquet,
+OUT/profile/); compare: group comparison when the customers file has the --group and --outcome
+columns (OUT/compare/); cluster (OUT/clusters/); clv and clv_holdout: CLV, and its check on
+the last 26 weeks (OUT/clv/); churn and value: churn and 90-day value (OUT/churn/, OUT/value/;
+need a customers file); conversion: session conversion (OUT/conversion/; needs events);
+hidden: hidden segments (OUT/hidden/). Then the report: OUT/report.html (self-contained, no
+scripts or external resources), OUT/report.md and OUT/figures/*.svg and *.png; `segmint report
+--results OUT` rebuilds it. OUT/summary.json lists what ran and what was skipped, and why.
+With --demo the data are generated into OUT/data first.
+
+The --config file may hold, besides [input] and [columns], a [run] table:
+  [run]
+  stages = [\"rfm\", \"cluster\", \"clv\", \"churn\"]   # default: every stage
+  skip = [\"clv_holdout\"]
+  seed = 7
+  rules = \"standard\"          # or a rule file, relative to the config file
+  [run.cluster]                # options of `segmint cluster`, as on its command line
+  k = 6
+  [run.conversion]
+  n_estimators = 300
+Command-line options win over the file.")]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
@@ -40,23 +55,195 @@ pub struct Args {
     /// Demo customers (with --demo)
     #[arg(long = "demo-customers", default_value_t = 20_000, value_name = "N")]
     pub demo_customers: u64,
-    /// Random seed
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    /// Random seed [default: 42]
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Output directory
     #[arg(long, short)]
     pub out: PathBuf,
     /// Reference date (default: day of the last transaction + 1)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub ref_date: Option<String>,
-    /// RFM rule set: default, standard or a TOML file
-    #[arg(long, default_value = "default", value_name = "NAME|FILE")]
-    pub rules: String,
-    /// Group and outcome columns of the group comparison
-    #[arg(long, default_value = "seller_group")]
-    pub group: String,
-    #[arg(long, default_value = "sale_success")]
-    pub outcome: String,
+    /// RFM rule set: default, standard or a TOML file [default: default]
+    #[arg(long, value_name = "NAME|FILE")]
+    pub rules: Option<String>,
+    /// Group column of the group comparison [default: seller_group]
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Outcome column of the group comparison [default: sale_success]
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Stages to run, comma-separated [default: all]
+    #[arg(long, value_delimiter = ',', value_name = "STAGE,..")]
+    pub stages: Vec<String>,
+    /// Stages to leave out, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "STAGE,..")]
+    pub skip: Vec<String>,
+}
+
+/// The stages that can be selected, in the order they run.
+pub const STAGES: [&str; 9] = [
+    "rfm",
+    "compare",
+    "cluster",
+    "clv",
+    "clv_holdout",
+    "churn",
+    "value",
+    "conversion",
+    "hidden",
+];
+
+/// The stages run as subcommands, which take options from `[run.<stage>]`.
+const SUBCOMMAND_STAGES: [&str; 7] = [
+    "cluster",
+    "clv",
+    "clv_holdout",
+    "churn",
+    "value",
+    "conversion",
+    "hidden",
+];
+
+/// Options `segmint run` sets itself; a `[run.<stage>]` table may not set them.
+const RESERVED: [&str; 13] = [
+    "out",
+    "metrics",
+    "data",
+    "customers",
+    "transactions",
+    "events",
+    "columns",
+    "config",
+    "seed",
+    "ref-date",
+    "json",
+    "quiet",
+    "threads",
+];
+
+/// An option of a subcommand: `--name` and its value (`None` for a switch).
+type Opt = (String, Option<String>);
+
+/// The `[run]` table of a config file.
+#[derive(Default, Debug)]
+pub struct RunConfig {
+    pub stages: Option<Vec<String>>,
+    pub skip: Vec<String>,
+    pub seed: Option<u64>,
+    pub ref_date: Option<String>,
+    pub rules: Option<String>,
+    pub group: Option<String>,
+    pub outcome: Option<String>,
+    /// Extra options per subcommand stage.
+    pub options: BTreeMap<String, Vec<Opt>>,
+}
+
+fn check_stages(list: &[String], what: &str) -> Result<()> {
+    for s in list {
+        anyhow::ensure!(
+            STAGES.contains(&s.as_str()),
+            "{what}: unknown stage {s:?}; the stages are {}",
+            STAGES.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Reads the `[run]` table of `path` (none: defaults).
+pub fn load_config(path: Option<&Path>) -> Result<RunConfig> {
+    let mut c = RunConfig::default();
+    let Some(path) = path else { return Ok(c) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let value: toml::Value = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().replace('\n', " ")))?;
+    let Some(run) = value.get("run") else {
+        return Ok(c);
+    };
+    let at = |k: &str| format!("{}: [run] {k}", path.display());
+    let table = run
+        .as_table()
+        .with_context(|| format!("{}: [run] must be a table", path.display()))?;
+    let string = |k: &str, v: &toml::Value| -> Result<String> {
+        v.as_str()
+            .map(str::to_string)
+            .with_context(|| format!("{} must be a string, not {v}", at(k)))
+    };
+    let list = |k: &str, v: &toml::Value| -> Result<Vec<String>> {
+        let a = v
+            .as_array()
+            .with_context(|| format!("{} must be a list of stage names", at(k)))?;
+        let l = a.iter().map(|x| string(k, x)).collect::<Result<Vec<_>>>()?;
+        check_stages(&l, &at(k))?;
+        Ok(l)
+    };
+    for (k, v) in table {
+        match k.as_str() {
+            "stages" => c.stages = Some(list(k, v)?),
+            "skip" => c.skip = list(k, v)?,
+            "seed" => {
+                c.seed = Some(
+                    v.as_integer()
+                        .and_then(|i| u64::try_from(i).ok())
+                        .with_context(|| format!("{} must be a whole number >= 0, not {v}", at(k)))?,
+                )
+            }
+            "ref_date" => c.ref_date = Some(string(k, v)?),
+            "rules" => {
+                let r = string(k, v)?;
+                // a rule file is relative to the config file
+                c.rules = Some(if r == "default" || r == "standard" {
+                    r
+                } else {
+                    let base = path.parent().unwrap_or(Path::new(""));
+                    base.join(r).display().to_string()
+                });
+            }
+            "group" => c.group = Some(string(k, v)?),
+            "outcome" => c.outcome = Some(string(k, v)?),
+            stage if SUBCOMMAND_STAGES.contains(&stage) => {
+                let t = v.as_table().with_context(|| {
+                    format!("{}: [run.{stage}] must be a table of options", path.display())
+                })?;
+                let mut opts = Vec::new();
+                for (name, val) in t {
+                    let flag = name.replace('_', "-");
+                    anyhow::ensure!(
+                        !RESERVED.contains(&flag.as_str()),
+                        "{}: [run.{stage}] {name}: --{flag} is set by segmint run for every stage",
+                        path.display()
+                    );
+                    let scalar = |x: &toml::Value| -> Result<String> {
+                        match x {
+                            toml::Value::String(s) => Ok(s.clone()),
+                            toml::Value::Integer(i) => Ok(i.to_string()),
+                            toml::Value::Float(f) => Ok(f.to_string()),
+                            other => anyhow::bail!(
+                                "{}: [run.{stage}] {name}: unsupported value {other}",
+                                path.display()
+                            ),
+                        }
+                    };
+                    match val {
+                        toml::Value::Boolean(true) => opts.push((flag, None)),
+                        toml::Value::Boolean(false) => {}
+                        toml::Value::Array(a) => {
+                            let parts = a.iter().map(scalar).collect::<Result<Vec<_>>>()?;
+                            opts.push((flag, Some(parts.join(","))));
+                        }
+                        x => opts.push((flag, Some(scalar(x)?))),
+                    }
+                }
+                c.options.insert(stage.to_string(), opts);
+            }
+            other => anyhow::bail!(
+                "{}: [run] {other}: unknown key; the keys are stages, skip, seed, ref_date, rules, group, outcome and the tables {}",
+                path.display(),
+                SUBCOMMAND_STAGES.map(|s| format!("[run.{s}]")).join(", ")
+            ),
+        }
+    }
+    Ok(c)
 }
 
 /// The input options as command-line flags, to run other subcommands on the same data.
@@ -81,14 +268,234 @@ fn input_flags(i: &InputArgs) -> Vec<String> {
     v
 }
 
+/// A subcommand stage: its name, its directory in OUT, the subcommand and the options
+/// `segmint run` chooses (the config's `[run.<stage>]` options replace same-named ones), and why
+/// it cannot run.
+struct Planned {
+    name: &'static str,
+    dir: &'static str,
+    command: Vec<String>,
+    options: Vec<Opt>,
+    missing: Option<&'static str>,
+}
+
+impl Planned {
+    fn args(&self) -> Vec<String> {
+        let mut v = self.command.clone();
+        for (k, val) in &self.options {
+            // one letter: a short option (`-k`)
+            v.push(if k.len() == 1 {
+                format!("-{k}")
+            } else {
+                format!("--{k}")
+            });
+            v.extend(val.clone());
+        }
+        v
+    }
+}
+
+fn opt(k: &str, v: &str) -> Opt {
+    (k.to_string(), Some(v.to_string()))
+}
+
+/// What the run knows about the data when it plans the subcommand stages.
+struct Facts {
+    ref_day: i64,
+    has_events: bool,
+    has_customers: bool,
+}
+
+/// The subcommand stages to run, with their options.
+fn build_plan(
+    out: &Path,
+    facts: &Facts,
+    seed: u64,
+    ref_date: &Option<String>,
+    cfg: &RunConfig,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Vec<Planned> {
+    let last_day = format_date(facts.ref_day - 1);
+    let calibration_end = format_date(facts.ref_day - 1 - 182);
+    let (has_events, has_customers) = (facts.has_events, facts.has_customers);
+    let o = |rel: &str| out.join(rel).display().to_string();
+    let words = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+    let no_customers = (!has_customers).then_some("no customers file");
+    // no cross-validation in predictions: the held-out test split is enough for the report,
+    // and `segmint predict` gives the CV numbers
+    let predict = |task: &str, dir: &str| Planned {
+        name: "",
+        dir: "",
+        command: words(&["predict", task]),
+        options: vec![opt("folds", "0"), opt("out", &o(dir))],
+        missing: no_customers,
+    };
+    let mut plan = vec![
+        Planned {
+            name: "cluster",
+            dir: "clusters",
+            command: words(&["cluster"]),
+            options: vec![
+                opt("k", "auto"),
+                opt("out", &o("clusters/clusters.parquet")),
+            ],
+            missing: None,
+        },
+        Planned {
+            name: "clv",
+            dir: "clv",
+            command: words(&["clv"]),
+            options: vec![
+                opt("out", &o("clv/clv.parquet")),
+                opt("metrics", &o("clv/clv.json")),
+            ],
+            missing: None,
+        },
+        Planned {
+            name: "clv_holdout",
+            dir: "clv",
+            command: words(&["clv"]),
+            options: vec![
+                opt("calibration-end", &calibration_end),
+                opt("holdout-end", &last_day),
+                opt("out", &o("clv/holdout.parquet")),
+                opt("metrics", &o("clv/holdout.json")),
+            ],
+            missing: None,
+        },
+        Planned {
+            name: "churn",
+            dir: "churn",
+            ..predict("churn", "churn")
+        },
+        Planned {
+            name: "value",
+            dir: "value",
+            ..predict("value", "value")
+        },
+        Planned {
+            name: "conversion",
+            dir: "conversion",
+            // sessions outnumber customers 12 to 1: fewer, larger boosting steps keep the
+            // pipeline near a minute at 100,000 customers
+            options: [
+                predict("conversion", "conversion").options,
+                vec![opt("n-estimators", "100"), opt("learning-rate", "0.1")],
+            ]
+            .concat(),
+            missing: (!has_events).then_some("no events file"),
+            ..predict("conversion", "conversion")
+        },
+        Planned {
+            name: "hidden",
+            dir: "hidden",
+            command: words(&["segments", "discover"]),
+            options: vec![opt("out", &o("hidden"))],
+            missing: no_customers,
+        },
+    ];
+    for p in plan.iter_mut() {
+        if has_events && (p.name == "churn" || p.name == "value") {
+            p.options.push(("clickstream".into(), None));
+        }
+        if p.command[0] != "clv" {
+            // every randomised analysis takes the run's seed (clv has no randomness)
+            p.options.push(opt("seed", &seed.to_string()));
+        }
+        if let Some(r) = &ref_date {
+            if p.command[0] != "segments" {
+                p.options.push(opt("ref-date", r));
+            }
+        }
+        for (k, v) in cfg.options.get(p.name).into_iter().flatten() {
+            p.options.retain(|(have, _)| have != k);
+            p.options.push((k.clone(), v.clone()));
+        }
+    }
+    plan.retain(|p| wanted(p.name));
+    plan
+}
+
+/// Parses each stage's command line as `segmint` would, so that a bad option from the config
+/// stops the run before any work.
+fn check_plan(plan: &[Planned], inp: &[String], a: &Args, cfg: &RunConfig) -> Result<()> {
+    for p in plan {
+        let argv = [vec!["segmint".to_string()], p.args(), inp.to_vec()].concat();
+        if let Err(e) = <crate::Cli as clap::Parser>::try_parse_from(&argv) {
+            let msg = e.to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            match (&a.input.config, cfg.options.contains_key(p.name)) {
+                (Some(c), true) => anyhow::bail!(
+                    "stage {}: {first} (options from [run.{}] of {})",
+                    p.name,
+                    p.name,
+                    c.display()
+                ),
+                _ => anyhow::bail!("stage {}: {first}", p.name),
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
+    let cfg = load_config(a.input.config.as_deref())?;
+    check_stages(&a.stages, "--stages")?;
+    check_stages(&a.skip, "--skip")?;
+    let selected: Vec<&str> = if !a.stages.is_empty() {
+        a.stages.iter().map(|s| s.as_str()).collect()
+    } else if let Some(s) = &cfg.stages {
+        s.iter().map(|s| s.as_str()).collect()
+    } else {
+        STAGES.to_vec()
+    };
+    let wanted = |stage: &str| {
+        selected.contains(&stage)
+            && !a.skip.iter().any(|s| s == stage)
+            && !cfg.skip.iter().any(|s| s == stage)
+    };
+    let seed = a.seed.or(cfg.seed).unwrap_or(42);
+    let ref_date = a.ref_date.clone().or(cfg.ref_date.clone());
+    let rules_name = a
+        .rules
+        .clone()
+        .or(cfg.rules.clone())
+        .unwrap_or_else(|| "default".into());
+    let group = a
+        .group
+        .clone()
+        .or(cfg.group.clone())
+        .unwrap_or_else(|| "seller_group".into());
+    let outcome = a
+        .outcome
+        .clone()
+        .or(cfg.outcome.clone())
+        .unwrap_or_else(|| "sale_success".into());
+    // errors in the options or the rule file before any work
+    let rules = crate::cmd::rfm::load_rules(&rules_name)?;
+    let ref_day = crate::cmd::mart::parse_ref_date(&ref_date)?;
+    {
+        // the stages' options, checked on a plan with every input present
+        let facts = Facts {
+            ref_day: 20_000,
+            has_events: true,
+            has_customers: true,
+        };
+        let plan = build_plan(&a.out, &facts, seed, &ref_date, &cfg, &wanted);
+        check_plan(&plan, &input_flags(&a.input), a, &cfg)?;
+    }
+
     std::fs::create_dir_all(&a.out)?;
     let mut input = a.input.clone();
     if a.demo {
         let dir = a.out.join("data");
         let p = DemoParams {
             customers: a.demo_customers,
-            seed: a.seed,
+            seed,
             ..Default::default()
         };
         let s = generate(&p, &dir, &Bars::new(g))?;
@@ -118,13 +525,22 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         g,
         format!("validate: {} warning kind(s)", checked.warnings()),
     );
-    let ref_day = crate::cmd::mart::parse_ref_date(&a.ref_date)?;
+    segmint::output::write_text(
+        &a.out.join("validate.json"),
+        &(serde_json::to_string_pretty(&checked)? + "\n"),
+    )?;
     let mart_path = a.out.join("mart.parquet");
     let mut stages = vec![serde_json::json!({"stage": "mart", "output": mart_path})];
     let mut skipped: Vec<String> = Vec::new();
+    // the files that bring a section into the report: an earlier run's must not
+    for (_, key) in segmint::report::results::SECTION_FILES {
+        let p = a.out.join(key);
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
 
     // one full mart: written as mart.parquet and scored by the RFM stage
-    let rules = crate::cmd::rfm::load_rules(&a.rules)?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
     let t0 = std::time::Instant::now();
@@ -143,65 +559,53 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         &mart_path,
         &crate::cmd::mart::metadata(&mart, &tx.path),
     )?;
-    let result = rfm(
-        mart,
-        customers.as_ref(),
-        &rules,
-        &RfmParams::default(),
-        &bars,
-    )?;
-    let meta = vec![
-        ("segmint.task".to_string(), "rfm".to_string()),
-        (
-            "segmint.ref_date".to_string(),
-            format_date(result.mart.ref_day),
-        ),
-        ("segmint.rules".to_string(), rules.name.clone()),
-    ];
-    segmint::output::write_table(
-        &result.to_record_batch()?,
-        &a.out.join("rfm.parquet"),
-        &meta,
-    )?;
-    let attrs = customers
-        .as_ref()
-        .map(|c| Attributes::load(c, PROFILE_ATTRIBUTES, &bars))
-        .transpose()?;
-    let prof = profile::profile(
-        &result.segment_names,
-        &result.segment,
-        &result.mart,
-        attrs.as_ref(),
-        &rules.actions(),
-    );
-    prof.write(&a.out.join("profile"), &meta)?;
-    stages.push(serde_json::json!({"stage": "rfm", "output": a.out.join("rfm.parquet"), "rules": rules.name}));
-    let mut report = Report {
-        title: "Customer analytics report".into(),
-        subtitle: format!(
-            "{} customers · reference date {} · segmint {}",
-            result.len(),
-            format_date(result.mart.ref_day),
-            segmint::VERSION
-        ),
-        sections: vec![
-            sections::data(
-                &checked,
-                result.len(),
-                result.mart.monetary.iter().sum(),
-                &format_date(result.mart.ref_day),
+    let mart_ref_day = mart.ref_day;
+    if wanted("rfm") {
+        let result = rfm(
+            mart,
+            customers.as_ref(),
+            &rules,
+            &RfmParams::default(),
+            &bars,
+        )?;
+        let meta = vec![
+            ("segmint.task".to_string(), "rfm".to_string()),
+            (
+                "segmint.ref_date".to_string(),
+                format_date(result.mart.ref_day),
             ),
-            sections::segments(&prof, &rules.name, &result.mart.monetary),
-        ],
-    };
+            ("segmint.rules".to_string(), rules.name.clone()),
+        ];
+        segmint::output::write_table(
+            &result.to_record_batch()?,
+            &a.out.join("rfm.parquet"),
+            &meta,
+        )?;
+        let attrs = customers
+            .as_ref()
+            .map(|c| Attributes::load(c, PROFILE_ATTRIBUTES, &bars))
+            .transpose()?;
+        let prof = profile::profile(
+            &result.segment_names,
+            &result.segment,
+            &result.mart,
+            attrs.as_ref(),
+            &rules.actions(),
+        );
+        prof.write(&a.out.join("profile"), &meta)?;
+        stages.push(serde_json::json!({"stage": "rfm", "output": a.out.join("rfm.parquet"), "rules": rules.name}));
+    } else {
+        drop(mart);
+    }
 
     // group comparison
     let has = |c: &str| customers.as_ref().is_some_and(|r| r.has(c));
-    if has(&a.group) && has(&a.outcome) {
+    if !wanted("compare") {
+    } else if has(&group) && has(&outcome) {
         let reader = customers.as_ref().expect("has");
-        let data = CompareData::load(reader, &a.group, &a.outcome, None, &bars)?;
+        let data = CompareData::load(reader, &group, &outcome, None, &bars)?;
         let params = CompareParams {
-            seed: a.seed,
+            seed,
             ..Default::default()
         };
         match compare(&data, &params, &bars) {
@@ -213,136 +617,40 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                     .collect();
                 let dir = a.out.join("compare");
                 crate::cmd::compare::write_outputs(&cmp, &dir, &names, "customers", "customer_id")?;
-                report.sections.push(sections::compare(&cmp));
                 stages.push(serde_json::json!({"stage": "compare", "output": dir, "routed": cmp.routing().len()}));
             }
             Err(e) => skipped.push(format!("compare: {e}")),
         }
     } else {
         skipped.push(format!(
-            "compare: the customers file has no {} and {} columns",
-            a.group, a.outcome
+            "compare: the customers file has no {group} and {outcome} columns"
         ));
     }
     // the other analyses run as the user would run them (same binary, same options), each into
     // its own directory; their JSON summaries and files feed the report
-    let last_day = format_date(result.mart.ref_day - 1);
-    let calibration_end = format_date(result.mart.ref_day - 1 - 182);
     let has_events = inputs.open_optional(TableKind::Events, &map)?.is_some();
-    let has_customers = customers.is_some();
-    let inp = input_flags(&input);
-    let o = |rel: &str| a.out.join(rel).display().to_string();
-    // (stage, its directory in OUT, arguments, why it cannot run)
-    let predict = |task: &str, dir: &str| -> Vec<String> {
-        // no cross-validation here: the held-out test split is enough for the report, and
-        // `segmint predict` gives the CV numbers
-        ["predict", task, "--folds", "0", "--out", &o(dir)]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+    let facts = Facts {
+        ref_day: mart_ref_day,
+        has_events,
+        has_customers: customers.is_some(),
     };
-    let words = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
-    let mut plan: Vec<(&str, &str, Vec<String>, Option<&str>)> = vec![
-        (
-            "cluster",
-            "clusters",
-            words(&[
-                "cluster",
-                "-k",
-                "auto",
-                "--out",
-                &o("clusters/clusters.parquet"),
-            ]),
-            None,
-        ),
-        (
-            "clv",
-            "clv",
-            words(&[
-                "clv",
-                "--out",
-                &o("clv/clv.parquet"),
-                "--metrics",
-                &o("clv/clv.json"),
-            ]),
-            None,
-        ),
-        (
-            "clv_holdout",
-            "clv",
-            words(&[
-                "clv",
-                "--calibration-end",
-                &calibration_end,
-                "--holdout-end",
-                &last_day,
-                "--out",
-                &o("clv/holdout.parquet"),
-                "--metrics",
-                &o("clv/holdout.json"),
-            ]),
-            None,
-        ),
-        (
-            "churn",
-            "churn",
-            predict("churn", "churn"),
-            (!has_customers).then_some("no customers file"),
-        ),
-        (
-            "value",
-            "value",
-            predict("value", "value"),
-            (!has_customers).then_some("no customers file"),
-        ),
-        (
-            "conversion",
-            "conversion",
-            // sessions outnumber customers 12 to 1: fewer, larger boosting steps keep the
-            // pipeline near a minute at 100,000 customers
-            [
-                predict("conversion", "conversion"),
-                words(&["--n-estimators", "100", "--learning-rate", "0.1"]),
-            ]
-            .concat(),
-            (!has_events).then_some("no events file"),
-        ),
-        (
-            "hidden",
-            "hidden",
-            words(&["segments", "discover", "--out", &o("hidden")]),
-            (!has_customers).then_some("no customers file"),
-        ),
-    ];
-    if has_events {
-        for stage in ["churn", "value"] {
-            if let Some(p) = plan.iter_mut().find(|p| p.0 == stage) {
-                p.2.push("--clickstream".into());
-            }
-        }
-    }
+    let inp = input_flags(&input);
+    let plan = build_plan(&a.out, &facts, seed, &ref_date, &cfg, &wanted);
     let exe = std::env::current_exe()?;
     use segmint::progress::Progress;
-    let mut done: Vec<&str> = Vec::new();
-    for (name, dir, args, missing) in plan {
-        if let Some(why) = missing {
-            skipped.push(format!("{name}: {why}"));
+    for p in &plan {
+        if let Some(why) = p.missing {
+            skipped.push(format!("{}: {why}", p.name));
             continue;
         }
-        bars.begin(&format!("running {name}"), 0);
-        std::fs::create_dir_all(a.out.join(dir))?;
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.args(&args).args(&inp).args(["--json", "--quiet"]);
-        if args[0] != "clv" {
-            // every randomised analysis takes the run's seed (clv has no randomness)
-            cmd.args(["--seed", &a.seed.to_string()]);
-        }
-        if let Some(r) = &a.ref_date {
-            if args[0] != "segments" {
-                cmd.args(["--ref-date", r]);
-            }
-        }
-        let out = cmd.output()?;
+        bars.begin(&format!("running {}", p.name), 0);
+        std::fs::create_dir_all(a.out.join(p.dir))?;
+        let args = p.args();
+        let out = std::process::Command::new(&exe)
+            .args(&args)
+            .args(&inp)
+            .args(["--json", "--quiet"])
+            .output()?;
         if out.status.success() {
             let v: serde_json::Value = serde_json::from_slice(
                 String::from_utf8_lossy(&out.stdout)
@@ -352,75 +660,28 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                     .as_bytes(),
             )
             .unwrap_or(serde_json::Value::Null);
-            stages.push(serde_json::json!({"stage": name, "args": args, "summary": v}));
-            done.push(name);
+            stages.push(serde_json::json!({"stage": p.name, "args": args, "summary": v}));
         } else {
             let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            skipped.push(format!("{name}: {err}"));
+            skipped.push(format!("{}: {err}", p.name));
         }
         bars.finish();
     }
-    // report sections from the stages' files
-    use segmint::report::results;
-    type Build = fn(&std::path::Path) -> segmint::Result<segmint::report::Section>;
-    let mart_file = a.out.join("mart.parquet");
-    let mut built: Vec<(&str, segmint::Result<segmint::report::Section>)> = Vec::new();
-    if done.contains(&"cluster") {
-        built.push((
-            "cluster",
-            results::clusters(&a.out.join("clusters"), &mart_file),
-        ));
-    }
-    for (stage, dir, f) in [
-        ("clv", "clv", results::clv as Build),
-        ("churn", "churn", results::churn as Build),
-        ("value", "value", results::value as Build),
-        ("conversion", "conversion", results::conversion as Build),
-        ("hidden", "hidden", results::hidden as Build),
-    ] {
-        if done.contains(&stage) {
-            built.push((stage, f(&a.out.join(dir))));
-        }
-    }
-    for (stage, sec) in built {
-        match sec {
-            Ok(sec) => report.sections.push(sec),
-            Err(e) => skipped.push(format!("report section {stage}: {e}")),
-        }
-    }
-    // the issue's order: data, segments, clusters, CLV, predictions, comparison, hidden
-    const ORDER: [&str; 9] = [
-        "data",
-        "segments",
-        "clusters",
-        "clv",
-        "churn",
-        "value",
-        "conversion",
-        "compare",
-        "hidden",
-    ];
-    report
-        .sections
-        .sort_by_key(|s| ORDER.iter().position(|o| *o == s.id).unwrap_or(ORDER.len()));
+    let r = crate::cmd::report::render(&a.out, &a.out)?;
+    skipped.extend(r.notes);
     for s in &skipped {
         note(g, format!("skipped {s}"));
     }
-    report.write(&a.out)?;
-    if crate::png::options().1.is_none() {
-        let msg = "figure text in PNG: no fonts installed (the SVG and HTML figures are complete; install e.g. fonts-dejavu-core)";
-        note(g, format!("skipped {msg}"));
-        skipped.push(msg.into());
-    }
-    let pngs = crate::png::render_dir(&a.out.join("figures"), 2.0)?;
     let summary = serde_json::json!({
         "segmint": segmint::VERSION,
+        "seed": seed,
         "validate": checked,
         "mart": mart_summary,
         "stages": stages,
         "skipped": skipped,
         "report": a.out.join("report.html"),
-        "figures": pngs,
+        "sections": r.sections,
+        "figures": r.pngs,
     });
     segmint::output::write_text(
         &a.out.join("summary.json"),

@@ -4,6 +4,7 @@
 //! sum(coef^2) / 2 against the summed loss (`LogisticRegression(C = 1 / alpha)`, `Ridge(alpha)`,
 //! on the standardised features).
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::gbdt::{sigmoid, Objective};
@@ -78,54 +79,77 @@ impl Linear {
             alpha,
             iterations: 0,
         };
-        let z = |i: usize, j: usize, m: &Linear| {
-            let v = x.data[i * d + j];
-            if v.is_nan() {
-                0.0
-            } else {
-                (v - m.mean[j]) / m.scale[j]
-            }
-        };
+        // standardised rows with a leading 1 for the intercept, computed once
         let p = d + 1;
+        let mut zs = vec![0.0; n * p];
+        zs.par_chunks_mut(p).enumerate().for_each(|(i, row)| {
+            row[0] = 1.0;
+            for j in 0..d {
+                let v = x.data[i * d + j];
+                row[j + 1] = if v.is_nan() {
+                    0.0
+                } else {
+                    (v - model.mean[j]) / model.scale[j]
+                };
+            }
+        });
         let max_iter = if objective == Objective::Binary {
             100
         } else {
             1
         };
+        // rows are summed in fixed blocks, in parallel, and the block sums in block order: the
+        // same model at any thread count
+        const BLOCK: usize = 4096;
+        let mut beta = vec![0.0; p];
         for it in 0..max_iter {
-            // gradient and Hessian of the penalised loss in (intercept, coef)
+            // gradient and (lower triangle of the) Hessian of the loss in (intercept, coef)
+            let parts: Vec<(Vec<f64>, Vec<f64>)> = zs
+                .par_chunks(BLOCK * p)
+                .enumerate()
+                .map(|(blk, rows)| {
+                    let mut grad = vec![0.0; p];
+                    let mut hess = vec![0.0; p * p];
+                    for (k, row) in rows.chunks_exact(p).enumerate() {
+                        let i = blk * BLOCK + k;
+                        let eta: f64 = row.iter().zip(&beta).map(|(a, b)| a * b).sum();
+                        let (r, w) = match objective {
+                            Objective::Binary => {
+                                let q = sigmoid(eta);
+                                (q - y[i], (q * (1.0 - q)).max(1e-12))
+                            }
+                            Objective::Regression => (eta - y[i], 1.0),
+                        };
+                        for a in 0..p {
+                            grad[a] += r * row[a];
+                            let wa = w * row[a];
+                            let h = &mut hess[a * p..a * p + a + 1];
+                            for (hb, rb) in h.iter_mut().zip(&row[..=a]) {
+                                *hb += wa * rb;
+                            }
+                        }
+                    }
+                    (grad, hess)
+                })
+                .collect();
             let mut grad = vec![0.0; p];
-            let mut hess = vec![vec![0.0; p]; p];
-            let mut row = vec![0.0; p];
-            for i in 0..n {
-                row[0] = 1.0;
-                for j in 0..d {
-                    row[j + 1] = z(i, j, &model);
+            let mut flat = vec![0.0; p * p];
+            for (g, h) in &parts {
+                for (a, b) in grad.iter_mut().zip(g) {
+                    *a += b;
                 }
-                let eta: f64 =
-                    model.intercept + (0..d).map(|j| model.coef[j] * row[j + 1]).sum::<f64>();
-                let (r, w) = match objective {
-                    Objective::Binary => {
-                        let q = sigmoid(eta);
-                        (q - y[i], (q * (1.0 - q)).max(1e-12))
-                    }
-                    Objective::Regression => (eta - y[i], 1.0),
-                };
-                for a in 0..p {
-                    grad[a] += r * row[a];
-                    let wa = w * row[a];
-                    for b in 0..=a {
-                        hess[a][b] += wa * row[b];
-                    }
+                for (a, b) in flat.iter_mut().zip(h) {
+                    *a += b;
                 }
             }
+            let mut hess: Vec<Vec<f64>> = flat.chunks(p).map(|r| r.to_vec()).collect();
             for a in 0..p {
                 for b in 0..a {
                     hess[b][a] = hess[a][b];
                 }
             }
             for j in 0..d {
-                grad[j + 1] += alpha * model.coef[j];
+                grad[j + 1] += alpha * beta[j + 1];
                 hess[j + 1][j + 1] += alpha;
             }
             // a tiny ridge keeps constant columns solvable
@@ -135,10 +159,11 @@ impl Linear {
             let step = solve(&hess, &grad).ok_or_else(|| {
                 Error::Data("linear model: the normal equations are singular".into())
             })?;
-            model.intercept -= step[0];
-            for j in 0..d {
-                model.coef[j] -= step[j + 1];
+            for (b, s) in beta.iter_mut().zip(&step) {
+                *b -= s;
             }
+            model.intercept = beta[0];
+            model.coef = beta[1..].to_vec();
             model.iterations = it + 1;
             let size = step.iter().map(|s| s.abs()).fold(0.0, f64::max);
             if size < 1e-10 {

@@ -366,10 +366,13 @@ pub fn train_and_evaluate(
     }
     progress.finish();
     let (cv_mean, cv_std) = mean_std(&cv_folds);
+    progress.begin("baseline", 0);
     let xtr = x.select(&train);
     let ytr: Vec<f64> = train.iter().map(|&i| y[i]).collect();
     let baseline = Linear::fit(obj, &xtr, &ytr, params.baseline_alpha)?;
     let baseline_test = Metrics::of(obj, &yt, &baseline.predict(&xt), params.threshold);
+    progress.finish();
+    progress.begin("importance", 0);
     let permutation = (params.permutation_repeats > 0).then(|| {
         // on a seeded sample of at most `permutation_rows` test rows: the cost is features x
         // repeats predictions of it
@@ -399,7 +402,10 @@ pub fn train_and_evaluate(
         })
         .collect();
     importance.sort_by(|a, b| b.gain.total_cmp(&a.gain));
+    progress.finish();
+    progress.begin("predicting", 0);
     let predictions = model.predict(x);
+    progress.finish();
     Ok(Evaluation {
         objective: obj,
         train_rows: train.len(),

@@ -201,10 +201,25 @@ impl Report {
             .collect()
     }
 
-    /// Writes `report.html`, `report.md` and `figures/<name>.svg` into `dir`.
+    /// Writes `report.html`, `report.md` and `figures/<name>.svg` into `dir`. SVG and PNG files
+    /// in `figures/` that are not figures of this report (left by an earlier report with more
+    /// sections) are removed.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let figures = dir.join("figures");
         std::fs::create_dir_all(&figures).map_err(|e| crate::Error::io(&figures, e))?;
+        let current: std::collections::HashSet<&str> =
+            self.figures().iter().map(|(n, _)| *n).collect();
+        for entry in std::fs::read_dir(&figures).map_err(|e| crate::Error::io(&figures, e))? {
+            let path = entry.map_err(|e| crate::Error::io(&figures, e))?.path();
+            let stale = path.extension().is_some_and(|x| x == "svg" || x == "png")
+                && path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| !current.contains(s));
+            if stale {
+                std::fs::remove_file(&path).map_err(|e| crate::Error::io(&path, e))?;
+            }
+        }
         for (name, svg) in self.figures() {
             crate::output::write_text(
                 &figures.join(format!("{name}.svg")),

@@ -508,6 +508,131 @@ pub fn value(dir: &Path) -> Result<Section> {
     })
 }
 
+/// Key-value metadata of a Parquet file.
+fn parquet_metadata(path: &Path) -> Result<std::collections::BTreeMap<String, String>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let r = SerializedFileReader::new(file)
+        .map_err(|e| Error::format(path, format!("not a readable Parquet file: {e}")))?;
+    Ok(r.metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .filter_map(|k| Some((k.key.clone(), k.value.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The report sections in the order of the pipeline.
+pub const ORDER: [&str; 9] = [
+    "data",
+    "segments",
+    "clusters",
+    "clv",
+    "churn",
+    "value",
+    "conversion",
+    "compare",
+    "hidden",
+];
+
+/// The file whose presence in a results directory brings in each section (besides `data`).
+pub const SECTION_FILES: [(&str, &str); 8] = [
+    ("segments", "profile/profile.json"),
+    ("clusters", "clusters/clusters.parquet"),
+    ("clv", "clv/clv.json"),
+    ("churn", "churn/metrics.json"),
+    ("value", "value/metrics.json"),
+    ("conversion", "conversion/metrics.json"),
+    ("compare", "compare/rules.json"),
+    ("hidden", "hidden/report.json"),
+];
+
+/// The whole report from a results directory as `segmint run` writes it: `mart.parquet`
+/// (required), `validate.json`, `rfm.parquet` with `profile/profile.json`,
+/// `compare/rules.json`, `clusters/`, `clv/`, `churn/`, `value/`, `conversion/` and `hidden/`.
+/// A section whose files are absent is left out; one whose files cannot be read is left out
+/// and named, with the reason, in the returned notes.
+pub fn build(dir: &Path) -> Result<(super::Report, Vec<String>)> {
+    let mart = dir.join("mart.parquet");
+    if !mart.exists() {
+        return Err(Error::format(
+            dir,
+            "no mart.parquet: not a results directory of `segmint run`",
+        ));
+    }
+    let meta = parquet_metadata(&mart)?;
+    let monetary = numbers(&mart, &["monetary"])?.remove(0);
+    let ref_date = meta.get("segmint.ref_date").cloned().unwrap_or_default();
+    let revenue: f64 = monetary.iter().filter(|m| !m.is_nan()).sum();
+    let mut notes = Vec::new();
+    let validation = match json(&dir.join("validate.json")) {
+        Ok(v) => v,
+        Err(e) => {
+            notes.push(format!("validation findings: {e}"));
+            Value::Null
+        }
+    };
+    let mut report = super::Report {
+        title: "Customer analytics report".into(),
+        subtitle: format!(
+            "{} customers · reference date {ref_date} · segmint {}",
+            monetary.len(),
+            crate::VERSION
+        ),
+        sections: vec![super::sections::data(
+            &validation,
+            monetary.len(),
+            revenue,
+            &ref_date,
+        )],
+    };
+    let segments = || -> Result<Section> {
+        let path = dir.join("profile").join("profile.json");
+        let t = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let p: crate::segment::profile::Profile = serde_json::from_str(&t)
+            .map_err(|e| Error::format(&path, format!("not a segmint profile: {e}")))?;
+        let rules = parquet_metadata(&dir.join("rfm.parquet"))?
+            .get("segmint.rules")
+            .cloned()
+            .unwrap_or_else(|| "?".into());
+        Ok(super::sections::segments(&p, &rules, &monetary))
+    };
+    let compare = || -> Result<Section> {
+        let path = dir.join("compare").join("rules.json");
+        let t = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let c: crate::uplift::Comparison = serde_json::from_str(&t)
+            .map_err(|e| Error::format(&path, format!("not a segmint comparison: {e}")))?;
+        Ok(super::sections::compare(&c))
+    };
+    let sub = |d: &str| dir.join(d);
+    for (name, key) in SECTION_FILES {
+        if !dir.join(key).exists() {
+            continue;
+        }
+        let sec = match name {
+            "segments" => segments(),
+            "clusters" => clusters(&sub("clusters"), &mart),
+            "clv" => clv(&sub("clv")),
+            "churn" => churn(&sub("churn")),
+            "value" => value(&sub("value")),
+            "conversion" => conversion(&sub("conversion")),
+            "compare" => compare(),
+            _ => hidden(&sub("hidden")),
+        };
+        match sec {
+            Ok(sec) => report.sections.push(sec),
+            Err(e) => notes.push(format!("report section {name}: {e}")),
+        }
+    }
+    report
+        .sections
+        .sort_by_key(|s| ORDER.iter().position(|o| *o == s.id).unwrap_or(ORDER.len()));
+    Ok((report, notes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

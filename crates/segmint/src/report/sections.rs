@@ -379,13 +379,20 @@ pub fn compare(c: &Comparison) -> Section {
     }
 }
 
-/// Data summary and validation findings.
-pub fn data(
-    v: &crate::data::validate::Report,
-    customers: usize,
-    revenue: f64,
-    ref_date: &str,
-) -> Section {
+/// Data summary and validation findings; `v` is the validation report as JSON
+/// (`segmint validate --json`, `validate.json` in a results directory).
+pub fn data(v: &serde_json::Value, customers: usize, revenue: f64, ref_date: &str) -> Section {
+    let text = |x: &serde_json::Value| match x {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
     let mut blocks = vec![Block::Text(format!(
         "{customers} customers with a purchase, {} of net revenue; reference date {ref_date} (the day after the last transaction).",
         svg::format_value(revenue, Format::Money)
@@ -397,20 +404,24 @@ pub fn data(
             "rows".into(),
             "columns".into(),
         ],
-        rows: v
-            .tables
+        rows: list("tables")
             .iter()
             .map(|t| {
+                let cols: Vec<String> = t["columns"]
+                    .as_array()
+                    .map(|c| c.iter().map(text).collect())
+                    .unwrap_or_default();
                 vec![
-                    t.table.to_string(),
-                    t.file.clone(),
-                    t.rows.to_string(),
-                    t.columns.join(", "),
+                    text(&t["table"]),
+                    text(&t["file"]),
+                    text(&t["rows"]),
+                    cols.join(", "),
                 ]
             })
             .collect(),
     });
-    if v.findings.is_empty() {
+    let findings = list("findings");
+    if findings.is_empty() {
         blocks.push(Block::Text("Validation found nothing to report.".into()));
     } else {
         blocks.push(Block::Table {
@@ -420,15 +431,14 @@ pub fn data(
                 "finding".into(),
                 "rows".into(),
             ],
-            rows: v
-                .findings
+            rows: findings
                 .iter()
                 .map(|f| {
                     vec![
-                        format!("{:?}", f.severity).to_lowercase(),
-                        f.table.to_string(),
-                        f.message.clone(),
-                        f.count.to_string(),
+                        text(&f["severity"]),
+                        text(&f["table"]),
+                        text(&f["message"]),
+                        text(&f["count"]),
                     ]
                 })
                 .collect(),

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::customers::{AttrColumn, Attributes};
 use crate::error::{Error, Result};
@@ -58,11 +58,12 @@ pub const PROFILE_ATTRIBUTES: &[&str] = &[
 ];
 
 /// The profile of a segmentation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
     /// Customers with a segment.
     pub customers: u64,
     /// Sum of `monetary` (net spend) over them.
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub revenue: f64,
     /// Mart customers without a segment (left out of everything else).
     pub unassigned: u64,
@@ -72,12 +73,15 @@ pub struct Profile {
 }
 
 /// One segment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentProfile {
     pub segment: String,
     pub customers: u64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub share: f64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub revenue: f64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub revenue_share: f64,
     /// `None` without a `premium` attribute.
     pub premium: Option<Composition>,
@@ -87,17 +91,18 @@ pub struct SegmentProfile {
 }
 
 /// Premium vs non-premium customers of a segment.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Composition {
     pub premium: u64,
     pub not_premium: u64,
     /// Not in the customers file, or null.
     pub unknown: u64,
     /// premium / (premium + not_premium); `NaN` when both are 0.
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub premium_share: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureSummary {
     pub feature: String,
     #[serde(flatten)]
@@ -105,7 +110,7 @@ pub struct FeatureSummary {
 }
 
 /// Kruskal–Wallis test of one feature across the segments.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureTest {
     pub feature: String,
     /// `demographic` or `behavioural`.

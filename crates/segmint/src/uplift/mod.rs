@@ -419,9 +419,11 @@ pub struct GroupStat {
 pub struct PartStats {
     pub customers: usize,
     /// Share of the part's customers the rule matches.
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub share: f64,
     pub groups: Vec<GroupStat>,
     /// First group of the pair minus the second.
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub difference: f64,
 }
 
@@ -442,9 +444,13 @@ pub struct RuleResult {
     pub train: PartStats,
     pub test: PartStats,
     /// 95% interval of the test difference.
+    #[serde(deserialize_with = "crate::output::nan::pair")]
     pub ci: [f64; 2],
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub p_value: f64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub q_value: f64,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub stability: f64,
     pub verdict: Verdict,
     pub reason: String,
@@ -458,6 +464,7 @@ pub struct RuleResult {
 pub struct FeatureStrength {
     pub feature: String,
     pub pair: [String; 2],
+    #[serde(deserialize_with = "crate::output::nan::pair")]
     pub iv: [f64; 2],
 }
 
@@ -477,18 +484,19 @@ pub struct Assignments {
 }
 
 /// Everything [`compare`] finds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
-    pub segmint: &'static str,
+    pub segmint: String,
     pub group_column: String,
     pub outcome_column: String,
-    pub outcome: &'static str,
+    pub outcome: String,
     pub groups: Vec<String>,
     pub customers: usize,
     pub dropped_customers: usize,
     pub train_customers: usize,
     pub test_customers: usize,
     pub params: CompareParams,
+    #[serde(deserialize_with = "crate::output::nan::f64")]
     pub min_effect: f64,
     /// Every group's customers and outcome over all customers (train, test).
     pub overall: [PartStats; 2],
@@ -992,10 +1000,10 @@ pub fn compare(
     }
     let overall = [&train, &test].map(|rows| part_stats(&BinRule::default(), rows, (0, 1)).0);
     Ok(Comparison {
-        segmint: crate::VERSION,
+        segmint: crate::VERSION.to_string(),
         group_column: data.group_column.clone(),
         outcome_column: data.outcome_column.clone(),
-        outcome: if binary { "binary" } else { "continuous" },
+        outcome: if binary { "binary" } else { "continuous" }.to_string(),
         groups: data.groups.clone(),
         customers: n,
         dropped_customers: data.dropped,
