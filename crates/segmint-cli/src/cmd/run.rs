@@ -323,75 +323,70 @@ fn build_plan(
     let no_customers = (!has_customers).then_some("no customers file");
     // no cross-validation in predictions: the held-out test split is enough for the report,
     // and `segmint predict` gives the CV numbers
-    let predict = |task: &str, dir: &str| Planned {
-        name: "",
-        dir: "",
-        command: words(&["predict", task]),
-        options: vec![opt("folds", "0"), opt("out", &o(dir))],
-        missing: no_customers,
+    let stage =
+        |name: &'static str, dir: &'static str, command: &[&str], options: Vec<Opt>| Planned {
+            name,
+            dir,
+            command: words(command),
+            options,
+            missing: None,
+        };
+    let predict = |task: &'static str, extra: Vec<Opt>, missing: Option<&'static str>| Planned {
+        missing,
+        ..stage(
+            task,
+            task,
+            &["predict", task],
+            [vec![opt("folds", "0"), opt("out", &o(task))], extra].concat(),
+        )
     };
     let mut plan = vec![
-        Planned {
-            name: "cluster",
-            dir: "clusters",
-            command: words(&["cluster"]),
-            options: vec![
+        stage(
+            "cluster",
+            "clusters",
+            &["cluster"],
+            vec![
                 opt("k", "auto"),
                 opt("out", &o("clusters/clusters.parquet")),
             ],
-            missing: None,
-        },
-        Planned {
-            name: "clv",
-            dir: "clv",
-            command: words(&["clv"]),
-            options: vec![
+        ),
+        stage(
+            "clv",
+            "clv",
+            &["clv"],
+            vec![
                 opt("out", &o("clv/clv.parquet")),
                 opt("metrics", &o("clv/clv.json")),
             ],
-            missing: None,
-        },
-        Planned {
-            name: "clv_holdout",
-            dir: "clv",
-            command: words(&["clv"]),
-            options: vec![
+        ),
+        stage(
+            "clv_holdout",
+            "clv",
+            &["clv"],
+            vec![
                 opt("calibration-end", &calibration_end),
                 opt("holdout-end", &last_day),
                 opt("out", &o("clv/holdout.parquet")),
                 opt("metrics", &o("clv/holdout.json")),
             ],
-            missing: None,
-        },
+        ),
+        predict("churn", vec![], no_customers),
+        predict("value", vec![], no_customers),
+        // sessions outnumber customers 12 to 1: fewer, larger boosting steps keep the
+        // pipeline near a minute at 100,000 customers
+        predict(
+            "conversion",
+            vec![opt("n-estimators", "100"), opt("learning-rate", "0.1")],
+            (!has_events).then_some("no events file"),
+        ),
         Planned {
-            name: "churn",
-            dir: "churn",
-            ..predict("churn", "churn")
-        },
-        Planned {
-            name: "value",
-            dir: "value",
-            ..predict("value", "value")
-        },
-        Planned {
-            name: "conversion",
-            dir: "conversion",
-            // sessions outnumber customers 12 to 1: fewer, larger boosting steps keep the
-            // pipeline near a minute at 100,000 customers
-            options: [
-                predict("conversion", "conversion").options,
-                vec![opt("n-estimators", "100"), opt("learning-rate", "0.1")],
-            ]
-            .concat(),
-            missing: (!has_events).then_some("no events file"),
-            ..predict("conversion", "conversion")
-        },
-        Planned {
-            name: "hidden",
-            dir: "hidden",
-            command: words(&["segments", "discover"]),
-            options: vec![opt("out", &o("hidden"))],
             missing: no_customers,
+            ..stage(
+                "hidden",
+                "hidden",
+                &["segments", "discover"],
+                vec![opt("out", &o("hidden"))],
+            )
         },
     ];
     for p in plan.iter_mut() {
