@@ -723,7 +723,24 @@ fn run_config_selects_stages_and_options() {
         .copied()
         .collect();
     assert_eq!(ids.len(), 3, "k = 3 from [run.cluster]");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("clusters/clusters.json")).unwrap())
+            .unwrap();
+    let clusters = summary["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 3);
+    assert_eq!(
+        clusters
+            .iter()
+            .map(|c| c["size"].as_u64().unwrap())
+            .sum::<u64>(),
+        c.num_rows() as u64
+    );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // each cluster's action is in the report, as a sentence
+    for c in clusters {
+        let action = c["action"].as_str().unwrap().replace('\'', "&#39;");
+        assert!(html.contains(&format!("{action}.")), "{action}");
+    }
     assert!(html.contains("Champions"), "rules = standard");
     assert!(!out.join("churn").exists() && !out.join("compare").exists());
     // the command line wins over the file

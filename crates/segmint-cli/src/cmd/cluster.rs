@@ -124,6 +124,10 @@ pub struct Args {
     /// Output: customer_id, cluster, cluster_name (Parquet, or CSV for a .csv path)
     #[arg(long, short, value_name = "FILE")]
     pub out: PathBuf,
+    /// Also write the cluster summary (sizes, means, z-scores, names, actions, k selection) as
+    /// JSON, the same object --json prints
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
     /// Save the fitted model (features, scaling, centers, names) as JSON
     #[arg(long, value_name = "FILE")]
     pub save_model: Option<PathBuf>,
@@ -344,6 +348,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         "seconds": (secs * 10_000.0).round() / 10_000.0, "threads": rayon::current_num_threads(),
         "output": a.out.display().to_string(),
     });
+    if let Some(path) = &a.summary {
+        segmint::output::write_text(path, &serde_json::to_string_pretty(&json)?)?;
+    }
     if g.json {
         println!("{json}");
         return Ok(0);

@@ -348,6 +348,7 @@ fn build_plan(
             vec![
                 opt("k", "auto"),
                 opt("out", &o("clusters/clusters.parquet")),
+                opt("summary", &o("clusters/clusters.json")),
             ],
         ),
         stage(

@@ -127,7 +127,7 @@ impl Report {
                             h.push_str(&format!(
                                 "<li><b>{}</b>: {}</li>",
                                 escape(seg),
-                                escape(&acts.join(" "))
+                                escape(&sentences(acts))
                             ));
                         }
                         h.push_str("</ul>\n");
@@ -178,7 +178,7 @@ impl Report {
                             m.push_str(&format!(
                                 "* **{}**: {}\n",
                                 cell(seg),
-                                cell(&acts.join(" "))
+                                cell(&sentences(acts))
                             ));
                         }
                         m.push('\n');
@@ -231,6 +231,22 @@ impl Report {
     }
 }
 
+/// Actions as running text: each one a sentence (a full stop added where it has none).
+fn sentences(acts: &[String]) -> String {
+    acts.iter()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            if a.ends_with(['.', '!', '?']) {
+                a.to_string()
+            } else {
+                format!("{a}.")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,5 +287,18 @@ mod tests {
         ));
         let m = r.markdown();
         assert!(!m.contains("<script") && !m.contains("<img"), "{m}");
+    }
+
+    #[test]
+    fn actions_read_as_sentences() {
+        let acts = vec![
+            "Reward: loyalty perks".to_string(),
+            "Ask for reviews!".to_string(),
+            " ".to_string(),
+        ];
+        assert_eq!(
+            super::sentences(&acts),
+            "Reward: loyalty perks. Ask for reviews!"
+        );
     }
 }

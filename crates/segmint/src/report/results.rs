@@ -212,6 +212,51 @@ pub fn clusters(dir: &Path, mart: &Path) -> Result<Section> {
             ),
         });
     }
+    // the summary `segmint cluster --summary` writes: a profile row and an action per cluster
+    let summary = dir.join("clusters.json");
+    if summary.exists() {
+        let j = json(&summary)?;
+        let list = j["clusters"].as_array().cloned().unwrap_or_default();
+        let f = |c: &serde_json::Value, k: &str| c[k].as_f64().unwrap_or(f64::NAN);
+        blocks.push(Block::Table {
+            header: [
+                "cluster",
+                "customers",
+                "share",
+                "revenue share",
+                "recency_days (mean)",
+                "frequency (mean)",
+                "monetary (mean)",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: list
+                .iter()
+                .map(|c| {
+                    vec![
+                        c["name"].as_str().unwrap_or("").to_string(),
+                        format!("{}", c["size"].as_u64().unwrap_or(0)),
+                        format!("{:.1}%", 100.0 * f(c, "share")),
+                        format!("{:.1}%", 100.0 * f(c, "revenue_share")),
+                        format!("{:.0}", f(c, "recency_days")),
+                        format!("{:.2}", f(c, "frequency")),
+                        format!("{:.2}", f(c, "monetary")),
+                    ]
+                })
+                .collect(),
+        });
+        blocks.push(Block::Text("What to do, per cluster:".into()));
+        blocks.push(Block::Actions(
+            list.iter()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap_or("").to_string(),
+                        vec![c["action"].as_str().unwrap_or("").to_string()],
+                    )
+                })
+                .collect(),
+        ));
+    }
     Ok(Section {
         id: "clusters".into(),
         title: "Clusters".into(),

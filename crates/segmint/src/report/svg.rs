@@ -359,18 +359,23 @@ pub struct BoxStats {
 /// percentiles).
 pub fn box_plot(c: &Chart, groups: &[(String, BoxStats)], fmt: Format) -> String {
     let mut s = String::new();
-    let f = open(c, &mut s, &c.title);
-    let (lo, hi) = range(groups.iter().flat_map(|(_, b)| [b.low, b.high]));
-    let yt = nice_ticks(lo, hi, 5);
-    let y = y_axis(&f, &yt, yt[0], *yt.last().expect("ticks"), fmt, &mut s);
+    let mut f = open(c, &mut s, &c.title);
     let band = f.w / groups.len().max(1) as f64;
-    // labels wider than their band are turned, so that neighbours do not overlap
+    // labels wider than their band are turned, so that neighbours do not overlap; the plot
+    // then gives up the height the turned labels reach below the axis
     let longest = groups
         .iter()
         .map(|g| g.0.chars().count())
         .max()
         .unwrap_or(0) as f64;
     let turn = longest * 6.5 > band * 0.95;
+    if turn {
+        let drop = longest * 6.5 * 20f64.to_radians().sin();
+        f.h = (f.h - drop).max(f.h * 0.5);
+    }
+    let (lo, hi) = range(groups.iter().flat_map(|(_, b)| [b.low, b.high]));
+    let yt = nice_ticks(lo, hi, 5);
+    let y = y_axis(&f, &yt, yt[0], *yt.last().expect("ticks"), fmt, &mut s);
     for (i, (name, b)) in groups.iter().enumerate() {
         let cx = f.left + band * (i as f64 + 0.5);
         let ly = f.top + f.h + 16.0;
