@@ -54,6 +54,8 @@ pub enum Command {
     /// Group comparison: where does one group (seller team, channel) beat another? Validated
     /// rules, verdicts, and routing exported as SQL and Python
     Compare(cmd::compare::Args),
+    /// The mart or RFM scoring as SQL for Spark, DuckDB, PostgreSQL or portable SQL
+    Sql(cmd::sql::Args),
     /// Run every analysis on your data or on built-in demo data and write the HTML report
     Run(cmd::run::Args),
     /// Rebuild the HTML report from a results directory of `segmint run`
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
         Command::Score(a) => cmd::predict::score(&cli.global, a),
         Command::Segments(a) => cmd::segments::run(&cli.global, a),
         Command::Compare(a) => cmd::compare::run(&cli.global, a),
+        Command::Sql(a) => cmd::sql::run(&cli.global, a),
         Command::Run(a) => cmd::run::run(&cli.global, a),
         Command::Report(a) => cmd::report::run(&cli.global, a),
     };

@@ -877,3 +877,110 @@ fn compare_export_is_injection_safe_on_duckdb() {
     ));
     assert_routing_matches(&routing);
 }
+
+/// PostgreSQL server programs for the SQL checks: required with `SEGMINT_PG_TESTS=1` (set by
+/// `.ci/run`), else used when present and skipped with a visible message when not.
+fn postgres_available(test: &str) -> bool {
+    let found = [
+        "/usr/lib/postgresql/17/bin",
+        "/usr/lib/postgresql/16/bin",
+        "/usr/lib/postgresql/15/bin",
+    ]
+    .iter()
+    .any(|d| Path::new(d).join("initdb").is_file())
+        || Command::new("initdb").arg("--version").output().is_ok();
+    let psql = Command::new("psql").arg("--version").output().is_ok();
+    if found && psql {
+        return true;
+    }
+    assert!(
+        std::env::var("SEGMINT_PG_TESTS").map_or(true, |v| v != "1"),
+        "{test}: SEGMINT_PG_TESTS=1 but PostgreSQL (initdb, psql) is not installed"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED PostgreSQL part of {test}: initdb/psql not found (set SEGMINT_PG_TESTS=1 to require it)"
+    );
+    false
+}
+
+/// `segmint sql` statements give exactly the in-process results on DuckDB and PostgreSQL (mart,
+/// the default rules, and a rule set with every kind of condition, a reference date, average
+/// ties and quartiles), checked row for row by testdata/check_sql.py (floats bit for bit).
+#[test]
+fn sql_equal_to_in_process_on_duckdb_and_postgres_20k() {
+    let Some(p) = peers("sql_equal_to_in_process_on_duckdb_and_postgres_20k") else {
+        return;
+    };
+    let pg = postgres_available("sql_equal_to_in_process_on_duckdb_and_postgres_20k");
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    let rules = testdata("rules_sql.toml");
+    let cases: [(&str, Vec<&str>); 3] = [
+        ("mart", vec![]),
+        ("rfm", vec![]),
+        (
+            "rfm",
+            vec![
+                "--rules",
+                s(&rules),
+                "--ref-date",
+                "2025-11-01",
+                "--ties",
+                "average",
+                "--bins",
+                "4",
+            ],
+        ),
+    ];
+    for (i, (task, opts)) in cases.iter().enumerate() {
+        let expect = dir.path().join(format!("case{i}.parquet"));
+        let mut args = vec![*task, "--data", s(&data), "--out", s(&expect), "-q"];
+        args.extend(opts);
+        let r = segmint(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mut engines = vec![("duckdb", "duckdb"), ("portable", "duckdb")];
+        if pg {
+            engines.extend([("postgres", "postgres"), ("portable", "postgres")]);
+        }
+        for (dialect, engine) in engines {
+            let file = dir.path().join(format!("case{i}_{dialect}.sql"));
+            let mut args = vec![
+                "sql",
+                "--dialect",
+                dialect,
+                "--task",
+                task,
+                "--out",
+                s(&file),
+                "-q",
+            ];
+            args.extend(opts);
+            let r = segmint(&args);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let out = Command::new(&p.python)
+                .arg(testdata("check_sql.py"))
+                .args([
+                    engine,
+                    "--data",
+                    s(&data),
+                    "--sql",
+                    s(&file),
+                    "--expect",
+                    s(&expect),
+                ])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "case {i} ({task} {opts:?}) {dialect} on {engine}: {text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v = json(text.trim());
+            assert_eq!(v["rows"], 20000, "{v}");
+            assert_eq!(v["differences"], 0, "{v}");
+        }
+    }
+}

@@ -29,6 +29,7 @@ pub mod progress;
 pub mod report;
 pub mod revenue;
 pub mod segment;
+pub mod sql;
 pub mod stats;
 pub mod uplift;
 

@@ -10,4 +10,5 @@ pub mod report;
 pub mod rfm;
 pub mod run;
 pub mod segments;
+pub mod sql;
 pub mod validate;

@@ -127,15 +127,22 @@ fn attribute_names() -> Vec<&'static str> {
 /// The compiled conditions and the indices of the variables they use. Variable indices:
 /// R, F, M, then [`MART_VARIABLES`] in order, then the customer attributes.
 fn compile_rules(rules: &RuleSet) -> Result<(Vec<rules::Cond>, Vec<usize>)> {
-    let mut vars: Vec<String> = ["R", "F", "M"].iter().map(|s| s.to_string()).collect();
-    vars.extend(MART_VARIABLES.iter().map(|s| s.to_string()));
-    vars.extend(attribute_names().iter().map(|s| s.to_string()));
-    let conds = rules.compile(&vars)?;
+    let (conds, _) = compile_rules_with_names(rules)?;
     let mut used = Vec::new();
     for c in &conds {
         c.variables(&mut used);
     }
     Ok((conds, used))
+}
+
+/// The compiled conditions and the names of the variables they index: R, F, M, then
+/// [`MART_VARIABLES`] in order, then the customer attributes in schema order.
+pub(crate) fn compile_rules_with_names(rules: &RuleSet) -> Result<(Vec<rules::Cond>, Vec<String>)> {
+    let mut vars: Vec<String> = ["R", "F", "M"].iter().map(|s| s.to_string()).collect();
+    vars.extend(MART_VARIABLES.iter().map(|s| s.to_string()));
+    vars.extend(attribute_names().iter().map(|s| s.to_string()));
+    let conds = rules.compile(&vars)?;
+    Ok((conds, vars))
 }
 
 /// The mart columns `rules` need: [`MartColumns::Rfm`] unless a rule refers to

@@ -18,54 +18,7 @@ use super::bins::{Condition, Test};
 use super::{Comparison, RuleResult};
 use crate::error::{Error, Result};
 
-/// SQL dialects of the export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Postgres,
-    DuckDb,
-    Spark,
-}
-
-impl Dialect {
-    pub const ALL: [Dialect; 3] = [Dialect::Postgres, Dialect::DuckDb, Dialect::Spark];
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "postgres",
-            Dialect::DuckDb => "duckdb",
-            Dialect::Spark => "spark",
-        }
-    }
-
-    /// A quoted identifier.
-    pub fn ident(self, name: &str) -> String {
-        match self {
-            Dialect::Spark => format!("`{}`", name.replace('`', "``")),
-            _ => format!("\"{}\"", name.replace('"', "\"\"")),
-        }
-    }
-
-    /// A string literal.
-    pub fn string(self, s: &str) -> String {
-        let plain = s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || " _.:/+-".contains(c));
-        match self {
-            Dialect::Spark if !plain => {
-                let hex: String = s.bytes().map(|b| format!("{b:02X}")).collect();
-                format!("decode(unhex('{hex}'), 'UTF-8')")
-            }
-            _ => format!("'{}'", s.replace('\'', "''")),
-        }
-    }
-
-    fn number(self, x: f64) -> String {
-        let ty = match self {
-            Dialect::Postgres => "DOUBLE PRECISION",
-            _ => "DOUBLE",
-        };
-        format!("CAST({x} AS {ty})")
-    }
-}
+pub use crate::sql::Dialect;
 
 /// Column names of the user's table: segmint's name -> the source column (from the input
 /// mapping); names not in the map are used as they are.
