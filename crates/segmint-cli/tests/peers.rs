@@ -984,3 +984,138 @@ fn sql_equal_to_in_process_on_duckdb_and_postgres_20k() {
         }
     }
 }
+
+/// The Spark Connect server for the `--engine spark` checks: `SEGMINT_SPARK_REMOTE`
+/// (`.ci/run` starts one with testdata/spark_connect_server.sh and sets it, with
+/// `SEGMINT_SPARK_TESTS=1`, which makes a missing server fail instead of skip).
+fn spark_remote(test: &str) -> Option<String> {
+    match std::env::var("SEGMINT_SPARK_REMOTE") {
+        Ok(r) if !r.is_empty() => Some(r),
+        _ => {
+            assert!(
+                std::env::var("SEGMINT_SPARK_TESTS").map_or(true, |v| v != "1"),
+                "{test}: SEGMINT_SPARK_TESTS=1 but SEGMINT_SPARK_REMOTE is not set"
+            );
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED Spark test {test}: set SEGMINT_SPARK_REMOTE=sc://HOST:PORT (start a server with testdata/spark_connect_server.sh)"
+            );
+            None
+        }
+    }
+}
+
+/// `segmint mart|rfm --engine spark` on a real Spark Connect server give files identical to the
+/// in-process engine (20k reference data; the default rules and testdata/rules_sql.toml with a
+/// reference date, average ties and quartiles; CSV input read by Spark too), and
+/// `--spark-write` leaves the same rows in Spark's output directory.
+#[test]
+fn spark_engine_equal_to_in_process_20k() {
+    let test = "spark_engine_equal_to_in_process_20k";
+    let Some(p) = peers(test) else {
+        return;
+    };
+    let Some(remote) = spark_remote(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    // the same data as CSV, for Spark's CSV path
+    let csv = dir.path().join("csv");
+    std::fs::create_dir(&csv).unwrap();
+    let code = "import sys, pyarrow.parquet as pq, pyarrow.csv as pc\n\
+for n in ('transactions', 'customers'):\n    pc.write_csv(pq.read_table(f'{sys.argv[1]}/{n}.parquet'), f'{sys.argv[2]}/{n}.csv')\n";
+    let out = Command::new(&p.python)
+        .args(["-c", code, s(&data), s(&csv)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rules = testdata("rules_sql.toml");
+    let written = dir.path().join("spark_out");
+    let cases: Vec<(&str, &Path, Vec<&str>)> = vec![
+        ("mart", &data, vec![]),
+        ("rfm", &data, vec![]),
+        (
+            "rfm",
+            &data,
+            vec![
+                "--rules",
+                s(&rules),
+                "--ref-date",
+                "2025-11-01",
+                "--ties",
+                "average",
+                "--bins",
+                "4",
+                "--spark-write",
+                s(&written),
+            ],
+        ),
+        ("mart", &csv, vec!["--ref-date", "2025-11-01"]),
+    ];
+    for (i, (task, input, opts)) in cases.iter().enumerate() {
+        let local = dir.path().join(format!("case{i}_local.parquet"));
+        let spark = dir.path().join(format!("case{i}_spark.parquet"));
+        let local_opts: Vec<&str> = opts
+            .iter()
+            .copied()
+            .take_while(|o| *o != "--spark-write")
+            .collect();
+        let mut args = vec![*task, "--data", s(input), "--out", s(&local), "-q"];
+        args.extend(&local_opts);
+        let r = segmint(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mut args = vec![
+            *task,
+            "--data",
+            s(input),
+            "--out",
+            s(&spark),
+            "--engine",
+            "spark",
+            "--spark-remote",
+            &remote,
+            "-q",
+        ];
+        args.extend(opts);
+        let r = segmint(&args);
+        assert_eq!(r.code, 0, "case {i}: {}", r.stderr);
+        let a = read_parquet(&local);
+        let b = read_parquet(&spark);
+        assert_eq!(a.num_rows(), 20000, "case {i}");
+        assert_eq!(a.schema().fields(), b.schema().fields(), "case {i}");
+        for (j, f) in a.schema().fields().iter().enumerate() {
+            assert_eq!(
+                a.column(j).to_data(),
+                b.column(j).to_data(),
+                "case {i} ({task} {opts:?}): column {}",
+                f.name()
+            );
+        }
+    }
+    // what Spark wrote for case 2 holds the same rows
+    let code = "import sys, pyarrow.parquet as pq, pyarrow.dataset as ds\n\
+b = pq.read_table(sys.argv[2])\n\
+a = ds.dataset(sys.argv[1], format='parquet').to_table().sort_by('customer_id').select(b.schema.names).cast(b.schema)\n\
+print('OK' if a.equals(b) else 'DIFF')\n";
+    let out = Command::new(&p.python)
+        .args([
+            "-c",
+            code,
+            s(&written),
+            s(&dir.path().join("case2_local.parquet")),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "OK",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -29,6 +29,8 @@ pub mod progress;
 pub mod report;
 pub mod revenue;
 pub mod segment;
+#[cfg(feature = "spark")]
+pub mod spark;
 pub mod sql;
 pub mod stats;
 pub mod uplift;

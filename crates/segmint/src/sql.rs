@@ -483,8 +483,20 @@ pub fn rfm_sql(p: &SqlParams, rules: &RuleSet, params: &RfmParams) -> Result<Str
         let cols: Vec<String> = used_attrs
             .iter()
             .map(|&v| {
-                let name = attrs[v - 3 - MART_VARIABLES.len()].name;
-                format!("{} AS {}", p.col(TableKind::Customers, name), d.ident(name))
+                let spec = attrs[v - 3 - MART_VARIABLES.len()];
+                let ty = match spec.ty {
+                    ColType::Str => d.text(),
+                    ColType::Int => "BIGINT",
+                    ColType::Float => d.double(),
+                    ColType::Bool => "BOOLEAN",
+                    ColType::Date => "DATE",
+                    ColType::Timestamp => "TIMESTAMP",
+                };
+                format!(
+                    "CAST({} AS {ty}) AS {}",
+                    p.col(TableKind::Customers, spec.name),
+                    d.ident(spec.name)
+                )
             })
             .collect();
         format!(
@@ -663,7 +675,10 @@ mod tests {
             p.ref_day = Some(20454);
             let sql = mart_sql(&p).unwrap();
             assert!(sql.contains(needle), "{d}: {sql}");
-            assert!(sql.contains("SELECT CAST(20454 AS BIGINT) AS ref_day\n"), "{d}");
+            assert!(
+                sql.contains("SELECT CAST(20454 AS BIGINT) AS ref_day\n"),
+                "{d}"
+            );
         }
         let bad = SqlParams {
             transactions: "a..b".into(),

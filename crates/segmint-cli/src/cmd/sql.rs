@@ -66,7 +66,7 @@ fn parse_dialect(s: &str) -> std::result::Result<Dialect, String> {
 pub fn statement(
     dialect: Dialect,
     task: Task,
-    scoring: &ScoringArgs,
+    scoring: Option<&ScoringArgs>,
     ref_date: &Option<String>,
     columns: ColumnMap,
     transactions: &str,
@@ -81,7 +81,14 @@ pub fn statement(
     };
     Ok(match task {
         Task::Mart => mart_sql(&p)?,
-        Task::Rfm => rfm_sql(&p, &load_rules(&scoring.rules)?, &scoring.params())?,
+        Task::Rfm => match scoring {
+            Some(sc) => rfm_sql(&p, &load_rules(&sc.rules)?, &sc.params())?,
+            None => rfm_sql(
+                &p,
+                &load_rules("default")?,
+                &segmint::segment::RfmParams::default(),
+            )?,
+        },
     })
 }
 
@@ -96,7 +103,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let sql = statement(
         a.dialect,
         a.task,
-        &a.scoring,
+        Some(&a.scoring),
         &a.ref_date,
         map,
         &a.transactions_table,

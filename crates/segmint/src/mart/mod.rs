@@ -781,6 +781,89 @@ pub fn mart_schema() -> SchemaRef {
 }
 
 impl Mart {
+    /// The mart from a batch with the columns of [`mart_schema`] (as `segmint mart` writes it,
+    /// or as another engine computed it); sorted by `customer_id` as it comes. The reference
+    /// date is recovered from the first row (recency_days + day of last_purchase);
+    /// `rows_read` is 0.
+    pub fn from_record_batch(b: &RecordBatch) -> Result<Mart> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+        let col = |name: &str, ty: &DataType| -> Result<ArrayRef> {
+            let c = b
+                .column_by_name(name)
+                .ok_or_else(|| Error::Config(format!("mart: no column {name:?}")))?;
+            arrow_cast::cast(c, ty).map_err(|e| Error::Config(format!("mart column {name:?}: {e}")))
+        };
+        let ts_ty = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let ints = |name: &str| -> Result<Vec<i64>> {
+            Ok(col(name, &DataType::Int64)?
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec())
+        };
+        let floats = |name: &str| -> Result<Vec<f64>> {
+            Ok(col(name, &DataType::Float64)?
+                .as_primitive::<Float64Type>()
+                .values()
+                .to_vec())
+        };
+        let stamps = |name: &str| -> Result<Vec<i64>> {
+            Ok(col(name, &ts_ty)?
+                .as_primitive::<TimestampMicrosecondType>()
+                .values()
+                .to_vec())
+        };
+        let categorical = |name: &str| -> Result<Option<Categorical>> {
+            let c = col(name, &DataType::Utf8)?;
+            if c.null_count() == c.len() && !c.is_empty() {
+                return Ok(None);
+            }
+            let s = c.as_string::<i32>();
+            let mut values: Vec<String> = Vec::new();
+            let mut index: std::collections::HashMap<&str, u32> = Default::default();
+            let codes = (0..s.len())
+                .map(|i| {
+                    (!s.is_null(i)).then(|| {
+                        let v = s.value(i);
+                        *index.entry(v).or_insert_with(|| {
+                            values.push(v.to_string());
+                            (values.len() - 1) as u32
+                        })
+                    })
+                })
+                .collect();
+            Ok(Some(Categorical { values, codes }))
+        };
+        let ids = col("customer_id", &DataType::Utf8)?;
+        let ids = ids.as_string::<i32>();
+        if ids.null_count() > 0 {
+            return Err(Error::Config("mart: null customer_id".into()));
+        }
+        let recency_days = ints("recency_days")?;
+        let last_purchase_us = stamps("last_purchase")?;
+        let ref_day = match (recency_days.first(), last_purchase_us.first()) {
+            (Some(r), Some(l)) => l.div_euclid(US_PER_DAY) + r,
+            _ => 0,
+        };
+        let qty = col("total_quantity", &DataType::Int64)?;
+        Ok(Mart {
+            ref_day,
+            customer_id: ids.iter().map(|v| v.unwrap_or("").to_string()).collect(),
+            recency_days,
+            frequency: ints("frequency")?,
+            monetary: floats("monetary")?,
+            first_purchase_us: stamps("first_purchase")?,
+            last_purchase_us,
+            tenure_days: ints("tenure_days")?,
+            avg_order_value: floats("avg_order_value")?,
+            total_quantity: (qty.null_count() < qty.len() || qty.is_empty())
+                .then(|| qty.as_primitive::<Int64Type>().values().to_vec()),
+            primary_region: categorical("primary_region")?,
+            preferred_payment: categorical("preferred_payment")?,
+            rows_read: 0,
+        })
+    }
+
     /// The mart as one Arrow batch with [`mart_schema`] (copies the columns).
     pub fn to_record_batch(&self) -> Result<RecordBatch> {
         self.clone().into_record_batch()

@@ -327,6 +327,21 @@ pub fn rfm(
     })
 }
 
+/// Schema of the RFM output: `customer_id, recency_days, frequency, monetary, R, F, M,
+/// segment` (scores as int64 like pandas).
+pub fn rfm_schema() -> arrow_schema::SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("recency_days", DataType::Int64, false),
+        Field::new("frequency", DataType::Int64, false),
+        Field::new("monetary", DataType::Float64, false),
+        Field::new("R", DataType::Int64, false),
+        Field::new("F", DataType::Int64, false),
+        Field::new("M", DataType::Int64, false),
+        Field::new("segment", DataType::Utf8, true),
+    ]))
+}
+
 impl Rfm {
     /// `customer_id, recency_days, frequency, monetary, R, F, M, segment` (the bench `rfm`
     /// output; scores as int64 like pandas).
@@ -334,16 +349,7 @@ impl Rfm {
         let i64s = |v: &[u8]| -> ArrayRef {
             Arc::new(Int64Array::from_iter_values(v.iter().map(|&x| x as i64)))
         };
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("customer_id", DataType::Utf8, false),
-            Field::new("recency_days", DataType::Int64, false),
-            Field::new("frequency", DataType::Int64, false),
-            Field::new("monetary", DataType::Float64, false),
-            Field::new("R", DataType::Int64, false),
-            Field::new("F", DataType::Int64, false),
-            Field::new("M", DataType::Int64, false),
-            Field::new("segment", DataType::Utf8, true),
-        ]));
+        let schema = rfm_schema();
         let seg: StringArray = self
             .segment
             .iter()
