@@ -5,12 +5,12 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{Schema, SchemaRef};
-use segmint::data::{Inputs, TableKind};
+use segmint::data::{ColumnMap, Inputs, TableKind};
 use segmint::sql::Dialect;
 
 use crate::cmd::rfm::ScoringArgs;
 use crate::cmd::sql::Task;
-use crate::ui::{Bars, InputArgs};
+use crate::ui::Bars;
 
 /// Where the mart (and RFM) are computed.
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -82,28 +82,29 @@ fn spark_source(inputs: &Inputs, kind: TableKind) -> Option<(String, &'static st
 }
 
 /// Runs `task` on Spark and returns the result with `schema` (columns cast to segmint's types).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     engine: &EngineArgs,
-    input: &InputArgs,
+    inputs: &Inputs,
+    map: ColumnMap,
     task: Task,
     scoring: Option<&ScoringArgs>,
-    ref_date: &Option<String>,
+    ref_day: Option<i64>,
     schema: SchemaRef,
     bars: &Bars,
 ) -> Result<SparkResult> {
     let t0 = std::time::Instant::now();
-    let (inputs, map) = input.resolve()?;
     let d = Dialect::Spark;
     let (tx_path, tx_format) =
-        spark_source(&inputs, TableKind::Transactions).with_context(|| {
+        spark_source(inputs, TableKind::Transactions).with_context(|| {
             "no transactions input: pass --data DIR or --transactions PATH".to_string()
         })?;
-    let customers = spark_source(&inputs, TableKind::Customers);
+    let customers = spark_source(inputs, TableKind::Customers);
     let sql = crate::cmd::sql::statement(
         d,
         task,
         scoring,
-        ref_date,
+        ref_day,
         map,
         "segmint_transactions",
         "segmint_customers",

@@ -1098,6 +1098,38 @@ for n in ('transactions', 'customers'):\n    pc.write_csv(pq.read_table(f'{sys.a
             );
         }
     }
+    // segmint run --engine spark: the mart from Spark, the RFM stage here on it
+    let run_out = dir.path().join("run");
+    let r = segmint(&[
+        "run",
+        "--data",
+        s(&data),
+        "--stages",
+        "rfm",
+        "--engine",
+        "spark",
+        "--spark-remote",
+        &remote,
+        "--out",
+        s(&run_out),
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for (ours, theirs) in [
+        ("mart.parquet", "case0_local.parquet"),
+        ("rfm.parquet", "case1_local.parquet"),
+    ] {
+        let a = read_parquet(&run_out.join(ours));
+        let b = read_parquet(&dir.path().join(theirs));
+        assert_eq!(a.columns().len(), b.columns().len(), "{ours}");
+        for j in 0..a.columns().len() {
+            assert_eq!(
+                a.column(j).to_data(),
+                b.column(j).to_data(),
+                "run {ours} column {j}"
+            );
+        }
+    }
     // what Spark wrote for case 2 holds the same rows
     let code = "import sys, pyarrow.parquet as pq, pyarrow.dataset as ds\n\
 b = pq.read_table(sys.argv[2])\n\

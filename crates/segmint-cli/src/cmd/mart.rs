@@ -15,6 +15,7 @@ use crate::ui::{note, Bars, Global, InputArgs};
   segmint mart --data data --out mart.parquet
   segmint mart --transactions orders.csv --columns amount=revenue,timestamp=order_date --out mart.parquet
   segmint mart --data data --ref-date 2025-10-03 --out mart_oct.parquet --json
+  segmint mart --data data --engine spark --spark-remote sc://127.0.0.1:15002 --out mart.parquet
 
 One row per customer with at least one purchase (amount > 0), sorted by customer_id:
 recency_days, frequency, monetary, first_purchase, last_purchase, tenure_days,
@@ -142,12 +143,14 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
 /// `segmint mart --engine spark`: the mart computed by Spark, written like the local one.
 fn spark_mart(g: &Global, a: &Args) -> Result<serde_json::Value> {
     let bars = Bars::new(g);
+    let (inputs, map) = a.input.resolve()?;
     let r = crate::engine::run(
         &a.engine,
-        &a.input,
+        &inputs,
+        map,
         crate::cmd::sql::Task::Mart,
         None,
-        &a.ref_date,
+        parse_ref_date(&a.ref_date)?,
         segmint::mart::mart_schema(),
         &bars,
     )?;

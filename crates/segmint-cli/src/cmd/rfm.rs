@@ -19,6 +19,8 @@ use crate::ui::{note, Bars, Global, InputArgs};
   segmint rfm --data data --out rfm.parquet
   segmint rfm --data data --rules standard --ties average --out rfm.parquet
   segmint rfm --data data --rules my_rules.toml --bins 4 --ref-date 2025-10-03 --out rfm.parquet --json
+  segmint rfm --transactions s3a://bucket/tx.parquet --customers s3a://bucket/customers.parquet \
+      --engine spark --spark-remote sc://spark:15002 --spark-write s3a://bucket/rfm --out rfm.parquet
 
 Scores R, F, M from 1 to --bins (recent = high R) by rank: score = max(1, ceil(bins (i-1)/(n-1)))
 for rank i of n. --ties first breaks ties by customer_id (pandas qcut(rank(method=\"first\")));
@@ -207,12 +209,14 @@ fn spark_rfm(g: &Global, a: &Args) -> Result<u8> {
     let params = a.scoring.params();
     let bars = Bars::new(g);
     let schema = segmint::segment::rfm_schema();
+    let (inputs, map) = a.input.resolve()?;
     let r = crate::engine::run(
         &a.engine,
-        &a.input,
+        &inputs,
+        map,
         crate::cmd::sql::Task::Rfm,
         Some(&a.scoring),
-        &a.ref_date,
+        crate::cmd::mart::parse_ref_date(&a.ref_date)?,
         schema,
         &bars,
     )?;

@@ -79,6 +79,9 @@ pub struct Args {
     /// Stages to leave out, comma-separated
     #[arg(long, value_delimiter = ',', value_name = "STAGE,..")]
     pub skip: Vec<String>,
+    /// The mart from Spark (--engine spark; the later stages run here on it)
+    #[command(flatten)]
+    pub engine: crate::engine::EngineArgs,
 }
 
 /// The stages that can be selected, in the order they run.
@@ -439,6 +442,7 @@ fn check_plan(plan: &[Planned], inp: &[String], a: &Args, cfg: &RunConfig) -> Re
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
+    a.engine.check()?;
     let cfg = load_config(a.input.config.as_deref())?;
     check_stages(&a.stages, "--stages")?;
     check_stages(&a.skip, "--skip")?;
@@ -540,21 +544,39 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
     let t0 = std::time::Instant::now();
-    let mart = build_mart(
-        &tx,
-        &MartParams {
+    let (mart, mut mart_meta) = if a.engine.is_spark() {
+        let r = crate::engine::run(
+            &a.engine,
+            &inputs,
+            map.clone(),
+            crate::cmd::sql::Task::Mart,
+            None,
             ref_day,
-            ..Default::default()
-        },
-        &bars,
-    )?;
-    let mart_summary =
+            segmint::mart::mart_schema(),
+            &bars,
+        )?;
+        let mart = segmint::mart::Mart::from_record_batch(&r.batch)?;
+        let meta = crate::cmd::mart::metadata(&mart, std::path::Path::new(&r.transactions));
+        (mart, meta)
+    } else {
+        let mart = build_mart(
+            &tx,
+            &MartParams {
+                ref_day,
+                ..Default::default()
+            },
+            &bars,
+        )?;
+        let meta = crate::cmd::mart::metadata(&mart, &tx.path);
+        (mart, meta)
+    };
+    let mut mart_summary =
         crate::cmd::mart::summary_json(&mart, t0.elapsed().as_secs_f64(), &mart_path);
-    segmint::output::write_parquet(
-        &mart.to_record_batch()?,
-        &mart_path,
-        &crate::cmd::mart::metadata(&mart, &tx.path),
-    )?;
+    if a.engine.is_spark() {
+        mart_meta.push(("segmint.engine".into(), "spark".into()));
+        mart_summary["engine"] = serde_json::json!("spark");
+    }
+    segmint::output::write_parquet(&mart.to_record_batch()?, &mart_path, &mart_meta)?;
     let mart_ref_day = mart.ref_day;
     if wanted("rfm") {
         let result = rfm(
