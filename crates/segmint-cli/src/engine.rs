@@ -40,6 +40,10 @@ pub struct EngineArgs {
     /// Spark can write: local, hdfs://, s3a://...), replacing what is there
     #[arg(long, value_name = "PATH")]
     pub spark_write: Option<String>,
+    /// With --engine spark: a Spark SQL setting for the session, KEY=VALUE (repeatable), e.g.
+    /// spark.sql.shuffle.partitions=8
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub spark_conf: Vec<String>,
 }
 
 impl EngineArgs {
@@ -49,10 +53,35 @@ impl EngineArgs {
 
     /// Refuses Spark-only options without `--engine spark`.
     pub fn check(&self) -> Result<()> {
-        if self.spark_write.is_some() && !self.is_spark() {
-            bail!("--spark-write needs --engine spark");
+        if (self.spark_write.is_some() || !self.spark_conf.is_empty()) && !self.is_spark() {
+            bail!("--spark-write and --spark-conf need --engine spark");
         }
+        self.settings()?;
         Ok(())
+    }
+
+    /// `--spark-conf` as `SET` statements. Keys and values are limited to characters that
+    /// cannot end or change the statement.
+    fn settings(&self) -> Result<Vec<String>> {
+        self.spark_conf
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--spark-conf {kv:?}: expected KEY=VALUE"))?;
+                let (k, v) = (k.trim(), v.trim());
+                let key_ok = !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                let value_ok = !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-:/,+".contains(c));
+                if !key_ok || !value_ok {
+                    bail!("--spark-conf {kv:?}: keys may hold letters, digits and ._- and values also :/,+");
+                }
+                Ok(format!("SET {k}={v}"))
+            })
+            .collect()
     }
 }
 
@@ -112,6 +141,12 @@ pub fn run(
     let mut spark = bars.timed("connecting to Spark", || {
         let mut spark = segmint::spark::SparkSession::connect(&engine.spark_remote)?;
         spark.command("SET spark.sql.session.timeZone = UTC")?;
+        for set in engine
+            .settings()
+            .map_err(|e| segmint::Error::Config(e.to_string()))?
+        {
+            spark.command(&set)?;
+        }
         Ok::<_, segmint::Error>(spark)
     })?;
     let view = |name: &str, path: &str, format: &str| {

@@ -1986,3 +1986,56 @@ fn compare_finds_planted_rules_on_demo_data_and_exports_them() {
         assert!(r.stderr.contains(msg), "{all:?}: {}", r.stderr);
     }
 }
+
+/// `segmint sql` prints a statement per dialect, refuses unknown dialects and bad table names,
+/// and the Spark options fail clearly without a server or with unsafe settings.
+#[test]
+fn sql_and_spark_options() {
+    let r = segmint(&["sql", "--dialect", "postgres", "--task", "mart"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("ORDER BY customer_id COLLATE \"C\""),
+        "{}",
+        r.stdout
+    );
+    let r = segmint(&["sql", "--dialect", "oracle"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("unknown dialect \"oracle\""),
+        "{}",
+        r.stderr
+    );
+    let r = segmint(&["sql", "--dialect", "duckdb", "--transactions-table", "a..b"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("is not a valid name"), "{}", r.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.parquet");
+    let tx = testdata("good/transactions_small.parquet");
+    let tx = tx.to_str().unwrap();
+    for (args, message) in [
+        (
+            vec!["--spark-write", "/tmp/x"],
+            "--spark-write and --spark-conf need --engine spark",
+        ),
+        (
+            vec!["--engine", "spark", "--spark-conf", "a=b; DROP"],
+            "--spark-conf \"a=b; DROP\": keys may hold",
+        ),
+        (
+            vec!["--engine", "spark", "--spark-remote", "http://x"],
+            "expected sc://HOST:PORT",
+        ),
+        (
+            // nothing listens on port 1
+            vec!["--engine", "spark", "--spark-remote", "sc://127.0.0.1:1"],
+            "cannot reach the Spark Connect server at 127.0.0.1:1",
+        ),
+    ] {
+        let mut a = vec!["mart", "--transactions", tx, "--out", out.to_str().unwrap()];
+        a.extend(args);
+        let r = segmint(&a);
+        assert_eq!(r.code, 2, "{a:?}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{a:?}: {}", r.stderr);
+        assert!(!out.exists());
+    }
+}

@@ -186,7 +186,11 @@ impl Dialect {
     /// round(sum(amount), 2) as a double.
     fn money_sum(self, amount: &str) -> String {
         match self {
-            Dialect::DuckDb | Dialect::Spark => format!("round(sum({amount}), 2)"),
+            // + 0.0 turns -0.0 (returns cancelling purchases, summed in row order) into the
+            // +0.0 of the exact sum
+            Dialect::DuckDb | Dialect::Spark => {
+                format!("(round(sum({amount}), 2) + CAST(0 AS DOUBLE))")
+            }
             Dialect::Postgres => {
                 format!("CAST(round(sum(CAST({amount} AS NUMERIC)), 2) AS DOUBLE PRECISION)")
             }
