@@ -1,5 +1,11 @@
 //! Maximum likelihood in log-parameter space: damped Newton (Levenberg–Marquardt) steps on the
-//! analytic gradient, the Hessian from central differences of that gradient, several starts.
+//! analytic gradient, several starts. The step's Hessian comes from forward differences of the
+//! gradient (one extra pass over the data per parameter) only at the first iteration and when
+//! the cheaper BFGS update of the previous one fails (no curvature, heavy damping needed, or
+//! steps that stall); otherwise the update costs no pass. Convergence is declared only on a
+//! gradient below tolerance or on stalled steps under a Hessian fresh from differences, so the
+//! optimum is the one full Newton reaches. The standard errors use central differences at the
+//! winning start's optimum.
 //! Hand-written: the models have 3-4 parameters, so a Newton step is cheap and converges in a
 //! few iterations to a gradient norm far below what quasi-Newton codes stop at, and the same
 //! Hessian gives the standard errors. (argmin would add a dependency for less.)
@@ -80,6 +86,8 @@ pub fn maximize(f: &Objective, starts: &[Vec<f64>]) -> Option<Optimum> {
         })
         .count();
     let mut o = results.swap_remove(best);
+    // the central-difference Hessian (for the standard errors) of the winner only
+    o.hessian = hessian(f, &o.theta, None);
     o.diagnostics.starts = starts.len();
     o.diagnostics.starts_agreeing = agreeing;
     Some(o)
@@ -174,7 +182,9 @@ fn newton(f: &Objective, x0: &[f64]) -> Option<Optimum> {
     if !v.is_finite() {
         return None;
     }
-    let mut lambda = 1e-3;
+    let mut lambda: f64 = 1e-3;
+    let mut h: Option<Vec<Vec<f64>>> = None;
+    let mut fresh = false;
     let mut it = 0u32;
     let max_iter = 200;
     let gnorm = |g: &[f64]| g.iter().fold(0.0f64, |m, x| m.max(x.abs()));
@@ -188,20 +198,34 @@ fn newton(f: &Objective, x0: &[f64]) -> Option<Optimum> {
             message = "gradient norm below tolerance".into();
             break;
         }
-        let h = hessian(f, &x, Some(&g));
+        // The Hessian from differences of the gradient (n extra passes over the data) when
+        // there is none or the last one came from an update that stopped helping; else the
+        // BFGS update of the previous one from the last step (no extra pass).
+        if h.is_none() {
+            h = Some(hessian(f, &x, Some(&g)));
+            fresh = true;
+            // damping grown while a stale Hessian failed says nothing about this one
+            lambda = lambda.min(1e-3);
+        }
+        let hm = h.clone().expect("hessian");
         // maximise: solve (-H + lambda diag(|H|+1)) d = g
         let mut improved = false;
+        let mut tries = 0;
         for _ in 0..40 {
+            tries += 1;
+            if tries > 3 && !fresh {
+                break; // an updated Hessian that needs heavy damping: recompute it instead
+            }
             let a: Vec<Vec<f64>> = (0..n)
                 .map(|i| {
                     (0..n)
                         .map(|j| {
                             let d = if i == j {
-                                lambda * (h[i][i].abs() + 1.0)
+                                lambda * (hm[i][i].abs() + 1.0)
                             } else {
                                 0.0
                             };
-                            -h[i][j] + d
+                            -hm[i][j] + d
                         })
                         .collect()
                 })
@@ -214,19 +238,30 @@ fn newton(f: &Objective, x0: &[f64]) -> Option<Optimum> {
                 let (vn, gn) = f(&xn);
                 if vn.is_finite() && vn >= v {
                     let gain = vn - v;
+                    let stalled = gain <= 1e-14 * scale && big * shrink < 1e-10;
+                    h = if stalled && !fresh {
+                        None // a stale Hessian can stall the steps: recompute before stopping
+                    } else {
+                        bfgs_update(&hm, &x, &xn, &g, &gn)
+                    };
                     x = xn;
                     v = vn;
                     g = gn;
                     lambda = (lambda / 4.0).max(1e-12);
                     improved = true;
-                    if gain <= 1e-14 * scale && big * shrink < 1e-10 {
+                    if stalled && fresh {
                         converged = true;
                         message = "no further improvement".into();
                     }
+                    fresh = false;
                     break;
                 }
             }
             lambda *= 8.0;
+        }
+        if !improved && !fresh {
+            h = None; // retry this iteration with a Hessian from differences
+            continue;
         }
         if !improved {
             converged = gnorm(&g) <= 1e-4 * scale;
@@ -241,11 +276,10 @@ fn newton(f: &Objective, x0: &[f64]) -> Option<Optimum> {
             break;
         }
     }
-    let hessian = hessian(f, &x, None);
     Some(Optimum {
         theta: x,
         value: v,
-        hessian,
+        hessian: Vec::new(),
         diagnostics: Diagnostics {
             converged,
             iterations: it,
@@ -256,6 +290,41 @@ fn newton(f: &Objective, x0: &[f64]) -> Option<Optimum> {
             message,
         },
     })
+}
+
+/// BFGS update of the Hessian `h` of a maximised objective after the step x -> xn (gradients
+/// g -> gn), in the form for the negative definite Hessian: B = -h is updated with s = xn - x and
+/// y = -(gn - g). `None` (recompute from differences) when the curvature condition fails.
+fn bfgs_update(
+    h: &[Vec<f64>],
+    x: &[f64],
+    xn: &[f64],
+    g: &[f64],
+    gn: &[f64],
+) -> Option<Vec<Vec<f64>>> {
+    let n = x.len();
+    let s: Vec<f64> = (0..n).map(|i| xn[i] - x[i]).collect();
+    let y: Vec<f64> = (0..n).map(|i| -(gn[i] - g[i])).collect();
+    let b: Vec<Vec<f64>> = h.iter().map(|r| r.iter().map(|v| -v).collect()).collect();
+    let bs: Vec<f64> = (0..n)
+        .map(|i| (0..n).map(|j| b[i][j] * s[j]).sum())
+        .collect();
+    let sbs: f64 = (0..n).map(|i| s[i] * bs[i]).sum();
+    let ys: f64 = (0..n).map(|i| y[i] * s[i]).sum();
+    let snorm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let ynorm = y.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if !(sbs > 0.0 && ys > 1e-10 * snorm * ynorm) || !sbs.is_finite() || !ys.is_finite() {
+        return None;
+    }
+    Some(
+        (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| -(b[i][j] - bs[i] * bs[j] / sbs + y[i] * y[j] / ys))
+                    .collect()
+            })
+            .collect(),
+    )
 }
 
 /// Standard errors and 95% intervals of the parameters exp(theta) from the Hessian of the
