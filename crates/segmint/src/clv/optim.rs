@@ -313,7 +313,7 @@ fn bfgs_update(
     let ys: f64 = (0..n).map(|i| y[i] * s[i]).sum();
     let snorm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
     let ynorm = y.iter().map(|v| v * v).sum::<f64>().sqrt();
-    if !(sbs > 0.0 && ys > 1e-10 * snorm * ynorm) || !sbs.is_finite() || !ys.is_finite() {
+    if !(sbs > 0.0 && ys > 1e-10 * snorm * ynorm && sbs.is_finite() && ys.is_finite()) {
         return None;
     }
     Some(
