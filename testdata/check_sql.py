@@ -33,15 +33,20 @@ import pyarrow.parquet as pq
 TABLES = ("transactions", "customers")
 
 
-def expected_rows(path):
-    t = pq.read_table(path)
+def rows(t):
+    """A table's rows as tuples, timestamps as UTC microseconds."""
     cols = []
     for f in t.schema:
         c = t.column(f.name)
         if pa.types.is_timestamp(f.type):
             c = c.cast(pa.timestamp("us", tz="UTC"))
         cols.append(c.to_pylist())
-    return t.schema, list(zip(*cols))
+    return list(zip(*cols))
+
+
+def expected_rows(path):
+    t = pq.read_table(path)
+    return t.schema, rows(t)
 
 
 def run_duckdb(args, sql):
@@ -54,13 +59,7 @@ def run_duckdb(args, sql):
         if os.path.exists(p):
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{p}')")
     t = con.sql(sql).to_arrow_table()
-    cols = []
-    for f in t.schema:
-        c = t.column(f.name)
-        if pa.types.is_timestamp(f.type):
-            c = c.cast(pa.timestamp("us", tz="UTC"))
-        cols.append(c.to_pylist())
-    return [f.name for f in t.schema], list(zip(*cols))
+    return t.schema.names, rows(t)
 
 
 PG_TYPES = {

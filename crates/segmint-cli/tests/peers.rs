@@ -890,17 +890,26 @@ fn postgres_available(test: &str) -> bool {
     .any(|d| Path::new(d).join("initdb").is_file())
         || Command::new("initdb").arg("--version").output().is_ok();
     let psql = Command::new("psql").arg("--version").output().is_ok();
-    if found && psql {
-        return true;
-    }
+    found && psql
+        || missing(
+            test,
+            "SEGMINT_PG_TESTS",
+            "PostgreSQL part",
+            "initdb/psql not found",
+        )
+}
+
+/// A prerequisite of an optional part of a test is missing: fails when `flag`=1 (as `.ci/run`
+/// sets), else prints a visible SKIPPED line. Returns false (the part does not run).
+fn missing(test: &str, flag: &str, part: &str, why: &str) -> bool {
     assert!(
-        std::env::var("SEGMINT_PG_TESTS").map_or(true, |v| v != "1"),
-        "{test}: SEGMINT_PG_TESTS=1 but PostgreSQL (initdb, psql) is not installed"
+        std::env::var(flag).map_or(true, |v| v != "1"),
+        "{test}: {flag}=1 but {why}"
     );
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "SKIPPED PostgreSQL part of {test}: initdb/psql not found (set SEGMINT_PG_TESTS=1 to require it)"
+        "SKIPPED {part} of {test}: {why} (set {flag}=1 to require it)"
     );
     false
 }
@@ -992,14 +1001,11 @@ fn spark_remote(test: &str) -> Option<String> {
     match std::env::var("SEGMINT_SPARK_REMOTE") {
         Ok(r) if !r.is_empty() => Some(r),
         _ => {
-            assert!(
-                std::env::var("SEGMINT_SPARK_TESTS").map_or(true, |v| v != "1"),
-                "{test}: SEGMINT_SPARK_TESTS=1 but SEGMINT_SPARK_REMOTE is not set"
-            );
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED Spark test {test}: set SEGMINT_SPARK_REMOTE=sc://HOST:PORT (start a server with testdata/spark_connect_server.sh)"
+            missing(
+                test,
+                "SEGMINT_SPARK_TESTS",
+                "Spark test",
+                "SEGMINT_SPARK_REMOTE=sc://HOST:PORT is not set (start a server with testdata/spark_connect_server.sh)",
             );
             None
         }
