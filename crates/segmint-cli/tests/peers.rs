@@ -914,6 +914,21 @@ fn missing(test: &str, flag: &str, part: &str, why: &str) -> bool {
     false
 }
 
+/// RFM options for the parity checks: testdata/rules_sql.toml (every kind of condition, hostile
+/// segment names), a reference date, average ties and quartiles.
+fn tricky_rfm_options(rules: &Path) -> Vec<&str> {
+    vec![
+        "--rules",
+        s(rules),
+        "--ref-date",
+        "2025-11-01",
+        "--ties",
+        "average",
+        "--bins",
+        "4",
+    ]
+}
+
 /// `segmint sql` statements give exactly the in-process results on DuckDB and PostgreSQL (mart,
 /// the default rules, and a rule set with every kind of condition, a reference date, average
 /// ties and quartiles), checked row for row by testdata/check_sql.py (floats bit for bit).
@@ -929,19 +944,7 @@ fn sql_equal_to_in_process_on_duckdb_and_postgres_20k() {
     let cases: [(&str, Vec<&str>); 3] = [
         ("mart", vec![]),
         ("rfm", vec![]),
-        (
-            "rfm",
-            vec![
-                "--rules",
-                s(&rules),
-                "--ref-date",
-                "2025-11-01",
-                "--ties",
-                "average",
-                "--bins",
-                "4",
-            ],
-        ),
+        ("rfm", tricky_rfm_options(&rules)),
     ];
     for (i, (task, opts)) in cases.iter().enumerate() {
         let expect = dir.path().join(format!("case{i}.parquet"));
@@ -1049,18 +1052,11 @@ for n in ('transactions', 'customers'):\n    pc.write_csv(pq.read_table(f'{sys.a
         (
             "rfm",
             &data,
-            vec![
-                "--rules",
-                s(&rules),
-                "--ref-date",
-                "2025-11-01",
-                "--ties",
-                "average",
-                "--bins",
-                "4",
-                "--spark-write",
-                s(&written),
-            ],
+            [
+                tricky_rfm_options(&rules),
+                vec!["--spark-write", s(&written)],
+            ]
+            .concat(),
         ),
         ("mart", &csv, vec!["--ref-date", "2025-11-01"]),
     ];
