@@ -404,14 +404,24 @@ struct Leaf {
     parent: Option<(usize, bool)>,
 }
 
+/// Row-major histogram positions: 16 bits while a flat histogram has at most 65,536 bins
+/// (256 features of 255 bins), else 32.
+enum RowBins {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
 /// Binned training data, column-major: `cols[f][r]` (a split's partition and a histogram read
 /// one feature's column at a time, which stays in cache; rows of a leaf are scattered).
 struct Binned {
     cols: Vec<Vec<u8>>,
-    /// the same bins row-major: `rows[r * d + f]` (histograms read a row's bins together)
-    rows: Vec<u8>,
+    /// the same bins row-major as positions in a chunk's flat histogram (the feature's offset
+    /// plus its bin), `rows[r * d + f]`: histograms read a row's bins together
+    rows: RowBins,
     /// bin count of each feature including the missing bin
     sizes: Vec<usize>,
+    /// where each feature's bins start in a chunk's flat histogram ([`histogram`]), and its length
+    offsets: Vec<usize>,
 }
 
 impl Gbdt {
@@ -494,13 +504,19 @@ impl Gbdt {
             valid_loss: Vec::new(),
             bin_mappers: mappers,
         };
-        let mut score = vec![init_score; n];
+        // what the gradients need of each row's raw score: the score (Regression) or
+        // exp(-score) (Binary), which a tree updates by one product per row (exp(-leaf value)
+        // per leaf): no exp per row and round
+        let mut state = match params.objective {
+            Objective::Binary => vec![(-init_score).exp(); n],
+            Objective::Regression => vec![init_score; n],
+        };
         let mut valid_score = valid.map(|(v, _)| vec![init_score; v.rows]);
         let mut gh: Vec<[f32; 2]> = vec![[0.0; 2]; n];
         let mut rows: Vec<u32> = (0..n as u32).collect();
         let mut best = (f64::INFINITY, 0usize);
         for round in 0..params.n_estimators {
-            gradients(params.objective, &score, y, &w, &mut gh);
+            gradients(params.objective, &state, y, &w, &mut gh);
             // rows in ascending order: stable partitions keep every leaf's rows ascending, so
             // the column reads of histograms and partitions move forward through memory
             for (i, r) in rows.iter_mut().enumerate() {
@@ -508,9 +524,14 @@ impl Gbdt {
             }
             let (tree, leaf_rows) = grow_tree(params, &data, &gh, &mut rows, &model.bin_mappers);
             // training scores: every row sits in exactly one leaf's range of `rows`
-            for (value, (start, len)) in tree.leaves.iter().zip(&leaf_rows) {
-                for &r in &rows[*start..start + len] {
-                    score[r as usize] += value;
+            for (&value, &(start, len)) in tree.leaves.iter().zip(&leaf_rows) {
+                let leaf = &rows[start..start + len];
+                match params.objective {
+                    Objective::Binary => {
+                        let m = (-value).exp();
+                        leaf.iter().for_each(|&r| state[r as usize] *= m);
+                    }
+                    Objective::Regression => leaf.iter().for_each(|&r| state[r as usize] += value),
                 }
             }
             if let (Some(vs), Some((vx, vy))) = (valid_score.as_mut(), valid) {
@@ -611,51 +632,17 @@ fn loss(obj: Objective, raw: &[f64], y: &[f64]) -> f64 {
     s / y.len().max(1) as f64
 }
 
-/// `exp(x)` without branches or calls, so that loops over it vectorize: `x = k ln 2 + r` with
-/// `|r| <= ln 2 / 2`, `exp(r)` by its Taylor polynomial of degree 12 (truncation below 1e-16
-/// relative), `2^k` built in the exponent bits. Within a few ulp of `f64::exp` on
-/// [-708, 709] (test); inputs outside are clamped (the gradients only need `exp(-score)`).
-#[inline(always)]
-fn exp_branchless(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    // 1.5 * 2^52: adding it rounds to an integer kept in the low mantissa bits
-    const SHIFTER: f64 = 6_755_399_441_055_744.0;
-    let x = x.clamp(-708.0, 709.0);
-    let t = x * std::f64::consts::LOG2_E + SHIFTER;
-    let k = t - SHIFTER;
-    let r = (x - k * LN2_HI) - k * LN2_LO;
-    let mut p = 1.0 / 479_001_600.0;
-    for c in [
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p * r + c;
-    }
-    // k sits in the low bits of t (two's complement); 2^k = (k + 1023) << 52
-    let two_k = f64::from_bits(t.to_bits().wrapping_add(1023) << 52);
-    p * two_k
-}
-
-fn gradients(obj: Objective, score: &[f64], y: &[f64], w: &[f64], gh: &mut [[f32; 2]]) {
+/// Gradient and hessian of each row from its `state` (see `Gbdt::fit`: `exp(-score)` for
+/// `Binary`, the score for `Regression`), in f32 for the histograms.
+fn gradients(obj: Objective, state: &[f64], y: &[f64], w: &[f64], gh: &mut [[f32; 2]]) {
     gh.par_chunks_mut(BLOCK)
-        .zip(score.par_chunks(BLOCK))
+        .zip(state.par_chunks(BLOCK))
         .zip(y.par_chunks(BLOCK).zip(w.par_chunks(BLOCK)))
         .for_each(|((out, s), (y, w))| {
             let rows = out.iter_mut().zip(s).zip(y.iter().zip(w));
             match obj {
-                Objective::Binary => rows.for_each(|((e, &s), (&y, &w))| {
-                    let p = 1.0 / (1.0 + exp_branchless(-s));
+                Objective::Binary => rows.for_each(|((e, &ez), (&y, &w))| {
+                    let p = 1.0 / (1.0 + ez);
                     *e = [
                         ((p - y) * w) as f32,
                         ((p * (1.0 - p)).max(1e-16) * w) as f32,
@@ -704,22 +691,60 @@ fn bin_table(x: &Table, mappers: &[BinMapper]) -> Binned {
             (0..x.rows).map(|i| m.bin(x.data[i * d + f])).collect()
         })
         .collect();
-    let mut rows = vec![0u8; x.rows * d];
+    let sizes: Vec<usize> = mappers.iter().map(|m| m.n_bins() + 1).collect();
+    let offsets = hist_offsets(&sizes);
+    // `histogram` indexes without bounds checks: every position must be below offsets[d]
+    assert!(cols
+        .iter()
+        .zip(&sizes)
+        .all(|(c, &s)| c.iter().all(|&b| (b as usize) < s)));
+    let rows = if offsets[d] <= 1 << 16 {
+        RowBins::Narrow(row_major(&cols, &offsets, x.rows, |i| i as u16))
+    } else {
+        RowBins::Wide(row_major(&cols, &offsets, x.rows, |i| i as u32))
+    };
+    Binned {
+        cols,
+        rows,
+        offsets,
+        sizes,
+    }
+}
+
+/// The bins of `cols` row-major, each as its histogram position `offsets[f] + bin`.
+fn row_major<T: Copy + Default + Send>(
+    cols: &[Vec<u8>],
+    offsets: &[usize],
+    n: usize,
+    cast: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    let d = cols.len();
+    let mut rows = vec![T::default(); n * d];
     rows.par_chunks_mut(d * 4096)
         .enumerate()
         .for_each(|(c, chunk)| {
             for (k, row) in chunk.chunks_mut(d).enumerate() {
                 let r = c * 4096 + k;
                 for (f, b) in row.iter_mut().enumerate() {
-                    *b = cols[f][r];
+                    *b = cast(offsets[f] + cols[f][r] as usize);
                 }
             }
         });
-    Binned {
-        cols,
-        rows,
-        sizes: mappers.iter().map(|m| m.n_bins() + 1).collect(),
+    rows
+}
+
+/// Start of each feature's bins in a flat histogram, then its total length: features packed one
+/// after another with one spare bin between them, so that the bins of different features are not
+/// 4,096 bytes apart (a store to one would then stall the loads of the others: 4K aliasing).
+fn hist_offsets(sizes: &[usize]) -> Vec<usize> {
+    let mut offsets = Vec::with_capacity(sizes.len() + 1);
+    let mut at = 0;
+    for &s in sizes {
+        offsets.push(at);
+        at += s + 1;
     }
+    offsets.push(at);
+    offsets
 }
 
 /// Rows per histogram chunk: fixed, so the sums do not depend on the thread count; small
@@ -753,15 +778,32 @@ struct Quad([f32; 4]);
 /// instead of one per row and feature. Rows are cut in fixed chunks of [`HIST_CHUNK`]; the
 /// chunks' histograms are added in chunk order: the result does not depend on the thread count.
 fn histogram(data: &Binned, gh: &[[f32; 2]], rows: Option<&[u32]>) -> Vec<Vec<Bin>> {
+    match &data.rows {
+        RowBins::Narrow(pos) => histogram_of(data, pos, gh, rows),
+        RowBins::Wide(pos) => histogram_of(data, pos, gh, rows),
+    }
+}
+
+/// [`histogram`] over the row-major positions `pos` ([`Binned::rows`]).
+fn histogram_of<T: Copy + Into<u32> + Sync>(
+    data: &Binned,
+    pos: &[T],
+    gh: &[[f32; 2]],
+    rows: Option<&[u32]>,
+) -> Vec<Vec<Bin>> {
     let d = data.cols.len();
     let n = rows.map_or(gh.len(), |r| r.len());
-    let chunk = |lo: usize, hi: usize| -> Vec<[Quad; 256]> {
-        let mut h = vec![[Quad([0.0; 4]); 256]; d];
+    let off = &data.offsets;
+    let chunk = |lo: usize, hi: usize| -> Vec<Quad> {
+        let mut h = vec![Quad([0.0; 4]); off[d]];
         let mut add = |r: usize| {
             let e = gh[r];
             let v = [e[0], e[1], 1.0, 0.0];
-            for (hf, &b) in h.iter_mut().zip(&data.rows[r * d..(r + 1) * d]) {
-                let q = &mut hf[b as usize].0;
+            for &p in &pos[r * d..(r + 1) * d] {
+                // SAFETY: every position is below off[d] = h.len(): bin_table asserts that
+                // each bin is below its feature's size, and offsets leave each feature room
+                // for its size (hist_offsets).
+                let q = unsafe { &mut h.get_unchecked_mut(p.into() as usize).0 };
                 for k in 0..4 {
                     q[k] += v[k];
                 }
@@ -775,7 +817,9 @@ fn histogram(data: &Binned, gh: &[[f32; 2]], rows: Option<&[u32]>) -> Vec<Vec<Bi
                 for i in lo..hi {
                     if let Some(&ahead) = rows.get(i + PREFETCH) {
                         let a = ahead as usize;
-                        prefetch(data.rows.as_ptr().wrapping_add(a * d));
+                        // a row's positions may straddle two cache lines
+                        prefetch(pos.as_ptr().wrapping_add(a * d));
+                        prefetch(pos.as_ptr().wrapping_add(a * d + d - 1));
                         prefetch(gh.as_ptr().wrapping_add(a));
                     }
                     add(rows[i] as usize);
@@ -785,7 +829,7 @@ fn histogram(data: &Binned, gh: &[[f32; 2]], rows: Option<&[u32]>) -> Vec<Vec<Bi
         h
     };
     let n_chunks = n.div_ceil(HIST_CHUNK).max(1);
-    let parts: Vec<Vec<[Quad; 256]>> = if n_chunks == 1 {
+    let parts: Vec<Vec<Quad>> = if n_chunks == 1 {
         vec![chunk(0, n)]
     } else {
         (0..n_chunks)
@@ -793,22 +837,37 @@ fn histogram(data: &Binned, gh: &[[f32; 2]], rows: Option<&[u32]>) -> Vec<Vec<Bi
             .map(|c| chunk(c * HIST_CHUNK, ((c + 1) * HIST_CHUNK).min(n)))
             .collect()
     };
-    let merge = |f: usize| -> Vec<Bin> {
-        let mut out = vec![Bin::default(); data.sizes[f]];
+    // chunk sums added in f64 in chunk order, bin by bin (in parallel over blocks of bins:
+    // the order of the additions into one bin does not depend on the thread count)
+    let mut acc = vec![[0f64; 4]; off[d]];
+    let add_parts = |lo: usize, block: &mut [[f64; 4]]| {
         for p in &parts {
-            for (a, q) in out.iter_mut().zip(&p[f]) {
-                a.g += q.0[0] as f64;
-                a.h += q.0[1] as f64;
-                a.c += q.0[2] as u32;
+            for (a, q) in block.iter_mut().zip(&p[lo..]) {
+                for (x, &v) in a.iter_mut().zip(&q.0) {
+                    *x += v as f64;
+                }
             }
         }
-        out
     };
     if n_chunks == 1 {
-        (0..d).map(merge).collect()
+        add_parts(0, &mut acc);
     } else {
-        (0..d).into_par_iter().map(merge).collect()
+        acc.par_chunks_mut(1024)
+            .enumerate()
+            .for_each(|(b, block)| add_parts(b * 1024, block));
     }
+    (0..d)
+        .map(|f| {
+            acc[off[f]..off[f] + data.sizes[f]]
+                .iter()
+                .map(|a| Bin {
+                    g: a[0],
+                    h: a[1],
+                    c: a[2] as u32,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn leaf_value(g: f64, h: f64, lambda: f64) -> f64 {
@@ -1062,8 +1121,10 @@ fn grow_tree(
             parent: Some((node_index, false)),
         };
         if leaves.len() + 1 < params.num_leaves {
-            left.best = best_split(params, &left);
-            right.best = best_split(params, &right);
+            {
+                left.best = best_split(params, &left);
+                right.best = best_split(params, &right);
+            };
         }
         leaves[li] = left;
         leaves.push(right);
@@ -1097,18 +1158,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn branchless_exp_matches_std() {
-        let mut worst = 0.0f64;
-        let mut x = -708.0;
-        while x <= 709.0 {
-            let (a, b) = (exp_branchless(x), x.exp());
-            worst = worst.max(((a - b) / b).abs());
-            x += 0.013_7;
+    fn binary_gradients_from_exp_minus_score() {
+        // p = sigmoid(s) = 1 / (1 + e^-s); g = (p - y) w, h = p (1 - p) w
+        let scores = [-3.0f64, 0.0, 0.5, 4.0];
+        let state: Vec<f64> = scores.iter().map(|s| (-s).exp()).collect();
+        let (y, w) = ([0.0, 1.0, 1.0, 0.0], [1.0, 2.0, 1.0, 0.5]);
+        let mut gh = vec![[0f32; 2]; 4];
+        gradients(Objective::Binary, &state, &y, &w, &mut gh);
+        for i in 0..4 {
+            let p = sigmoid(scores[i]);
+            assert!((gh[i][0] as f64 - (p - y[i]) * w[i]).abs() < 1e-7);
+            assert!((gh[i][1] as f64 - p * (1.0 - p) * w[i]).abs() < 1e-7);
         }
-        assert!(worst < 1e-15, "largest relative error {worst:e}");
-        assert_eq!(exp_branchless(0.0), 1.0);
-        let clamped = (-708.0f64).exp();
-        assert!(((exp_branchless(-1e6) - clamped) / clamped).abs() < 1e-15);
+        assert_eq!(gh[1], [-1.0, 0.5]);
     }
 
     #[test]
