@@ -567,7 +567,7 @@ impl Gbdt {
     }
 
     /// Raw scores (log-odds for `Binary`): the same sums as [`Tree::predict_row`] tree by
-    /// tree, computed branch-free on 8 rows at a time (see [`Flat`]).
+    /// tree, computed branch-free on 8 rows at a time (see `Flat`).
     pub fn predict_raw(&self, x: &Table) -> Vec<f64> {
         let flat: Vec<Flat> = self.trees.iter().map(Flat::new).collect();
         let mut out = vec![self.init_score; x.rows];

@@ -30,7 +30,7 @@ pub struct Feature {
 /// How a feature's bins map back to values.
 #[derive(Debug, Clone)]
 pub enum BinKind {
-    /// Bin b holds the values in (thresholds[b-1], thresholds[b]]; the last bin is open above.
+    /// Bin b holds the values in `(thresholds[b-1], thresholds[b]]`; the last bin is open above.
     Num { thresholds: Vec<f64> },
     /// Bin b is the category `labels[b]`.
     Cat { labels: Vec<String>, boolean: bool },
