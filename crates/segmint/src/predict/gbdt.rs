@@ -1123,10 +1123,8 @@ fn grow_tree(
             parent: Some((node_index, false)),
         };
         if leaves.len() + 1 < params.num_leaves {
-            {
-                left.best = best_split(params, &left);
-                right.best = best_split(params, &right);
-            };
+            (left.best, right.best) =
+                rayon::join(|| best_split(params, &left), || best_split(params, &right));
         }
         leaves[li] = left;
         leaves.push(right);
