@@ -194,3 +194,46 @@ fn fits_are_bit_identical_at_any_thread_count() {
     let two = pool(2).install(fit_all);
     assert_eq!(one, two);
 }
+
+#[test]
+fn expected_purchases_at_many_horizons_equal_one_at_a_time() {
+    // a fitted model (crafted histories), then the CLV's 12 month ends and a 52-week horizon
+    let x: Vec<f64> = (0..400).map(|i| (i % 9) as f64).collect();
+    let t: Vec<f64> = (0..400).map(|i| 30.0 + (i % 23) as f64).collect();
+    let tx: Vec<f64> = (0..400)
+        .map(|i| {
+            if x[i] == 0.0 {
+                0.0
+            } else {
+                t[i] * ((i % 7) as f64 + 1.0) / 8.0
+            }
+        })
+        .collect();
+    let bg = BgNbd::fit(&x, &tx, &t, 0.0).unwrap();
+    let horizons: Vec<f64> = (1..=12).map(|m| m as f64 * 4.345).chain([52.0]).collect();
+    let mut many = vec![0.0; horizons.len()];
+    for (i, c) in [
+        (0.0, 0.0, 40.0),
+        (3.0, 20.0, 45.0),
+        (8.0, 50.0, 52.0),
+        (40.0, 60.0, 60.0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        bg.expected_purchases_many(&horizons, c.0, c.1, c.2, &mut many);
+        for (h, m) in horizons.iter().zip(&many) {
+            let one = bg.expected_purchases(*h, c.0, c.1, c.2);
+            assert!(
+                (m - one).abs() <= 1e-12 * one.abs().max(1e-300),
+                "customer {i}, horizon {h}: {m} vs {one}"
+            );
+        }
+        assert!(many[12] > many[0]);
+    }
+    // a zero horizon: no purchases (and the others one at a time)
+    let mut two = [1.0; 2];
+    bg.expected_purchases_many(&[0.0, 52.0], 3.0, 20.0, 45.0, &mut two);
+    assert_eq!(two[0], 0.0);
+    assert_eq!(two[1], bg.expected_purchases(52.0, 3.0, 20.0, 45.0));
+}

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::optim::{maximize, penalized, standard_errors, Diagnostics};
 use super::{block_fold, check_inputs, distinct_index};
 use crate::error::{Error, Result};
-use crate::stats::{digamma, hyp2f1, ln_gamma};
+use crate::stats::{digamma, hyp2f1, hyp2f1_many, ln_gamma};
 
 /// One fitted parameter with its standard error and 95% interval.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -449,6 +449,46 @@ impl BgNbd {
                 0.0
             };
         first * second / den
+    }
+
+    /// [`BgNbd::expected_purchases`] at several horizons for one customer (`out[j]` for
+    /// `horizons[j]`): the hypergeometric series of all horizons summed in one pass
+    /// ([`hyp2f1_many`]); MBG/NBD, and any horizon whose series fails, one at a time.
+    pub fn expected_purchases_many(
+        &self,
+        horizons: &[f64],
+        x: f64,
+        tx: f64,
+        t: f64,
+        out: &mut [f64],
+    ) {
+        let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
+        if self.variant == Variant::Mbgnbd || horizons.iter().any(|&h| h <= 0.0) {
+            for (o, &h) in out.iter_mut().zip(horizons) {
+                *o = self.expected_purchases(h, x, tx, t);
+            }
+            return;
+        }
+        let (ha, hb, hc) = (r + x, b + x, a + b + x - 1.0);
+        let zs: Vec<f64> = horizons.iter().map(|&h| h / (al + t + h)).collect();
+        let mut hyp = vec![None; zs.len()];
+        hyp2f1_many(ha, hb, hc, &zs, &mut hyp);
+        let first = (a + b + x - 1.0) / (a - 1.0);
+        let den = 1.0
+            + if x > 0.0 {
+                (a / (b + x - 1.0)) * ((al + t) / (al + tx)).powf(r + x)
+            } else {
+                0.0
+            };
+        for ((o, &h), v) in out.iter_mut().zip(horizons).zip(hyp) {
+            *o = match v {
+                Some(v) if v > 0.0 && v.is_finite() => {
+                    let second = 1.0 - (v.ln() + (r + x) * ((al + t) / (al + h + t)).ln()).exp();
+                    first * second / den
+                }
+                _ => self.expected_purchases(h, x, tx, t),
+            };
+        }
     }
 
     /// P(X(t) = n): the probability that a randomly chosen new customer makes exactly `n` repeat

@@ -36,6 +36,12 @@ pub trait TransactionModel: Sync {
     fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64;
     /// Expected repeat purchases in the next `horizon` time units.
     fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64;
+    /// [`TransactionModel::expected_purchases`] at each of `horizons`, into `out`.
+    fn expected_purchases_many(&self, horizons: &[f64], x: f64, tx: f64, t: f64, out: &mut [f64]) {
+        for (o, &h) in out.iter_mut().zip(horizons) {
+            *o = self.expected_purchases(h, x, tx, t);
+        }
+    }
 }
 
 impl TransactionModel for bgnbd::BgNbd {
@@ -44,6 +50,9 @@ impl TransactionModel for bgnbd::BgNbd {
     }
     fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
         bgnbd::BgNbd::expected_purchases(self, horizon, x, tx, t)
+    }
+    fn expected_purchases_many(&self, horizons: &[f64], x: f64, tx: f64, t: f64, out: &mut [f64]) {
+        bgnbd::BgNbd::expected_purchases_many(self, horizons, x, tx, t, out)
     }
 }
 
@@ -431,21 +440,23 @@ pub fn predict(
     p: &PredictParams,
 ) -> Predictions {
     let per_month = s.time_unit.per_month();
+    // the CLV's month ends, then the horizon: one call for all of them
+    let horizons: Vec<f64> = (1..=p.clv_months)
+        .map(|month| month as f64 * per_month)
+        .chain([p.horizon])
+        .collect();
+    let months = p.clv_months as usize;
     let one = |x: f64, tx: f64, t: f64, m: f64| -> (f64, f64, f64, f64) {
         let value = gg.expected_order_value(x, m);
+        let mut e = vec![0.0; horizons.len()];
+        bg.expected_purchases_many(&horizons, x, tx, t, &mut e);
         let mut clv = 0.0;
         let mut prev = 0.0;
-        for month in 1..=p.clv_months {
-            let e = bg.expected_purchases(month as f64 * per_month, x, tx, t);
-            clv += value * (e - prev) / (1.0 + p.discount_rate).powi(month as i32);
+        for (month, &e) in (1..).zip(&e[..months]) {
+            clv += value * (e - prev) / (1.0 + p.discount_rate).powi(month);
             prev = e;
         }
-        (
-            bg.p_alive(x, tx, t),
-            bg.expected_purchases(p.horizon, x, tx, t),
-            value,
-            clv,
-        )
+        (bg.p_alive(x, tx, t), e[months], value, clv)
     };
     // One-time buyers (x = 0) differ only by T: compute each distinct T once.
     let mut zero_t: Vec<f64> = (0..s.len())
