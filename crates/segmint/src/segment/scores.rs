@@ -82,55 +82,35 @@ fn score_of_int_rank(i: usize, n: usize, bins: u32) -> u8 {
 /// Hand-written: the radix-sort crates sort keys alone or need a stable comparator, and this is
 /// 3-5x faster than pdqsort here.
 fn radix_sort(v: &mut Vec<(u64, u32)>) {
-    let n = v.len();
-    if n < 1 << 12 || !v.windows(2).all(|w| w[0].1 < w[1].1) {
+    if v.len() < 1 << 12 || !v.windows(2).all(|w| w[0].1 < w[1].1) {
         v.sort_unstable();
         return;
     }
-    let mut hist = vec![[0usize; 256]; 8];
-    for &(k, _) in v.iter() {
-        for (d, h) in hist.iter_mut().enumerate() {
-            h[((k >> (8 * d)) & 0xff) as usize] += 1;
-        }
-    }
-    let mut buf: Vec<(u64, u32)> = vec![(0, 0); n];
-    let (mut src, mut dst) = (std::mem::take(v), buf.split_off(0));
-    for (d, h) in hist.iter().enumerate() {
-        if h.contains(&n) {
-            continue; // every key has the same byte here
-        }
-        let mut offset = [0usize; 256];
-        let mut acc = 0;
-        for (o, &c) in offset.iter_mut().zip(h.iter()) {
-            *o = acc;
-            acc += c;
-        }
-        for &(k, i) in src.iter() {
-            let b = ((k >> (8 * d)) & 0xff) as usize;
-            dst[offset[b]] = (k, i);
-            offset[b] += 1;
-        }
-        std::mem::swap(&mut src, &mut dst);
-    }
-    *v = src;
+    lsd_radix(v, 8, |e, d| ((e.0 >> (8 * d)) & 0xff) as usize);
 }
 
 /// Sorts `key << 32 | index` words, given in index order, by key then index: a stable LSD
 /// radix sort on the key bytes that differ (the index bytes are already in order). Half the
 /// memory traffic of [`radix_sort`]'s pairs, for keys below 2^32 (days, counts, cents).
 fn radix_sort_packed(v: &mut Vec<u64>) {
-    let n = v.len();
-    if n < 1 << 12 {
+    if v.len() < 1 << 12 {
         v.sort_unstable();
         return;
     }
-    let mut hist = vec![[0usize; 256]; 4];
-    for &w in v.iter() {
+    lsd_radix(v, 4, |w, d| ((w >> (32 + 8 * d)) & 0xff) as usize);
+}
+
+/// Stable LSD radix sort of `v` on `digits` bytes, `byte(e, d)` being byte `d` (least
+/// significant first) of entry `e`; bytes that every entry shares are skipped.
+fn lsd_radix<E: Copy + Default>(v: &mut Vec<E>, digits: usize, byte: impl Fn(E, usize) -> usize) {
+    let n = v.len();
+    let mut hist = vec![[0usize; 256]; digits];
+    for &e in v.iter() {
         for (d, h) in hist.iter_mut().enumerate() {
-            h[((w >> (32 + 8 * d)) & 0xff) as usize] += 1;
+            h[byte(e, d)] += 1;
         }
     }
-    let mut dst: Vec<u64> = vec![0; n];
+    let mut dst: Vec<E> = vec![E::default(); n];
     let mut src = std::mem::take(v);
     for (d, h) in hist.iter().enumerate() {
         if h.contains(&n) {
@@ -142,9 +122,9 @@ fn radix_sort_packed(v: &mut Vec<u64>) {
             *o = acc;
             acc += c;
         }
-        for &w in src.iter() {
-            let b = ((w >> (32 + 8 * d)) & 0xff) as usize;
-            dst[offset[b]] = w;
+        for &e in src.iter() {
+            let b = byte(e, d);
+            dst[offset[b]] = e;
             offset[b] += 1;
         }
         std::mem::swap(&mut src, &mut dst);
