@@ -1231,6 +1231,58 @@ mod tests {
     }
 
     #[test]
+    fn row_wise_histograms_equal_column_sums_with_16_and_32_bit_positions() {
+        // 5 features fit 16-bit positions; 300 features of 255 bins (300 x 257 bins) need 32
+        for (d, want_wide) in [(5usize, false), (300, true)] {
+            let n = 5_000;
+            let data: Vec<f64> = (0..n * d)
+                .map(|k| {
+                    // every 11th row missing
+                    if (k / d) % 11 == 0 {
+                        f64::NAN
+                    } else {
+                        ((k * 7_919 + k / d * 13) % 1_000) as f64
+                    }
+                })
+                .collect();
+            let x = Table {
+                rows: n,
+                cols: d,
+                data,
+                names: (0..d).map(|f| format!("f{f}")).collect(),
+            };
+            let params = GbdtParams::default();
+            let binned = bin_table(&x, &bin_mappers(&x, &params));
+            assert_eq!(matches!(binned.rows, RowBins::Wide(_)), want_wide);
+            let gh: Vec<[f32; 2]> = (0..n)
+                .map(|i| [((i % 17) as f32 - 8.0) / 8.0, 0.25 - (i % 5) as f32 / 40.0])
+                .collect();
+            let h = histogram(&binned, &gh, None);
+            // the definition: per feature, sum over rows of its bin, in f64
+            for f in [0, d / 2, d - 1] {
+                let mut want = vec![(0.0f64, 0.0f64, 0u32); binned.sizes[f]];
+                for (r, e) in gh.iter().enumerate() {
+                    let b = binned.cols[f][r] as usize;
+                    want[b].0 += e[0] as f64;
+                    want[b].1 += e[1] as f64;
+                    want[b].2 += 1;
+                }
+                assert_eq!(h[f].len(), want.len());
+                for (got, w) in h[f].iter().zip(&want) {
+                    assert_eq!(got.c, w.2, "feature {f}");
+                    assert!((got.g - w.0).abs() < 1e-4 && (got.h - w.1).abs() < 1e-4);
+                }
+                assert!(want[want.len() - 1].2 > 0, "the missing bin is used");
+            }
+            // a leaf's rows (every third) against the same sums over those rows
+            let leaf: Vec<u32> = (0..n as u32).filter(|r| r % 3 == 0).collect();
+            let hl = histogram(&binned, &gh, Some(&leaf));
+            let c: u32 = hl[d - 1].iter().map(|b| b.c).sum();
+            assert_eq!(c as usize, leaf.len());
+        }
+    }
+
+    #[test]
     fn bins_of_many_values_have_about_equal_counts() {
         let v: Vec<f64> = (0..10_000).map(|i| i as f64).collect();
         let m = BinMapper::new(&v, 10);
