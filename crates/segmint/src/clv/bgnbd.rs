@@ -440,14 +440,25 @@ impl BgNbd {
                     + (hc - ha - hb) * (1.0 - z).ln()
             }
         };
+        self.expected_from_ln_hyp(ln_hyp, horizon, x, t, self.denominator(x, tx, t))
+    }
+
+    /// The denominator of equation 10 (it does not depend on the horizon).
+    fn denominator(&self, x: f64, tx: f64, t: f64) -> f64 {
+        let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
+        1.0 + if x > 0.0 {
+            (a / (b + x - 1.0)) * ((al + t) / (al + tx)).powf(r + x)
+        } else {
+            0.0
+        }
+    }
+
+    /// Equation 10 given the log of its hypergeometric term 2F1(r+x, b+x; a+b+x-1; z) and its
+    /// denominator.
+    fn expected_from_ln_hyp(&self, ln_hyp: f64, horizon: f64, x: f64, t: f64, den: f64) -> f64 {
+        let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
         let first = (a + b + x - 1.0) / (a - 1.0);
         let second = 1.0 - (ln_hyp + (r + x) * ((al + t) / (al + horizon + t)).ln()).exp();
-        let den = 1.0
-            + if x > 0.0 {
-                (a / (b + x - 1.0)) * ((al + t) / (al + tx)).powf(r + x)
-            } else {
-                0.0
-            };
         first * second / den
     }
 
@@ -473,18 +484,11 @@ impl BgNbd {
         let zs: Vec<f64> = horizons.iter().map(|&h| h / (al + t + h)).collect();
         let mut hyp = vec![None; zs.len()];
         hyp2f1_many(ha, hb, hc, &zs, &mut hyp);
-        let first = (a + b + x - 1.0) / (a - 1.0);
-        let den = 1.0
-            + if x > 0.0 {
-                (a / (b + x - 1.0)) * ((al + t) / (al + tx)).powf(r + x)
-            } else {
-                0.0
-            };
+        let den = self.denominator(x, tx, t);
         for ((o, &h), v) in out.iter_mut().zip(horizons).zip(hyp) {
             *o = match v {
                 Some(v) if v > 0.0 && v.is_finite() => {
-                    let second = 1.0 - (v.ln() + (r + x) * ((al + t) / (al + h + t)).ln()).exp();
-                    first * second / den
+                    self.expected_from_ln_hyp(v.ln(), h, x, t, den)
                 }
                 _ => self.expected_purchases(h, x, tx, t),
             };
