@@ -16,10 +16,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::optim::{maximize, penalized, standard_errors, Diagnostics};
+use super::optim::{
+    maximize_warm, penalized, standard_errors, to_log_space, Diagnostics, Eval, Objective,
+};
 use super::{block_fold, check_inputs, distinct_index};
 use crate::error::{Error, Result};
-use crate::stats::{digamma, hyp2f1, hyp2f1_many, ln_gamma};
+use crate::stats::{digamma, gamma_diffs, hyp2f1, hyp2f1_many, ln_gamma};
 
 /// One fitted parameter with its standard error and 95% interval.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,6 +88,8 @@ struct Data {
     t: Vec<f64>,
     distinct: Vec<f64>,
     idx: Vec<u32>,
+    /// Customers per distinct x.
+    count: Vec<f64>,
     /// (T, customers) of the customers with x = 0.
     zero: Vec<(f64, f64)>,
     n: usize,
@@ -99,6 +103,7 @@ impl Data {
             t: Vec::new(),
             distinct: Vec::new(),
             idx: Vec::new(),
+            count: Vec::new(),
             zero: Vec::new(),
             n: x.len(),
         };
@@ -120,9 +125,31 @@ impl Data {
             }
         }
         (d.distinct, d.idx) = distinct_index(&d.x);
+        d.count = vec![0.0; d.distinct.len()];
+        for &k in &d.idx {
+            d.count[k as usize] += 1.0;
+        }
         d
     }
+
+    /// Every k-th customer, k chosen for about [`SAMPLE`] of them; `None` when there are too
+    /// few customers for a sample to save time. The starts of the fit run on it.
+    fn sample(x: &[f64], tx: &[f64], t: &[f64]) -> Option<Self> {
+        if x.len() < 4 * SAMPLE {
+            return None;
+        }
+        let k = x.len() / SAMPLE;
+        let pick = |v: &[f64]| -> Vec<f64> { v.iter().step_by(k).copied().collect() };
+        let (xs, txs, ts) = (pick(x), pick(tx), pick(t));
+        // the sample must identify the model too; else the starts run on all customers
+        xs.iter()
+            .any(|&v| v > 0.0)
+            .then(|| Self::new(&xs, &txs, &ts))
+    }
 }
+
+/// Customers in the subsample the starts of a large fit run on (see [`maximize_warm`]).
+pub(crate) const SAMPLE: usize = 50_000;
 
 /// The parameters and the lnΓ / ψ values both BG/NBD likelihoods use; `None` when a
 /// parameter is not a positive finite number.
@@ -165,77 +192,133 @@ impl Shared {
     }
 }
 
-/// Log-likelihood (total) and its gradient in log-parameter space.
-fn ll_grad(theta: &[f64], d: &Data) -> (f64, [f64; 4]) {
-    let Some(Shared {
-        r,
-        al,
-        a,
-        b,
-        lg_ab,
-        lg_b,
-        dg_ab,
-        dg_b,
-        lg_r,
-        dg_r,
-    }) = Shared::of(theta)
-    else {
-        return (f64::NEG_INFINITY, [0.0; 4]);
-    };
-    // per distinct x: (A1 - r ln α, A2, dA1/dr - ln α, dA2/da, dA2/db)
-    let tab: Vec<[f64; 5]> = d
+/// Log-likelihood (total), its gradient and its Hessian in log-parameter space.
+///
+/// Per customer with u = ∇A3 - ∇A4 and w4 = e^A4 / (e^A3 + e^A4) (0 when x = 0), w3 = 1 - w4:
+/// ∇LL = ∇A1 + ∇A2 + w3 ∇A3 + w4 ∇A4 and
+/// ∇²LL = ∇²A1 + ∇²A2 + w3 ∇²A3 + w4 ∇²A4 + w3 w4 u uᵀ (the Hessian of ln(e^A3 + e^A4)).
+/// The lnΓ, ψ and ψ₁ terms of A1 and A2 depend on x alone: they are summed per distinct x
+/// times its count. Each repeat customer costs two ln, one exp and one ln_1p.
+fn ll_hess(theta: &[f64], d: &Data) -> (f64, [f64; 4], [[f64; 4]; 4]) {
+    let (r, al, a, b) = (
+        theta[0].exp(),
+        theta[1].exp(),
+        theta[2].exp(),
+        theta[3].exp(),
+    );
+    if ![r, al, a, b].iter().all(|v| v.is_finite() && *v > 0.0) {
+        return (f64::NEG_INFINITY, [0.0; 4], [[0.0; 4]; 4]);
+    }
+    // Σ over distinct x of count x (A1 - r ln α, A2, their derivatives), with the lnΓ, ψ and ψ₁
+    // differences of A1 and A2 from their recurrences (accurate when a + b is huge)
+    let mut acc = [0.0f64; 15];
+    // per distinct x: ln(b+x-1), 1/(b+x-1)
+    let per_x: Vec<[f64; 2]> = d
         .distinct
         .iter()
-        .map(|&x| {
-            [
-                ln_gamma(r + x) - lg_r,
-                lg_ab + ln_gamma(b + x) - lg_b - ln_gamma(a + b + x),
-                digamma(r + x) - dg_r,
-                dg_ab - digamma(a + b + x),
-                dg_ab + digamma(b + x) - dg_b - digamma(a + b + x),
-            ]
+        .zip(&d.count)
+        .map(|(&x, &c)| {
+            let [lg_r, dg_r, tg_r] = gamma_diffs(r, x);
+            let [lg_b, dg_b, tg_b] = gamma_diffs(b, x);
+            let [lg_ab, dg_ab, tg_ab] = gamma_diffs(a + b, x);
+            acc[0] += c * (lg_r + lg_b - lg_ab);
+            acc[1] += c * dg_r;
+            acc[3] -= c * dg_ab;
+            acc[4] += c * (dg_b - dg_ab);
+            acc[5] += c * tg_r;
+            acc[12] -= c * tg_ab;
+            acc[13] -= c * tg_ab;
+            acc[14] += c * (tg_b - tg_ab);
+            [(b + x - 1.0).ln(), 1.0 / (b + x - 1.0)]
         })
         .collect();
-    let ln_al = al.ln();
-    let ln_a = a.ln();
-    let acc = block_fold::<5>(d.x.len(), 4096, |s, i| {
+    let (ln_a, inv_a) = (a.ln(), 1.0 / a);
+    // accumulators (natural parameters, before the terms every customer shares):
+    // 0 LL, 1..4 gradient r α a b, 5 rr, 6 rα, 7 αα, 8 ra, 9 rb, 10 αa, 11 αb, 12 aa, 13 ab, 14 bb
+    let rep = block_fold::<15>(d.x.len(), 4096, |s, i| {
         let x = d.x[i];
-        let e = &tab[d.idx[i] as usize];
-        let l_t = (al + d.t[i]).ln();
-        let a3 = -(r + x) * l_t;
-        let (lse, w4, l_tx) = if x > 0.0 {
-            let l_tx = (al + d.tx[i]).ln();
-            let a4 = ln_a - (b + x - 1.0).ln() - (r + x) * l_tx;
-            let m = a3.max(a4);
-            let lse = m + ((a3 - m).exp() + (a4 - m).exp()).ln();
-            (lse, (a4 - lse).exp(), l_tx)
+        let [l_b, i_b] = per_x[d.idx[i] as usize];
+        let (it, itx) = (1.0 / (al + d.t[i]), 1.0 / (al + d.tx[i]));
+        let (l_t, l_tx) = ((al + d.t[i]).ln(), (al + d.tx[i]).ln());
+        let rx = r + x;
+        let a3 = -rx * l_t;
+        let a4 = ln_a - l_b - rx * l_tx;
+        let diff = a4 - a3;
+        let ed = (-diff.abs()).exp();
+        let lse = a3.max(a4) + ed.ln_1p();
+        let w4 = if diff > 0.0 {
+            1.0 / (1.0 + ed)
         } else {
-            (a3, 0.0, 0.0)
+            ed / (1.0 + ed)
         };
         let w3 = 1.0 - w4;
-        s[0] += e[0] + e[1] + lse;
-        s[1] += e[2] - w3 * l_t - w4 * l_tx;
-        s[2] += -w3 * (r + x) / (al + d.t[i]) - w4 * (r + x) / (al + d.tx[i]);
-        s[3] += e[3] + w4 / a;
-        s[4] += e[4] - if x > 0.0 { w4 / (b + x - 1.0) } else { 0.0 };
+        let w34 = w3 * w4;
+        // u = ∇A3 - ∇A4 over (r, α, a, b)
+        let u = [l_tx - l_t, rx * (itx - it), -inv_a, i_b];
+        s[0] += lse;
+        s[1] -= w3 * l_t + w4 * l_tx;
+        s[2] -= rx * (w3 * it + w4 * itx);
+        s[3] += w4 * inv_a;
+        s[4] -= w4 * i_b;
+        s[5] += w34 * u[0] * u[0];
+        s[6] += w34 * u[0] * u[1] - (w3 * it + w4 * itx);
+        s[7] += w34 * u[1] * u[1] + rx * (w3 * it * it + w4 * itx * itx);
+        s[8] += w34 * u[0] * u[2];
+        s[9] += w34 * u[0] * u[3];
+        s[10] += w34 * u[1] * u[2];
+        s[11] += w34 * u[1] * u[3];
+        s[12] += w34 * u[2] * u[2] - w4 * inv_a * inv_a;
+        s[13] += w34 * u[2] * u[3];
+        s[14] += w34 * u[3] * u[3] + w4 * i_b * i_b;
     });
+    for (t, v) in acc.iter_mut().zip(rep) {
+        *t += v;
+    }
     // customers without repeat purchases: LL = r ln α - r ln(α+T)
-    let mut acc = acc;
     for &(t, c) in &d.zero {
-        let l_t = (al + t).ln();
+        let (l_t, it) = ((al + t).ln(), 1.0 / (al + t));
         acc[0] -= c * r * l_t;
         acc[1] -= c * l_t;
-        acc[2] -= c * r / (al + t);
+        acc[2] -= c * r * it;
+        acc[6] -= c * it;
+        acc[7] += c * r * it * it;
     }
+    // r ln α, shared by every customer
     let nf = d.n as f64;
-    let ll = acc[0] + nf * r * ln_al;
-    let grad = [
-        r * (acc[1] + nf * ln_al),
-        al * (acc[2] + nf * r / al),
-        a * acc[3],
-        b * acc[4],
+    let ll = acc[0] + nf * r * al.ln();
+    let g = [acc[1] + nf * al.ln(), acc[2] + nf * r / al, acc[3], acc[4]];
+    let (rr, ra_, aa_) = (acc[5], acc[6] + nf / al, acc[7] - nf * r / (al * al));
+    let h = [
+        [rr, ra_, acc[8], acc[9]],
+        [ra_, aa_, acc[10], acc[11]],
+        [acc[8], acc[10], acc[12], acc[13]],
+        [acc[9], acc[11], acc[13], acc[14]],
     ];
-    (ll, grad)
+    (ll, g, h)
+}
+
+/// Total log-likelihood of a variant at log-parameters `theta`.
+fn log_likelihood(variant: Variant, theta: &[f64], d: &Data) -> f64 {
+    match variant {
+        Variant::Bgnbd => ll_hess(theta, d).0,
+        Variant::Mbgnbd => ll_grad_mbg(theta, d).0,
+    }
+}
+
+/// [`ll_hess`] as an optimiser objective in log-parameters.
+fn eval_bgnbd(theta: &[f64], d: &Data, n: f64, penalizer: f64) -> Eval {
+    let (ll, g, h) = ll_hess(theta, d);
+    if !ll.is_finite() {
+        return penalized(ll, &[0.0; 4], None, theta, n, penalizer);
+    }
+    let p = [
+        theta[0].exp(),
+        theta[1].exp(),
+        theta[2].exp(),
+        theta[3].exp(),
+    ];
+    let (grad, hess) = to_log_space(p, g, h);
+    penalized(ll, &grad, Some(hess), theta, n, penalizer)
 }
 
 /// MBG/NBD log-likelihood and gradient (lifetimes 0.11.3 `ModifiedBetaGeoFitter`):
@@ -332,10 +415,6 @@ impl BgNbd {
             Variant::Bgnbd => "BG/NBD",
             Variant::Mbgnbd => "MBG/NBD",
         };
-        let ll_grad = match variant {
-            Variant::Bgnbd => ll_grad,
-            Variant::Mbgnbd => ll_grad_mbg,
-        };
         check_inputs(frequency, recency, t)?;
         if !(penalizer >= 0.0 && penalizer.is_finite()) {
             return Err(Error::Config(format!(
@@ -349,11 +428,19 @@ impl BgNbd {
             )));
         }
         let d = Data::new(frequency, recency, t);
+        let sample = Data::sample(frequency, recency, t);
         let n = frequency.len() as f64;
-        let objective = |th: &[f64]| -> (f64, Vec<f64>) {
-            let (ll, g) = ll_grad(th, &d);
-            penalized(ll, &g, th, n, penalizer)
+        let eval = |th: &[f64], d: &Data| -> Eval {
+            match variant {
+                Variant::Bgnbd => eval_bgnbd(th, d, d.n as f64, penalizer),
+                Variant::Mbgnbd => {
+                    let (ll, g) = ll_grad_mbg(th, d);
+                    penalized(ll, &g, None, th, d.n as f64, penalizer)
+                }
+            }
         };
+        let objective = |th: &[f64]| eval(th, &d);
+        let on_sample = sample.as_ref().map(|s| move |th: &[f64]| eval(th, s));
         let mean_t = t.iter().sum::<f64>() / n;
         let la = mean_t.max(1e-3).ln();
         let starts = vec![
@@ -361,12 +448,17 @@ impl BgNbd {
             vec![(0.5f64).ln(), la - 1.0, (0.5f64).ln(), (2.0f64).ln()],
             vec![0.0, 0.0, 0.0, 0.0],
         ];
-        let o = maximize(&objective, &starts).ok_or_else(|| {
+        let o = maximize_warm(
+            &objective,
+            on_sample.as_ref().map(|f| f as &Objective),
+            &starts,
+        )
+        .ok_or_else(|| {
             Error::Data(format!(
                 "{name}: the log-likelihood is not finite at any start"
             ))
         })?;
-        let ll = ll_grad(&o.theta, &d).0;
+        let ll = log_likelihood(variant, &o.theta, &d);
         if !o.diagnostics.converged {
             return Err(Error::Data(format!(
                 "{name} did not converge ({}; gradient norm {:.3e} after {} iterations): the data may not identify the model (e.g. no repeat purchases)",
@@ -392,10 +484,7 @@ impl BgNbd {
     pub fn log_likelihood_of(&self, frequency: &[f64], recency: &[f64], t: &[f64]) -> f64 {
         let d = Data::new(frequency, recency, t);
         let th = [self.r.ln(), self.alpha.ln(), self.a.ln(), self.b.ln()];
-        match self.variant {
-            Variant::Bgnbd => ll_grad(&th, &d).0,
-            Variant::Mbgnbd => ll_grad_mbg(&th, &d).0,
-        }
+        log_likelihood(self.variant, &th, &d)
     }
 
     /// P(alive | x, t_x, T) (Fader, Hardie & Lee 2008 note 021; lifetimes
@@ -525,5 +614,43 @@ impl BgNbd {
         let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
         let hyp = hyp2f1(r, b, a + b - 1.0, t / (al + t)).unwrap_or(f64::NAN);
         (a + b - 1.0) / (a - 1.0) * (1.0 - (al / (al + t)).powf(r) * hyp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small population with one-time buyers, several x and distinct (t_x, T).
+    fn data() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n = 300;
+        let x: Vec<f64> = (0..n).map(|i| (i % 6) as f64).collect();
+        let t: Vec<f64> = (0..n).map(|i| 10.0 + (i % 37) as f64 * 1.7).collect();
+        let tx = (0..n)
+            .map(|i| {
+                if x[i] == 0.0 {
+                    0.0
+                } else {
+                    t[i] * ((i % 9) as f64 + 0.5) / 10.0
+                }
+            })
+            .collect();
+        (x, tx, t)
+    }
+
+    #[test]
+    fn analytic_gradient_and_hessian_match_differences() {
+        // central differences of the value (for the gradient) and of the analytic gradient
+        // (for the Hessian), at a point away from the optimum
+        let (x, tx, t) = data();
+        let d = Data::new(&x, &tx, &t);
+        let theta = [(0.4f64).ln(), (3.0f64).ln(), (0.7f64).ln(), (2.2f64).ln()];
+        for c in [0.0, 0.05] {
+            // with and without the L2 penalty
+            super::super::optim::assert_derivatives(
+                &|th: &[f64]| eval_bgnbd(th, &d, d.n as f64, c),
+                &theta,
+            );
+        }
     }
 }

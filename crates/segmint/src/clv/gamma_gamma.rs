@@ -12,11 +12,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bgnbd::SAMPLE;
 use super::bgnbd::{estimates, Estimate};
-use super::optim::{maximize, penalized, Diagnostics};
+use super::optim::{maximize_warm, penalized, to_log_space, Diagnostics, Eval, Objective};
 use super::{block_fold, distinct_index};
 use crate::error::{Error, Result};
-use crate::stats::{digamma, ln_gamma};
+use crate::stats::{digamma, ln_gamma, trigamma};
 
 /// A fitted Gamma-Gamma model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,35 +36,115 @@ pub struct GammaGamma {
     pub diagnostics: Option<Diagnostics>,
 }
 
-fn ll_grad(theta: &[f64], x: &[f64], m: &[f64], distinct: &[f64], idx: &[u32]) -> (f64, [f64; 3]) {
+/// The fitting data: repeat customers' x and m, the per-x counts, and the sums that do not
+/// depend on the parameters.
+struct Data {
+    x: Vec<f64>,
+    m: Vec<f64>,
+    distinct: Vec<f64>,
+    count: Vec<f64>,
+    /// Σ ln m and Σ x ln m over the customers.
+    sum_ln_m: f64,
+    sum_x_ln_m: f64,
+}
+
+impl Data {
+    fn new(x: Vec<f64>, m: Vec<f64>) -> Data {
+        let (distinct, idx) = distinct_index(&x);
+        let mut count = vec![0.0; distinct.len()];
+        for &k in &idx {
+            count[k as usize] += 1.0;
+        }
+        let (mut sum_ln_m, mut sum_x_ln_m) = (0.0, 0.0);
+        for (&xi, &mi) in x.iter().zip(&m) {
+            let l = mi.ln();
+            sum_ln_m += l;
+            sum_x_ln_m += xi * l;
+        }
+        Data {
+            x,
+            m,
+            distinct,
+            count,
+            sum_ln_m,
+            sum_x_ln_m,
+        }
+    }
+
+    /// Every k-th customer, about `bgnbd::SAMPLE` of them; `None` for small data.
+    fn sample(&self) -> Option<Data> {
+        if self.x.len() < 4 * SAMPLE {
+            return None;
+        }
+        let k = self.x.len() / SAMPLE;
+        let pick = |v: &[f64]| -> Vec<f64> { v.iter().step_by(k).copied().collect() };
+        Some(Data::new(pick(&self.x), pick(&self.m)))
+    }
+}
+
+/// Log-likelihood (total), gradient and Hessian in the natural parameters (p, q, v).
+///
+/// LL = Σₓ cₓ [lnΓ(px+q) - lnΓ(px) - lnΓ(q) + px ln x] + n q ln v + p Σ x ln m - Σ ln m
+///      - p Σ x ln(xm+v) - q Σ ln(xm+v);
+/// the lnΓ, ψ and ψ₁ terms are summed per distinct x, so each customer costs one ln and one
+/// division (six running sums of ln(xm+v), 1/(xm+v) and 1/(xm+v)², plain and times x).
+fn ll_hess(theta: &[f64], d: &Data) -> (f64, [f64; 3], [[f64; 3]; 3]) {
     let (p, q, v) = (theta[0].exp(), theta[1].exp(), theta[2].exp());
     if ![p, q, v].iter().all(|z| z.is_finite() && *z > 0.0) {
-        return (f64::NEG_INFINITY, [0.0; 3]);
+        return (f64::NEG_INFINITY, [0.0; 3], [[0.0; 3]; 3]);
     }
-    let (lg_q, dg_q) = (ln_gamma(q), digamma(q));
-    // per distinct x: lnΓ(px+q) - lnΓ(px) - lnΓ(q), ψ(px+q), ψ(px), ln x
-    let tab: Vec<[f64; 4]> = distinct
-        .iter()
-        .map(|&x| {
-            [
-                ln_gamma(p * x + q) - ln_gamma(p * x) - lg_q,
-                digamma(p * x + q),
-                digamma(p * x),
-                x.ln(),
-            ]
-        })
-        .collect();
-    let ln_v = v.ln();
-    let acc = block_fold::<4>(x.len(), 4096, |s, i| {
-        let (xi, mi) = (x[i], m[i]);
-        let e = &tab[idx[i] as usize];
-        let (ln_m, ln_xmv) = (mi.ln(), (xi * mi + v).ln());
-        s[0] += e[0] + q * ln_v + (p * xi - 1.0) * ln_m + p * xi * e[3] - (p * xi + q) * ln_xmv;
-        s[1] += xi * (e[1] - e[2] + ln_m + e[3] - ln_xmv);
-        s[2] += e[1] - dg_q + ln_v - ln_xmv;
-        s[3] += q / v - (p * xi + q) / (xi * mi + v);
+    let (lg_q, dg_q, tg_q) = (ln_gamma(q), digamma(q), trigamma(q));
+    // per distinct x: value, d/dp, d/dq, pp, pq, qq
+    let mut t = [0.0f64; 6];
+    for (&x, &c) in d.distinct.iter().zip(&d.count) {
+        let (px, ln_x) = (p * x, x.ln());
+        let (dg_s, tg_s) = (digamma(px + q), trigamma(px + q));
+        t[0] += c * (ln_gamma(px + q) - ln_gamma(px) - lg_q + px * ln_x);
+        t[1] += c * x * (dg_s - digamma(px) + ln_x);
+        t[2] += c * (dg_s - dg_q);
+        t[3] += c * x * x * (tg_s - trigamma(px));
+        t[4] += c * x * tg_s;
+        t[5] += c * (tg_s - tg_q);
+    }
+    // Σ ln(xm+v), Σ x ln(xm+v), Σ 1/(xm+v), Σ x/(xm+v), Σ 1/(xm+v)², Σ x/(xm+v)²
+    let s = block_fold::<6>(d.x.len(), 4096, |s, i| {
+        let x = d.x[i];
+        let y = x * d.m[i] + v;
+        let (l, iy) = (y.ln(), 1.0 / y);
+        s[0] += l;
+        s[1] += x * l;
+        s[2] += iy;
+        s[3] += x * iy;
+        s[4] += iy * iy;
+        s[5] += x * iy * iy;
     });
-    (acc[0], [p * acc[1], q * acc[2], v * acc[3]])
+    let n = d.x.len() as f64;
+    let ln_v = v.ln();
+    let ll = t[0] + n * q * ln_v + p * d.sum_x_ln_m - d.sum_ln_m - p * s[1] - q * s[0];
+    let g = [
+        t[1] + d.sum_x_ln_m - s[1],
+        t[2] + n * ln_v - s[0],
+        n * q / v - p * s[3] - q * s[2],
+    ];
+    let (pv, qv) = (-s[3], n / v - s[2]);
+    let h = [
+        [t[3], t[4], pv],
+        [t[4], t[5], qv],
+        [pv, qv, -n * q / (v * v) + p * s[5] + q * s[4]],
+    ];
+    (ll, g, h)
+}
+
+/// [`ll_hess`] as an optimiser objective in log-parameters.
+fn eval(theta: &[f64], d: &Data, penalizer: f64) -> Eval {
+    let n = d.x.len() as f64;
+    let (ll, g, h) = ll_hess(theta, d);
+    if !ll.is_finite() {
+        return penalized(ll, &[0.0; 3], None, theta, n, penalizer);
+    }
+    let p = [theta[0].exp(), theta[1].exp(), theta[2].exp()];
+    let (grad, hess) = to_log_space(p, g, h);
+    penalized(ll, &grad, Some(hess), theta, n, penalizer)
 }
 
 impl GammaGamma {
@@ -95,19 +176,26 @@ impl GammaGamma {
                 x.len()
             )));
         }
-        let (distinct, idx) = distinct_index(&x);
         let n = x.len() as f64;
-        let objective = |th: &[f64]| -> (f64, Vec<f64>) {
-            let (ll, g) = ll_grad(th, &x, &m, &distinct, &idx);
-            penalized(ll, &g, th, n, penalizer)
-        };
-        let mean_m = m.iter().sum::<f64>() / n;
+        let correlation = pearson(&x, &m);
+        let d = Data::new(x, m);
+        let sample = d.sample();
+        let objective = |th: &[f64]| eval(th, &d, penalizer);
+        let on_sample = sample
+            .as_ref()
+            .map(|s| move |th: &[f64]| eval(th, s, penalizer));
+        let mean_m = d.m.iter().sum::<f64>() / n;
         let starts = vec![
             vec![0.0, 0.0, 0.0],
             vec![(2.0f64).ln(), (3.0f64).ln(), (mean_m * 2.0).max(1e-6).ln()],
             vec![(5.0f64).ln(), (2.0f64).ln(), mean_m.max(1e-6).ln()],
         ];
-        let o = maximize(&objective, &starts).ok_or_else(|| {
+        let o = maximize_warm(
+            &objective,
+            on_sample.as_ref().map(|f| f as &Objective),
+            &starts,
+        )
+        .ok_or_else(|| {
             Error::Data("Gamma-Gamma: the log-likelihood is not finite at any start".into())
         })?;
         if !o.diagnostics.converged {
@@ -116,15 +204,15 @@ impl GammaGamma {
                 o.diagnostics.message, o.diagnostics.gradient_norm
             )));
         }
-        let ll = ll_grad(&o.theta, &x, &m, &distinct, &idx).0;
+        let ll = ll_hess(&o.theta, &d).0;
         Ok(GammaGamma {
             p: o.theta[0].exp(),
             q: o.theta[1].exp(),
             v: o.theta[2].exp(),
             log_likelihood: ll,
-            customers: x.len(),
+            customers: d.x.len(),
             penalizer,
-            frequency_monetary_correlation: pearson(&x, &m),
+            frequency_monetary_correlation: correlation,
             estimates: estimates(&["p", "q", "v"], &o.theta, &o.hessian),
             diagnostics: Some(o.diagnostics),
         })
@@ -138,9 +226,8 @@ impl GammaGamma {
             .filter(|(f, _)| **f > 0.0)
             .map(|(f, m)| (*f, *m))
             .unzip();
-        let (distinct, idx) = distinct_index(&x);
         let th = [self.p.ln(), self.q.ln(), self.v.ln()];
-        ll_grad(&th, &x, &m, &distinct, &idx).0
+        ll_hess(&th, &Data::new(x, m)).0
     }
 
     /// Expected average order value given x repeat purchases of mean m (lifetimes
@@ -163,4 +250,24 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
         sbb += (y - mb) * (y - mb);
     }
     sab / (saa * sbb).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analytic_gradient_and_hessian_match_differences() {
+        // central differences of the value (gradient) and of the analytic gradient (Hessian)
+        let x: Vec<f64> = (0..200).map(|i| (1 + i % 7) as f64).collect();
+        let m: Vec<f64> = (0..200)
+            .map(|i| 5.0 + (i * 37 % 101) as f64 * 0.9)
+            .collect();
+        let d = Data::new(x, m);
+        let theta = [(3.0f64).ln(), (2.5f64).ln(), (12.0f64).ln()];
+        for c in [0.0, 0.05] {
+            // with and without the L2 penalty
+            super::super::optim::assert_derivatives(&|th: &[f64]| eval(th, &d, c), &theta);
+        }
+    }
 }

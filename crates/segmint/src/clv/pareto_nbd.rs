@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{estimates, Estimate};
-use super::optim::{maximize, penalized, Diagnostics};
+use super::optim::{maximize, penalized, Diagnostics, Eval};
 use super::{block_fold, check_inputs, distinct_index};
 use crate::error::{Error, Result};
 use crate::stats::{hyp2f1, ln_gamma};
@@ -159,7 +159,7 @@ impl ParetoNbd {
         }
         let d = Data::new(frequency, recency, t);
         let n = frequency.len() as f64;
-        let objective = |th: &[f64]| -> (f64, Vec<f64>) {
+        let objective = |th: &[f64]| -> Eval {
             let v = log_likelihood(th, &d);
             let g: Vec<f64> = (0..4)
                 .map(|k| {
@@ -171,7 +171,7 @@ impl ParetoNbd {
                     (log_likelihood(&up, &d) - log_likelihood(&dn, &d)) / (2.0 * h)
                 })
                 .collect();
-            penalized(v, &g, th, n, penalizer)
+            penalized(v, &g, None, th, n, penalizer)
         };
         let mean_t = t.iter().sum::<f64>() / n;
         let la = mean_t.max(1e-3).ln();
