@@ -343,3 +343,68 @@ fn expected_purchases_at_many_horizons_equal_one_at_a_time() {
     assert_eq!(two[0], 0.0);
     assert_eq!(two[1], bg.expected_purchases(52.0, 3.0, 20.0, 45.0));
 }
+
+#[test]
+fn grouped_predictions_equal_the_per_customer_definition() {
+    // predict() computes E = P(alive) x G(x, T) with G once per distinct (x, T); compare with
+    // lifetimes' definition customer by customer: expected_purchases at the horizon, and
+    // CLV = Σ_months value (E(month i) - E(month i-1)) / (1 + d)^i (TimeUnit::Week: 4.345 weeks
+    // a month), for BG/NBD, MBG/NBD and Pareto/NBD
+    use segmint::clv::bgnbd::Variant;
+    use segmint::clv::pareto_nbd::ParetoNbd;
+    use segmint::clv::{predict, PredictParams, Summary, TimeUnit, TransactionModel};
+    let (x, tx, t, m) = simulate(3_000);
+    // T on a weekly grid so that customers share (x, T)
+    let t: Vec<f64> = t.iter().map(|v| v.round()).collect();
+    let tx: Vec<f64> = tx.iter().zip(&t).map(|(a, b)| a.min(*b)).collect();
+    let s = Summary {
+        time_unit: TimeUnit::Week,
+        customer_id: (0..x.len()).map(|i| i.to_string()).collect(),
+        frequency: x.clone(),
+        recency: tx.clone(),
+        t: t.clone(),
+        monetary_value: m.clone(),
+        ..Default::default()
+    };
+    let bg = BgNbd::fit(&x, &tx, &t, 0.0).unwrap();
+    let mbg = BgNbd::fit_variant(Variant::Mbgnbd, &x, &tx, &t, 0.0).unwrap();
+    let pareto = ParetoNbd {
+        r: 0.3,
+        alpha: 5.0,
+        s: 0.8,
+        beta: 12.0,
+        log_likelihood: 0.0,
+        customers: 0,
+        penalizer: 0.0,
+        estimates: vec![],
+        diagnostics: None,
+    };
+    let gg = GammaGamma::fit(&x, &m, 0.0).unwrap();
+    let p = PredictParams::default();
+    let models: [&dyn TransactionModel; 3] = [&bg, &mbg, &pareto];
+    for (k, model) in models.into_iter().enumerate() {
+        let pred = predict(&s, model, &gg, &p);
+        for i in (0..x.len()).step_by(7) {
+            let (xi, txi, ti) = (x[i], tx[i], t[i]);
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1e-12);
+            let e = model.expected_purchases(p.horizon, xi, txi, ti);
+            assert!(
+                close(pred.expected_purchases[i], e),
+                "model {k} customer {i}"
+            );
+            assert_eq!(pred.p_alive[i], model.p_alive(xi, txi, ti));
+            let value = gg.expected_order_value(xi, m[i]);
+            let mut clv = 0.0;
+            for month in 1..=p.clv_months {
+                let now = model.expected_purchases(month as f64 * 4.345, xi, txi, ti);
+                let before = model.expected_purchases((month - 1) as f64 * 4.345, xi, txi, ti);
+                clv += value * (now - before) / (1.0 + p.discount_rate).powi(month as i32);
+            }
+            assert!(
+                close(pred.clv[i], clv),
+                "model {k} customer {i}: {} vs {clv}",
+                pred.clv[i]
+            );
+        }
+    }
+}

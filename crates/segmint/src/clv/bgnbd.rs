@@ -15,6 +15,7 @@
 //! gradient; lnΓ and ψ terms depend on x only and are computed once per distinct x.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use super::optim::{
     maximize_warm, penalized, standard_errors, to_log_space, Diagnostics, Eval, Objective,
@@ -505,8 +506,16 @@ impl BgNbd {
     }
 
     /// Expected repeat purchases in the next `horizon` time units given the history (equation 10
-    /// of the paper; lifetimes `conditional_expected_number_of_purchases_up_to_time`).
+    /// of the paper; lifetimes `conditional_expected_number_of_purchases_up_to_time`): P(alive)
+    /// times [`BgNbd::expected_if_alive`].
     pub fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+        self.expected_if_alive(horizon, x, t) / self.denominator(x, tx, t)
+    }
+
+    /// Equation 10 without its denominator, which is 1 / P(alive): the expected repeat purchases
+    /// in the next `horizon` time units of a customer known to be alive. It depends on x and T
+    /// but not on t_x, so customers sharing (x, T) share it.
+    pub fn expected_if_alive(&self, horizon: f64, x: f64, t: f64) -> f64 {
         let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
         if horizon <= 0.0 {
             return 0.0;
@@ -515,9 +524,7 @@ impl BgNbd {
             let z = horizon / (al + t + horizon);
             let hyp = hyp2f1(r + x, b + x + 1.0, a + b + x, z).unwrap_or(f64::NAN);
             let first = (a + b + x) / (a - 1.0);
-            let second = 1.0 - hyp * ((al + t) / (al + horizon + t)).powf(r + x);
-            let den = 1.0 + (a / (b + x)) * ((al + t) / (al + tx)).powf(r + x);
-            return first * second / den;
+            return first * (1.0 - hyp * ((al + t) / (al + horizon + t)).powf(r + x));
         }
         let (ha, hb, hc) = (r + x, b + x, a + b + x - 1.0);
         let z = horizon / (al + t + horizon);
@@ -529,31 +536,54 @@ impl BgNbd {
                     + (hc - ha - hb) * (1.0 - z).ln()
             }
         };
-        self.expected_from_ln_hyp(ln_hyp, horizon, x, t, self.denominator(x, tx, t))
+        self.if_alive_from_ln_hyp(ln_hyp, horizon, x, t)
     }
 
-    /// The denominator of equation 10 (it does not depend on the horizon).
+    /// The denominator of equation 10, 1 / P(alive) (it does not depend on the horizon).
     fn denominator(&self, x: f64, tx: f64, t: f64) -> f64 {
         let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
-        1.0 + if x > 0.0 {
-            (a / (b + x - 1.0)) * ((al + t) / (al + tx)).powf(r + x)
-        } else {
-            0.0
+        let ratio = ((al + t) / (al + tx)).powf(r + x);
+        1.0 + match self.variant {
+            Variant::Mbgnbd => (a / (b + x)) * ratio,
+            Variant::Bgnbd if x > 0.0 => (a / (b + x - 1.0)) * ratio,
+            Variant::Bgnbd => 0.0,
         }
     }
 
-    /// Equation 10 given the log of its hypergeometric term 2F1(r+x, b+x; a+b+x-1; z) and its
-    /// denominator.
-    fn expected_from_ln_hyp(&self, ln_hyp: f64, horizon: f64, x: f64, t: f64, den: f64) -> f64 {
+    /// BG/NBD's equation 10 without its denominator, given the log of its hypergeometric term
+    /// 2F1(r+x, b+x; a+b+x-1; z).
+    fn if_alive_from_ln_hyp(&self, ln_hyp: f64, horizon: f64, x: f64, t: f64) -> f64 {
         let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
         let first = (a + b + x - 1.0) / (a - 1.0);
         let second = 1.0 - (ln_hyp + (r + x) * ((al + t) / (al + horizon + t)).ln()).exp();
-        first * second / den
+        first * second
+    }
+
+    /// [`BgNbd::expected_if_alive`] at several horizons (`out[j]` for `horizons[j]`): the
+    /// hypergeometric series of all horizons summed in one pass ([`hyp2f1_many`]); MBG/NBD, and
+    /// any horizon whose series fails, one at a time.
+    pub fn expected_if_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]) {
+        let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
+        if self.variant == Variant::Mbgnbd || horizons.iter().any(|&h| h <= 0.0) {
+            for (o, &h) in out.iter_mut().zip(horizons) {
+                *o = self.expected_if_alive(h, x, t);
+            }
+            return;
+        }
+        let (ha, hb, hc) = (r + x, b + x, a + b + x - 1.0);
+        let zs: SmallVec<[f64; 16]> = horizons.iter().map(|&h| h / (al + t + h)).collect();
+        let mut hyp: SmallVec<[Option<f64>; 16]> = smallvec::smallvec![None; zs.len()];
+        hyp2f1_many(ha, hb, hc, &zs, &mut hyp);
+        for ((o, &h), v) in out.iter_mut().zip(horizons).zip(hyp) {
+            *o = match v {
+                Some(v) if v > 0.0 && v.is_finite() => self.if_alive_from_ln_hyp(v.ln(), h, x, t),
+                _ => self.expected_if_alive(h, x, t),
+            };
+        }
     }
 
     /// [`BgNbd::expected_purchases`] at several horizons for one customer (`out[j]` for
-    /// `horizons[j]`): the hypergeometric series of all horizons summed in one pass
-    /// ([`hyp2f1_many`]); MBG/NBD, and any horizon whose series fails, one at a time.
+    /// `horizons[j]`), from [`BgNbd::expected_if_alive_many`].
     pub fn expected_purchases_many(
         &self,
         horizons: &[f64],
@@ -562,26 +592,9 @@ impl BgNbd {
         t: f64,
         out: &mut [f64],
     ) {
-        let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
-        if self.variant == Variant::Mbgnbd || horizons.iter().any(|&h| h <= 0.0) {
-            for (o, &h) in out.iter_mut().zip(horizons) {
-                *o = self.expected_purchases(h, x, tx, t);
-            }
-            return;
-        }
-        let (ha, hb, hc) = (r + x, b + x, a + b + x - 1.0);
-        let zs: Vec<f64> = horizons.iter().map(|&h| h / (al + t + h)).collect();
-        let mut hyp = vec![None; zs.len()];
-        hyp2f1_many(ha, hb, hc, &zs, &mut hyp);
+        self.expected_if_alive_many(horizons, x, t, out);
         let den = self.denominator(x, tx, t);
-        for ((o, &h), v) in out.iter_mut().zip(horizons).zip(hyp) {
-            *o = match v {
-                Some(v) if v > 0.0 && v.is_finite() => {
-                    self.expected_from_ln_hyp(v.ln(), h, x, t, den)
-                }
-                _ => self.expected_purchases(h, x, tx, t),
-            };
-        }
+        out.iter_mut().for_each(|o| *o /= den);
     }
 
     /// P(X(t) = n): the probability that a randomly chosen new customer makes exactly `n` repeat

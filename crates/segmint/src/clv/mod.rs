@@ -31,17 +31,18 @@ pub mod optim;
 pub mod pareto_nbd;
 
 /// What the predictions need from a purchase-count model (BG/NBD, MBG/NBD, Pareto/NBD).
+///
+/// In all three models the expected purchases factor as
+/// E(h | x, t_x, T) = P(alive | x, t_x, T) × G(h | x, T), where G, the expectation of a customer
+/// known to be alive, does not depend on t_x: [`predict`] computes G once per distinct (x, T)
+/// (a few tens of thousands for a million customers) and P(alive) per customer.
 pub trait TransactionModel: Sync {
     /// P(alive | x, t_x, T).
     fn p_alive(&self, x: f64, tx: f64, t: f64) -> f64;
     /// Expected repeat purchases in the next `horizon` time units.
     fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64;
-    /// [`TransactionModel::expected_purchases`] at each of `horizons`, into `out`.
-    fn expected_purchases_many(&self, horizons: &[f64], x: f64, tx: f64, t: f64, out: &mut [f64]) {
-        for (o, &h) in out.iter_mut().zip(horizons) {
-            *o = self.expected_purchases(h, x, tx, t);
-        }
-    }
+    /// G(h | x, T) = E(h | x, t_x, T) / P(alive | x, t_x, T) at each of `horizons`, into `out`.
+    fn expected_if_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]);
 }
 
 impl TransactionModel for bgnbd::BgNbd {
@@ -51,8 +52,8 @@ impl TransactionModel for bgnbd::BgNbd {
     fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
         bgnbd::BgNbd::expected_purchases(self, horizon, x, tx, t)
     }
-    fn expected_purchases_many(&self, horizons: &[f64], x: f64, tx: f64, t: f64, out: &mut [f64]) {
-        bgnbd::BgNbd::expected_purchases_many(self, horizons, x, tx, t, out)
+    fn expected_if_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]) {
+        bgnbd::BgNbd::expected_if_alive_many(self, horizons, x, t, out)
     }
 }
 
@@ -62,6 +63,53 @@ impl TransactionModel for pareto_nbd::ParetoNbd {
     }
     fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
         pareto_nbd::ParetoNbd::expected_purchases(self, horizon, x, tx, t)
+    }
+    fn expected_if_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]) {
+        for (o, &h) in out.iter_mut().zip(horizons) {
+            *o = self.expected_if_alive(h, x, t);
+        }
+    }
+}
+
+/// [`TransactionModel::expected_if_alive_many`] per distinct (x, T) of the summary's customers:
+/// `pair[i]` is customer i's row of `values` (`horizons.len()` values a row).
+struct IfAlive {
+    pair: Vec<u32>,
+    values: Vec<f64>,
+    width: usize,
+}
+
+impl IfAlive {
+    fn of(s: &Summary, bg: &dyn TransactionModel, horizons: &[f64]) -> IfAlive {
+        let mut seen: hashbrown::HashMap<(u64, u64), u32, foldhash::fast::FixedState> =
+            hashbrown::HashMap::with_capacity_and_hasher(1024, Default::default());
+        let mut keys: Vec<(f64, f64)> = Vec::new();
+        let pair: Vec<u32> = (0..s.len())
+            .map(|i| {
+                let (x, t) = (s.frequency[i], s.t[i]);
+                *seen.entry((x.to_bits(), t.to_bits())).or_insert_with(|| {
+                    keys.push((x, t));
+                    (keys.len() - 1) as u32
+                })
+            })
+            .collect();
+        let width = horizons.len();
+        let mut values = vec![0.0; keys.len() * width];
+        values
+            .par_chunks_mut(width.max(1))
+            .zip(&keys)
+            .for_each(|(out, &(x, t))| bg.expected_if_alive_many(horizons, x, t, out));
+        IfAlive {
+            pair,
+            values,
+            width,
+        }
+    }
+
+    /// Customer i's values, one per horizon.
+    fn row(&self, i: usize) -> &[f64] {
+        let k = self.pair[i] as usize * self.width;
+        &self.values[k..k + self.width]
     }
 }
 
@@ -446,36 +494,31 @@ pub fn predict(
         .chain([p.horizon])
         .collect();
     let months = p.clv_months as usize;
-    let one = |x: f64, tx: f64, t: f64, m: f64| -> (f64, f64, f64, f64) {
-        let value = gg.expected_order_value(x, m);
-        let mut e = vec![0.0; horizons.len()];
-        bg.expected_purchases_many(&horizons, x, tx, t, &mut e);
-        let mut clv = 0.0;
-        let mut prev = 0.0;
-        for (month, &e) in (1..).zip(&e[..months]) {
-            clv += value * (e - prev) / (1.0 + p.discount_rate).powi(month);
-            prev = e;
-        }
-        (bg.p_alive(x, tx, t), e[months], value, clv)
-    };
-    // One-time buyers (x = 0) differ only by T: compute each distinct T once.
-    let mut zero_t: Vec<f64> = (0..s.len())
-        .filter(|&i| s.frequency[i] == 0.0)
-        .map(|i| s.t[i])
+    let g = IfAlive::of(s, bg, &horizons);
+    // per (x, T): the discounted sum of the monthly increments of G, so that a customer's CLV is
+    // order value x P(alive) x that sum (E = P(alive) G in every month)
+    let discounted: Vec<f64> = g
+        .values
+        .chunks(g.width)
+        .map(|e| {
+            let mut sum = 0.0;
+            let mut prev = 0.0;
+            for (month, &e) in (1..).zip(&e[..months]) {
+                sum += (e - prev) / (1.0 + p.discount_rate).powi(month);
+                prev = e;
+            }
+            sum
+        })
         .collect();
-    zero_t.sort_unstable_by(f64::total_cmp);
-    zero_t.dedup();
-    let zero: Vec<(f64, f64, f64, f64)> =
-        zero_t.par_iter().map(|&t| one(0.0, 0.0, t, 0.0)).collect();
     let rows: Vec<(f64, f64, f64, f64)> = (0..s.len())
         .into_par_iter()
         .map(|i| {
             let (x, tx, t) = (s.frequency[i], s.recency[i], s.t[i]);
-            if x == 0.0 {
-                zero[zero_t.partition_point(|&v| v < t)]
-            } else {
-                one(x, tx, t, s.monetary_value[i])
-            }
+            let value = gg.expected_order_value(x, s.monetary_value[i]);
+            let alive = bg.p_alive(x, tx, t);
+            let e = g.row(i)[months];
+            let clv = value * alive * discounted[g.pair[i] as usize];
+            (alive, alive * e, value, clv)
         })
         .collect();
     Predictions {
@@ -603,11 +646,12 @@ pub fn scorecard(
     gg: &gamma_gamma::GammaGamma,
 ) -> Option<Scorecard> {
     let h = s.holdout.as_ref()?;
+    let g = IfAlive::of(s, bg, &[h.duration]);
     let pred: Vec<(f64, f64)> = (0..s.len())
         .into_par_iter()
         .map(|i| {
             let (x, tx, t) = (s.frequency[i], s.recency[i], s.t[i]);
-            let e = bg.expected_purchases(h.duration, x, tx, t);
+            let e = bg.p_alive(x, tx, t) * g.row(i)[0];
             (e, e * gg.expected_order_value(x, s.monetary_value[i]))
         })
         .collect();

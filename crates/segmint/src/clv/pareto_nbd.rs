@@ -217,9 +217,15 @@ impl ParetoNbd {
     /// Expected repeat purchases in the next `horizon` time units (note 009, equation 41;
     /// lifetimes `conditional_expected_number_of_purchases_up_to_time`).
     pub fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64 {
+        self.p_alive(x, tx, t) * self.expected_if_alive(horizon, x, t)
+    }
+
+    /// The expected repeat purchases in the next `horizon` time units of a customer known to be
+    /// alive (the factor of equation 41 after P(alive); it does not depend on t_x).
+    pub fn expected_if_alive(&self, horizon: f64, x: f64, t: f64) -> f64 {
         let [r, al, s, be] = self.p();
         let rate = (r + x) * (be + t) / (al + t);
         let tail = (1.0 - ((be + t) / (be + t + horizon)).powf(s - 1.0)) / (s - 1.0);
-        self.p_alive(x, tx, t) * rate * tail
+        rate * tail
     }
 }
