@@ -242,7 +242,10 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             serde_json::to_string(&(&params, &pp))?,
         ),
     ];
-    segmint::output::write_table(&s.to_record_batch(&pred, card.as_ref())?, &a.out, &meta)?;
+    bars.timed(&format!("writing {}", a.out.display()), || -> Result<()> {
+        segmint::output::write_table(&s.to_record_batch(&pred, card.as_ref())?, &a.out, &meta)?;
+        Ok(())
+    })?;
     let corr = gg.frequency_monetary_correlation;
     if corr.abs() > 0.3 {
         note(g, format!("warning: frequency and monetary value correlate ({corr:.2}) among repeat customers: Gamma-Gamma assumes they do not"));
