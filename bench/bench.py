@@ -2,7 +2,7 @@
 """Benchmark: a task (the customer mart, RFM scores and segments, or k-means clusters) with segmint and the Python
 peers on the same data, in one run.
 
-usage: python bench/bench.py [--task mart|rfm|kmeans|churn|uplift] [--customers 1000000] [--threads 1,2] [--repeat 3]
+usage: python bench/bench.py [--task mart|rfm|kmeans|churn|uplift|clv] [--customers 1000000] [--threads 1,2] [--repeat 3]
 
 Needs ../shared/bench and a Python with its requirements.txt (run this script with that Python).
 Generates the reference data with gen_data.py (seed 42) into $BENCH_CACHE/data (default
@@ -28,6 +28,10 @@ building from the raw files.
 uplift: scikit-learn's T-learner (peers/uplift_sklearn.py) against `segmint compare` (three
 discovery methods, validation, bootstrap, exports); after the timings, the planted-segment check
 of the bench `uplift` task for both (testdata/planted_uplift.py on segmint's predicted_uplift).
+clv: lifetimes (peers/clv_lifetimes.py: summary, BG/NBD and Gamma-Gamma fits, P(alive), expected
+purchases in 52 weeks, expected order value) against `segmint clv` (the same, plus standard errors
+and the 12-month CLV); `seconds` covers reading to predictions in memory on both sides; after the
+timings, both fits' parameters and log-likelihoods side by side.
 """
 import argparse
 import json
@@ -58,7 +62,7 @@ def timed(cmd, env=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=["mart", "rfm", "kmeans", "churn", "uplift"], default="mart")
+    ap.add_argument("--task", choices=["mart", "rfm", "kmeans", "churn", "uplift", "clv"], default="mart")
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
@@ -68,7 +72,7 @@ def main():
     if args.engines is None:
         args.engines = {"mart": "segmint,duckdb,polars,pandas", "rfm": "segmint,pandas",
                         "kmeans": "segmint,sklearn", "churn": "lightgbm,sklearn,segmint",
-                        "uplift": "segmint,sklearn"}[task]
+                        "uplift": "segmint,sklearn", "clv": "segmint,lifetimes"}[task]
     cache = os.environ.get("BENCH_CACHE", "/tmp/analytics-bench")
     data = os.path.join(cache, "data", f"n{args.customers}_s42")
     if not os.path.exists(os.path.join(data, "meta.json")):
@@ -142,6 +146,16 @@ def main():
         print(cmp.stdout.strip(), flush=True)
     elif task == "churn":
         pass
+    elif task == "clv":
+        ours, theirs = runs["segmint"][0][3], runs["lifetimes"][0][3]
+        print(json.dumps({"task": "clv_compare",
+                          "bgnbd_segmint": {k: round(ours["bgnbd"][k], 6) for k in ("r", "alpha", "a", "b")},
+                          "bgnbd_lifetimes": theirs["bgnbd"],
+                          "bgnbd_loglik": [round(ours["bgnbd"]["log_likelihood"], 4), theirs["bgnbd_loglik"]],
+                          "gg_segmint": {k: round(ours["gamma_gamma"][k], 6) for k in ("p", "q", "v")},
+                          "gg_lifetimes": theirs["gg"],
+                          "gg_loglik": [round(ours["gamma_gamma"]["log_likelihood"], 4), theirs["gg_loglik"]]}),
+              flush=True)
     elif task == "uplift":
         check = subprocess.run([sys.executable, os.path.join(REPO, "testdata", "planted_uplift.py"), data,
                                 os.path.join(out_dir, "uplift_segmint")], capture_output=True, text=True, check=True)

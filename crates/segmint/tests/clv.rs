@@ -223,7 +223,9 @@ fn simulate(n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
 fn large_fits_start_on_a_sample_and_end_at_the_full_optimum() {
     // 12 copies of a 20,000-customer population have the same maximum-likelihood estimates as
     // one copy (the log-likelihood is 12 times as large); at 240,000 customers the starts run on
-    // a subsample, the one copy is fitted on all its customers
+    // a subsample, the one copy is fitted on all its customers. Both stop at the gradient
+    // tolerance (1e-9 x |LL| in log-parameters), which leaves up to ~1e-6 relative in the
+    // parameters (the estimates' own standard errors are ~1e-2 here)
     let (x, tx, t, m) = simulate(20_000);
     let rep = |v: &[f64]| v.repeat(12);
     let (xs, txs, ts) = (rep(&x), rep(&tx), rep(&t));
@@ -249,12 +251,12 @@ fn large_fits_start_on_a_sample_and_end_at_the_full_optimum() {
         (one.a, many.a),
         (one.b, many.b),
     ] {
-        assert!((a - b).abs() < 1e-6 * a, "BG/NBD {a} vs {b}");
+        assert!((a - b).abs() < 1e-5 * a, "BG/NBD {a} vs {b}");
     }
     assert!(
         (12.0 * one.log_likelihood - many.log_likelihood).abs() < 1e-6 * many.log_likelihood.abs()
     );
-    // Gamma-Gamma fits the repeat customers only: 30 copies put them above 200,000
+    // Gamma-Gamma fits the repeat customers only: 30 copies put them above 100,000
     let (one, many) = (
         GammaGamma::fit(&x, &m, 0.0).unwrap(),
         GammaGamma::fit(&x.repeat(30), &m.repeat(30), 0.0).unwrap(),
@@ -266,7 +268,7 @@ fn large_fits_start_on_a_sample_and_end_at_the_full_optimum() {
         .message
         .contains("subsample"));
     for (a, b) in [(one.p, many.p), (one.q, many.q), (one.v, many.v)] {
-        assert!((a - b).abs() < 1e-6 * a, "Gamma-Gamma {a} vs {b}");
+        assert!((a - b).abs() < 1e-5 * a, "Gamma-Gamma {a} vs {b}");
     }
 }
 
@@ -407,4 +409,112 @@ fn grouped_predictions_equal_the_per_customer_definition() {
             );
         }
     }
+}
+
+#[test]
+fn summary_equal_for_sorted_unsorted_and_split_input() {
+    // customers spread over Parquet row groups of 4 rows (some over three groups): the sorted
+    // fast path (boundary customers merged) and the sort of unsorted input give the summary of
+    // the same rows read as one CSV unit
+    use arrow_array::{
+        ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
+    use segmint::clv::{summarize, SummaryParams, TimeUnit};
+    use segmint::data::{ColumnMap, TableKind, TableReader};
+    use segmint::progress::NoProgress;
+    use std::sync::Arc;
+    let mut rows: Vec<(String, i64, f64)> = Vec::new();
+    for c in 0..9u32 {
+        for k in 0..(c % 4) * 3 + 1 {
+            let day = 19_700 + ((c * 37 + k * 11) % 60) as i64; // days since 1970
+            let amount = if k % 5 == 4 {
+                -3.0
+            } else {
+                5.0 + (c + k) as f64
+            };
+            rows.push((
+                format!("K{c:02}"),
+                day * 86_400_000_000 + k as i64 * 1_000,
+                amount,
+            ));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, rows: &[(String, i64, f64)]| {
+        let path = dir.path().join(name);
+        let cols: Vec<(&str, ArrayRef)> = vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r.0.clone()),
+                )),
+            ),
+            (
+                "order_id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows.len()).map(|i| format!("O{i}")),
+                )),
+            ),
+            (
+                "timestamp",
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1))
+                        .with_timezone("UTC"),
+                ),
+            ),
+            (
+                "amount",
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+            ),
+        ];
+        let batch = RecordBatch::try_from_iter(cols).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(4))
+            .build();
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        path
+    };
+    let sorted = write("sorted.parquet", &rows);
+    let mut shuffled = rows.clone();
+    shuffled.reverse();
+    shuffled.swap(3, 17);
+    let unsorted = write("unsorted.parquet", &shuffled);
+    let csv = dir.path().join("transactions.csv");
+    let mut text = String::from("customer_id,order_id,timestamp,amount\n");
+    for (i, r) in rows.iter().enumerate() {
+        let (day, us) = (
+            r.1.div_euclid(86_400_000_000),
+            r.1.rem_euclid(86_400_000_000),
+        );
+        let date = segmint::data::timestamp::format_date(day);
+        text += &format!("{},O{i},{date} 00:00:00.{us:06},{}\n", r.0, r.2);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let params = SummaryParams {
+        calibration_end: Some(19_740),
+        holdout_end: Some(19_760),
+        time_unit: TimeUnit::Week,
+    };
+    let summary = |p: &std::path::Path| {
+        let tx = TableReader::open(TableKind::Transactions, p, &ColumnMap::new()).unwrap();
+        let s = summarize(&tx, &params, &NoProgress).unwrap();
+        let h = s.holdout.clone().unwrap();
+        (
+            s.customer_id,
+            s.frequency,
+            s.recency,
+            s.t,
+            s.monetary_value,
+            h.frequency,
+            h.spend,
+        )
+    };
+    let one = summary(&csv);
+    assert!(one.0.len() >= 7, "{:?}", one.0);
+    assert!(one.1.iter().any(|&x| x >= 3.0));
+    assert_eq!(summary(&sorted), one);
+    assert_eq!(summary(&unsorted), one);
 }

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::optim::{
-    maximize_warm, penalized, standard_errors, to_log_space, Diagnostics, Eval, Objective,
+    maximize_warm, penalized, sample_stride, standard_errors, to_log_space, Diagnostics, Eval,
+    Objective,
 };
 use super::{block_fold, check_inputs, distinct_index};
 use crate::error::{Error, Result};
@@ -118,12 +119,11 @@ impl Data {
                 d.t.push(t[i]);
             }
         }
-        zero_t.sort_unstable_by(f64::total_cmp);
-        for v in zero_t {
-            match d.zero.last_mut() {
-                Some(last) if last.0 == v => last.1 += 1.0,
-                _ => d.zero.push((v, 1.0)),
-            }
+        // one-time buyers counted per distinct T
+        let (values, idx) = distinct_index(&zero_t);
+        d.zero = values.into_iter().map(|v| (v, 0.0)).collect();
+        for k in idx {
+            d.zero[k as usize].1 += 1.0;
         }
         (d.distinct, d.idx) = distinct_index(&d.x);
         d.count = vec![0.0; d.distinct.len()];
@@ -133,13 +133,10 @@ impl Data {
         d
     }
 
-    /// Every k-th customer, k chosen for about [`SAMPLE`] of them; `None` when there are too
-    /// few customers for a sample to save time. The starts of the fit run on it.
+    /// Every k-th customer ([`sample_stride`]); `None` when there are too few customers for a
+    /// sample to save time. The starts of the fit run on it.
     fn sample(x: &[f64], tx: &[f64], t: &[f64]) -> Option<Self> {
-        if x.len() < 4 * SAMPLE {
-            return None;
-        }
-        let k = x.len() / SAMPLE;
+        let k = sample_stride(x.len())?;
         let pick = |v: &[f64]| -> Vec<f64> { v.iter().step_by(k).copied().collect() };
         let (xs, txs, ts) = (pick(x), pick(tx), pick(t));
         // the sample must identify the model too; else the starts run on all customers
@@ -148,9 +145,6 @@ impl Data {
             .then(|| Self::new(&xs, &txs, &ts))
     }
 }
-
-/// Customers in the subsample the starts of a large fit run on (see [`maximize_warm`]).
-pub(crate) const SAMPLE: usize = 50_000;
 
 /// The parameters and the lnΓ / ψ values both BG/NBD likelihoods use; `None` when a
 /// parameter is not a positive finite number.
@@ -459,7 +453,12 @@ impl BgNbd {
                 "{name}: the log-likelihood is not finite at any start"
             ))
         })?;
-        let ll = log_likelihood(variant, &o.theta, &d);
+        // without a penalty the objective is the log-likelihood
+        let ll = if penalizer == 0.0 {
+            o.value
+        } else {
+            log_likelihood(variant, &o.theta, &d)
+        };
         if !o.diagnostics.converged {
             return Err(Error::Data(format!(
                 "{name} did not converge ({}; gradient norm {:.3e} after {} iterations): the data may not identify the model (e.g. no repeat purchases)",

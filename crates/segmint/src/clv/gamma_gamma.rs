@@ -12,9 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bgnbd::SAMPLE;
 use super::bgnbd::{estimates, Estimate};
-use super::optim::{maximize_warm, penalized, to_log_space, Diagnostics, Eval, Objective};
+use super::optim::{
+    maximize_warm, penalized, sample_stride, to_log_space, Diagnostics, Eval, Objective,
+};
 use super::{block_fold, distinct_index};
 use crate::error::{Error, Result};
 use crate::stats::{digamma, ln_gamma, trigamma};
@@ -71,12 +72,9 @@ impl Data {
         }
     }
 
-    /// Every k-th customer, about `bgnbd::SAMPLE` of them; `None` for small data.
+    /// Every k-th customer ([`sample_stride`]); `None` for small data.
     fn sample(&self) -> Option<Data> {
-        if self.x.len() < 4 * SAMPLE {
-            return None;
-        }
-        let k = self.x.len() / SAMPLE;
+        let k = sample_stride(self.x.len())?;
         let pick = |v: &[f64]| -> Vec<f64> { v.iter().step_by(k).copied().collect() };
         Some(Data::new(pick(&self.x), pick(&self.m)))
     }
@@ -204,7 +202,12 @@ impl GammaGamma {
                 o.diagnostics.message, o.diagnostics.gradient_norm
             )));
         }
-        let ll = ll_hess(&o.theta, &d).0;
+        // without a penalty the objective is the log-likelihood
+        let ll = if penalizer == 0.0 {
+            o.value
+        } else {
+            ll_hess(&o.theta, &d).0
+        };
         Ok(GammaGamma {
             p: o.theta[0].exp(),
             q: o.theta[1].exp(),

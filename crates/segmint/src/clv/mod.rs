@@ -228,6 +228,67 @@ impl Unit {
     }
 }
 
+/// Adds one unit's purchase days of a customer to another's (same day: amounts added).
+fn merge_days(into: &mut Days, from: Days) {
+    for (day, v) in from {
+        match into.iter_mut().find(|e| e.0 == day) {
+            Some(e) => e.1 += v,
+            None => into.push((day, v)),
+        }
+    }
+}
+
+/// The summary rows of a run of customers (in customer order).
+#[derive(Default)]
+struct Part {
+    customer_id: Vec<String>,
+    frequency: Vec<f64>,
+    recency: Vec<f64>,
+    t: Vec<f64>,
+    monetary_value: Vec<f64>,
+    first_day: Vec<i64>,
+    holdout_frequency: Vec<f64>,
+    holdout_spend: Vec<f64>,
+}
+
+impl Part {
+    fn of(
+        customers: impl Iterator<Item = (Box<str>, Days)>,
+        cal_end: i64,
+        holdout_end: Option<i64>,
+        unit: f64,
+    ) -> Part {
+        let mut p = Part::default();
+        for (k, mut d) in customers {
+            d.sort_unstable_by_key(|e| e.0);
+            // days after the calibration end belong to the holdout period
+            let split = d.partition_point(|e| (e.0 as i64) <= cal_end);
+            if split == 0 {
+                continue; // first purchase in the holdout period: not a calibration customer
+            }
+            if holdout_end.is_some() {
+                p.holdout_frequency.push((d.len() - split) as f64);
+                p.holdout_spend.push(d[split..].iter().map(|e| e.1).sum());
+            }
+            d.truncate(split);
+            let first = d[0].0 as i64;
+            let last = d[d.len() - 1].0 as i64;
+            let x = d.len() - 1;
+            p.customer_id.push(k.into_string());
+            p.frequency.push(x as f64);
+            p.recency.push((last - first) as f64 / unit);
+            p.t.push((cal_end - first) as f64 / unit);
+            p.monetary_value.push(if x == 0 {
+                0.0
+            } else {
+                d[1..].iter().map(|e| e.1).sum::<f64>() / x as f64
+            });
+            p.first_day.push(first);
+        }
+        p
+    }
+}
+
 /// Builds the summary from a transactions table (see the module docs for the conventions).
 pub fn summarize(
     tx: &TableReader,
@@ -301,33 +362,68 @@ pub fn summarize(
         });
     }
     let cal_end = params.calibration_end.unwrap_or(max_day);
-    let mut entries: Vec<(Box<str>, Days)> = units
-        .into_iter()
-        .flat_map(|u| u.keys.keys.into_iter().zip(u.days))
-        .collect();
-    entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    // merge customers that span units
-    let mut merged: Vec<(Box<str>, Days)> = Vec::with_capacity(entries.len());
-    for (k, d) in entries {
-        match merged.last_mut() {
-            Some(last) if last.0 == k => {
-                for (day, v) in d {
-                    match last.1.iter_mut().find(|e| e.0 == day) {
-                        Some(e) => e.1 += v,
-                        None => last.1.push((day, v)),
-                    }
+    progress.begin("summarising customers", 0);
+    let unit = params.time_unit.days();
+    let holdout_end = params.holdout_end;
+    let mut units = units;
+    // Input sorted by customer_id (the usual export): every unit's keys ascend and the units
+    // follow each other, so only a customer that straddles two units needs merging, and each
+    // unit becomes its slice of the summary in parallel. Otherwise: sort all customers.
+    let sorted = units
+        .par_iter()
+        .all(|u| u.keys.keys.windows(2).all(|w| w[0] < w[1]))
+        && units
+            .iter()
+            .filter(|u| !u.keys.is_empty())
+            .collect::<Vec<_>>()
+            .windows(2)
+            .all(|w| w[0].keys.keys.last() <= w[1].keys.keys.first());
+    let parts: Vec<Part> = if sorted {
+        let mut prev: Option<(usize, usize)> = None;
+        let mut skip = vec![0usize; units.len()];
+        for u in 0..units.len() {
+            if units[u].keys.is_empty() {
+                continue;
+            }
+            if let Some((pu, pi)) = prev {
+                if units[pu].keys.keys[pi] == units[u].keys.keys[0] {
+                    let d = std::mem::take(&mut units[u].days[0]);
+                    merge_days(&mut units[pu].days[pi], d);
+                    skip[u] = 1;
                 }
             }
-            _ => merged.push((k, d)),
+            if units[u].keys.len() > skip[u] {
+                prev = Some((u, units[u].keys.len() - 1));
+            }
         }
-    }
-    if merged.is_empty() {
-        return Err(Error::Data(format!(
-            "{}: no purchase rows (amount > 0) on or before the calibration end",
-            tx.path.display()
-        )));
-    }
-    let unit = params.time_unit.days();
+        units
+            .into_par_iter()
+            .zip(skip)
+            .map(|(u, k)| {
+                Part::of(
+                    u.keys.keys.into_iter().zip(u.days).skip(k),
+                    cal_end,
+                    holdout_end,
+                    unit,
+                )
+            })
+            .collect()
+    } else {
+        let mut entries: Vec<(Box<str>, Days)> = units
+            .into_iter()
+            .flat_map(|u| u.keys.keys.into_iter().zip(u.days))
+            .collect();
+        entries.par_sort_by(|a, b| a.0.cmp(&b.0));
+        // merge customers that span units
+        let mut merged: Vec<(Box<str>, Days)> = Vec::with_capacity(entries.len());
+        for (k, d) in entries {
+            match merged.last_mut() {
+                Some(last) if last.0 == k => merge_days(&mut last.1, d),
+                _ => merged.push((k, d)),
+            }
+        }
+        vec![Part::of(merged.into_iter(), cal_end, holdout_end, unit)]
+    };
     let mut s = Summary {
         calibration_end: cal_end,
         time_unit: params.time_unit,
@@ -338,32 +434,19 @@ pub fn summarize(
         duration: (h - cal_end) as f64 / unit,
         ..Default::default()
     });
-    for (k, mut d) in merged {
-        d.sort_unstable_by_key(|e| e.0);
-        // days after the calibration end belong to the holdout period
-        let split = d.partition_point(|e| (e.0 as i64) <= cal_end);
-        if split == 0 {
-            continue; // first purchase in the holdout period: not a calibration customer
-        }
+    for p in parts {
+        s.customer_id.extend(p.customer_id);
+        s.frequency.extend(p.frequency);
+        s.recency.extend(p.recency);
+        s.t.extend(p.t);
+        s.monetary_value.extend(p.monetary_value);
+        s.first_day.extend(p.first_day);
         if let Some(h) = holdout.as_mut() {
-            h.frequency.push((d.len() - split) as f64);
-            h.spend.push(d[split..].iter().map(|e| e.1).sum());
+            h.frequency.extend(p.holdout_frequency);
+            h.spend.extend(p.holdout_spend);
         }
-        d.truncate(split);
-        let first = d[0].0 as i64;
-        let last = d[d.len() - 1].0 as i64;
-        let x = d.len() - 1;
-        s.customer_id.push(k.into_string());
-        s.frequency.push(x as f64);
-        s.recency.push((last - first) as f64 / unit);
-        s.t.push((cal_end - first) as f64 / unit);
-        s.monetary_value.push(if x == 0 {
-            0.0
-        } else {
-            d[1..].iter().map(|e| e.1).sum::<f64>() / x as f64
-        });
-        s.first_day.push(first);
     }
+    progress.finish();
     s.holdout = holdout;
     if s.is_empty() {
         return Err(Error::Data(format!(
@@ -375,8 +458,6 @@ pub fn summarize(
     Ok(s)
 }
 
-/// The distinct values of `x` (sorted) and the index of each value among them: the lnΓ and ψ
-/// terms of the likelihoods depend on x only and are computed once per distinct value.
 /// `f(acc, i)` for i in 0..n accumulated in fixed blocks of `block` indices, the block sums added
 /// in block order: the same bits at any number of threads (rayon's fold/reduce would split the
 /// work, and so round, differently per thread count).
@@ -406,15 +487,33 @@ pub(crate) fn block_fold<const N: usize>(
     total
 }
 
+/// The distinct values of `x` (sorted) and the index of each value among them: the lnΓ and ψ
+/// terms of the likelihoods depend on x only and are computed once per distinct value.
 pub(crate) fn distinct_index(x: &[f64]) -> (Vec<f64>, Vec<u32>) {
-    let mut distinct = x.to_vec();
-    distinct.sort_unstable_by(f64::total_cmp);
-    distinct.dedup();
-    let idx = x
+    // ids in order of first appearance (one hash probe per value; the values are few), then
+    // renumbered in ascending order of value
+    let mut seen: hashbrown::HashMap<u64, u32, foldhash::fast::FixedState> =
+        hashbrown::HashMap::with_capacity_and_hasher(256, Default::default());
+    let mut first: Vec<f64> = Vec::new();
+    let ids: Vec<u32> = x
         .iter()
-        .map(|v| distinct.partition_point(|d| d < v) as u32)
+        .map(|&v| {
+            // +0.0 and -0.0 are one value
+            let v = if v == 0.0 { 0.0 } else { v };
+            *seen.entry(v.to_bits()).or_insert_with(|| {
+                first.push(v);
+                (first.len() - 1) as u32
+            })
+        })
         .collect();
-    (distinct, idx)
+    let mut order: Vec<u32> = (0..first.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| first[a as usize].total_cmp(&first[b as usize]));
+    let mut rank = vec![0u32; first.len()];
+    for (r, &id) in order.iter().enumerate() {
+        rank[id as usize] = r as u32;
+    }
+    let distinct = order.iter().map(|&id| first[id as usize]).collect();
+    (distinct, ids.iter().map(|&id| rank[id as usize]).collect())
 }
 
 /// Checks model inputs: equal lengths, finite, frequency a whole number >= 0,

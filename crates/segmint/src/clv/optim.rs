@@ -116,7 +116,7 @@ pub fn to_log_space<const N: usize>(
 /// `None` when no start gives a finite objective.
 pub fn maximize(f: &Objective, starts: &[Vec<f64>]) -> Option<Optimum> {
     let mut o = multi_start(f, starts)?;
-    o.hessian = final_hessian(f, &o.theta);
+    o.hessian = final_hessian(f, &o);
     Some(o)
 }
 
@@ -141,16 +141,30 @@ pub fn maximize_warm(
             o.diagnostics.starts = first.diagnostics.starts;
             o.diagnostics.starts_agreeing = first.diagnostics.starts_agreeing;
             o.diagnostics.message += " (starts run on a subsample, polished on all customers)";
-            o.hessian = final_hessian(f, &o.theta);
+            o.hessian = final_hessian(f, &o);
             Some(o)
         }
         _ => maximize(f, starts),
     }
 }
 
-/// The Hessian for the standard errors: the objective's own, else central differences.
-fn final_hessian(f: &Objective, theta: &[f64]) -> Vec<Vec<f64>> {
-    f(theta).hessian.unwrap_or_else(|| hessian(f, theta, None))
+/// The stride of the systematic subsample the starts of a fit on `n` customers run on (every
+/// k-th customer; see [`maximize_warm`]), `None` below 100,000 customers. The sample has n/16
+/// customers, at least 10,000 and at most 50,000: the starts' passes over it then cost less
+/// than the few Newton iterations that polish the winner on all customers.
+pub fn sample_stride(n: usize) -> Option<usize> {
+    (n >= 100_000).then(|| n / (n / 16).clamp(10_000, 50_000))
+}
+
+/// The Hessian for the standard errors: the objective's own at the optimum (kept from the
+/// optimiser's last evaluation, else evaluated), else central differences.
+fn final_hessian(f: &Objective, o: &Optimum) -> Vec<Vec<f64>> {
+    if !o.hessian.is_empty() {
+        return o.hessian.clone();
+    }
+    f(&o.theta)
+        .hessian
+        .unwrap_or_else(|| hessian(f, &o.theta, None))
 }
 
 /// Newton from each start; the best optimum, with how many starts agree on it.
@@ -377,7 +391,8 @@ fn newton(f: &Objective, x0: &[f64]) -> Option<Optimum> {
     Some(Optimum {
         theta: x,
         value: v,
-        hessian: Vec::new(),
+        // the objective's own Hessian at x when its last evaluation gave one
+        hessian: exact.unwrap_or_default(),
         diagnostics: Diagnostics {
             converged,
             iterations: it,
