@@ -92,6 +92,13 @@ struct Data {
     idx: Vec<u32>,
     /// Customers per distinct x.
     count: Vec<f64>,
+    /// The distinct T and t_x of the repeat customers and each one's index among them: ln(α+T)
+    /// and 1/(α+T) are computed once per distinct value and pass (days over a unit: a few
+    /// hundred values).
+    t_values: Vec<f64>,
+    t_idx: Vec<u32>,
+    tx_values: Vec<f64>,
+    tx_idx: Vec<u32>,
     /// (T, customers) of the customers with x = 0.
     zero: Vec<(f64, f64)>,
     n: usize,
@@ -106,6 +113,10 @@ impl Data {
             distinct: Vec::new(),
             idx: Vec::new(),
             count: Vec::new(),
+            t_values: Vec::new(),
+            t_idx: Vec::new(),
+            tx_values: Vec::new(),
+            tx_idx: Vec::new(),
             zero: Vec::new(),
             n: x.len(),
         };
@@ -126,6 +137,8 @@ impl Data {
             d.zero[k as usize].1 += 1.0;
         }
         (d.distinct, d.idx) = distinct_index(&d.x);
+        (d.t_values, d.t_idx) = distinct_index(&d.t);
+        (d.tx_values, d.tx_idx) = distinct_index(&d.tx);
         d.count = vec![0.0; d.distinct.len()];
         for &k in &d.idx {
             d.count[k as usize] += 1.0;
@@ -193,7 +206,8 @@ impl Shared {
 /// ∇LL = ∇A1 + ∇A2 + w3 ∇A3 + w4 ∇A4 and
 /// ∇²LL = ∇²A1 + ∇²A2 + w3 ∇²A3 + w4 ∇²A4 + w3 w4 u uᵀ (the Hessian of ln(e^A3 + e^A4)).
 /// The lnΓ, ψ and ψ₁ terms of A1 and A2 depend on x alone: they are summed per distinct x
-/// times its count. Each repeat customer costs two ln, one exp and one ln_1p.
+/// times its count, ln(α+T) and ln(α+t_x) per distinct value. Each repeat customer costs one
+/// exp and one ln_1p.
 fn ll_hess(theta: &[f64], d: &Data) -> (f64, [f64; 4], [[f64; 4]; 4]) {
     let (r, al, a, b) = (
         theta[0].exp(),
@@ -228,13 +242,21 @@ fn ll_hess(theta: &[f64], d: &Data) -> (f64, [f64; 4], [[f64; 4]; 4]) {
         })
         .collect();
     let (ln_a, inv_a) = (a.ln(), 1.0 / a);
+    // (ln(α+v), 1/(α+v)) per distinct T and t_x
+    let table = |values: &[f64]| -> Vec<[f64; 2]> {
+        values
+            .iter()
+            .map(|&v| [(al + v).ln(), 1.0 / (al + v)])
+            .collect()
+    };
+    let (t_tab, tx_tab) = (table(&d.t_values), table(&d.tx_values));
     // accumulators (natural parameters, before the terms every customer shares):
     // 0 LL, 1..4 gradient r α a b, 5 rr, 6 rα, 7 αα, 8 ra, 9 rb, 10 αa, 11 αb, 12 aa, 13 ab, 14 bb
     let rep = block_fold::<15>(d.x.len(), 4096, |s, i| {
         let x = d.x[i];
         let [l_b, i_b] = per_x[d.idx[i] as usize];
-        let (it, itx) = (1.0 / (al + d.t[i]), 1.0 / (al + d.tx[i]));
-        let (l_t, l_tx) = ((al + d.t[i]).ln(), (al + d.tx[i]).ln());
+        let [l_t, it] = t_tab[d.t_idx[i] as usize];
+        let [l_tx, itx] = tx_tab[d.tx_idx[i] as usize];
         let rx = r + x;
         let a3 = -rx * l_t;
         let a4 = ln_a - l_b - rx * l_tx;

@@ -258,7 +258,16 @@ impl Part {
         holdout_end: Option<i64>,
         unit: f64,
     ) -> Part {
-        let mut p = Part::default();
+        let n = customers.size_hint().0;
+        let mut p = Part {
+            customer_id: Vec::with_capacity(n),
+            frequency: Vec::with_capacity(n),
+            recency: Vec::with_capacity(n),
+            t: Vec::with_capacity(n),
+            monetary_value: Vec::with_capacity(n),
+            first_day: Vec::with_capacity(n),
+            ..Default::default()
+        };
         for (k, mut d) in customers {
             d.sort_unstable_by_key(|e| e.0);
             // days after the calibration end belong to the holdout period
@@ -434,6 +443,13 @@ pub fn summarize(
         duration: (h - cal_end) as f64 / unit,
         ..Default::default()
     });
+    let n: usize = parts.iter().map(|p| p.customer_id.len()).sum();
+    s.customer_id.reserve_exact(n);
+    s.frequency.reserve_exact(n);
+    s.recency.reserve_exact(n);
+    s.t.reserve_exact(n);
+    s.monetary_value.reserve_exact(n);
+    s.first_day.reserve_exact(n);
     for p in parts {
         s.customer_id.extend(p.customer_id);
         s.frequency.extend(p.frequency);
