@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Fitted by maximum likelihood in log-parameter space (see [`super::optim`]) with the analytic
-//! gradient; lnΓ and ψ terms depend on x only and are computed once per distinct x.
+//! gradient and Hessian (BG/NBD; MBG/NBD: gradient only); lnΓ, ψ and ψ₁ terms depend on x only
+//! and are computed once per distinct x, ln(α+T) and ln(α+t_x) once per distinct T and t_x.
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -130,15 +131,24 @@ impl Data {
                 d.t.push(t[i]);
             }
         }
+        // the four indexes are independent: built side by side
+        let (((zero, x), t_), tx_) = rayon::join(
+            || {
+                rayon::join(
+                    || rayon::join(|| distinct_index(&zero_t), || distinct_index(&d.x)),
+                    || distinct_index(&d.t),
+                )
+            },
+            || distinct_index(&d.tx),
+        );
         // one-time buyers counted per distinct T
-        let (values, idx) = distinct_index(&zero_t);
-        d.zero = values.into_iter().map(|v| (v, 0.0)).collect();
-        for k in idx {
+        d.zero = zero.0.into_iter().map(|v| (v, 0.0)).collect();
+        for k in zero.1 {
             d.zero[k as usize].1 += 1.0;
         }
-        (d.distinct, d.idx) = distinct_index(&d.x);
-        (d.t_values, d.t_idx) = distinct_index(&d.t);
-        (d.tx_values, d.tx_idx) = distinct_index(&d.tx);
+        (d.distinct, d.idx) = x;
+        (d.t_values, d.t_idx) = t_;
+        (d.tx_values, d.tx_idx) = tx_;
         d.count = vec![0.0; d.distinct.len()];
         for &k in &d.idx {
             d.count[k as usize] += 1.0;

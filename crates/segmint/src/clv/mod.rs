@@ -543,22 +543,25 @@ pub(crate) fn check_inputs(frequency: &[f64], recency: &[f64], t: &[f64]) -> Res
     if frequency.is_empty() {
         return Err(Error::Data("no customers to fit".into()));
     }
-    for i in 0..frequency.len() {
+    let bad = |i: usize| {
         let (x, tx, tt) = (frequency[i], recency[i], t[i]);
-        let bad = !(x.is_finite() && tx.is_finite() && tt.is_finite())
+        !(x.is_finite() && tx.is_finite() && tt.is_finite())
             || x < 0.0
             || x.fract() != 0.0
             || tx < 0.0
             || tx > tt + 1e-9
-            || (x == 0.0 && tx != 0.0);
-        if bad {
-            return Err(Error::Data(format!(
+            || (x == 0.0 && tx != 0.0)
+    };
+    match (0..frequency.len()).into_par_iter().find_first(|&i| bad(i)) {
+        Some(i) => {
+            let (x, tx, tt) = (frequency[i], recency[i], t[i]);
+            Err(Error::Data(format!(
                 "customer #{}: frequency {x}, recency {tx}, T {tt}: need a whole frequency >= 0, 0 <= recency <= T, and recency 0 when frequency is 0",
                 i + 1
-            )));
+            )))
         }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Per-customer predictions of fitted models.
