@@ -628,23 +628,28 @@ pub fn predict(
             sum
         })
         .collect();
-    let rows: Vec<(f64, f64, f64, f64)> = (0..s.len())
-        .into_par_iter()
-        .map(|i| {
+    // each column written in place, in parallel
+    let n = s.len();
+    let mut out = Predictions {
+        p_alive: vec![0.0; n],
+        expected_purchases: vec![0.0; n],
+        expected_order_value: vec![0.0; n],
+        clv: vec![0.0; n],
+    };
+    out.p_alive
+        .par_iter_mut()
+        .zip(&mut out.expected_purchases)
+        .zip(&mut out.expected_order_value)
+        .zip(&mut out.clv)
+        .enumerate()
+        .for_each(|(i, (((alive, expected), value), clv))| {
             let (x, tx, t) = (s.frequency[i], s.recency[i], s.t[i]);
-            let value = gg.expected_order_value(x, s.monetary_value[i]);
-            let alive = bg.p_alive(x, tx, t);
-            let e = g.row(i)[months];
-            let clv = value * alive * discounted[g.pair[i] as usize];
-            (alive, alive * e, value, clv)
-        })
-        .collect();
-    Predictions {
-        p_alive: rows.iter().map(|r| r.0).collect(),
-        expected_purchases: rows.iter().map(|r| r.1).collect(),
-        expected_order_value: rows.iter().map(|r| r.2).collect(),
-        clv: rows.iter().map(|r| r.3).collect(),
-    }
+            *value = gg.expected_order_value(x, s.monetary_value[i]);
+            *alive = bg.p_alive(x, tx, t);
+            *expected = *alive * g.row(i)[months];
+            *clv = *value * *alive * discounted[g.pair[i] as usize];
+        });
+    out
 }
 
 impl Summary {
