@@ -184,17 +184,20 @@ struct Shared {
     dg_r: f64,
 }
 
+/// (r, α, a, b) from log-parameters; `None` when one is not a positive finite number.
+fn params(theta: &[f64]) -> Option<[f64; 4]> {
+    let p = [
+        theta[0].exp(),
+        theta[1].exp(),
+        theta[2].exp(),
+        theta[3].exp(),
+    ];
+    p.iter().all(|v| v.is_finite() && *v > 0.0).then_some(p)
+}
+
 impl Shared {
     fn of(theta: &[f64]) -> Option<Shared> {
-        let (r, al, a, b) = (
-            theta[0].exp(),
-            theta[1].exp(),
-            theta[2].exp(),
-            theta[3].exp(),
-        );
-        if ![r, al, a, b].iter().all(|v| v.is_finite() && *v > 0.0) {
-            return None;
-        }
+        let [r, al, a, b] = params(theta)?;
         Some(Shared {
             r,
             al,
@@ -219,15 +222,9 @@ impl Shared {
 /// times its count, ln(α+T) and ln(α+t_x) per distinct value. Each repeat customer costs one
 /// exp and one ln_1p.
 fn ll_hess(theta: &[f64], d: &Data) -> (f64, [f64; 4], [[f64; 4]; 4]) {
-    let (r, al, a, b) = (
-        theta[0].exp(),
-        theta[1].exp(),
-        theta[2].exp(),
-        theta[3].exp(),
-    );
-    if ![r, al, a, b].iter().all(|v| v.is_finite() && *v > 0.0) {
+    let Some([r, al, a, b]) = params(theta) else {
         return (f64::NEG_INFINITY, [0.0; 4], [[0.0; 4]; 4]);
-    }
+    };
     // Σ over distinct x of count x (A1 - r ln α, A2, their derivatives), with the lnΓ, ψ and ψ₁
     // differences of A1 and A2 from their recurrences (accurate when a + b is huge)
     let mut acc = [0.0f64; 15];

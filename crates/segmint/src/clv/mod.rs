@@ -228,13 +228,18 @@ impl Unit {
     }
 }
 
+/// Adds `amount` to a customer's spend on `day` (a new purchase day if it has none yet).
+fn add_day(days: &mut Days, day: i32, amount: f64) {
+    match days.iter_mut().find(|e| e.0 == day) {
+        Some(e) => e.1 += amount,
+        None => days.push((day, amount)),
+    }
+}
+
 /// Adds one unit's purchase days of a customer to another's (same day: amounts added).
 fn merge_days(into: &mut Days, from: Days) {
     for (day, v) in from {
-        match into.iter_mut().find(|e| e.0 == day) {
-            Some(e) => e.1 += v,
-            None => into.push((day, v)),
-        }
+        add_day(into, day, v);
     }
 }
 
@@ -351,12 +356,7 @@ pub fn summarize(
                     _ => u.slot(id),
                 };
                 prev = Some((i, slot));
-                let d = &mut u.days[slot];
-                let day = day as i32;
-                match d.iter_mut().find(|e| e.0 == day) {
-                    Some(e) => e.1 += am[i],
-                    None => d.push((day, am[i])),
-                }
+                add_day(&mut u.days[slot], day as i32, am[i]);
             }
             Ok(())
         },
