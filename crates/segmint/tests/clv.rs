@@ -256,7 +256,7 @@ fn large_fits_start_on_a_sample_and_end_at_the_full_optimum() {
     assert!(
         (12.0 * one.log_likelihood - many.log_likelihood).abs() < 1e-6 * many.log_likelihood.abs()
     );
-    // Gamma-Gamma fits the repeat customers only: 30 copies put them above 100,000
+    // Gamma-Gamma fits the repeat customers only: 30 copies put them above 30,000
     let (one, many) = (
         GammaGamma::fit(&x, &m, 0.0).unwrap(),
         GammaGamma::fit(&x.repeat(30), &m.repeat(30), 0.0).unwrap(),

@@ -115,9 +115,7 @@ impl IfAlive {
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use smallvec::SmallVec;
 
-use crate::data::keys::KeyTable;
 use crate::data::reader::TableReader;
 use crate::data::timestamp::{format_date, US_PER_DAY};
 use crate::error::{Error, Result};
@@ -210,36 +208,48 @@ impl Summary {
     }
 }
 
-type Days = SmallVec<[(i32, f64); 4]>;
+/// A purchase row: (UTC day, amount).
+type Row = (i32, f64);
 
+/// One reading unit's purchase rows in file order, cut into runs of consecutive rows of one
+/// customer. Grouping by runs costs one comparison with the previous row's id per row (no
+/// hashing, no allocation per customer); whether the runs form one customer each (input grouped
+/// by customer, the usual export) is checked afterwards.
+#[derive(Default)]
 struct Unit {
-    keys: KeyTable,
-    days: Vec<Days>,
+    /// The runs' ids, concatenated; run k's id is `ids[id_ends[k-1]..id_ends[k]]`.
+    ids: String,
+    id_ends: Vec<usize>,
+    /// Run k's rows are `rows[run_starts[k]..run_starts[k+1]]` (the last run: to the end).
+    run_starts: Vec<usize>,
+    rows: Vec<Row>,
     max_day: i64,
 }
 
 impl Unit {
-    fn slot(&mut self, id: &str) -> usize {
-        let (i, new) = self.keys.index(id);
-        if new {
-            self.days.push(Days::new());
-        }
-        i
+    fn runs(&self) -> usize {
+        self.id_ends.len()
     }
-}
-
-/// Adds `amount` to a customer's spend on `day` (a new purchase day if it has none yet).
-fn add_day(days: &mut Days, day: i32, amount: f64) {
-    match days.iter_mut().find(|e| e.0 == day) {
-        Some(e) => e.1 += amount,
-        None => days.push((day, amount)),
+    fn id(&self, k: usize) -> &str {
+        let from = if k == 0 { 0 } else { self.id_ends[k - 1] };
+        &self.ids[from..self.id_ends[k]]
     }
-}
-
-/// Adds one unit's purchase days of a customer to another's (same day: amounts added).
-fn merge_days(into: &mut Days, from: Days) {
-    for (day, v) in from {
-        add_day(into, day, v);
+    fn run(&self, k: usize) -> &[Row] {
+        let to = self
+            .run_starts
+            .get(k + 1)
+            .copied()
+            .unwrap_or(self.rows.len());
+        &self.rows[self.run_starts[k]..to]
+    }
+    fn start_run(&mut self, id: &str) {
+        self.ids.push_str(id);
+        self.id_ends.push(self.ids.len());
+        self.run_starts.push(self.rows.len());
+    }
+    /// Run ids strictly ascending: every run is a whole customer of this unit.
+    fn ascending(&self) -> bool {
+        (1..self.runs()).all(|k| self.id(k - 1) < self.id(k))
     }
 }
 
@@ -256,15 +266,16 @@ struct Part {
     holdout_spend: Vec<f64>,
 }
 
+/// What [`Part::push`] needs besides the rows.
+struct Periods {
+    cal_end: i64,
+    holdout: bool,
+    unit: f64,
+}
+
 impl Part {
-    fn of(
-        customers: impl Iterator<Item = (Box<str>, Days)>,
-        cal_end: i64,
-        holdout_end: Option<i64>,
-        unit: f64,
-    ) -> Part {
-        let n = customers.size_hint().0;
-        let mut p = Part {
+    fn with_capacity(n: usize) -> Part {
+        Part {
             customer_id: Vec::with_capacity(n),
             frequency: Vec::with_capacity(n),
             recency: Vec::with_capacity(n),
@@ -272,34 +283,57 @@ impl Part {
             monetary_value: Vec::with_capacity(n),
             first_day: Vec::with_capacity(n),
             ..Default::default()
-        };
-        for (k, mut d) in customers {
-            d.sort_unstable_by_key(|e| e.0);
-            // days after the calibration end belong to the holdout period
-            let split = d.partition_point(|e| (e.0 as i64) <= cal_end);
-            if split == 0 {
-                continue; // first purchase in the holdout period: not a calibration customer
-            }
-            if holdout_end.is_some() {
-                p.holdout_frequency.push((d.len() - split) as f64);
-                p.holdout_spend.push(d[split..].iter().map(|e| e.1).sum());
-            }
-            d.truncate(split);
-            let first = d[0].0 as i64;
-            let last = d[d.len() - 1].0 as i64;
-            let x = d.len() - 1;
-            p.customer_id.push(k.into_string());
-            p.frequency.push(x as f64);
-            p.recency.push((last - first) as f64 / unit);
-            p.t.push((cal_end - first) as f64 / unit);
-            p.monetary_value.push(if x == 0 {
-                0.0
-            } else {
-                d[1..].iter().map(|e| e.1).sum::<f64>() / x as f64
-            });
-            p.first_day.push(first);
         }
-        p
+    }
+
+    /// Adds one customer from all its purchase rows in file order (`scratch` is reused for
+    /// rows that are not in day order). A day's spend is the sum of its rows in file order,
+    /// the spend of several days the sum of the day sums in day order.
+    fn push(&mut self, id: &str, rows: &[Row], scratch: &mut Vec<Row>, per: &Periods) {
+        let rows: &[Row] = if rows.windows(2).all(|w| w[0].0 <= w[1].0) {
+            rows
+        } else {
+            scratch.clear();
+            scratch.extend_from_slice(rows);
+            scratch.sort_by_key(|r| r.0); // stable: file order within a day
+            scratch
+        };
+        let cal_end = per.cal_end;
+        if (rows[0].0 as i64) > cal_end {
+            return; // first purchase in the holdout period: not a calibration customer
+        }
+        let first = rows[0].0;
+        let (mut last, mut days, mut later_spend) = (first, 1usize, 0.0);
+        let (mut hold_days, mut hold_spend) = (0usize, 0.0);
+        let mut i = 0;
+        while i < rows.len() {
+            let day = rows[i].0;
+            let mut spend = 0.0;
+            while i < rows.len() && rows[i].0 == day {
+                spend += rows[i].1;
+                i += 1;
+            }
+            if (day as i64) > cal_end {
+                hold_days += 1;
+                hold_spend += spend;
+            } else if day != first {
+                days += 1;
+                last = day;
+                later_spend += spend;
+            }
+        }
+        let x = days - 1;
+        self.customer_id.push(id.to_string());
+        self.frequency.push(x as f64);
+        self.recency.push((last - first) as f64 / per.unit);
+        self.t.push((cal_end - first as i64) as f64 / per.unit);
+        self.monetary_value
+            .push(if x == 0 { 0.0 } else { later_spend / x as f64 });
+        self.first_day.push(first as i64);
+        if per.holdout {
+            self.holdout_frequency.push(hold_days as f64);
+            self.holdout_spend.push(hold_spend);
+        }
     }
 }
 
@@ -332,31 +366,39 @@ pub fn summarize(
         .holdout_end
         .or(params.calibration_end)
         .unwrap_or(i64::MAX);
-    let units = tx.fold(
+    let units = tx.fold_with(
         &["customer_id", "timestamp", "amount"],
+        &["customer_id"],
         || Unit {
-            keys: KeyTable::new(),
-            days: Vec::new(),
             max_day: i64::MIN,
+            ..Default::default()
         },
         |u, c| {
             let ids = c.ids("customer_id").expect("required");
             let ts = c.ts("timestamp").expect("required").values();
             let am = c.f64("amount").expect("required").values();
-            let mut prev: Option<(usize, usize)> = None;
+            u.rows.reserve(c.len());
+            // a dictionary key equal to the previous row's: the same id, no comparison
+            let keys = match &ids {
+                crate::data::reader::Ids::Dict { keys, .. } => Some(*keys),
+                _ => None,
+            };
+            let mut prev: Option<usize> = None;
             for i in 0..c.len() {
                 let day = ts[i].div_euclid(US_PER_DAY);
                 u.max_day = u.max_day.max(day);
                 if am[i] <= 0.0 || day > end {
                     continue;
                 }
-                let id = ids.value(i);
-                let slot = match prev {
-                    Some((pr, s)) if ids.value(pr) == id => s,
-                    _ => u.slot(id),
+                let same = match (prev, keys) {
+                    (Some(p), Some(k)) if k[p] == k[i] => true,
+                    _ => u.runs() > 0 && u.id(u.runs() - 1) == ids.value(i),
                 };
-                prev = Some((i, slot));
-                add_day(&mut u.days[slot], day as i32, am[i]);
+                if !same {
+                    u.start_run(ids.value(i));
+                }
+                prev = Some(i);
+                u.rows.push((day as i32, am[i]));
             }
             Ok(())
         },
@@ -373,65 +415,77 @@ pub fn summarize(
     let cal_end = params.calibration_end.unwrap_or(max_day);
     progress.begin("summarising customers", 0);
     let unit = params.time_unit.days();
-    let holdout_end = params.holdout_end;
-    let mut units = units;
-    // Input sorted by customer_id (the usual export): every unit's keys ascend and the units
-    // follow each other, so only a customer that straddles two units needs merging, and each
-    // unit becomes its slice of the summary in parallel. Otherwise: sort all customers.
-    let sorted = units
-        .par_iter()
-        .all(|u| u.keys.keys.windows(2).all(|w| w[0] < w[1]))
+    let per = Periods {
+        cal_end,
+        holdout: params.holdout_end.is_some(),
+        unit,
+    };
+    // Input grouped by customer in ascending id order (the usual export): every unit's runs
+    // ascend and the units follow each other, so a run is a customer, except one that
+    // straddles units, and each unit becomes its slice of the summary in parallel. Otherwise
+    // the runs are sorted by id (stably: file order within a customer) and merged.
+    let units: Vec<Unit> = units.into_iter().filter(|u| u.runs() > 0).collect();
+    let sorted = units.par_iter().all(Unit::ascending)
         && units
-            .iter()
-            .filter(|u| !u.keys.is_empty())
-            .collect::<Vec<_>>()
             .windows(2)
-            .all(|w| w[0].keys.keys.last() <= w[1].keys.keys.first());
+            .all(|w| w[0].id(w[0].runs() - 1) <= w[1].id(0));
     let parts: Vec<Part> = if sorted {
-        let mut prev: Option<(usize, usize)> = None;
-        let mut skip = vec![0usize; units.len()];
-        for u in 0..units.len() {
-            if units[u].keys.is_empty() {
-                continue;
-            }
-            if let Some((pu, pi)) = prev {
-                if units[pu].keys.keys[pi] == units[u].keys.keys[0] {
-                    let d = std::mem::take(&mut units[u].days[0]);
-                    merge_days(&mut units[pu].days[pi], d);
-                    skip[u] = 1;
+        // `carry[u]`: rows of unit u's last customer found at the start of later units;
+        // `skip[u]`: unit u's first run belongs to an earlier unit's last customer
+        let mut carry: Vec<Vec<Row>> = vec![Vec::new(); units.len()];
+        let mut skip = vec![false; units.len()];
+        let mut owner = 0;
+        for u in 1..units.len() {
+            if units[owner].id(units[owner].runs() - 1) == units[u].id(0) {
+                let rows = units[u].run(0).to_vec();
+                carry[owner].extend(rows);
+                skip[u] = true;
+                if units[u].runs() == 1 {
+                    continue; // the customer may go on in the next unit
                 }
             }
-            if units[u].keys.len() > skip[u] {
-                prev = Some((u, units[u].keys.len() - 1));
-            }
+            owner = u;
         }
         units
-            .into_par_iter()
+            .par_iter()
+            .zip(carry)
             .zip(skip)
-            .map(|(u, k)| {
-                Part::of(
-                    u.keys.keys.into_iter().zip(u.days).skip(k),
-                    cal_end,
-                    holdout_end,
-                    unit,
-                )
+            .map(|((u, carry), skip)| {
+                let mut p = Part::with_capacity(u.runs());
+                let mut scratch = Vec::new();
+                let last = u.runs() - 1;
+                for k in usize::from(skip)..u.runs() {
+                    if k == last && !carry.is_empty() {
+                        let mut rows = u.run(k).to_vec();
+                        rows.extend(carry.iter().copied());
+                        p.push(u.id(k), &rows, &mut scratch, &per);
+                    } else {
+                        p.push(u.id(k), u.run(k), &mut scratch, &per);
+                    }
+                }
+                p
             })
             .collect()
     } else {
-        let mut entries: Vec<(Box<str>, Days)> = units
-            .into_iter()
-            .flat_map(|u| u.keys.keys.into_iter().zip(u.days))
+        let mut runs: Vec<(&str, usize, usize)> = units
+            .iter()
+            .enumerate()
+            .flat_map(|(ui, u)| (0..u.runs()).map(move |k| (u.id(k), ui, k)))
             .collect();
-        entries.par_sort_by(|a, b| a.0.cmp(&b.0));
-        // merge customers that span units
-        let mut merged: Vec<(Box<str>, Days)> = Vec::with_capacity(entries.len());
-        for (k, d) in entries {
-            match merged.last_mut() {
-                Some(last) if last.0 == k => merge_days(&mut last.1, d),
-                _ => merged.push((k, d)),
+        runs.par_sort_by(|a, b| a.0.cmp(b.0));
+        let mut p = Part::with_capacity(runs.len());
+        let (mut rows, mut scratch) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < runs.len() {
+            let id = runs[i].0;
+            rows.clear();
+            while i < runs.len() && runs[i].0 == id {
+                rows.extend_from_slice(units[runs[i].1].run(runs[i].2));
+                i += 1;
             }
+            p.push(id, &rows, &mut scratch, &per);
         }
-        vec![Part::of(merged.into_iter(), cal_end, holdout_end, unit)]
+        vec![p]
     };
     let mut s = Summary {
         calibration_end: cal_end,

@@ -149,11 +149,12 @@ pub fn maximize_warm(
 }
 
 /// The stride of the systematic subsample the starts of a fit on `n` customers run on (every
-/// k-th customer; see [`maximize_warm`]), `None` below 100,000 customers. The sample has n/16
-/// customers, at least 10,000 and at most 50,000: the starts' passes over it then cost less
-/// than the few Newton iterations that polish the winner on all customers.
+/// k-th customer; see [`maximize_warm`]), `None` below 30,000 customers. The sample has n/16
+/// customers, at least 10,000 and at most 50,000 (so the stride is at least 3): the starts'
+/// passes over it then cost less than the few Newton iterations that polish the winner on all
+/// customers.
 pub fn sample_stride(n: usize) -> Option<usize> {
-    (n >= 100_000).then(|| n / (n / 16).clamp(10_000, 50_000))
+    (n >= 30_000).then(|| n / (n / 16).clamp(10_000, 50_000))
 }
 
 /// The Hessian for the standard errors: the objective's own at the optimum (kept from the
