@@ -222,8 +222,12 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                     Fitted::Pareto(_) => None,
                 })
                 .context("--by compares BG/NBD fits: add bgnbd or mbgnbd to --models")?;
-            let (names, labels) =
-                segment_labels(&inputs, &map, col, a.segments.as_deref(), &s.customer_id)?;
+            let ids: Vec<String> = s
+                .customer_id
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect();
+            let (names, labels) = segment_labels(&inputs, &map, col, a.segments.as_deref(), &ids)?;
             Some(bars.timed("fitting per segment", || {
                 fit_by_segment(&s, &labels, &names, bg, &gg, a.penalizer)
             }))

@@ -113,6 +113,7 @@ impl IfAlive {
     }
 }
 
+use arrow_array::{Array, StringArray};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -183,12 +184,14 @@ pub struct Holdout {
     pub spend: Vec<f64>,
 }
 
-/// The per-customer summary, sorted by `customer_id`.
-#[derive(Debug, Clone, Default)]
+/// The per-customer summary, sorted by `customer_id` (for customer-grouped input in ascending
+/// id order; otherwise sorted by id).
+#[derive(Debug, Clone)]
 pub struct Summary {
     pub calibration_end: i64,
     pub time_unit: TimeUnit,
-    pub customer_id: Vec<String>,
+    /// One Arrow string array (no allocation per customer; written as is).
+    pub customer_id: StringArray,
     pub frequency: Vec<f64>,
     pub recency: Vec<f64>,
     pub t: Vec<f64>,
@@ -197,6 +200,22 @@ pub struct Summary {
     pub first_day: Vec<i64>,
     /// With `holdout_end`: the holdout purchases of the same customers, in the same order.
     pub holdout: Option<Holdout>,
+}
+
+impl Default for Summary {
+    fn default() -> Summary {
+        Summary {
+            calibration_end: 0,
+            time_unit: TimeUnit::default(),
+            customer_id: StringArray::from(Vec::<&str>::new()),
+            frequency: Vec::new(),
+            recency: Vec::new(),
+            t: Vec::new(),
+            monetary_value: Vec::new(),
+            first_day: Vec::new(),
+            holdout: None,
+        }
+    }
 }
 
 impl Summary {
@@ -253,43 +272,40 @@ impl Unit {
     }
 }
 
-/// The summary rows of a run of customers (in customer order).
-#[derive(Default)]
-struct Part {
-    customer_id: Vec<String>,
-    frequency: Vec<f64>,
-    recency: Vec<f64>,
-    t: Vec<f64>,
-    monetary_value: Vec<f64>,
-    first_day: Vec<i64>,
-    holdout_frequency: Vec<f64>,
-    holdout_spend: Vec<f64>,
+/// One unit's slice of the summary columns (disjoint slices of the final columns, filled in
+/// parallel), and its customer ids.
+struct Out<'a> {
+    frequency: &'a mut [f64],
+    recency: &'a mut [f64],
+    t: &'a mut [f64],
+    monetary_value: &'a mut [f64],
+    first_day: &'a mut [i64],
+    /// Empty without a holdout period.
+    holdout_frequency: &'a mut [f64],
+    holdout_spend: &'a mut [f64],
 }
 
-/// What [`Part::push`] needs besides the rows.
+/// What [`Out::put`] needs besides the rows.
 struct Periods {
     cal_end: i64,
     holdout: bool,
     unit: f64,
 }
 
-impl Part {
-    fn with_capacity(n: usize) -> Part {
-        Part {
-            customer_id: Vec::with_capacity(n),
-            frequency: Vec::with_capacity(n),
-            recency: Vec::with_capacity(n),
-            t: Vec::with_capacity(n),
-            monetary_value: Vec::with_capacity(n),
-            first_day: Vec::with_capacity(n),
-            ..Default::default()
-        }
+impl Unit {
+    /// The runs from `skip` on that are calibration customers (a purchase on or before
+    /// `cal_end`); the others first bought in the holdout period.
+    fn customers(&self, skip: usize, cal_end: i64) -> impl Iterator<Item = usize> + '_ {
+        (skip..self.runs()).filter(move |&k| self.run(k).iter().any(|r| r.0 as i64 <= cal_end))
     }
+}
 
-    /// Adds one customer from all its purchase rows in file order (`scratch` is reused for
-    /// rows that are not in day order). A day's spend is the sum of its rows in file order,
-    /// the spend of several days the sum of the day sums in day order.
-    fn push(&mut self, id: &str, rows: &[Row], scratch: &mut Vec<Row>, per: &Periods) {
+impl Out<'_> {
+    /// Writes customer `i` from all its purchase rows in file order, at least one of them on or
+    /// before the calibration end (`scratch` is reused for rows that are not in day order). A
+    /// day's spend is the sum of its rows in file order, the spend of several days the sum of
+    /// the day sums in day order.
+    fn put(&mut self, i: usize, rows: &[Row], scratch: &mut Vec<Row>, per: &Periods) {
         let rows: &[Row] = if rows.windows(2).all(|w| w[0].0 <= w[1].0) {
             rows
         } else {
@@ -299,19 +315,16 @@ impl Part {
             scratch
         };
         let cal_end = per.cal_end;
-        if (rows[0].0 as i64) > cal_end {
-            return; // first purchase in the holdout period: not a calibration customer
-        }
         let first = rows[0].0;
         let (mut last, mut days, mut later_spend) = (first, 1usize, 0.0);
         let (mut hold_days, mut hold_spend) = (0usize, 0.0);
-        let mut i = 0;
-        while i < rows.len() {
-            let day = rows[i].0;
+        let mut j = 0;
+        while j < rows.len() {
+            let day = rows[j].0;
             let mut spend = 0.0;
-            while i < rows.len() && rows[i].0 == day {
-                spend += rows[i].1;
-                i += 1;
+            while j < rows.len() && rows[j].0 == day {
+                spend += rows[j].1;
+                j += 1;
             }
             if (day as i64) > cal_end {
                 hold_days += 1;
@@ -323,18 +336,53 @@ impl Part {
             }
         }
         let x = days - 1;
-        self.customer_id.push(id.to_string());
-        self.frequency.push(x as f64);
-        self.recency.push((last - first) as f64 / per.unit);
-        self.t.push((cal_end - first as i64) as f64 / per.unit);
-        self.monetary_value
-            .push(if x == 0 { 0.0 } else { later_spend / x as f64 });
-        self.first_day.push(first as i64);
+        self.frequency[i] = x as f64;
+        self.recency[i] = (last - first) as f64 / per.unit;
+        self.t[i] = (cal_end - first as i64) as f64 / per.unit;
+        self.monetary_value[i] = if x == 0 { 0.0 } else { later_spend / x as f64 };
+        self.first_day[i] = first as i64;
         if per.holdout {
-            self.holdout_frequency.push(hold_days as f64);
-            self.holdout_spend.push(hold_spend);
+            self.holdout_frequency[i] = hold_days as f64;
+            self.holdout_spend[i] = hold_spend;
         }
     }
+}
+
+/// One string array from parts of concatenated ids with their end offsets.
+fn concat_ids(parts: Vec<(String, Vec<usize>)>) -> Result<StringArray> {
+    let bytes: usize = parts.iter().map(|p| p.0.len()).sum();
+    if bytes > i32::MAX as usize {
+        return Err(Error::Data(format!(
+            "the customer ids take {bytes} bytes; at most {} are supported",
+            i32::MAX
+        )));
+    }
+    let n: usize = parts.iter().map(|p| p.1.len()).sum();
+    let (mut values, mut offsets) = (Vec::with_capacity(bytes), Vec::with_capacity(n + 1));
+    offsets.push(0i32);
+    for (ids, ends) in parts {
+        let base = values.len();
+        offsets.extend(ends.iter().map(|&e| (base + e) as i32));
+        values.extend_from_slice(ids.as_bytes());
+    }
+    Ok(StringArray::new(
+        arrow_buffer::OffsetBuffer::new(offsets.into()),
+        values.into(),
+        None,
+    ))
+}
+
+/// `v` cut into consecutive slices of `counts` elements (all empty when `v` is).
+fn split_by<'a, T>(mut v: &'a mut [T], counts: &[usize]) -> Vec<&'a mut [T]> {
+    counts
+        .iter()
+        .map(|&c| {
+            let rest = std::mem::take(&mut v);
+            let (a, b) = rest.split_at_mut(c.min(rest.len()));
+            v = b;
+            a
+        })
+        .collect()
 }
 
 /// Builds the summary from a transactions table (see the module docs for the conventions).
@@ -424,98 +472,114 @@ pub fn summarize(
     // ascend and the units follow each other, so a run is a customer, except one that
     // straddles units, and each unit becomes its slice of the summary in parallel. Otherwise
     // the runs are sorted by id (stably: file order within a customer) and merged.
-    let units: Vec<Unit> = units.into_iter().filter(|u| u.runs() > 0).collect();
+    let mut units: Vec<Unit> = units.into_iter().filter(|u| u.runs() > 0).collect();
     let sorted = units.par_iter().all(Unit::ascending)
         && units
             .windows(2)
             .all(|w| w[0].id(w[0].runs() - 1) <= w[1].id(0));
-    let parts: Vec<Part> = if sorted {
-        // `carry[u]`: rows of unit u's last customer found at the start of later units;
-        // `skip[u]`: unit u's first run belongs to an earlier unit's last customer
-        let mut carry: Vec<Vec<Row>> = vec![Vec::new(); units.len()];
-        let mut skip = vec![false; units.len()];
+    // `skip[u]`: unit u's first run belongs to an earlier unit's last customer
+    let mut skip = vec![0usize; units.len()];
+    if sorted {
+        // a customer that straddles units: its rows are appended to the unit where it starts
+        // (its last run, so its run simply grows)
         let mut owner = 0;
         for u in 1..units.len() {
             if units[owner].id(units[owner].runs() - 1) == units[u].id(0) {
                 let rows = units[u].run(0).to_vec();
-                carry[owner].extend(rows);
-                skip[u] = true;
+                units[owner].rows.extend(rows);
+                skip[u] = 1;
                 if units[u].runs() == 1 {
                     continue; // the customer may go on in the next unit
                 }
             }
             owner = u;
         }
-        units
-            .par_iter()
-            .zip(carry)
-            .zip(skip)
-            .map(|((u, carry), skip)| {
-                let mut p = Part::with_capacity(u.runs());
-                let mut scratch = Vec::new();
-                let last = u.runs() - 1;
-                for k in usize::from(skip)..u.runs() {
-                    if k == last && !carry.is_empty() {
-                        let mut rows = u.run(k).to_vec();
-                        rows.extend(carry.iter().copied());
-                        p.push(u.id(k), &rows, &mut scratch, &per);
-                    } else {
-                        p.push(u.id(k), u.run(k), &mut scratch, &per);
-                    }
-                }
-                p
-            })
-            .collect()
     } else {
+        // runs sorted by id (stably: file order within a customer), merged into one unit
         let mut runs: Vec<(&str, usize, usize)> = units
             .iter()
             .enumerate()
             .flat_map(|(ui, u)| (0..u.runs()).map(move |k| (u.id(k), ui, k)))
             .collect();
         runs.par_sort_by(|a, b| a.0.cmp(b.0));
-        let mut p = Part::with_capacity(runs.len());
-        let (mut rows, mut scratch) = (Vec::new(), Vec::new());
-        let mut i = 0;
-        while i < runs.len() {
-            let id = runs[i].0;
-            rows.clear();
-            while i < runs.len() && runs[i].0 == id {
-                rows.extend_from_slice(units[runs[i].1].run(runs[i].2));
-                i += 1;
+        let mut merged = Unit {
+            rows: Vec::with_capacity(units.iter().map(|u| u.rows.len()).sum()),
+            ..Default::default()
+        };
+        for (k, &(id, ui, run)) in runs.iter().enumerate() {
+            if k == 0 || runs[k - 1].0 != id {
+                merged.start_run(id);
             }
-            p.push(id, &rows, &mut scratch, &per);
+            merged.rows.extend_from_slice(units[ui].run(run));
         }
-        vec![p]
-    };
+        units = vec![merged];
+        skip = vec![0];
+    }
+    // each unit's customers get their rows of the summary columns, filled in parallel
+    let counts: Vec<usize> = units
+        .par_iter()
+        .zip(&skip)
+        .map(|(u, &k)| u.customers(k, cal_end).count())
+        .collect();
+    let n: usize = counts.iter().sum();
+    let holdout_n = if per.holdout { n } else { 0 };
     let mut s = Summary {
         calibration_end: cal_end,
         time_unit: params.time_unit,
+        frequency: vec![0.0; n],
+        recency: vec![0.0; n],
+        t: vec![0.0; n],
+        monetary_value: vec![0.0; n],
+        first_day: vec![0; n],
         ..Default::default()
     };
     let mut holdout = params.holdout_end.map(|h| Holdout {
         end: h,
         duration: (h - cal_end) as f64 / unit,
-        ..Default::default()
+        frequency: vec![0.0; holdout_n],
+        spend: vec![0.0; holdout_n],
     });
-    let n: usize = parts.iter().map(|p| p.customer_id.len()).sum();
-    s.customer_id.reserve_exact(n);
-    s.frequency.reserve_exact(n);
-    s.recency.reserve_exact(n);
-    s.t.reserve_exact(n);
-    s.monetary_value.reserve_exact(n);
-    s.first_day.reserve_exact(n);
-    for p in parts {
-        s.customer_id.extend(p.customer_id);
-        s.frequency.extend(p.frequency);
-        s.recency.extend(p.recency);
-        s.t.extend(p.t);
-        s.monetary_value.extend(p.monetary_value);
-        s.first_day.extend(p.first_day);
-        if let Some(h) = holdout.as_mut() {
-            h.frequency.extend(p.holdout_frequency);
-            h.spend.extend(p.holdout_spend);
-        }
-    }
+    let (mut no_f, mut no_s) = (Vec::new(), Vec::new());
+    let (hf, hs) = match holdout.as_mut() {
+        Some(h) => (&mut h.frequency, &mut h.spend),
+        None => (&mut no_f, &mut no_s),
+    };
+    let outs: Vec<Out> = split_by(&mut s.frequency, &counts)
+        .into_iter()
+        .zip(split_by(&mut s.recency, &counts))
+        .zip(split_by(&mut s.t, &counts))
+        .zip(split_by(&mut s.monetary_value, &counts))
+        .zip(split_by(&mut s.first_day, &counts))
+        .zip(split_by(hf, &counts))
+        .zip(split_by(hs, &counts))
+        .map(
+            |((((((frequency, recency), t), monetary_value), first_day), hf), hs)| Out {
+                frequency,
+                recency,
+                t,
+                monetary_value,
+                first_day,
+                holdout_frequency: hf,
+                holdout_spend: hs,
+            },
+        )
+        .collect();
+    let ids: Vec<(String, Vec<usize>)> = outs
+        .into_par_iter()
+        .zip(&units)
+        .zip(&skip)
+        .map(|((mut out, u), &k)| {
+            let (mut ids, mut ends) = (String::new(), Vec::with_capacity(out.frequency.len()));
+            let mut scratch = Vec::new();
+            for (i, run) in u.customers(k, cal_end).enumerate() {
+                out.put(i, u.run(run), &mut scratch, &per);
+                ids.push_str(u.id(run));
+                ends.push(ids.len());
+            }
+            (ids, ends)
+        })
+        .collect();
+    s.customer_id = concat_ids(ids)?;
     progress.finish();
     s.holdout = holdout;
     if s.is_empty() {
@@ -716,15 +780,12 @@ impl Summary {
         pred: &Predictions,
         card: Option<&Scorecard>,
     ) -> Result<arrow_array::RecordBatch> {
-        use arrow_array::{ArrayRef, Float64Array, StringArray};
+        use arrow_array::{ArrayRef, Float64Array};
         use arrow_schema::{Field, Schema};
         use std::sync::Arc;
         let col = |v: &[f64]| -> ArrayRef { Arc::new(Float64Array::from(v.to_vec())) };
         let mut cols: Vec<(&str, ArrayRef)> = vec![
-            (
-                "customer_id",
-                Arc::new(StringArray::from_iter_values(&self.customer_id)),
-            ),
+            ("customer_id", Arc::new(self.customer_id.clone())),
             ("frequency", col(&self.frequency)),
             ("recency", col(&self.recency)),
             ("T", col(&self.t)),
