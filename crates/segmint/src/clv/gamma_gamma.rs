@@ -51,17 +51,24 @@ struct Data {
 
 impl Data {
     fn new(x: Vec<f64>, m: Vec<f64>) -> Data {
-        let (distinct, idx) = distinct_index(&x);
-        let mut count = vec![0.0; distinct.len()];
-        for &k in &idx {
-            count[k as usize] += 1.0;
-        }
-        let (mut sum_ln_m, mut sum_x_ln_m) = (0.0, 0.0);
-        for (&xi, &mi) in x.iter().zip(&m) {
-            let l = mi.ln();
-            sum_ln_m += l;
-            sum_x_ln_m += xi * l;
-        }
+        // the distinct x and the constant sums side by side
+        let ((distinct, count), [sum_ln_m, sum_x_ln_m]) = rayon::join(
+            || {
+                let (distinct, idx) = distinct_index(&x);
+                let mut count = vec![0.0; distinct.len()];
+                for &k in &idx {
+                    count[k as usize] += 1.0;
+                }
+                (distinct, count)
+            },
+            || {
+                block_fold::<2>(x.len(), 4096, |s, i| {
+                    let l = m[i].ln();
+                    s[0] += l;
+                    s[1] += x[i] * l;
+                })
+            },
+        );
         Data {
             x,
             m,
