@@ -251,14 +251,19 @@ impl GammaGamma {
 
 /// Pearson correlation; NaN when a column is constant.
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    // two passes of fixed blocks: the same bits at any number of threads
     let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
+    let [sa, sb] = block_fold::<2>(a.len(), 4096, |s, i| {
+        s[0] += a[i];
+        s[1] += b[i];
+    });
+    let (ma, mb) = (sa / n, sb / n);
+    let [sab, saa, sbb] = block_fold::<3>(a.len(), 4096, |s, i| {
+        let (x, y) = (a[i] - ma, b[i] - mb);
+        s[0] += x * y;
+        s[1] += x * x;
+        s[2] += y * y;
+    });
     sab / (saa * sbb).sqrt()
 }
 

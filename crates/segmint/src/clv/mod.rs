@@ -425,6 +425,12 @@ pub fn summarize(
             let ids = c.ids("customer_id").expect("required");
             let ts = c.ts("timestamp").expect("required").values();
             let am = c.f64("amount").expect("required").values();
+            if u.rows.capacity() == 0 {
+                // sized once for the whole row group (customers have ~2.5 rows)
+                u.rows.reserve(c.unit_rows.max(c.len()));
+                u.id_ends.reserve(c.unit_rows.max(c.len()) / 2);
+                u.run_starts.reserve(c.unit_rows.max(c.len()) / 2);
+            }
             u.rows.reserve(c.len());
             // a dictionary key equal to the previous row's: the same id, no comparison
             let keys = match &ids {

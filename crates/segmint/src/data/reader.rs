@@ -80,6 +80,9 @@ pub struct Chunk<'a> {
     pub path: &'a Path,
     /// 1-based data row number of the batch's first row.
     pub first_row: u64,
+    /// Rows of the unit (Parquet row group) the batch belongs to, 0 when unknown (CSV): lets a
+    /// fold size its buffers once.
+    pub unit_rows: usize,
     pub batch: RecordBatch,
 }
 
@@ -425,6 +428,7 @@ impl TableReader {
             .map_err(|e| {
                 Error::format(&self.path, format!("cannot read row group {group}: {e}"))
             })?;
+        let unit_rows = meta.metadata().row_group(group).num_rows().max(0) as usize;
         let mut row = first_row;
         for batch in reader {
             let batch = batch.map_err(|e| {
@@ -458,6 +462,7 @@ impl TableReader {
             f(&Chunk {
                 path: &self.path,
                 first_row: row,
+                unit_rows,
                 batch,
             })?;
             row += n as u64;
@@ -536,6 +541,7 @@ impl TableReader {
                 f(&Chunk {
                     path: &self.path,
                     first_row,
+                    unit_rows: 0,
                     batch,
                 })?;
                 first_row = row + 1;
