@@ -152,41 +152,41 @@ impl Categorical {
 // to the heap. They keep the per-customer aggregate at ~130 bytes.
 type Counts = SmallVec<[(u32, u32); 2]>;
 
-#[derive(Clone)]
-struct Agg {
-    first_us: i64,
-    last_us: i64,
-    n_purchase: u32,
+/// A customer's spend: exact in whole cents while every amount is whole cents (then any
+/// summation order gives the same float), else a Neumaier compensated sum.
+#[derive(Clone, Copy)]
+struct Money {
     exact: bool,
     cents: i64,
     fsum: f64,
     fcomp: f64,
-    qty: i64,
-    orders: SmallVec<[u64; 2]>,
-    region: Counts,
-    payment: Counts,
 }
 
-impl Agg {
-    fn new() -> Self {
-        Agg {
-            first_us: i64::MAX,
-            last_us: i64::MIN,
-            n_purchase: 0,
-            exact: true,
-            cents: 0,
-            fsum: 0.0,
-            fcomp: 0.0,
-            qty: 0,
-            orders: SmallVec::new(),
-            region: Counts::new(),
-            payment: Counts::new(),
-        }
+/// `x` rounded to an integer (ties to even), for |x| < 2^51: one add and one subtract instead of
+/// a libm call (`f64::round` is not inlined on baseline x86-64). Only used to test whether an
+/// amount is whole cents, where the tie rule cannot matter (a tie is never whole cents).
+#[inline]
+fn round_small(x: f64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 x 2^52
+    if x.abs() < 2_251_799_813_685_248.0 {
+        (x + MAGIC) - MAGIC
+    } else {
+        x.round()
     }
+}
 
-    fn add_amount(&mut self, a: f64) {
-        let c = (a * 100.0).round();
+impl Money {
+    const ZERO: Money = Money {
+        exact: true,
+        cents: 0,
+        fsum: 0.0,
+        fcomp: 0.0,
+    };
+
+    #[inline]
+    fn add(&mut self, a: f64) {
         if self.exact {
+            let c = round_small(a * 100.0);
             if c / 100.0 == a {
                 match self.cents.checked_add(c as i64) {
                     Some(s) if s.unsigned_abs() < (1u64 << 53) => self.cents = s,
@@ -206,7 +206,8 @@ impl Agg {
         self.fsum = t;
     }
 
-    fn monetary(&self) -> f64 {
+    /// The sum rounded to cents.
+    fn value(&self) -> f64 {
         if self.exact {
             self.cents as f64 / 100.0
         } else {
@@ -214,10 +215,7 @@ impl Agg {
         }
     }
 
-    fn merge(&mut self, o: Agg) {
-        self.first_us = self.first_us.min(o.first_us);
-        self.last_us = self.last_us.max(o.last_us);
-        self.n_purchase += o.n_purchase;
+    fn merge(&mut self, o: &Money) {
         if self.exact && o.exact {
             match self.cents.checked_add(o.cents) {
                 Some(s) if s.unsigned_abs() < (1u64 << 53) => self.cents = s,
@@ -229,6 +227,48 @@ impl Agg {
         let (s, c) = (self.fsum + self.fcomp, o.fsum + o.fcomp);
         self.fsum = s + c;
         self.fcomp = (s - self.fsum) + c;
+    }
+}
+
+#[derive(Clone)]
+struct Agg {
+    first_us: i64,
+    last_us: i64,
+    n_purchase: u32,
+    money: Money,
+    qty: i64,
+    orders: SmallVec<[u64; 2]>,
+    region: Counts,
+    payment: Counts,
+}
+
+impl Agg {
+    fn new() -> Self {
+        Agg {
+            first_us: i64::MAX,
+            last_us: i64::MIN,
+            n_purchase: 0,
+            money: Money::ZERO,
+            qty: 0,
+            orders: SmallVec::new(),
+            region: Counts::new(),
+            payment: Counts::new(),
+        }
+    }
+
+    fn add_amount(&mut self, a: f64) {
+        self.money.add(a);
+    }
+
+    fn monetary(&self) -> f64 {
+        self.money.value()
+    }
+
+    fn merge(&mut self, o: Agg) {
+        self.first_us = self.first_us.min(o.first_us);
+        self.last_us = self.last_us.max(o.last_us);
+        self.n_purchase += o.n_purchase;
+        self.money.merge(&o.money);
         self.qty += o.qty;
         self.orders.extend(o.orders);
         for (k, n) in o.region {
@@ -478,7 +518,7 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
     };
     let units = tx.fold_with(
         input_columns,
-        &["customer_id", "order_id"],
+        &["customer_id"],
         || Unit::new(params.before_us.unwrap_or(i64::MAX)),
         |u, c| u.fold(c),
         progress,
@@ -605,14 +645,7 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
     };
     let n: usize = parts.iter().map(|p| p.customer_id.len()).sum();
     if n == 0 {
-        let when = match params.before_us {
-            Some(t) => format!(" before {}", crate::data::timestamp::format_timestamp_us(t)),
-            None => String::new(),
-        };
-        return Err(Error::Data(format!(
-            "{}: no purchase rows (amount > 0){when}: the mart would be empty",
-            tx.path.display()
-        )));
+        return Err(empty_mart_error(tx, params));
     }
     let m = Columns::concat(
         parts,
@@ -623,6 +656,18 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
     );
     progress.finish();
     Ok(m)
+}
+
+/// No customer has a purchase row (before `params.before_us`).
+fn empty_mart_error(tx: &TableReader, params: &MartParams) -> Error {
+    let when = match params.before_us {
+        Some(t) => format!(" before {}", crate::data::timestamp::format_timestamp_us(t)),
+        None => String::new(),
+    };
+    Error::Data(format!(
+        "{}: no purchase rows (amount > 0){when}: the mart would be empty",
+        tx.path.display()
+    ))
 }
 
 /// What the output columns look like.
