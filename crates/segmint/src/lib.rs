@@ -29,6 +29,7 @@ pub mod progress;
 pub mod report;
 pub mod revenue;
 pub mod segment;
+mod slices;
 #[cfg(feature = "spark")]
 pub mod spark;
 pub mod sql;

@@ -121,6 +121,7 @@ use crate::data::reader::TableReader;
 use crate::data::timestamp::{format_date, US_PER_DAY};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::slices::split_by;
 
 /// The time unit of recency, T and the model rates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -370,19 +371,6 @@ fn concat_ids(parts: Vec<(String, Vec<usize>)>) -> Result<StringArray> {
         values.into(),
         None,
     ))
-}
-
-/// `v` cut into consecutive slices of `counts` elements (all empty when `v` is).
-fn split_by<'a, T>(mut v: &'a mut [T], counts: &[usize]) -> Vec<&'a mut [T]> {
-    counts
-        .iter()
-        .map(|&c| {
-            let rest = std::mem::take(&mut v);
-            let (a, b) = rest.split_at_mut(c.min(rest.len()));
-            v = b;
-            a
-        })
-        .collect()
 }
 
 /// Builds the summary from a transactions table (see the module docs for the conventions).

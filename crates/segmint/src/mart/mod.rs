@@ -36,6 +36,7 @@ use crate::data::reader::{Chunk, Ids, TableReader};
 use crate::data::timestamp::US_PER_DAY;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::slices::split_by;
 
 /// Parameters of the mart.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -593,7 +594,9 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
             .windows(2)
             .all(|w| w[0].keys.keys.last() <= w[1].keys.keys.first());
     drop(non_empty);
-    let parts: Vec<Columns> = if sorted {
+    // Each unit's customers (or, unsorted, all of them) get their rows of the mart columns,
+    // filled in place in parallel: counts first, so the parts are never concatenated.
+    let parts: Vec<Part> = if sorted {
         let mut skip = vec![0usize; units.len()];
         let mut prev: Option<(usize, usize)> = None;
         for u in 0..units.len() {
@@ -612,9 +615,13 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
             }
         }
         units
-            .into_par_iter()
+            .into_iter()
             .zip(skip)
-            .map(|(u, s)| shape.columns(u.keys.keys.into_iter().zip(u.aggs).skip(s)))
+            .map(|(u, skip)| Part {
+                keys: u.keys.keys,
+                aggs: u.aggs,
+                skip,
+            })
             .collect()
     } else {
         let mut entries: Vec<(Box<str>, Agg, u32)> = units
@@ -641,19 +648,21 @@ pub fn build_mart(tx: &TableReader, params: &MartParams, progress: &dyn Progress
             }
         }
         entries.truncate(w);
-        vec![shape.columns(entries.into_iter().map(|(k, a, _)| (k, a)))]
+        let (keys, aggs) = entries.into_iter().map(|(k, a, _)| (k, a)).unzip();
+        vec![Part {
+            keys,
+            aggs,
+            skip: 0,
+        }]
     };
-    let n: usize = parts.iter().map(|p| p.customer_id.len()).sum();
+    let counts: Vec<usize> = parts.par_iter().map(Part::customers).collect();
+    let n: usize = counts.iter().sum();
     if n == 0 {
         return Err(empty_mart_error(tx, params));
     }
-    let m = Columns::concat(
-        parts,
-        &shape,
-        rows_read,
-        region_names.clone(),
-        pay_names.clone(),
-    );
+    let mut c = Columns::with_len(n, &shape);
+    c.fill(parts, &counts, &shape);
+    let m = c.into_mart(&shape, rows_read, region_names.clone(), pay_names.clone());
     progress.finish();
     Ok(m)
 }
@@ -711,69 +720,124 @@ fn mode(counts: &Counts, names: &[String]) -> Option<u32> {
 }
 
 impl Shape<'_> {
-    fn columns(&self, entries: impl Iterator<Item = (Box<str>, Agg)>) -> Columns {
-        let mut c = Columns::default();
-        for (k, mut a) in entries {
-            if a.n_purchase == 0 {
-                continue;
-            }
+    /// Writes the customers of `part` into `out` from row 0 on.
+    fn fill(&self, part: Part, out: ColumnsMut) {
+        let entries = part
+            .keys
+            .into_iter()
+            .zip(part.aggs)
+            .skip(part.skip)
+            .filter(|(_, a)| a.n_purchase > 0);
+        for (i, (k, mut a)) in entries.enumerate() {
             a.orders.sort_unstable();
             a.orders.dedup();
             let frequency = a.orders.len() as i64;
             let monetary = a.monetary();
-            c.customer_id.push(k.into_string());
-            c.recency_days
-                .push(self.ref_day - a.last_us.div_euclid(US_PER_DAY));
-            c.frequency.push(frequency);
-            c.monetary.push(monetary);
-            c.first_purchase_us.push(a.first_us);
-            c.last_purchase_us.push(a.last_us);
-            c.tenure_days
-                .push(self.ref_day - a.first_us.div_euclid(US_PER_DAY));
-            c.avg_order_value.push(monetary / frequency as f64);
+            out.customer_id[i] = k.into_string();
+            out.recency_days[i] = self.ref_day - a.last_us.div_euclid(US_PER_DAY);
+            out.frequency[i] = frequency;
+            out.monetary[i] = monetary;
+            out.first_purchase_us[i] = a.first_us;
+            out.last_purchase_us[i] = a.last_us;
+            out.tenure_days[i] = self.ref_day - a.first_us.div_euclid(US_PER_DAY);
+            out.avg_order_value[i] = monetary / frequency as f64;
             if self.has_q {
-                c.total_quantity.push(a.qty);
+                out.total_quantity[i] = a.qty;
             }
             if self.has_r {
-                c.region.push(mode(&a.region, self.region_names));
+                out.region[i] = mode(&a.region, self.region_names);
             }
             if self.has_p {
-                c.payment.push(mode(&a.payment, self.pay_names));
+                out.payment[i] = mode(&a.payment, self.pay_names);
             }
         }
-        c
     }
 }
 
+/// Customers of one unit (or all, when unsorted) in key order; the first `skip` belong to an
+/// earlier unit, and customers without a purchase are left out of the mart.
+struct Part {
+    keys: Vec<Box<str>>,
+    aggs: Vec<Agg>,
+    skip: usize,
+}
+
+impl Part {
+    /// Customers it adds to the mart.
+    fn customers(&self) -> usize {
+        self.aggs[self.skip.min(self.aggs.len())..]
+            .iter()
+            .filter(|a| a.n_purchase > 0)
+            .count()
+    }
+}
+
+/// One task's rows of every column of a [`Columns`].
+struct ColumnsMut<'a> {
+    customer_id: &'a mut [String],
+    recency_days: &'a mut [i64],
+    frequency: &'a mut [i64],
+    monetary: &'a mut [f64],
+    first_purchase_us: &'a mut [i64],
+    last_purchase_us: &'a mut [i64],
+    tenure_days: &'a mut [i64],
+    avg_order_value: &'a mut [f64],
+    total_quantity: &'a mut [i64],
+    region: &'a mut [Option<u32>],
+    payment: &'a mut [Option<u32>],
+}
+
 impl Columns {
-    fn concat(
-        parts: Vec<Columns>,
-        shape: &Shape,
-        rows_read: u64,
-        region_names: Vec<String>,
-        pay_names: Vec<String>,
-    ) -> Mart {
-        if parts.len() == 1 {
-            let c = parts.into_iter().next().expect("one part");
-            return c.into_mart(shape, rows_read, region_names, pay_names);
+    /// `n` rows (the optional columns empty when `shape` leaves them out).
+    fn with_len(n: usize, shape: &Shape) -> Columns {
+        let opt = |on: bool| if on { n } else { 0 };
+        Columns {
+            customer_id: vec![String::new(); n],
+            recency_days: vec![0; n],
+            frequency: vec![0; n],
+            monetary: vec![0.0; n],
+            first_purchase_us: vec![0; n],
+            last_purchase_us: vec![0; n],
+            tenure_days: vec![0; n],
+            avg_order_value: vec![0.0; n],
+            total_quantity: vec![0; opt(shape.has_q)],
+            region: vec![None; opt(shape.has_r)],
+            payment: vec![None; opt(shape.has_p)],
         }
-        let mut all = Columns::default();
-        let n: usize = parts.iter().map(|p| p.customer_id.len()).sum();
-        all.customer_id.reserve_exact(n);
-        for p in parts {
-            all.customer_id.extend(p.customer_id);
-            all.recency_days.extend(p.recency_days);
-            all.frequency.extend(p.frequency);
-            all.monetary.extend(p.monetary);
-            all.first_purchase_us.extend(p.first_purchase_us);
-            all.last_purchase_us.extend(p.last_purchase_us);
-            all.tenure_days.extend(p.tenure_days);
-            all.avg_order_value.extend(p.avg_order_value);
-            all.total_quantity.extend(p.total_quantity);
-            all.region.extend(p.region);
-            all.payment.extend(p.payment);
-        }
-        all.into_mart(shape, rows_read, region_names, pay_names)
+    }
+
+    /// Part k's customers into rows `counts[..k].sum()..` of every column, in parallel.
+    fn fill(&mut self, parts: Vec<Part>, counts: &[usize], shape: &Shape) {
+        let mut ids = split_by(&mut self.customer_id, counts).into_iter();
+        let mut rec = split_by(&mut self.recency_days, counts).into_iter();
+        let mut freq = split_by(&mut self.frequency, counts).into_iter();
+        let mut mon = split_by(&mut self.monetary, counts).into_iter();
+        let mut first = split_by(&mut self.first_purchase_us, counts).into_iter();
+        let mut last = split_by(&mut self.last_purchase_us, counts).into_iter();
+        let mut tenure = split_by(&mut self.tenure_days, counts).into_iter();
+        let mut aov = split_by(&mut self.avg_order_value, counts).into_iter();
+        let mut qty = split_by(&mut self.total_quantity, counts).into_iter();
+        let mut region = split_by(&mut self.region, counts).into_iter();
+        let mut pay = split_by(&mut self.payment, counts).into_iter();
+        let outs: Vec<ColumnsMut> = (0..counts.len())
+            .map(|_| ColumnsMut {
+                customer_id: ids.next().expect("one slice per part"),
+                recency_days: rec.next().expect("one slice per part"),
+                frequency: freq.next().expect("one slice per part"),
+                monetary: mon.next().expect("one slice per part"),
+                first_purchase_us: first.next().expect("one slice per part"),
+                last_purchase_us: last.next().expect("one slice per part"),
+                tenure_days: tenure.next().expect("one slice per part"),
+                avg_order_value: aov.next().expect("one slice per part"),
+                total_quantity: qty.next().expect("one slice per part"),
+                region: region.next().expect("one slice per part"),
+                payment: pay.next().expect("one slice per part"),
+            })
+            .collect();
+        parts
+            .into_par_iter()
+            .zip(outs)
+            .for_each(|(p, out)| shape.fill(p, out));
     }
 
     fn into_mart(
