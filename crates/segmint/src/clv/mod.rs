@@ -274,7 +274,7 @@ impl Unit {
 }
 
 /// One unit's slice of the summary columns (disjoint slices of the final columns, filled in
-/// parallel), and its customer ids.
+/// parallel; the ids are gathered separately).
 struct Out<'a> {
     frequency: &'a mut [f64],
     recency: &'a mut [f64],
