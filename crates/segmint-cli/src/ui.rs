@@ -205,12 +205,10 @@ pub fn segment_labels(
                 &[col],
                 &segmint::progress::NoProgress,
             )?;
-            let column = attrs.column(col).with_context(|| {
-                format!(
-                    "--by {col:?}: not a column of {} (nor a known customer attribute)",
-                    customers.path.display()
-                )
-            })?;
+            let column = match attrs.column(col) {
+                Some(c) => c,
+                None => anyhow::bail!("--by: {}", attrs.why_missing(&customers, col)),
+            };
             let rows = attrs.rows_for(ids);
             let mut f = segmint::segment::profile::SegmentFile::default();
             for (id, r) in ids.iter().zip(rows) {

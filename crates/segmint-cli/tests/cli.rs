@@ -1065,7 +1065,16 @@ fn profile_and_migrate_commands() {
         .sum();
     assert!((share_sum - 1.0).abs() < 1e-9);
     let ranking = p["feature_ranking"].as_array().unwrap();
-    assert_eq!(ranking.len(), 8);
+    // 8 reference features and the customers file's other columns: signup_date (days before
+    // the reference date) and sale_success (text columns are not summarised)
+    assert_eq!(ranking.len(), 10);
+    let other: Vec<&str> = segs[0]["other"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["feature"].as_str().unwrap())
+        .collect();
+    assert_eq!(other, ["signup_date", "sale_success"]);
     // the segments are defined by R, F and M: a behavioural feature leads
     assert_eq!(ranking[0]["group"], "behavioural");
     // Markdown on stdout by default

@@ -797,24 +797,33 @@ pub const SPEND_COLUMNS: [&str; 3] = ["monetary", "avg_order_value", "total_quan
 /// Customer attributes that accumulate over the membership: also given per year of tenure.
 pub const PER_YEAR: [&str; 2] = ["loyalty_points", "support_tickets"];
 
+/// Columns of the reference schema that are never candidate columns: the answer key of the
+/// generated data (`tier`), its A/B experiment (`seller_group`, `sale_success`) and the signup
+/// date. A user's own columns are all candidates.
+pub const NOT_CANDIDATES: [&str; 4] = ["tier", "seller_group", "sale_success", "signup_date"];
+
 /// One row per customer of the mart: every numeric candidate column for targets and features.
 #[derive(Debug, Clone)]
 pub struct CustomerTable {
     pub customer_id: Vec<String>,
     pub columns: Table,
+    /// Customer columns that are not candidates, with the reason.
+    pub left_out: Vec<crate::data::customers::LeftOutColumn>,
 }
 
 /// The mart (`recency_days, frequency, monetary, tenure_days, avg_order_value,
-/// total_quantity`), the numeric customer attributes (`age, income, credit_score, premium`
-/// (0/1)`, loyalty_points, support_tickets`), [`PER_YEAR`] attributes divided by the tenure in
-/// years (at least 30 days: `loyalty_points_per_year`, ...) and one-hot `region_*` columns.
-/// Text attributes such as `tier` are never columns (they can only be answer keys).
+/// total_quantity`) and every column of the customers file but [`NOT_CANDIDATES`] and
+/// `exclude` (e.g. the answer key): numbers (dates as days before the reference date) as they
+/// are, booleans as 0/1, categories one-hot (`region_North`, ...); [`PER_YEAR`] attributes also
+/// divided by the tenure in years (at least 30 days: `loyalty_points_per_year`, ...). A customer
+/// column named like a mart column is called `customers.NAME`.
 pub fn customer_table(
     tx: &crate::data::reader::TableReader,
     customers: Option<&crate::data::reader::TableReader>,
+    exclude: &[&str],
     progress: &dyn crate::progress::Progress,
 ) -> Result<CustomerTable> {
-    use crate::data::customers::{AttrColumn, Attributes};
+    use crate::data::customers::{AttrColumn, Attributes, LeftOutColumn};
     use crate::mart::{build_mart, Mart, MartColumns, MartParams};
     let mart = build_mart(
         tx,
@@ -827,17 +836,28 @@ pub fn customer_table(
     )?;
     let mut names: Vec<String> = Mart::NUMERIC.iter().map(|s| s.to_string()).collect();
     let mut cols = mart.numeric_columns();
+    let mut left_out = Vec::new();
     if let Some(c) = customers {
-        let mut wanted: Vec<&str> = crate::predict::features::ATTRIBUTE_FEATURES.to_vec();
-        wanted.push("region");
-        let attrs = Attributes::load(c, &wanted, progress)?;
+        let attrs = Attributes::load_all(c, Some(mart.ref_day), progress)?;
+        left_out.extend(attrs.left_out.iter().map(|(column, reason)| LeftOutColumn {
+            column: column.clone(),
+            reason: reason.clone(),
+        }));
         let rows = attrs.rows_for(&mart.customer_id);
         let years: Vec<f64> = mart
             .tenure_days
             .iter()
             .map(|&t| (t.max(30)) as f64 / 365.25)
             .collect();
-        for (name, col) in &attrs.columns {
+        for (source, col) in &attrs.columns {
+            if NOT_CANDIDATES.contains(&source.as_str()) || exclude.contains(&source.as_str()) {
+                continue;
+            }
+            let name = if Mart::NUMERIC.contains(&source.as_str()) {
+                format!("customers.{source}")
+            } else {
+                source.clone()
+            };
             match col {
                 AttrColumn::Num(v) => {
                     let vals: Vec<f64> = rows
@@ -848,11 +868,11 @@ pub fn customer_table(
                         names.push(format!("{name}_per_year"));
                         cols.push(vals.iter().zip(&years).map(|(a, y)| a / y).collect());
                     }
-                    names.push(name.clone());
+                    names.push(name);
                     cols.push(vals);
                 }
                 AttrColumn::Bool(v) => {
-                    names.push(name.clone());
+                    names.push(name);
                     cols.push(
                         rows.iter()
                             .map(|r| {
@@ -883,6 +903,7 @@ pub fn customer_table(
     Ok(CustomerTable {
         customer_id: mart.customer_id,
         columns: Table::from_columns(names, &cols),
+        left_out,
     })
 }
 

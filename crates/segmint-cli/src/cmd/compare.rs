@@ -18,6 +18,7 @@ use crate::ui::{note, Bars, Global, InputArgs};
   segmint compare --data data --out compare
   segmint compare --data data --group seller_group --outcome sale_success --features age,income,premium,region --out compare
   segmint compare --data data --columns seller_group=team,sale_success=won --out compare
+  segmint compare --customers hillstrom.csv --group segment --outcome visit --exclude conversion,spend --out compare
 
 Method: a seeded train/test split stratified by group and outcome. Candidate rules (at most
 --max-conditions conditions: ranges for numbers, sets for categories, missing values handled
@@ -50,10 +51,14 @@ pub struct Args {
     /// Outcome column: 0/1, boolean or a number
     #[arg(long, default_value = "sale_success")]
     pub outcome: String,
-    /// Feature columns (default: every other customer attribute except customer_id,
-    /// signup_date and tier)
+    /// Feature columns, any column of the customers file by its own name (default: every
+    /// other usable column except customer_id, signup_date, tier and --exclude)
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     pub features: Vec<String>,
+    /// Columns left out of the default features, e.g. other outcomes measured after the
+    /// treatment (conversion,spend when the outcome is visit)
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS", conflicts_with = "features")]
+    pub exclude: Vec<String>,
     /// Discovery methods
     #[arg(long, value_delimiter = ',', default_value = "tree,iv_woe,l1_logistic")]
     pub methods: Vec<String>,
@@ -155,7 +160,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let (inputs, map) = a.input.resolve()?;
     let customers = inputs.open(TableKind::Customers, &map)?;
     let features = (!a.features.is_empty()).then_some(a.features.as_slice());
-    let data = CompareData::load(&customers, &a.group, &a.outcome, features, &bars)?;
+    let data = CompareData::load(&customers, &a.group, &a.outcome, features, &a.exclude, &bars)?;
     if data.dropped > 0 {
         note(
             g,
@@ -164,6 +169,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                 data.dropped, a.group, a.outcome
             ),
         );
+    }
+    for c in &data.columns_left_out {
+        note(g, format!("column {:?} left out: {}", c.column, c.reason));
     }
     let cmp = compare(&data, &params, &bars)?;
     let names: ColumnNames = customers

@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use segmint::data::customers::Attributes;
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
-use segmint::segment::profile::{self, read_segments, Profile, PROFILE_ATTRIBUTES};
+use segmint::segment::profile::{self, read_segments, Profile};
 use segmint::segment::rules::RuleSet;
 
 use crate::cmd::rfm::load_rules;
@@ -115,7 +114,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     }
     let attrs = customers
         .as_ref()
-        .map(|c| Attributes::load(c, PROFILE_ATTRIBUTES, &bars))
+        .map(|c| profile::load_attributes(c, &mart, &bars))
         .transpose()?;
     if attrs.is_none() {
         note(

@@ -4,11 +4,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use segmint::data::customers::Attributes;
 use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
 use segmint::mart::{build_mart, MartParams};
-use segmint::segment::profile::{self, PROFILE_ATTRIBUTES};
+use segmint::segment::profile;
 use segmint::segment::rules::RuleSet;
 use segmint::segment::{mart_columns_for, rfm, RfmParams, Ties};
 
@@ -133,7 +132,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if let Some(dir) = &a.profile {
         let attrs = customers
             .as_ref()
-            .map(|c| Attributes::load(c, PROFILE_ATTRIBUTES, &bars))
+            .map(|c| profile::load_attributes(c, &result.mart, &bars))
             .transpose()?;
         let p = profile::profile(
             &result.segment_names,

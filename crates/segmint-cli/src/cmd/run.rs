@@ -5,13 +5,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use segmint::data::customers::Attributes;
 use segmint::data::timestamp::format_date;
 use segmint::data::validate::{validate, ValidateParams};
 use segmint::data::TableKind;
 use segmint::demo::{generate, DemoParams};
 use segmint::mart::{build_mart, MartParams};
-use segmint::segment::profile::{self, PROFILE_ATTRIBUTES};
+use segmint::segment::profile;
 use segmint::segment::{rfm, RfmParams};
 use segmint::uplift::{compare, CompareData, CompareParams};
 
@@ -601,7 +600,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         )?;
         let attrs = customers
             .as_ref()
-            .map(|c| Attributes::load(c, PROFILE_ATTRIBUTES, &bars))
+            .map(|c| profile::load_attributes(c, &result.mart, &bars))
             .transpose()?;
         let prof = profile::profile(
             &result.segment_names,
@@ -621,7 +620,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if !wanted("compare") {
     } else if has(&group) && has(&outcome) {
         let reader = customers.as_ref().expect("has");
-        let data = CompareData::load(reader, &group, &outcome, None, &bars)?;
+        let data = CompareData::load(reader, &group, &outcome, None, &[], &bars)?;
         let params = CompareParams {
             seed,
             ..Default::default()

@@ -116,7 +116,11 @@ fn run_discover(g: &Global, a: &DiscoverArgs) -> Result<u8> {
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
-    let table = customer_table(&tx, customers.as_ref(), &bars)?;
+    let exclude: Vec<&str> = a.truth.as_deref().into_iter().collect();
+    let table = customer_table(&tx, customers.as_ref(), &exclude, &bars)?;
+    for c in &table.left_out {
+        note(g, format!("column {:?} left out: {}", c.column, c.reason));
+    }
     let cols = &table.columns;
     let tj = cols
         .names

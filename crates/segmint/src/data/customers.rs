@@ -13,7 +13,8 @@ use arrow_array::{Array, StringArray};
 use arrow_schema::DataType;
 use hashbrown::HashTable;
 
-use crate::data::reader::TableReader;
+use crate::data::reader::{parse_bool, parse_float, Chunk, TableReader};
+use crate::data::timestamp::{parse_date, parse_timestamp_us, US_PER_DAY};
 use crate::data::schema::ColType;
 use crate::error::Result;
 use crate::progress::Progress;
@@ -28,7 +29,17 @@ pub enum AttrColumn {
     Str(Vec<Option<u32>>, Vec<String>),
 }
 
+/// Text columns with more distinct values than this are not categories (free text, names,
+/// identifiers): they are left out with the reason.
+pub const MAX_LEVELS: usize = 100;
+
 /// Selected customer attributes; the first row of a duplicated `customer_id` wins.
+///
+/// Any column of the customers file can be loaded by its own name: the canonical columns with
+/// their schema type, every other column with the type of its values. Text whose values all
+/// parse as numbers is a number, as `true/false/yes/no` a boolean, as dates a date; a date
+/// becomes the number of days before the reference day (given, else the day after the latest
+/// date loaded). Empty cells and `NA`, `N/A`, `NaN`, `null`, `None` are missing.
 #[derive(Debug, Clone)]
 pub struct Attributes {
     /// Customer ids in file order, first occurrence only.
@@ -36,26 +47,76 @@ pub struct Attributes {
     sorted: bool,
     index: OnceLock<HashTable<u32>>,
     pub columns: Vec<(String, AttrColumn)>,
+    /// Requested columns that cannot be used, with the reason (never dropped silently).
+    pub left_out: Vec<(String, String)>,
+    /// The reference day (days since 1970-01-01) dates were counted back from, if any.
+    pub ref_day: Option<i64>,
+    kinds: Vec<(String, AttrKind)>,
+}
+
+/// A column that an analysis could not use, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeftOutColumn {
+    pub column: String,
+    pub reason: String,
+}
+
+/// What a column of the customers file holds once typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrKind {
+    Number,
+    Boolean,
+    Category,
+    /// Days before the reference day.
+    Date,
 }
 
 impl Attributes {
-    /// Reads the named canonical columns (those present in the file).
+    /// Reads the named columns (those the file has; see [`Attributes::load_at`]).
     pub fn load(
         reader: &TableReader,
         names: &[&str],
         progress: &dyn Progress,
     ) -> Result<Attributes> {
+        Self::load_at(reader, names, None, progress)
+    }
+
+    /// Reads every column of the file but `customer_id`.
+    pub fn load_all(
+        reader: &TableReader,
+        ref_day: Option<i64>,
+        progress: &dyn Progress,
+    ) -> Result<Attributes> {
+        let names: Vec<&str> = reader
+            .column_names()
+            .into_iter()
+            .filter(|n| *n != "customer_id")
+            .collect();
+        let mut a = Self::load_at(reader, &names, ref_day, progress)?;
+        a.left_out.extend(reader.unreadable().iter().cloned());
+        Ok(a)
+    }
+
+    /// Reads the named columns the file has, canonical or not; dates counted back from
+    /// `ref_day` (default: the day after the latest date loaded).
+    pub fn load_at(
+        reader: &TableReader,
+        names: &[&str],
+        ref_day: Option<i64>,
+        progress: &dyn Progress,
+    ) -> Result<Attributes> {
         let mut wanted: Vec<&str> = vec!["customer_id"];
-        wanted.extend(
-            names
-                .iter()
-                .copied()
-                .filter(|n| reader.has(n) && *n != "customer_id"),
-        );
+        for n in names {
+            if reader.has_column(n) && *n != "customer_id" && !wanted.contains(n) {
+                wanted.push(n);
+            }
+        }
         let specs: Vec<ColType> = wanted[1..]
             .iter()
-            .map(|n| reader.kind.column(n).expect("canonical").ty)
+            .map(|n| reader.column_type(n).expect("checked above"))
             .collect();
+        let infer: Vec<bool> = wanted[1..].iter().map(|n| !reader.has(n)).collect();
         progress.begin("reading customers", reader.num_rows_hint().unwrap_or(0));
         // Units come back in file order, so "first row wins" follows the file.
         let units = reader.fold(
@@ -70,133 +131,62 @@ impl Attributes {
                 // the chunk's id array is shared, not copied
                 ids.push(ch.str("customer_id").expect("required").clone());
                 for (part, name) in parts.iter_mut().zip(&wanted[1..]) {
-                    // One typed pass per column and chunk (the type is fixed by the schema).
-                    match part {
-                        Part::Num(v) => {
-                            match ch.batch.column_by_name(name).expect("read").data_type() {
-                                DataType::Int64 => v.extend(
-                                    ch.i64(name)
-                                        .expect("int")
-                                        .iter()
-                                        .map(|x| x.map(|x| x as f64)),
-                                ),
-                                DataType::Float64 => v.extend(ch.f64(name).expect("float").iter()),
-                                DataType::Date32 => v.extend(
-                                    ch.date(name)
-                                        .expect("date")
-                                        .iter()
-                                        .map(|x| x.map(|x| x as f64)),
-                                ),
-                                _ => v.extend(
-                                    ch.ts(name)
-                                        .expect("timestamp")
-                                        .iter()
-                                        .map(|x| x.map(|x| x as f64)),
-                                ),
-                            }
-                        }
-                        Part::Bool(v) => v.extend(ch.bool(name).expect("bool").iter()),
-                        Part::Str(v) => v.extend(
-                            ch.str(name)
-                                .expect("str")
-                                .iter()
-                                .map(|x| x.map(Box::<str>::from)),
-                        ),
-                    }
+                    part.extend(ch, name);
                 }
                 Ok(())
             },
             progress,
         )?;
         progress.finish();
-        // (unit, row in unit) of every row in file order
-        let rows: Vec<(usize, usize)> = units
-            .iter()
-            .enumerate()
-            .flat_map(|(u, unit)| {
-                let n: usize = unit.0.iter().map(|a| a.len()).sum();
-                (0..n).map(move |k| (u, k))
-            })
-            .collect();
-        let all_ids: Vec<&str> = units
-            .iter()
-            .flat_map(|u| {
-                u.0.iter()
-                    .flat_map(|a| (0..a.len()).map(move |i| a.value(i)))
-            })
-            .collect();
-        let sorted = all_ids.is_sorted();
-        let mut keep: Vec<(usize, usize)> = Vec::with_capacity(rows.len());
-        let mut ids = StringBuilder::with_capacity(
-            rows.len(),
-            all_ids.iter().map(|s| s.len()).sum::<usize>(),
-        );
-        if sorted {
-            // duplicates are adjacent: keep the first
-            for (j, id) in all_ids.iter().enumerate() {
-                if j == 0 || all_ids[j - 1] != *id {
-                    ids.append_value(id);
-                    keep.push(rows[j]);
-                }
-            }
-        } else {
-            let mut seen: HashMap<&str, (), FixedState> =
-                HashMap::with_capacity_and_hasher(rows.len(), FixedState::with_seed(0xa77));
-            for (j, id) in all_ids.iter().enumerate() {
-                if seen.insert(id, ()).is_none() {
-                    ids.append_value(id);
-                    keep.push(rows[j]);
-                }
-            }
-        }
-        drop(all_ids);
-        let ids = ids.finish();
-        let mut columns = Vec::new();
+        let (ids, sorted, keep) = first_rows(&units);
+        let mut typed = Vec::new();
+        let mut left_out = Vec::new();
         for (j, name) in wanted[1..].iter().enumerate() {
-            let col = match specs[j] {
-                ColType::Bool => AttrColumn::Bool(
-                    keep.iter()
-                        .map(|&(u, k)| match &units[u].1[j] {
-                            Part::Bool(v) => v[k],
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-                ColType::Str => {
-                    let mut dict: Vec<String> = Vec::new();
-                    let mut lookup: HashMap<&str, u32, FixedState> =
-                        HashMap::with_hasher(FixedState::with_seed(1));
-                    let mut codes = Vec::with_capacity(keep.len());
-                    for &(u, k) in &keep {
-                        codes.push(match &units[u].1[j] {
-                            Part::Str(v) => v[k].as_deref().map(|s| {
-                                *lookup.entry(s).or_insert_with(|| {
-                                    dict.push(s.to_string());
-                                    (dict.len() - 1) as u32
-                                })
-                            }),
-                            _ => None,
-                        });
-                    }
-                    AttrColumn::Str(codes, dict)
-                }
-                _ => AttrColumn::Num(
-                    keep.iter()
-                        .map(|&(u, k)| match &units[u].1[j] {
-                            Part::Num(v) => v[k],
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-            };
-            columns.push((name.to_string(), col));
+            let parts: Vec<&Part> = units.iter().map(|u| &u.1[j]).collect();
+            match typed_column(&parts, &keep, infer[j]) {
+                Ok(col) => typed.push((name.to_string(), col)),
+                Err(reason) => left_out.push((name.to_string(), reason)),
+            }
         }
+        let latest = typed
+            .iter()
+            .filter_map(|(_, c)| match c {
+                Typed::Date(v) => v.iter().flatten().max().copied(),
+                _ => None,
+            })
+            .max();
+        let ref_day = ref_day.or(latest.map(|d| d + 1));
+        let kinds = typed.iter().map(|(n, c)| (n.clone(), c.kind())).collect();
+        let columns = typed
+            .into_iter()
+            .map(|(name, c)| (name, c.into_column(ref_day.unwrap_or(0))))
+            .collect();
         Ok(Attributes {
             ids,
             sorted,
             index: OnceLock::new(),
             columns,
+            left_out,
+            ref_day,
+            kinds,
         })
+    }
+
+    /// The kind of a loaded column.
+    pub fn kind(&self, name: &str) -> Option<AttrKind> {
+        self.kinds.iter().find(|(n, _)| n == name).map(|(_, k)| *k)
+    }
+
+    /// Why a column named by the user cannot be used: not in the file, or left out.
+    pub fn why_missing(&self, reader: &TableReader, name: &str) -> String {
+        if let Some((_, reason)) = self.left_out.iter().find(|(n, _)| n == name) {
+            return format!("column {name:?} of {} cannot be used: {reason}", reader.path.display());
+        }
+        let found = reader.column_names().join(", ");
+        format!(
+            "{name:?} is not a column of {} (found: {found})",
+            reader.path.display()
+        )
     }
 
     fn index(&self) -> &HashTable<u32> {
@@ -301,6 +291,7 @@ impl AttrColumn {
 /// One attribute column of one unit, before the join index exists.
 enum Part {
     Num(Vec<Option<f64>>),
+    Day(Vec<Option<i64>>),
     Bool(Vec<Option<bool>>),
     Str(Vec<Option<Box<str>>>),
 }
@@ -310,7 +301,170 @@ impl Part {
         match t {
             ColType::Bool => Part::Bool(Vec::new()),
             ColType::Str => Part::Str(Vec::new()),
-            _ => Part::Num(Vec::new()),
+            ColType::Date | ColType::Timestamp => Part::Day(Vec::new()),
+            ColType::Int | ColType::Float => Part::Num(Vec::new()),
         }
     }
+
+    /// Appends a chunk's column (its type is fixed by the reader: one typed pass).
+    fn extend(&mut self, ch: &Chunk, name: &str) {
+        let arr = ch.batch.column_by_name(name).expect("read");
+        match self {
+            Part::Num(v) => match arr.data_type() {
+                DataType::Int64 => v.extend(ch.i64(name).expect("int").iter().map(|x| x.map(|x| x as f64))),
+                _ => v.extend(ch.f64(name).expect("float").iter().map(|x| x.filter(|x| x.is_finite()))),
+            },
+            Part::Day(v) => match arr.data_type() {
+                DataType::Date32 => v.extend(ch.date(name).expect("date").iter().map(|x| x.map(i64::from))),
+                _ => v.extend(
+                    ch.ts(name)
+                        .expect("timestamp")
+                        .iter()
+                        .map(|x| x.map(|us| us.div_euclid(US_PER_DAY))),
+                ),
+            },
+            Part::Bool(v) => v.extend(ch.bool(name).expect("bool").iter()),
+            Part::Str(v) => v.extend(ch.str(name).expect("str").iter().map(|x| x.map(Box::<str>::from))),
+        }
+    }
+}
+
+/// The unique customer ids in file order (first occurrence wins), whether they are sorted, and
+/// the (unit, row in unit) of each one's first row.
+type Units = Vec<(Vec<StringArray>, Vec<Part>)>;
+
+fn first_rows(units: &Units) -> (StringArray, bool, Vec<(usize, usize)>) {
+    let rows: Vec<(usize, usize)> = units
+        .iter()
+        .enumerate()
+        .flat_map(|(u, unit)| {
+            let n: usize = unit.0.iter().map(|a| a.len()).sum();
+            (0..n).map(move |k| (u, k))
+        })
+        .collect();
+    let all_ids: Vec<&str> = units
+        .iter()
+        .flat_map(|u| u.0.iter().flat_map(|a| (0..a.len()).map(move |i| a.value(i))))
+        .collect();
+    let sorted = all_ids.is_sorted();
+    let mut keep: Vec<(usize, usize)> = Vec::with_capacity(rows.len());
+    let mut ids = StringBuilder::with_capacity(rows.len(), all_ids.iter().map(|s| s.len()).sum::<usize>());
+    if sorted {
+        // duplicates are adjacent: keep the first
+        for (j, id) in all_ids.iter().enumerate() {
+            if j == 0 || all_ids[j - 1] != *id {
+                ids.append_value(id);
+                keep.push(rows[j]);
+            }
+        }
+    } else {
+        let mut seen: HashMap<&str, (), FixedState> =
+            HashMap::with_capacity_and_hasher(rows.len(), FixedState::with_seed(0xa77));
+        for (j, id) in all_ids.iter().enumerate() {
+            if seen.insert(id, ()).is_none() {
+                ids.append_value(id);
+                keep.push(rows[j]);
+            }
+        }
+    }
+    (ids.finish(), sorted, keep)
+}
+
+/// A column gathered to one row per customer and typed.
+enum Typed {
+    Num(Vec<Option<f64>>),
+    Date(Vec<Option<i64>>),
+    Bool(Vec<Option<bool>>),
+    Str(Vec<Option<u32>>, Vec<String>),
+}
+
+impl Typed {
+    fn kind(&self) -> AttrKind {
+        match self {
+            Typed::Num(_) => AttrKind::Number,
+            Typed::Date(_) => AttrKind::Date,
+            Typed::Bool(_) => AttrKind::Boolean,
+            Typed::Str(..) => AttrKind::Category,
+        }
+    }
+
+    fn into_column(self, ref_day: i64) -> AttrColumn {
+        match self {
+            Typed::Num(v) => AttrColumn::Num(v),
+            Typed::Date(v) => AttrColumn::Num(v.into_iter().map(|d| d.map(|d| (ref_day - d) as f64)).collect()),
+            Typed::Bool(v) => AttrColumn::Bool(v),
+            Typed::Str(c, d) => AttrColumn::Str(c, d),
+        }
+    }
+}
+
+/// Text that stands for a missing value in exports (besides the empty cell).
+fn missing_text(s: &str) -> bool {
+    let t = s.trim();
+    t.is_empty()
+        || ["na", "n/a", "nan", "null", "none", "#n/a"]
+            .iter()
+            .any(|m| t.eq_ignore_ascii_case(m))
+}
+
+/// One customer's value per kept row; text typed from its values when `infer`; text with too
+/// many distinct values is refused with the reason.
+fn typed_column(parts: &[&Part], keep: &[(usize, usize)], infer: bool) -> std::result::Result<Typed, String> {
+    macro_rules! gather {
+        ($variant:ident) => {
+            keep.iter()
+                .map(|&(u, k)| match parts[u] {
+                    Part::$variant(v) => v[k].clone(),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+    }
+    Ok(match parts.first() {
+        None | Some(Part::Num(_)) => Typed::Num(gather!(Num)),
+        Some(Part::Day(_)) => Typed::Date(gather!(Day)),
+        Some(Part::Bool(_)) => Typed::Bool(gather!(Bool)),
+        Some(Part::Str(_)) => {
+            let text: Vec<Option<Box<str>>> = gather!(Str);
+            let values = || text.iter().flatten().filter(|s| !missing_text(s));
+            if infer && values().next().is_some() {
+                fn present(v: &Option<Box<str>>) -> Option<&str> {
+                    v.as_deref().filter(|s| !missing_text(s))
+                }
+                if values().all(|s| parse_float(s).is_ok()) {
+                    return Ok(Typed::Num(text.iter().map(|v| present(v).and_then(|s| parse_float(s).ok())).collect()));
+                }
+                if values().all(|s| parse_bool(s).is_ok()) {
+                    return Ok(Typed::Bool(text.iter().map(|v| present(v).and_then(|s| parse_bool(s).ok())).collect()));
+                }
+                let day = |s: &str| parse_date(s).or_else(|| parse_timestamp_us(s).map(|us| us.div_euclid(US_PER_DAY)));
+                if values().all(|s| day(s).is_some()) {
+                    return Ok(Typed::Date(text.iter().map(|v| present(v).and_then(day)).collect()));
+                }
+            }
+            let mut dict: Vec<String> = Vec::new();
+            let mut lookup: HashMap<&str, u32, FixedState> = HashMap::with_hasher(FixedState::with_seed(1));
+            let mut codes = Vec::with_capacity(text.len());
+            for v in &text {
+                let v = if infer { v.as_deref().filter(|s| !missing_text(s)) } else { v.as_deref() };
+                codes.push(v.map(|s| {
+                    *lookup.entry(s).or_insert_with(|| {
+                        dict.push(s.to_string());
+                        (dict.len() - 1) as u32
+                    })
+                }));
+            }
+            let filled = codes.iter().flatten().count();
+            if dict.len() > MAX_LEVELS {
+                return Err(format!(
+                    "text with {} distinct values (more than {MAX_LEVELS}): free text or an identifier, not a category",
+                    dict.len()
+                ));
+            }
+            if filled >= 20 && dict.len() == filled {
+                return Err(format!("text with a different value for each of its {filled} customers: an identifier, not a category"));
+            }
+            Typed::Str(codes, dict)
+        }
+    })
 }

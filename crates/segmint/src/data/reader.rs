@@ -75,6 +75,58 @@ pub struct Present {
     pub index: usize,
 }
 
+/// A column of the file that no canonical column uses, read under its own name (so any column
+/// of a user's file can be a feature, a group or an outcome).
+#[derive(Debug, Clone)]
+pub struct Extra {
+    /// Its name in the file (trimmed): also its name in a [`Chunk`].
+    pub name: String,
+    /// Its position in the file's columns.
+    pub index: usize,
+    /// The type it is read as: from the Parquet type; text in a CSV file (typed from its
+    /// values by [`crate::data::customers::Attributes`]).
+    pub ty: ColType,
+}
+
+/// A column as it is read: a canonical column or an extra one.
+struct ReadCol {
+    /// Its name in a [`Chunk`].
+    name: String,
+    /// Its name in the file.
+    source: String,
+    index: usize,
+    /// For an extra column: its type, neither an id nor required.
+    spec: ColumnSpec,
+    extra: bool,
+}
+
+impl ReadCol {
+    fn canonical(p: &Present) -> ReadCol {
+        ReadCol {
+            name: p.spec.name.to_string(),
+            source: p.source.clone(),
+            index: p.index,
+            spec: *p.spec,
+            extra: false,
+        }
+    }
+    fn extra(e: &Extra) -> ReadCol {
+        ReadCol {
+            name: e.name.clone(),
+            source: e.name.clone(),
+            index: e.index,
+            spec: ColumnSpec {
+                name: "",
+                ty: e.ty,
+                required: false,
+                id: false,
+                nullable: true,
+            },
+            extra: true,
+        }
+    }
+}
+
 /// A batch of rows with canonical column names and types.
 pub struct Chunk<'a> {
     pub path: &'a Path,
@@ -169,6 +221,9 @@ pub struct TableReader {
     pub path: PathBuf,
     pub format: Format,
     present: Vec<Present>,
+    extras: Vec<Extra>,
+    /// File columns that cannot be read, with the reason.
+    unreadable: Vec<(String, String)>,
     found: Vec<String>,
     source: Source,
 }
@@ -262,11 +317,14 @@ impl TableReader {
                 hint: "; map your column names with --columns CANONICAL=SOURCE".into(),
             });
         }
+        let (extras, unreadable) = extra_columns(&found, &types, &present);
         Ok(TableReader {
             kind,
             path: path.to_path_buf(),
             format,
             present,
+            extras,
+            unreadable,
             found,
             source,
         })
@@ -279,6 +337,40 @@ impl TableReader {
 
     pub fn has(&self, name: &str) -> bool {
         self.present.iter().any(|p| p.spec.name == name)
+    }
+
+    /// The file's other columns, readable by their own names.
+    pub fn extras(&self) -> &[Extra] {
+        &self.extras
+    }
+
+    /// File columns that cannot be read (e.g. nested Parquet types), with the reason.
+    pub fn unreadable(&self) -> &[(String, String)] {
+        &self.unreadable
+    }
+
+    /// Whether `name` is a canonical column found in the file or another column of it.
+    pub fn has_column(&self, name: &str) -> bool {
+        self.has(name) || self.extras.iter().any(|e| e.name == name)
+    }
+
+    /// Every readable column by the name it is read under: the canonical ones, then the others
+    /// in file order.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.present
+            .iter()
+            .map(|p| p.spec.name)
+            .chain(self.extras.iter().map(|e| e.name.as_str()))
+            .collect()
+    }
+
+    /// The type a readable column is read as.
+    pub fn column_type(&self, name: &str) -> Option<ColType> {
+        self.present
+            .iter()
+            .find(|p| p.spec.name == name)
+            .map(|p| p.spec.ty)
+            .or_else(|| self.extras.iter().find(|e| e.name == name).map(|e| e.ty))
     }
 
     /// Column names as they appear in the file.
@@ -331,11 +423,18 @@ impl TableReader {
         I: Fn() -> A + Sync,
         F: Fn(&mut A, &Chunk) -> Result<()> + Sync,
     {
-        let cols: Vec<&Present> = self
+        let mut cols: Vec<ReadCol> = self
             .present
             .iter()
             .filter(|p| wanted.contains(&p.spec.name))
+            .map(ReadCol::canonical)
             .collect();
+        cols.extend(
+            self.extras
+                .iter()
+                .filter(|e| wanted.contains(&e.name.as_str()))
+                .map(ReadCol::extra),
+        );
         match &self.source {
             Source::Parquet { meta } => {
                 let dict_meta = self.dictionary_metadata(meta, &cols, dictionary);
@@ -379,7 +478,7 @@ impl TableReader {
     fn dictionary_metadata(
         &self,
         meta: &ArrowReaderMetadata,
-        cols: &[&Present],
+        cols: &[ReadCol],
         dictionary: &[&str],
     ) -> Option<ArrowReaderMetadata> {
         let schema = meta.schema();
@@ -387,7 +486,7 @@ impl TableReader {
         let mut changed = false;
         for p in cols {
             if p.spec.id
-                && dictionary.contains(&p.spec.name)
+                && dictionary.contains(&p.name.as_str())
                 && fields[p.index].data_type() == &DataType::Utf8
             {
                 let f = fields[p.index].clone().with_data_type(DataType::Dictionary(
@@ -414,7 +513,7 @@ impl TableReader {
         meta: &ArrowReaderMetadata,
         group: usize,
         first_row: u64,
-        cols: &[&Present],
+        cols: &[ReadCol],
         f: &mut dyn FnMut(&Chunk) -> Result<()>,
     ) -> Result<()> {
         let file = open_file(&self.path)?;
@@ -450,7 +549,7 @@ impl TableReader {
                     )
                 })?;
                 let arr = normalize(&self.path, p, arr, row)?;
-                fields.push(Field::new(p.spec.name, arr.data_type().clone(), true));
+                fields.push(Field::new(&p.name, arr.data_type().clone(), true));
                 arrays.push(arr);
             }
             let batch = RecordBatch::try_new_with_options(
@@ -470,7 +569,7 @@ impl TableReader {
         Ok(())
     }
 
-    fn read_csv(&self, cols: &[&Present], f: &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<()> {
+    fn read_csv(&self, cols: &[ReadCol], f: &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<()> {
         let file = open_file(&self.path)?;
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
@@ -530,7 +629,7 @@ impl TableReader {
                     let arr = b.finish();
                     check_array(&self.path, p, &arr, first_row)?;
                     arrays.push(arr);
-                    fields.push(Field::new(p.spec.name, arrow_type(p.spec.ty), true));
+                    fields.push(Field::new(&p.name, arrow_type(p.spec.ty), true));
                 }
                 let batch = RecordBatch::try_new_with_options(
                     Arc::new(Schema::new(fields)),
@@ -552,6 +651,81 @@ impl TableReader {
             }
         }
     }
+}
+
+/// The file columns no canonical column uses, and those of them that cannot be read. A column
+/// whose name equals a canonical column read from another file column (through a mapping) is
+/// left out: its name is taken.
+fn extra_columns(
+    found: &[String],
+    types: &[Option<DataType>],
+    present: &[Present],
+) -> (Vec<Extra>, Vec<(String, String)>) {
+    let mut extras = Vec::new();
+    let mut unreadable = Vec::new();
+    for (index, name) in found.iter().enumerate() {
+        if present.iter().any(|p| p.index == index) {
+            continue;
+        }
+        if name.is_empty() {
+            unreadable.push((
+                format!("column {}", index + 1),
+                "it has no name in the header".into(),
+            ));
+            continue;
+        }
+        if let Some(p) = present.iter().find(|p| p.spec.name == name.as_str()) {
+            unreadable.push((
+                name.clone(),
+                format!(
+                    "its name is taken by the canonical column read from {:?}",
+                    p.source
+                ),
+            ));
+            continue;
+        }
+        if extras.iter().any(|e: &Extra| &e.name == name) {
+            unreadable.push((name.clone(), "a second column of the same name".into()));
+            continue;
+        }
+        let ty = match &types[index] {
+            None => Some(ColType::Str),
+            Some(dt) => extra_type(dt),
+        };
+        match ty {
+            Some(ty) => extras.push(Extra {
+                name: name.clone(),
+                index,
+                ty,
+            }),
+            None => unreadable.push((
+                name.clone(),
+                format!(
+                    "its type {} is not a number, boolean, text, date or timestamp",
+                    types[index].as_ref().expect("typed")
+                ),
+            )),
+        }
+    }
+    (extras, unreadable)
+}
+
+/// The type an extra Parquet column is read as; `None` for types segmint cannot use.
+fn extra_type(dt: &DataType) -> Option<ColType> {
+    Some(match dt {
+        d if is_text(d) => ColType::Str,
+        d if d.is_integer() => ColType::Int,
+        d if d.is_floating() => ColType::Float,
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => ColType::Float,
+        DataType::Boolean => ColType::Bool,
+        DataType::Date32 | DataType::Date64 => ColType::Date,
+        DataType::Timestamp(_, _) => ColType::Timestamp,
+        DataType::Null => ColType::Str,
+        _ => return None,
+    })
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
@@ -608,7 +782,7 @@ fn read_csv_header(path: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn value_error(path: &Path, row: u64, p: &Present, value: &str, problem: String) -> Error {
+fn value_error(path: &Path, row: u64, p: &ReadCol, value: &str, problem: String) -> Error {
     Error::Value {
         path: path.to_path_buf(),
         row,
@@ -787,7 +961,7 @@ fn check_convertible(path: &Path, spec: &ColumnSpec, source: &str, dt: &DataType
 }
 
 /// Converts one Arrow column to the canonical type, checking ids and numbers.
-fn normalize(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result<ArrayRef> {
+fn normalize(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64) -> Result<ArrayRef> {
     let target = arrow_type(p.spec.ty);
     let dt = arr.data_type();
     if p.spec.id && is_dictionary_ids(dt) {
@@ -870,7 +1044,7 @@ fn normalize(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result
 
 fn to_utc_micros(
     path: &Path,
-    p: &Present,
+    p: &ReadCol,
     arr: &ArrayRef,
     unit: TimeUnit,
     first_row: u64,
@@ -925,7 +1099,7 @@ fn blank_id(v: &str) -> bool {
 }
 
 /// [`check_array`] for dictionary ids: the blank test runs once per distinct value.
-fn check_dictionary_ids(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result<()> {
+fn check_dictionary_ids(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64) -> Result<()> {
     let d = arr.as_dictionary::<Int32Type>();
     let values = d.values().as_string::<i32>();
     let blank: Vec<bool> = (0..values.len())
@@ -953,7 +1127,7 @@ fn check_dictionary_ids(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64
 }
 
 /// Hard checks on a canonical array: ids not null or empty, floats finite and in range.
-fn check_array(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Result<()> {
+fn check_array(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64) -> Result<()> {
     if p.spec.id {
         let s = arr.as_string::<i32>();
         if let Some(i) = (0..s.len()).find(|&i| s.is_null(i) || blank_id(s.value(i))) {
@@ -980,7 +1154,7 @@ fn check_array(path: &Path, p: &Present, arr: &ArrayRef, first_row: u64) -> Resu
             problem: format!("missing {} (the column is required)", p.spec.ty.describe()),
         });
     }
-    if p.spec.ty == ColType::Float {
+    if p.spec.ty == ColType::Float && !p.extra {
         let f = arr.as_primitive::<Float64Type>();
         for (i, v) in f.iter().enumerate() {
             if let Some(v) = v {

@@ -150,23 +150,11 @@ pub fn segments(p: &Profile, rule_set: &str, revenue: &[f64]) -> Section {
             ),
         });
     }
-    for (kind, title) in [
-        ("behavioural", "Behaviour"),
-        ("demographic", "Demographics"),
-    ] {
+    for (kind, title) in crate::segment::profile::GROUPS {
         let features: Vec<String> = p
             .segments
             .first()
-            .map(|s| {
-                if kind == "behavioural" {
-                    &s.behavioural
-                } else {
-                    &s.demographic
-                }
-                .iter()
-                .map(|f| f.feature.clone())
-                .collect()
-            })
+            .map(|s| s.group(kind).iter().map(|f| f.feature.clone()).collect())
             .unwrap_or_default();
         if features.is_empty() {
             continue;
@@ -177,11 +165,7 @@ pub fn segments(p: &Profile, rule_set: &str, revenue: &[f64]) -> Section {
             .segments
             .iter()
             .map(|s| {
-                let list = if kind == "behavioural" {
-                    &s.behavioural
-                } else {
-                    &s.demographic
-                };
+                let list = s.group(kind);
                 let mut r = vec![s.segment.clone()];
                 for f in &features {
                     r.push(

@@ -57,6 +57,16 @@ pub const PROFILE_ATTRIBUTES: &[&str] = &[
     "premium",
 ];
 
+/// The customer attributes of a profile: every column of the customers file, dates counted
+/// back from the mart's reference day.
+pub fn load_attributes(
+    customers: &crate::data::reader::TableReader,
+    mart: &Mart,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Attributes> {
+    Attributes::load_all(customers, Some(mart.ref_day), progress)
+}
+
 /// The profile of a segmentation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
@@ -87,7 +97,29 @@ pub struct SegmentProfile {
     pub premium: Option<Composition>,
     pub behavioural: Vec<FeatureSummary>,
     pub demographic: Vec<FeatureSummary>,
+    /// Every other numeric, boolean (share of true) or date (days before the reference date)
+    /// column of the customers file, by its own name.
+    #[serde(default)]
+    pub other: Vec<FeatureSummary>,
     pub actions: Vec<String>,
+}
+
+/// The feature groups of a profile with their titles, in display order.
+pub const GROUPS: [(&str, &str); 3] = [
+    ("behavioural", "Behaviour"),
+    ("demographic", "Demographics"),
+    ("other", "Other customer attributes"),
+];
+
+impl SegmentProfile {
+    /// The features of one of [`GROUPS`].
+    pub fn group(&self, group: &str) -> &[FeatureSummary] {
+        match group {
+            "behavioural" => &self.behavioural,
+            "demographic" => &self.demographic,
+            _ => &self.other,
+        }
+    }
 }
 
 /// Premium vs non-premium customers of a segment.
@@ -113,7 +145,7 @@ pub struct FeatureSummary {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureTest {
     pub feature: String,
-    /// `demographic` or `behavioural`.
+    /// `behavioural`, `demographic` or `other`.
     pub group: String,
     #[serde(flatten)]
     pub test: KruskalWallis,
@@ -140,7 +172,15 @@ fn feature_values(
                         .map(|r| r.and_then(|r| v[r as usize]).unwrap_or(f64::NAN))
                         .collect(),
                 ),
-                _ => None,
+                AttrColumn::Bool(v) => Some(
+                    rows.iter()
+                        .map(|r| {
+                            r.and_then(|r| v[r as usize])
+                                .map_or(f64::NAN, |b| b as u8 as f64)
+                        })
+                        .collect(),
+                ),
+                AttrColumn::Str(..) => None,
             }
         }
     }
@@ -176,10 +216,24 @@ pub fn profile(
     let total_cents: i128 = revenue_cents.iter().sum();
     let customers: u64 = members.iter().map(|m| m.len() as u64).sum();
 
+    let other = attrs
+        .map(|a| {
+            a.columns
+                .iter()
+                .filter(|(n, c)| {
+                    !matches!(c, AttrColumn::Str(..))
+                        && !PROFILE_ATTRIBUTES.contains(&n.as_str())
+                        && !BEHAVIOURAL.contains(&n.as_str())
+                })
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<&str>>()
+        })
+        .unwrap_or_default();
     let features: Vec<(&str, &str)> = BEHAVIOURAL
         .iter()
         .map(|f| (*f, "behavioural"))
         .chain(DEMOGRAPHIC.iter().map(|f| (*f, "demographic")))
+        .chain(other.iter().map(|f| (*f, "other")))
         .collect();
     // per feature: values, per-segment summaries, and the test
     type Computed = (Vec<Summary>, Option<KruskalWallis>);
@@ -255,6 +309,7 @@ pub fn profile(
                 premium: composition,
                 behavioural: summaries("behavioural"),
                 demographic: summaries("demographic"),
+                other: summaries("other"),
                 actions: actions.get(&names[s]).cloned().unwrap_or_default(),
             }
         })
@@ -325,37 +380,23 @@ impl Profile {
                 premium
             ));
         }
-        for (title, group) in [
-            ("Behavioural", "behavioural"),
-            ("Demographic", "demographic"),
-        ] {
+        for (group, title) in GROUPS {
             let feats: Vec<&str> = self
                 .segments
                 .first()
-                .map(|s| {
-                    let v = if group == "behavioural" {
-                        &s.behavioural
-                    } else {
-                        &s.demographic
-                    };
-                    v.iter().map(|f| f.feature.as_str()).collect()
-                })
+                .map(|s| s.group(group).iter().map(|f| f.feature.as_str()).collect())
                 .unwrap_or_default();
             if feats.is_empty() {
                 continue;
             }
             o.push_str(&format!(
                 "\n## {title}: median [q25, q75] (mean)\n\n| segment | {} |\n| --- |{}\n",
-                feats.join(" | "),
+                feats.iter().map(|f| md_cell(f)).collect::<Vec<_>>().join(" | "),
                 " ---: |".repeat(feats.len())
             ));
             for s in &self.segments {
-                let v = if group == "behavioural" {
-                    &s.behavioural
-                } else {
-                    &s.demographic
-                };
-                let cells: Vec<String> = v
+                let cells: Vec<String> = s
+                    .group(group)
                     .iter()
                     .map(|f| {
                         let m = &f.summary;
@@ -453,11 +494,8 @@ impl Profile {
         let mut group = Vec::new();
         let mut rows: Vec<(&str, &Summary)> = Vec::new();
         for s in &self.segments {
-            for (g, v) in [
-                ("behavioural", &s.behavioural),
-                ("demographic", &s.demographic),
-            ] {
-                for f in v {
+            for (g, _) in GROUPS {
+                for f in s.group(g) {
                     seg.push(s.segment.as_str());
                     group.push(g);
                     rows.push((f.feature.as_str(), &f.summary));

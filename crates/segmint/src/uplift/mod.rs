@@ -51,7 +51,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::customers::{AttrColumn, Attributes};
+use crate::data::customers::{AttrColumn, Attributes, LeftOutColumn};
 use crate::data::reader::TableReader;
 use crate::error::{Error, Result};
 use crate::predict::{stratified_split, Part};
@@ -224,6 +224,8 @@ pub struct CompareData {
     pub outcome_column: String,
     /// Customers left out for a missing group or outcome.
     pub dropped: usize,
+    /// Columns of the customers file that cannot be features, with the reason.
+    pub columns_left_out: Vec<LeftOutColumn>,
 }
 
 /// Customer attributes that are never default features: identifiers, dates and the answer
@@ -231,48 +233,84 @@ pub struct CompareData {
 pub const NOT_FEATURES: [&str; 3] = ["customer_id", "signup_date", "tier"];
 
 impl CompareData {
-    /// Reads the group, the outcome and the features (default: every other customer attribute
-    /// except [`NOT_FEATURES`]) from the customers table.
+    /// Reads the group, the outcome and the features from the customers table, every column by
+    /// its own name. Default features: every other usable column except [`NOT_FEATURES`] and
+    /// `exclude` (e.g. other outcomes measured after the treatment).
     pub fn load(
         customers: &TableReader,
         group: &str,
         outcome: &str,
         features: Option<&[String]>,
+        exclude: &[String],
         progress: &dyn Progress,
     ) -> Result<CompareData> {
+        if let Some(name) = exclude.iter().find(|n| !customers.has_column(n)) {
+            return Err(Error::Config(format!(
+                "exclude: {name:?} is not a column of {}",
+                customers.path.display()
+            )));
+        }
         let path = &customers.path;
-        let present: Vec<&str> = customers.present().iter().map(|p| p.spec.name).collect();
-        let unknown = |what: &str, name: &str| Error::Format {
-            path: path.clone(),
-            message: format!(
-                "{what} {name:?} is not a column of this customers file (found: {}); map another \
-                 column name with --columns {name}=SOURCE",
-                present.join(", ")
-            ),
-        };
         for (what, name) in [("group column", group), ("outcome column", outcome)] {
-            if !present.contains(&name) {
-                return Err(unknown(what, name));
+            if !customers.has_column(name) {
+                return Err(Error::Format {
+                    path: path.clone(),
+                    message: format!(
+                        "{what} {name:?} is not a column of this customers file (found: {})",
+                        customers.column_names().join(", ")
+                    ),
+                });
             }
         }
-        let feature_names: Vec<String> = match features {
+        if group == outcome {
+            return Err(Error::Config(format!(
+                "{group:?} cannot be both the group and the outcome"
+            )));
+        }
+        let attrs = match features {
             Some(f) => {
                 for name in f {
-                    if !present.contains(&name.as_str()) {
-                        return Err(unknown("feature", name));
-                    }
                     if name == group || name == outcome {
                         return Err(Error::Config(format!(
                             "{name:?} is the group or the outcome and cannot be a feature"
                         )));
                     }
                 }
+                let mut wanted: Vec<&str> = vec![group, outcome];
+                wanted.extend(f.iter().map(|s| s.as_str()));
+                Attributes::load(customers, &wanted, progress)?
+            }
+            None => Attributes::load_all(customers, None, progress)?,
+        };
+        for name in [group, outcome] {
+            if attrs.column(name).is_none() {
+                return Err(Error::Format {
+                    path: path.clone(),
+                    message: attrs.why_missing(customers, name),
+                });
+            }
+        }
+        let feature_names: Vec<String> = match features {
+            Some(f) => {
+                if let Some(name) = f.iter().find(|n| attrs.column(n).is_none()) {
+                    return Err(Error::Format {
+                        path: path.clone(),
+                        message: attrs.why_missing(customers, name),
+                    });
+                }
                 f.to_vec()
             }
-            None => present
+            None => attrs
+                .columns
                 .iter()
-                .filter(|n| !NOT_FEATURES.contains(n) && **n != group && **n != outcome)
-                .map(|s| s.to_string())
+                .map(|(n, _)| n.as_str())
+                .filter(|n| {
+                    !NOT_FEATURES.contains(n)
+                        && *n != group
+                        && *n != outcome
+                        && !exclude.iter().any(|e| e == n)
+                })
+                .map(str::to_string)
                 .collect(),
         };
         if feature_names.is_empty() {
@@ -281,9 +319,14 @@ impl CompareData {
                 message: "no feature columns to describe segments with".into(),
             });
         }
-        let mut wanted: Vec<&str> = vec![group, outcome];
-        wanted.extend(feature_names.iter().map(|s| s.as_str()));
-        let attrs = Attributes::load(customers, &wanted, progress)?;
+        let columns_left_out = attrs
+            .left_out
+            .iter()
+            .map(|(column, reason)| LeftOutColumn {
+                column: column.clone(),
+                reason: reason.clone(),
+            })
+            .collect();
         let n = attrs.len();
         let gcol = attrs.column(group).expect("loaded");
         let ocol = attrs.column(outcome).expect("loaded");
@@ -362,6 +405,7 @@ impl CompareData {
             group_column: group.to_string(),
             outcome_column: outcome.to_string(),
             dropped: n - keep.len(),
+            columns_left_out,
         })
     }
 
@@ -493,6 +537,9 @@ pub struct Comparison {
     pub groups: Vec<String>,
     pub customers: usize,
     pub dropped_customers: usize,
+    /// Columns of the customers file that could not be features, with the reason.
+    #[serde(default)]
+    pub columns_left_out: Vec<LeftOutColumn>,
     pub train_customers: usize,
     pub test_customers: usize,
     pub params: CompareParams,
@@ -1007,6 +1054,7 @@ pub fn compare(
         groups: data.groups.clone(),
         customers: n,
         dropped_customers: data.dropped,
+        columns_left_out: data.columns_left_out.clone(),
         train_customers: train.len(),
         test_customers: test.len(),
         params: params.clone(),
