@@ -2048,3 +2048,333 @@ fn sql_and_spark_options() {
         assert!(!out.exists());
     }
 }
+
+/// A customers file with its own column names (spaces, unicode, a name equal to a mart column,
+/// yes/no booleans, dates as text, free text): every command uses its columns by their own
+/// names without --columns, and says which columns it left out and why.
+#[test]
+fn any_customer_column_by_its_own_name() {
+    use arrow_array::Array;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = segmint(&["demo", "--customers", "2000", "--out", d, "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let c = read_parquet(&data.join("customers.parquet"));
+    let col = |n: &str| c.column_by_name(n).unwrap().clone();
+    let text = |n: &str| arrow_cast::cast(&col(n), &arrow_schema::DataType::Utf8).unwrap();
+    let (id, age, income, loyalty, region, premium, signup, group, won) = (
+        text("customer_id"),
+        text("age"),
+        text("income"),
+        text("loyalty_points"),
+        text("region"),
+        col("premium"),
+        text("signup_date"),
+        text("seller_group"),
+        text("sale_success"),
+    );
+    let mut csv = String::from(
+        "customer_id,Kundenalter (Jahre),einkommen €,frequency,Kanal,is vip,signup,note,seller group,won\n",
+    );
+    for i in 0..c.num_rows() {
+        let s = |a: &arrow_array::ArrayRef| {
+            let a = a.as_string::<i32>();
+            if a.is_null(i) {
+                String::new()
+            } else {
+                a.value(i).to_string()
+            }
+        };
+        let vip = premium.as_boolean();
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},free text {i},{},{}\n",
+            s(&id),
+            s(&age),
+            s(&income),
+            s(&loyalty),
+            s(&region),
+            if vip.is_null(i) {
+                "NA"
+            } else if vip.value(i) {
+                "yes"
+            } else {
+                "no"
+            },
+            s(&signup),
+            s(&group),
+            s(&won),
+        ));
+    }
+    let cust = dir.path().join("kunden.csv");
+    std::fs::write(&cust, csv).unwrap();
+    let cu = cust.to_str().unwrap();
+    let out = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+
+    // compare: customers only, group and outcome by their own names, free text left out
+    let o = out("cmp");
+    let r = segmint(&[
+        "compare",
+        "--customers",
+        cu,
+        "--group",
+        "seller group",
+        "--outcome",
+        "won",
+        "--out",
+        &o,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("column \"note\" left out: text with a different value"),
+        "{}",
+        r.stderr
+    );
+    let rules: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cmp/rules.json")).unwrap())
+            .unwrap();
+    assert_eq!(rules["group_column"], "seller group");
+    assert_eq!(rules["columns_left_out"][0]["column"], "note");
+    let strength: Vec<&str> = rules["feature_strength"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["feature"].as_str().unwrap())
+        .collect();
+    for f in ["Kundenalter (Jahre)", "einkommen €", "is vip", "Kanal"] {
+        assert!(strength.contains(&f), "{f} in {strength:?}");
+    }
+
+    // cluster: customer columns (number, yes/no, text one-hot) next to a mart column
+    let o = out("clusters.parquet");
+    let v = segmint_json(&[
+        "cluster",
+        "--data",
+        d,
+        "--customers",
+        cu,
+        "--features",
+        "monetary,Kundenalter (Jahre),is vip",
+        "--categorical",
+        "Kanal",
+        "-k",
+        "3",
+        "--out",
+        &o,
+    ]);
+    let names: Vec<&str> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(&names[..3], ["monetary", "Kundenalter (Jahre)", "is vip"]);
+    assert!(names[3].starts_with("Kanal="), "{names:?}");
+    assert_eq!(v["k"], 3);
+    let n = read_parquet(std::path::Path::new(&o)).num_rows();
+    assert!(n > 1500 && n <= 2000, "{n} customers clustered");
+
+    // rfm: no premium column, so the default rule set's premium split is left out, with a note
+    let o = out("rfm.parquet");
+    let r = segmint(&["rfm", "--data", d, "--customers", cu, "--out", &o]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("no premium column"), "{}", r.stderr);
+    let seg = read_parquet(std::path::Path::new(&o));
+    let segs = seg.column_by_name("segment").unwrap().as_string::<i32>();
+    assert!(segs.iter().flatten().any(|s| s == "Others"));
+    assert!(!segs
+        .iter()
+        .flatten()
+        .any(|s| s.contains("Premium") || s.contains("premium")));
+
+    // profile: the file's other columns by their own names
+    let v = segmint_json(&["profile", "--data", d, "--customers", cu, "--segments", &o]);
+    let other: Vec<&str> = v["segments"][0]["other"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["feature"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        other,
+        [
+            "Kundenalter (Jahre)",
+            "einkommen €",
+            "customers.frequency",
+            "is vip",
+            "signup",
+            "won"
+        ]
+    );
+
+    // predict: the columns are features (a mart name becomes customers.NAME), --by a text column
+    let o = out("churn");
+    let v = segmint_json(&[
+        "predict",
+        "churn",
+        "--data",
+        d,
+        "--customers",
+        cu,
+        "--by",
+        "Kanal",
+        "--folds",
+        "0",
+        "--n-estimators",
+        "20",
+        "--out",
+        &o,
+    ]);
+    let feats: Vec<&str> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for f in [
+        "Kundenalter (Jahre)",
+        "customers.frequency",
+        "is vip",
+        "signup",
+        "seller group=A",
+    ] {
+        assert!(feats.contains(&f), "{f} in {feats:?}");
+    }
+    assert!(!feats.contains(&"note"), "{feats:?}");
+    assert!(v["by_segment"].is_array(), "{v}");
+
+    // segments discover: --by a customer column, the clashing name renamed
+    let o = out("hidden");
+    let v = segmint_json(&[
+        "segments",
+        "discover",
+        "--data",
+        d,
+        "--customers",
+        cu,
+        "--target",
+        "monetary",
+        "--by",
+        "Kanal",
+        "--out",
+        &o,
+    ]);
+    assert_eq!(v["by"]["column"], "Kanal");
+    let feats: Vec<&str> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(feats.contains(&"customers.frequency"), "{feats:?}");
+    assert!(feats.contains(&"einkommen €"), "{feats:?}");
+
+    // a column that does not exist, and one that cannot be used, are named with the reason
+    let r = segmint(&[
+        "predict",
+        "churn",
+        "--data",
+        d,
+        "--customers",
+        cu,
+        "--by",
+        "nope",
+        "--out",
+        &o,
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("\"nope\" is not a column of"),
+        "{}",
+        r.stderr
+    );
+    let r = segmint(&[
+        "cluster",
+        "--data",
+        d,
+        "--customers",
+        cu,
+        "--categorical",
+        "note",
+        "--out",
+        &out("x.parquet"),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("column \"note\" of") && r.stderr.contains("an identifier"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A training table as CSV with a text label and no split: the label is read as a boolean,
+/// text features are left out with the reason, and the split and folds are made (seeded).
+#[test]
+fn train_table_from_csv_with_text_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("shoppers.csv");
+    let mut s = String::from("Administrative,ProductRelated_Duration,Month,Weekend,Revenue\n");
+    for i in 0..600u32 {
+        let x = (i * 7919) % 100;
+        let buy = x > 60;
+        let month = ["Feb", "Mar", "Nov"][(i % 3) as usize];
+        s.push_str(&format!(
+            "{},{}.5,{month},{},{}\n",
+            i % 5,
+            x * 10,
+            if i % 2 == 0 { "TRUE" } else { "FALSE" },
+            if buy { "TRUE" } else { "FALSE" }
+        ));
+    }
+    std::fs::write(&t, s).unwrap();
+    let o = dir.path().join("out");
+    let args = [
+        "predict",
+        "conversion",
+        "--train-table",
+        t.to_str().unwrap(),
+        "--label",
+        "Revenue",
+        "--n-estimators",
+        "20",
+        "--out",
+        o.to_str().unwrap(),
+    ];
+    let r = segmint(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("column \"Month\" left out"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("no split column: a seeded 70/30 split and folds made here"),
+        "{}",
+        r.stderr
+    );
+    let v = segmint_json(&args);
+    assert_eq!(
+        v["features"],
+        serde_json::json!(["Administrative", "ProductRelated_Duration", "Weekend"])
+    );
+    // the label is a deterministic function of ProductRelated_Duration: a near-perfect model
+    assert!(v["test"]["roc_auc"].as_f64().unwrap() > 0.95, "{v}");
+    let r = segmint(&[
+        "predict",
+        "conversion",
+        "--train-table",
+        t.to_str().unwrap(),
+        "--label",
+        "Month",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("row 1, column Month") && r.stderr.contains("not a number or a boolean"),
+        "{}",
+        r.stderr
+    );
+}

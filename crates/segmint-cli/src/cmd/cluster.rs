@@ -9,9 +9,10 @@ use segmint::cluster::names::{name_clusters, ClusterName};
 use segmint::cluster::other::{assign_all, dbscan, minibatch, ward};
 use segmint::cluster::select::{select_k, silhouette, silhouette_rows};
 use segmint::cluster::{
-    features_scaled, features_with_scaling, needs_full_mart, rfm_z_means, FeatureParams,
+    features_joined, is_mart_feature, needs_full_mart, rfm_z_means, FeatureParams, Joined,
     KMeansParams, Matrix, Scaler, Scaling, Transform,
 };
+use segmint::data::customers::Attributes;
 use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
 use segmint::mart::{build_mart, Mart, MartColumns, MartParams};
@@ -26,15 +27,18 @@ use crate::ui::{note, Bars, Global, InputArgs};
   segmint cluster --data data --features monetary,frequency,avg_basket_size --scaling robust \\
       --categorical primary_region --categorical-weight 0.5 -k 5 --out clusters.parquet
   segmint cluster --data data --method dbscan --out clusters.parquet
+  segmint cluster --data data --features monetary,income,loyalty_points --categorical region -k 4 --out clusters.parquet
   segmint cluster --data new_data --model model.json --out new_clusters.parquet
 
 Features: by default the bench kmeans task: ln(1 + x) of recency_days, frequency and monetary
 (negative values clipped to 0), each standardised (mean, population standard deviation).
 --features chooses mart columns (recency_days, frequency, monetary, tenure_days,
 avg_order_value, total_quantity, avg_basket_size, and the aliases days_since_purchase,
-purchase_count, total_spent, avg_transaction_value); --scaling robust uses the median and the
-interquartile range. --categorical one-hot encodes primary_region / preferred_payment, each value
---categorical-weight (not scaled).
+purchase_count, total_spent, avg_transaction_value) or any column of the customers file by its
+own name (numbers, booleans as 0/1, dates as days before the reference date; a customer without
+a value gets the column's median, counted on stderr); --scaling robust uses the median and the
+interquartile range. --categorical one-hot encodes primary_region / preferred_payment or any text
+column of the customers file, each value --categorical-weight (not scaled).
 
 Methods: kmeans (greedy k-means++ seeding, --n-init seeded restarts, the lowest inertia wins;
 exact Lloyd iterations up to --max-iter, converged when the squared center shift is at most --tol
@@ -168,6 +172,44 @@ pub enum KMeansAlgorithm {
     Hamerly,
 }
 
+/// The customer attributes among the features (names that are not mart columns), read from
+/// the customers file; `None` when every feature is a mart column.
+fn customer_features(
+    g: &Global,
+    inputs: &segmint::data::Inputs,
+    map: &segmint::data::ColumnMap,
+    fp: &FeatureParams,
+    mart: &Mart,
+    bars: &Bars,
+) -> Result<Option<Attributes>> {
+    let names: Vec<&str> = fp
+        .columns
+        .iter()
+        .chain(&fp.categorical)
+        .map(String::as_str)
+        .filter(|n| !is_mart_feature(n))
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let customers = inputs
+        .open_optional(TableKind::Customers, map)?
+        .with_context(|| {
+            format!(
+                "features {} are not mart columns and there is no customers file to read them from",
+                names.join(", ")
+            )
+        })?;
+    let attrs = Attributes::load_at(&customers, &names, Some(mart.ref_day), bars)?;
+    if let Some(n) = names.iter().find(|n| attrs.column(n).is_none()) {
+        bail!("--features: {}", attrs.why_missing(&customers, n));
+    }
+    for (column, reason) in &attrs.left_out {
+        note(g, format!("column {column:?} left out: {reason}"));
+    }
+    Ok(Some(attrs))
+}
+
 /// A saved clustering model.
 #[derive(Serialize, Deserialize)]
 struct Model {
@@ -247,10 +289,25 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         },
         &bars,
     )?;
-    let (x, scaling) = match &saved {
-        Some(m) => (features_scaled(&mart, &fp, &m.scaling)?, m.scaling.clone()),
-        None => features_with_scaling(&mart, &fp)?,
-    };
+    let attrs = customer_features(g, &inputs, &map, &fp, &mart, &bars)?;
+    let joined = attrs.as_ref().map(|a| Joined::new(&mart, a));
+    let (x, scaling) = features_joined(
+        &mart,
+        joined.as_ref(),
+        &fp,
+        saved.as_ref().map(|m| &m.scaling),
+    )?;
+    if let Some(j) = &joined {
+        for name in fp.columns.iter().filter(|n| !is_mart_feature(n)) {
+            let n = j.missing(name);
+            if n > 0 {
+                note(
+                    g,
+                    format!("{n} customer(s) without a {name:?} value: given the median"),
+                );
+            }
+        }
+    }
     let mut selection = None;
     let (fitted, method) = match &saved {
         Some(m) => {

@@ -57,7 +57,12 @@ pub struct Args {
     pub features: Vec<String>,
     /// Columns left out of the default features, e.g. other outcomes measured after the
     /// treatment (conversion,spend when the outcome is visit)
-    #[arg(long, value_delimiter = ',', value_name = "COLUMNS", conflicts_with = "features")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COLUMNS",
+        conflicts_with = "features"
+    )]
     pub exclude: Vec<String>,
     /// Discovery methods
     #[arg(long, value_delimiter = ',', default_value = "tree,iv_woe,l1_logistic")]
@@ -160,7 +165,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let (inputs, map) = a.input.resolve()?;
     let customers = inputs.open(TableKind::Customers, &map)?;
     let features = (!a.features.is_empty()).then_some(a.features.as_slice());
-    let data = CompareData::load(&customers, &a.group, &a.outcome, features, &a.exclude, &bars)?;
+    let data = CompareData::load(
+        &customers, &a.group, &a.outcome, features, &a.exclude, &bars,
+    )?;
     if data.dropped > 0 {
         note(
             g,

@@ -10,7 +10,7 @@ use segmint::output::OutCol;
 use segmint::predict::clickstream::CLICKSTREAM_FEATURES;
 use segmint::predict::features::{customer_dataset, WindowParams};
 use segmint::predict::gbdt::{ClassWeight, Gbdt, GbdtParams, Objective};
-use segmint::predict::train_table::read_train_table;
+use segmint::predict::train_table::{read_train_table, TrainTableParams};
 use segmint::predict::{
     metrics_by_segment, risk_band, stratified_folds, stratified_split, train_and_evaluate,
     value_categories, EvalParams, Evaluation, Metrics, Part, Table,
@@ -287,7 +287,27 @@ fn prepare(a: &Args, bars: &Bars) -> Result<Prepared> {
     let obj = a.task.objective();
     if let Some(path) = &a.train_table {
         let label = a.label.as_deref().unwrap_or(a.task.label());
-        let t = read_train_table(path, label, &a.features)?;
+        let t = read_train_table(
+            path,
+            &TrainTableParams {
+                label: label.to_string(),
+                features: a.features.clone(),
+                test_size: a.test_size,
+                folds: a.folds,
+                seed: a.model.seed,
+            },
+        )?;
+        for c in &t.left_out {
+            eprintln!("column {:?} left out: {}", c.column, c.reason);
+        }
+        if t.split_made {
+            eprintln!(
+                "no split column: a seeded {:.0}/{:.0} split{} made here",
+                100.0 * (1.0 - a.test_size),
+                100.0 * a.test_size,
+                if t.folds.is_empty() { "" } else { " and folds" }
+            );
+        }
         let ids = t
             .customer_id
             .unwrap_or_else(|| (1..=t.y.len()).map(|i| format!("row{i}")).collect());

@@ -139,7 +139,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             &result.segment,
             &result.mart,
             attrs.as_ref(),
-            &rules.actions(),
+            &segmint::segment::rules_for_data(&rules, customers.as_ref())
+                .0
+                .actions(),
         );
         p.write(dir, &meta)?;
         note(

@@ -607,7 +607,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             &result.segment,
             &result.mart,
             attrs.as_ref(),
-            &rules.actions(),
+            &segmint::segment::rules_for_data(&rules, customers.as_ref())
+                .0
+                .actions(),
         );
         prof.write(&a.out.join("profile"), &meta)?;
         stages.push(serde_json::json!({"stage": "rfm", "output": a.out.join("rfm.parquet"), "rules": rules.name}));

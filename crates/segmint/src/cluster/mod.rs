@@ -24,8 +24,10 @@ pub use kmeans::{KMeans, KMeansParams};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::customers::{AttrColumn, Attributes};
 use crate::error::{Error, Result};
 use crate::mart::Mart;
+use crate::segment::rules::ValueRef;
 
 /// A dense row-major feature matrix.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -181,6 +183,79 @@ pub struct Scaling {
     /// Per categorical column, its values in feature order.
     #[serde(default)]
     pub levels: Vec<Vec<String>>,
+    /// Per numeric column, the value (after the transform) that stands in for a missing
+    /// customer attribute: the median of the fit's known values.
+    #[serde(default)]
+    pub fill: Vec<f64>,
+}
+
+/// Customer attributes joined to the mart's customers: features by any column name of the
+/// customers file besides the mart's own.
+pub struct Joined<'a> {
+    attrs: &'a Attributes,
+    rows: Vec<Option<u32>>,
+}
+
+impl<'a> Joined<'a> {
+    /// Joins `attrs` to the mart's customers (a customer missing from the file has missing
+    /// values).
+    pub fn new(mart: &Mart, attrs: &'a Attributes) -> Joined<'a> {
+        Joined {
+            rows: attrs.rows_for(&mart.customer_id),
+            attrs,
+        }
+    }
+
+    /// Mart customers without a value of the attribute (not in the file, or empty there).
+    pub fn missing(&self, name: &str) -> usize {
+        match self.attrs.column(name) {
+            Some(c) => self
+                .rows
+                .iter()
+                .filter(|r| r.is_none_or(|r| matches!(c.get(r), ValueRef::Null)))
+                .count(),
+            None => self.rows.len(),
+        }
+    }
+
+    fn numeric(&self, name: &str) -> Option<Vec<f64>> {
+        let rows = &self.rows;
+        match self.attrs.column(name)? {
+            AttrColumn::Num(v) => Some(
+                rows.iter()
+                    .map(|r| r.and_then(|r| v[r as usize]).unwrap_or(f64::NAN))
+                    .collect(),
+            ),
+            AttrColumn::Bool(v) => Some(
+                rows.iter()
+                    .map(|r| {
+                        r.and_then(|r| v[r as usize])
+                            .map_or(f64::NAN, |b| b as u8 as f64)
+                    })
+                    .collect(),
+            ),
+            AttrColumn::Str(..) => None,
+        }
+    }
+
+    fn categorical(&self, name: &str) -> Option<crate::mart::Categorical> {
+        match self.attrs.column(name)? {
+            AttrColumn::Str(codes, dict) => Some(crate::mart::Categorical {
+                values: dict.clone(),
+                codes: self
+                    .rows
+                    .iter()
+                    .map(|r| r.and_then(|r| codes[r as usize]))
+                    .collect(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a feature name is one of the mart's own (numeric or categorical).
+pub fn is_mart_feature(name: &str) -> bool {
+    NUMERIC_FEATURES.iter().any(|(n, _)| *n == name) || CATEGORICAL_FEATURES.contains(&name)
 }
 
 /// The features of every mart customer as `p` says.
@@ -190,16 +265,45 @@ pub fn features(mart: &Mart, p: &FeatureParams) -> Result<Matrix> {
 
 /// [`features`] and the scaling fitted on this mart.
 pub fn features_with_scaling(mart: &Mart, p: &FeatureParams) -> Result<(Matrix, Scaling)> {
-    build_features(mart, p, None)
+    build_features(mart, None, p, None)
 }
 
 /// Features built with a scaling fitted before (for new customers).
 pub fn features_scaled(mart: &Mart, p: &FeatureParams, scaling: &Scaling) -> Result<Matrix> {
-    Ok(build_features(mart, p, Some(scaling))?.0)
+    Ok(build_features(mart, None, p, Some(scaling))?.0)
+}
+
+/// Features from the mart and, for names that are not mart columns, the joined customer
+/// attributes (numbers, booleans as 0/1, dates as days before the reference date; text
+/// columns in `categorical`), with the scaling fitted here (`fitted` None) or before. A
+/// missing attribute value takes the column's median (after the transform) in the fit.
+pub fn features_joined(
+    mart: &Mart,
+    joined: Option<&Joined>,
+    p: &FeatureParams,
+    fitted: Option<&Scaling>,
+) -> Result<(Matrix, Scaling)> {
+    build_features(mart, joined, p, fitted)
+}
+
+/// A numeric feature's values, `NaN` where a customer attribute is missing.
+fn numeric_feature(mart: &Mart, joined: Option<&Joined>, name: &str) -> Result<Vec<f64>> {
+    if NUMERIC_FEATURES.iter().any(|(n, _)| *n == name) {
+        return numeric_column(mart, name);
+    }
+    match joined {
+        Some(j) => j.numeric(name).ok_or_else(|| {
+            Error::Config(format!(
+                "feature {name:?} is not a number, boolean or date column of the customers file"
+            ))
+        }),
+        None => numeric_column(mart, name),
+    }
 }
 
 fn build_features(
     mart: &Mart,
+    joined: Option<&Joined>,
     p: &FeatureParams,
     fitted: Option<&Scaling>,
 ) -> Result<(Matrix, Scaling)> {
@@ -215,11 +319,20 @@ fn build_features(
     let n = mart.len();
     let mut cols: Vec<Vec<f64>> = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    for name in &p.columns {
-        let mut c = numeric_column(mart, name)?;
+    let mut fill = Vec::with_capacity(p.columns.len());
+    for (j, name) in p.columns.iter().enumerate() {
+        let mut c = numeric_feature(mart, joined, name)?;
         if p.transform == Transform::Log1p {
-            c.iter_mut().for_each(|v| *v = v.max(0.0).ln_1p());
+            c.iter_mut()
+                .filter(|v| !v.is_nan())
+                .for_each(|v| *v = v.max(0.0).ln_1p());
         }
+        let f = match fitted {
+            Some(s) => s.fill.get(j).copied().unwrap_or(f64::NAN),
+            None => median_known(&c),
+        };
+        c.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = f);
+        fill.push(f);
         cols.push(c);
         names.push(name.clone());
     }
@@ -240,7 +353,18 @@ fn build_features(
     }
     let mut levels = Vec::new();
     for (ci, name) in p.categorical.iter().enumerate() {
-        let cat = categorical_column(mart, name)?;
+        let owned;
+        let cat = match joined.and_then(|j| {
+            (!is_mart_feature(name))
+                .then(|| j.categorical(name))
+                .flatten()
+        }) {
+            Some(c) => {
+                owned = c;
+                &owned
+            }
+            None => categorical_column(mart, name)?,
+        };
         let lv: Vec<String> =
             match fitted {
                 Some(s) => s.levels.get(ci).cloned().ok_or_else(|| {
@@ -294,8 +418,19 @@ fn build_features(
             center,
             scale,
             levels,
+            fill,
         },
     ))
+}
+
+/// The median of the known (non-NaN) values; 0 when there are none.
+fn median_known(c: &[f64]) -> f64 {
+    let mut known: Vec<f64> = c.iter().copied().filter(|v| !v.is_nan()).collect();
+    if known.is_empty() {
+        return 0.0;
+    }
+    known.sort_by(f64::total_cmp);
+    crate::stats::quantile_sorted(&known, 0.5)
 }
 
 /// Center and scale of one column for `scaler`.

@@ -14,8 +14,8 @@ use arrow_schema::DataType;
 use hashbrown::HashTable;
 
 use crate::data::reader::{parse_bool, parse_float, Chunk, TableReader};
-use crate::data::timestamp::{parse_date, parse_timestamp_us, US_PER_DAY};
 use crate::data::schema::ColType;
+use crate::data::timestamp::{parse_date, parse_timestamp_us, US_PER_DAY};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::segment::rules::{Column, ValueRef};
@@ -180,7 +180,10 @@ impl Attributes {
     /// Why a column named by the user cannot be used: not in the file, or left out.
     pub fn why_missing(&self, reader: &TableReader, name: &str) -> String {
         if let Some((_, reason)) = self.left_out.iter().find(|(n, _)| n == name) {
-            return format!("column {name:?} of {} cannot be used: {reason}", reader.path.display());
+            return format!(
+                "column {name:?} of {} cannot be used: {reason}",
+                reader.path.display()
+            );
         }
         let found = reader.column_names().join(", ");
         format!(
@@ -311,11 +314,26 @@ impl Part {
         let arr = ch.batch.column_by_name(name).expect("read");
         match self {
             Part::Num(v) => match arr.data_type() {
-                DataType::Int64 => v.extend(ch.i64(name).expect("int").iter().map(|x| x.map(|x| x as f64))),
-                _ => v.extend(ch.f64(name).expect("float").iter().map(|x| x.filter(|x| x.is_finite()))),
+                DataType::Int64 => v.extend(
+                    ch.i64(name)
+                        .expect("int")
+                        .iter()
+                        .map(|x| x.map(|x| x as f64)),
+                ),
+                _ => v.extend(
+                    ch.f64(name)
+                        .expect("float")
+                        .iter()
+                        .map(|x| x.filter(|x| x.is_finite())),
+                ),
             },
             Part::Day(v) => match arr.data_type() {
-                DataType::Date32 => v.extend(ch.date(name).expect("date").iter().map(|x| x.map(i64::from))),
+                DataType::Date32 => v.extend(
+                    ch.date(name)
+                        .expect("date")
+                        .iter()
+                        .map(|x| x.map(i64::from)),
+                ),
                 _ => v.extend(
                     ch.ts(name)
                         .expect("timestamp")
@@ -324,7 +342,12 @@ impl Part {
                 ),
             },
             Part::Bool(v) => v.extend(ch.bool(name).expect("bool").iter()),
-            Part::Str(v) => v.extend(ch.str(name).expect("str").iter().map(|x| x.map(Box::<str>::from))),
+            Part::Str(v) => v.extend(
+                ch.str(name)
+                    .expect("str")
+                    .iter()
+                    .map(|x| x.map(Box::<str>::from)),
+            ),
         }
     }
 }
@@ -344,11 +367,15 @@ fn first_rows(units: &Units) -> (StringArray, bool, Vec<(usize, usize)>) {
         .collect();
     let all_ids: Vec<&str> = units
         .iter()
-        .flat_map(|u| u.0.iter().flat_map(|a| (0..a.len()).map(move |i| a.value(i))))
+        .flat_map(|u| {
+            u.0.iter()
+                .flat_map(|a| (0..a.len()).map(move |i| a.value(i)))
+        })
         .collect();
     let sorted = all_ids.is_sorted();
     let mut keep: Vec<(usize, usize)> = Vec::with_capacity(rows.len());
-    let mut ids = StringBuilder::with_capacity(rows.len(), all_ids.iter().map(|s| s.len()).sum::<usize>());
+    let mut ids =
+        StringBuilder::with_capacity(rows.len(), all_ids.iter().map(|s| s.len()).sum::<usize>());
     if sorted {
         // duplicates are adjacent: keep the first
         for (j, id) in all_ids.iter().enumerate() {
@@ -391,7 +418,11 @@ impl Typed {
     fn into_column(self, ref_day: i64) -> AttrColumn {
         match self {
             Typed::Num(v) => AttrColumn::Num(v),
-            Typed::Date(v) => AttrColumn::Num(v.into_iter().map(|d| d.map(|d| (ref_day - d) as f64)).collect()),
+            Typed::Date(v) => AttrColumn::Num(
+                v.into_iter()
+                    .map(|d| d.map(|d| (ref_day - d) as f64))
+                    .collect(),
+            ),
             Typed::Bool(v) => AttrColumn::Bool(v),
             Typed::Str(c, d) => AttrColumn::Str(c, d),
         }
@@ -409,7 +440,11 @@ fn missing_text(s: &str) -> bool {
 
 /// One customer's value per kept row; text typed from its values when `infer`; text with too
 /// many distinct values is refused with the reason.
-fn typed_column(parts: &[&Part], keep: &[(usize, usize)], infer: bool) -> std::result::Result<Typed, String> {
+fn typed_column(
+    parts: &[&Part],
+    keep: &[(usize, usize)],
+    infer: bool,
+) -> std::result::Result<Typed, String> {
     macro_rules! gather {
         ($variant:ident) => {
             keep.iter()
@@ -432,21 +467,39 @@ fn typed_column(parts: &[&Part], keep: &[(usize, usize)], infer: bool) -> std::r
                     v.as_deref().filter(|s| !missing_text(s))
                 }
                 if values().all(|s| parse_float(s).is_ok()) {
-                    return Ok(Typed::Num(text.iter().map(|v| present(v).and_then(|s| parse_float(s).ok())).collect()));
+                    return Ok(Typed::Num(
+                        text.iter()
+                            .map(|v| present(v).and_then(|s| parse_float(s).ok()))
+                            .collect(),
+                    ));
                 }
                 if values().all(|s| parse_bool(s).is_ok()) {
-                    return Ok(Typed::Bool(text.iter().map(|v| present(v).and_then(|s| parse_bool(s).ok())).collect()));
+                    return Ok(Typed::Bool(
+                        text.iter()
+                            .map(|v| present(v).and_then(|s| parse_bool(s).ok()))
+                            .collect(),
+                    ));
                 }
-                let day = |s: &str| parse_date(s).or_else(|| parse_timestamp_us(s).map(|us| us.div_euclid(US_PER_DAY)));
+                let day = |s: &str| {
+                    parse_date(s)
+                        .or_else(|| parse_timestamp_us(s).map(|us| us.div_euclid(US_PER_DAY)))
+                };
                 if values().all(|s| day(s).is_some()) {
-                    return Ok(Typed::Date(text.iter().map(|v| present(v).and_then(day)).collect()));
+                    return Ok(Typed::Date(
+                        text.iter().map(|v| present(v).and_then(day)).collect(),
+                    ));
                 }
             }
             let mut dict: Vec<String> = Vec::new();
-            let mut lookup: HashMap<&str, u32, FixedState> = HashMap::with_hasher(FixedState::with_seed(1));
+            let mut lookup: HashMap<&str, u32, FixedState> =
+                HashMap::with_hasher(FixedState::with_seed(1));
             let mut codes = Vec::with_capacity(text.len());
             for v in &text {
-                let v = if infer { v.as_deref().filter(|s| !missing_text(s)) } else { v.as_deref() };
+                let v = if infer {
+                    v.as_deref().filter(|s| !missing_text(s))
+                } else {
+                    v.as_deref()
+                };
                 codes.push(v.map(|s| {
                     *lookup.entry(s).or_insert_with(|| {
                         dict.push(s.to_string());
@@ -455,14 +508,14 @@ fn typed_column(parts: &[&Part], keep: &[(usize, usize)], infer: bool) -> std::r
                 }));
             }
             let filled = codes.iter().flatten().count();
+            if filled >= 20 && dict.len() == filled {
+                return Err(format!("text with a different value for each of its {filled} customers: an identifier, not a category"));
+            }
             if dict.len() > MAX_LEVELS {
                 return Err(format!(
                     "text with {} distinct values (more than {MAX_LEVELS}): free text or an identifier, not a category",
                     dict.len()
                 ));
-            }
-            if filled >= 20 && dict.len() == filled {
-                return Err(format!("text with a different value for each of its {filled} customers: an identifier, not a category"));
             }
             Typed::Str(codes, dict)
         }

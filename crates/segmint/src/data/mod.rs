@@ -39,6 +39,7 @@ impl Inputs {
             TableKind::Customers => &self.customers,
             TableKind::Transactions => &self.transactions,
             TableKind::Events => &self.events,
+            TableKind::Other => &None,
         };
         explicit.clone().or_else(|| {
             self.dir

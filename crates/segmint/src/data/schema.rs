@@ -9,6 +9,9 @@ pub enum TableKind {
     Customers,
     Transactions,
     Events,
+    /// Any other table (e.g. a ready-made training table): no canonical columns, every column
+    /// read by its own name.
+    Other,
 }
 
 impl TableKind {
@@ -24,6 +27,7 @@ impl TableKind {
             TableKind::Customers => "customers",
             TableKind::Transactions => "transactions",
             TableKind::Events => "events",
+            TableKind::Other => "table",
         }
     }
 
@@ -37,6 +41,7 @@ impl TableKind {
             TableKind::Customers => CUSTOMERS,
             TableKind::Transactions => TRANSACTIONS,
             TableKind::Events => EVENTS,
+            TableKind::Other => &[],
         }
     }
 

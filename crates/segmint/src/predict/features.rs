@@ -8,7 +8,10 @@
 //!   monetary, tenure_days, avg_order_value, total_quantity` (the mart), `orders_90d` (distinct
 //!   orders with purchase rows in [cutoff - `recent_days`, cutoff)), `spend_90d` (their amount,
 //!   rounded to cents), `n_returns` (return rows), and from `customers`: `age, income,
-//!   credit_score, premium` (0/1)`, loyalty_points, support_tickets` (missing = NaN).
+//!   credit_score, premium` (0/1)`, loyalty_points, support_tickets` (missing = NaN), then
+//!   every column of the customers file outside the reference schema by its own name
+//!   (numbers; booleans 0/1; dates as days before the cutoff; categories one-hot as
+//!   `NAME=value`; a name taken by a feature above becomes `customers.NAME`).
 //! * Labels from [cutoff, cutoff + horizon): `churn` = 1 when the customer has no purchase row
 //!   there; `value` = the net amount there (purchases minus returns).
 //!
@@ -20,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::Table;
-use crate::data::customers::{AttrColumn, Attributes};
+use crate::data::customers::{AttrColumn, Attributes, LeftOutColumn};
 use crate::data::keys::KeyTable;
 use crate::data::reader::TableReader;
 use crate::data::timestamp::US_PER_DAY;
@@ -99,6 +102,8 @@ pub struct CustomerDataset {
     pub window_end_day: i64,
     /// Whether the label window lies inside the data (false when scoring at the data's end).
     pub labels_observed: bool,
+    /// Columns of the customers file that are not features, with the reason.
+    pub left_out: Vec<LeftOutColumn>,
 }
 
 #[derive(Default, Clone)]
@@ -319,7 +324,11 @@ pub fn customer_dataset(
         per.iter().map(|a| a.returns as f64).collect::<Vec<f64>>(),
     ]);
     let attrs = match customers {
-        Some(c) => Some(Attributes::load(c, &ATTRIBUTE_FEATURES, progress)?),
+        Some(c) => {
+            let mut wanted: Vec<&str> = ATTRIBUTE_FEATURES.to_vec();
+            wanted.extend(c.extras().iter().map(|e| e.name.as_str()));
+            Some(Attributes::load_at(c, &wanted, Some(cutoff), progress)?)
+        }
         None => None,
     };
     let rows = attrs.as_ref().map(|a| a.rows_for(&mart.customer_id));
@@ -330,7 +339,47 @@ pub fn customer_dataset(
         };
         cols.push(col);
     }
-    let names: Vec<String> = CHURN_FEATURES.iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = CHURN_FEATURES.iter().map(|s| s.to_string()).collect();
+    let mut left_out = Vec::new();
+    if let (Some(a), Some(rows)) = (&attrs, &rows) {
+        for (name, col) in a
+            .columns
+            .iter()
+            .filter(|(n, _)| !ATTRIBUTE_FEATURES.contains(&n.as_str()))
+        {
+            let name = if CHURN_FEATURES.contains(&name.as_str()) {
+                format!("customers.{name}")
+            } else {
+                name.clone()
+            };
+            match col {
+                AttrColumn::Str(codes, dict) => {
+                    let mut order: Vec<usize> = (0..dict.len()).collect();
+                    order.sort_by(|&x, &y| dict[x].cmp(&dict[y]));
+                    for k in order {
+                        names.push(format!("{name}={}", dict[k]));
+                        cols.push(
+                            rows.iter()
+                                .map(|r| match r {
+                                    Some(r) => codes[*r as usize]
+                                        .map_or(f64::NAN, |c| (c as usize == k) as u8 as f64),
+                                    None => f64::NAN,
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+                _ => {
+                    names.push(name);
+                    cols.push(numeric(Some(col), rows));
+                }
+            }
+        }
+        left_out.extend(a.left_out.iter().map(|(column, reason)| LeftOutColumn {
+            column: column.clone(),
+            reason: reason.clone(),
+        }));
+    }
     let x = Table::from_columns(names, &cols);
     let churn = per
         .par_iter()
@@ -348,6 +397,7 @@ pub fn customer_dataset(
         cutoff_day: cutoff,
         window_end_day: window_end,
         labels_observed: max_ts >= cut_us && label_end <= window_end,
+        left_out,
     })
 }
 

@@ -1,17 +1,74 @@
-//! A ready-made training table (Parquet) with a label, a `split` column (`train`/`test`) and a
-//! `cv_fold` column, like the bench peers' `churn_features.parquet`: training on exactly the
-//! partitions another engine used.
+//! A ready-made training table in any format segmint reads (Parquet or CSV): a label, features,
+//! and optionally a `split` column (`train`/`test`) and a `cv_fold` column, like the bench
+//! peers' `churn_features.parquet` (training on exactly the partitions another engine used).
+//! Without them the split and the folds are made here, seeded and stratified for a 0/1 label.
 
 use std::path::Path;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
+use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
 
-use super::{Part, Table};
-use crate::error::{Error, Result};
+use super::{stratified_folds, stratified_split, Part, Table};
+use crate::data::customers::LeftOutColumn;
+use crate::data::reader::{parse_bool, parse_float, TableReader};
+use crate::data::{ColumnMap, TableKind};
+use crate::error::{show_value, Error, Result};
+use crate::progress::NoProgress;
+
+/// Columns that are never default features.
+const RESERVED: [&str; 5] = ["customer_id", "split", "cv_fold", "session_id", "user_id"];
+
+/// How to read a training table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainTableParams {
+    /// The label column: a number, a boolean (`TRUE`/`FALSE`, `yes`/`no`, 0/1) or text of two
+    /// such values.
+    pub label: String,
+    /// Feature columns; empty: every other number or boolean column in file order.
+    pub features: Vec<String>,
+    /// Share of rows in the test split when the table has no `split` column (0.3).
+    pub test_size: f64,
+    /// Cross-validation folds when the table has no `cv_fold` column (5; 0 = none).
+    pub folds: usize,
+    /// Seed of the split and the folds made here (42).
+    pub seed: u64,
+}
+
+impl Default for TrainTableParams {
+    fn default() -> Self {
+        TrainTableParams {
+            label: "churn".into(),
+            features: Vec::new(),
+            test_size: 0.3,
+            folds: 5,
+            seed: 42,
+        }
+    }
+}
+
+impl TrainTableParams {
+    /// Checks the parameters; the error names the parameter.
+    pub fn check(&self) -> Result<()> {
+        if !(self.test_size > 0.0 && self.test_size < 1.0) {
+            return Err(Error::Config(format!(
+                "test_size must be between 0 and 1, got {}",
+                self.test_size
+            )));
+        }
+        if self.folds == 1 {
+            return Err(Error::Config(
+                "folds must be 0 (no cross-validation) or at least 2".into(),
+            ));
+        }
+        if self.label.is_empty() {
+            return Err(Error::Config("label must name a column".into()));
+        }
+        Ok(())
+    }
+}
 
 /// The contents of a training table.
 #[derive(Debug, Clone)]
@@ -21,138 +78,260 @@ pub struct TrainTable {
     pub y: Vec<f64>,
     pub split: Vec<Part>,
     pub folds: Vec<u32>,
+    /// Whether the split (and folds) were made here rather than read from the table.
+    pub split_made: bool,
+    /// Columns that could not be default features, with the reason.
+    pub left_out: Vec<LeftOutColumn>,
 }
 
-/// Columns that are never features.
-const RESERVED: [&str; 4] = ["customer_id", "split", "cv_fold", "session_id"];
-
-/// Reads `path`: the label column `label`, `split`, `cv_fold`, and as features `features` (or,
-/// when empty, every other numeric or boolean column in file order).
-pub fn read_train_table(path: &Path, label: &str, features: &[String]) -> Result<TrainTable> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| Error::format(path, format!("not a readable Parquet file: {e}")))?;
-    let schema = b.schema().clone();
-    let found: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let numeric = |t: &DataType| t.is_numeric() || *t == DataType::Boolean;
-    let feature_names: Vec<String> = if features.is_empty() {
-        schema
-            .fields()
-            .iter()
-            .filter(|f| {
-                numeric(f.data_type())
-                    && f.name() != label
-                    && !RESERVED.contains(&f.name().as_str())
-            })
-            .map(|f| f.name().clone())
-            .collect()
-    } else {
-        features.to_vec()
-    };
-    let mut needed: Vec<&str> = vec![label, "split", "cv_fold"];
-    needed.extend(feature_names.iter().map(|s| s.as_str()));
-    let missing: Vec<String> = needed
-        .iter()
-        .filter(|n| !found.iter().any(|f| f == *n))
-        .map(|s| s.to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::MissingColumns {
+/// Reads `path` as `params` say.
+pub fn read_train_table(path: &Path, params: &TrainTableParams) -> Result<TrainTable> {
+    params.check()?;
+    let reader = TableReader::open(TableKind::Other, path, &ColumnMap::new())?;
+    let names = reader.column_names();
+    let label = params.label.as_str();
+    if !reader.has_column(label) {
+        return Err(Error::Format {
             path: path.to_path_buf(),
-            missing,
-            found,
-            hint: "; a training table needs the label (--label), split (train/test) and cv_fold"
-                .into(),
+            message: format!(
+                "label column {label:?} not found (columns: {}); name it with --label",
+                names.join(", ")
+            ),
         });
     }
-    if feature_names.is_empty() {
-        return Err(Error::format(path, "no numeric feature columns"));
-    }
-    let reader = b.build().map_err(|e| Error::format(path, e))?;
-    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); feature_names.len()];
-    let mut y = Vec::new();
-    let mut split = Vec::new();
-    let mut folds = Vec::new();
-    let mut ids: Option<Vec<String>> = found.iter().any(|f| f == "customer_id").then(Vec::new);
-    let mut row0 = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| Error::format(path, e))?;
-        let col = |name: &str| -> &ArrayRef { batch.column_by_name(name).expect("checked") };
-        let as_f64 = |name: &str| -> Result<Vec<f64>> {
-            let a = col(name);
-            let a = if *a.data_type() == DataType::Boolean {
-                arrow_cast::cast(a, &DataType::UInt8).map_err(|e| Error::format(path, e))?
-            } else {
-                a.clone()
-            };
-            let c = arrow_cast::cast(&a, &DataType::Float64)
-                .map_err(|e| Error::format(path, format!("column {name}: not numeric: {e}")))?;
-            let c = c.as_primitive::<Float64Type>();
-            Ok((0..c.len())
-                .map(|i| if c.is_null(i) { f64::NAN } else { c.value(i) })
-                .collect())
-        };
-        for (j, name) in feature_names.iter().enumerate() {
-            cols[j].extend(as_f64(name)?);
-        }
-        let lab = as_f64(label)?;
-        for (i, v) in lab.iter().enumerate() {
-            if !v.is_finite() {
-                return Err(Error::Value {
-                    path: path.to_path_buf(),
-                    row: row0 + i as u64 + 1,
-                    column: label.to_string(),
-                    value: v.to_string(),
-                    problem: "missing or non-finite label".into(),
-                });
-            }
-        }
-        y.extend(lab);
-        let s = arrow_cast::cast(col("split"), &DataType::Utf8)
-            .map_err(|e| Error::format(path, format!("column split: {e}")))?;
-        let s = s.as_string::<i32>();
-        for i in 0..s.len() {
-            let v = if s.is_null(i) { "" } else { s.value(i) };
-            split.push(match v {
-                "train" => Part::Train,
-                "test" => Part::Test,
-                other => {
-                    return Err(Error::Value {
-                        path: path.to_path_buf(),
-                        row: row0 + i as u64 + 1,
-                        column: "split".into(),
-                        value: other.to_string(),
-                        problem: "expected train or test".into(),
-                    })
-                }
+    let explicit = !params.features.is_empty();
+    let feature_names: Vec<String> = if explicit {
+        if let Some(f) = params.features.iter().find(|f| !reader.has_column(f)) {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "feature {f:?} is not a column (columns: {})",
+                    names.join(", ")
+                ),
             });
         }
-        let f = as_f64("cv_fold")?;
-        for (i, v) in f.iter().enumerate() {
-            if !(v.is_finite() && *v >= 0.0 && v.fract() == 0.0 && *v < 1000.0) {
+        if params.features.iter().any(|f| f == label) {
+            return Err(Error::Config(format!(
+                "the label {label:?} cannot be a feature"
+            )));
+        }
+        params.features.clone()
+    } else {
+        names
+            .iter()
+            .filter(|n| **n != label && !RESERVED.contains(n))
+            .map(|n| n.to_string())
+            .collect()
+    };
+    let mut wanted: Vec<&str> = vec![label];
+    wanted.extend(
+        ["split", "cv_fold", "customer_id"]
+            .into_iter()
+            .filter(|n| reader.has_column(n)),
+    );
+    wanted.extend(feature_names.iter().map(String::as_str));
+    let columns = read_columns(&reader, &wanted)?;
+    let column = |name: &str| &columns[wanted.iter().position(|w| *w == name).expect("wanted")];
+
+    let y = numbers(column(label)).map_err(|(row, value, problem)| Error::Value {
+        path: path.to_path_buf(),
+        row,
+        column: label.to_string(),
+        value,
+        problem: format!("label: {problem}"),
+    })?;
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Value {
+            path: path.to_path_buf(),
+            row: i as u64 + 1,
+            column: label.to_string(),
+            value: "null".into(),
+            problem: "missing label".into(),
+        });
+    }
+    let mut x_names = Vec::new();
+    let mut x_cols = Vec::new();
+    let mut left_out = Vec::new();
+    for name in &feature_names {
+        match numbers(column(name)) {
+            Ok(v) => {
+                x_names.push(name.clone());
+                x_cols.push(v);
+            }
+            Err((row, value, problem)) if explicit => {
                 return Err(Error::Value {
                     path: path.to_path_buf(),
-                    row: row0 + i as u64 + 1,
-                    column: "cv_fold".into(),
-                    value: v.to_string(),
-                    problem: "expected a fold number 0..999".into(),
-                });
+                    row,
+                    column: name.clone(),
+                    value,
+                    problem: format!("feature: {problem}"),
+                })
             }
-            folds.push(*v as u32);
+            Err((row, value, problem)) => left_out.push(LeftOutColumn {
+                column: name.clone(),
+                reason: format!("{problem} (row {row}: {value})"),
+            }),
         }
-        if let Some(ids) = ids.as_mut() {
-            let c = arrow_cast::cast(col("customer_id"), &DataType::Utf8)
-                .map_err(|e| Error::format(path, e))?;
-            let c = c.as_string::<i32>();
-            ids.extend((0..c.len()).map(|i| c.value(i).to_string()));
-        }
-        row0 += batch.num_rows() as u64;
     }
+    if x_names.is_empty() {
+        return Err(Error::format(path, "no number or boolean feature columns"));
+    }
+    let binary = y.iter().all(|&v| v == 0.0 || v == 1.0);
+    let split_made = !reader.has_column("split");
+    let split = if split_made {
+        stratified_split(&y, params.test_size, binary, params.seed)
+    } else {
+        parts(path, column("split"))?
+    };
+    let folds = if reader.has_column("cv_fold") {
+        fold_numbers(path, column("cv_fold"))?
+    } else if params.folds >= 2 {
+        stratified_folds(&y, params.folds, binary, params.seed)
+    } else {
+        Vec::new()
+    };
+    let customer_id = reader.has_column("customer_id").then(|| {
+        texts(column("customer_id"))
+            .into_iter()
+            .map(|v| v.unwrap_or_default())
+            .collect()
+    });
     Ok(TrainTable {
-        customer_id: ids,
-        x: Table::from_columns(feature_names, &cols),
+        customer_id,
+        x: Table::from_columns(x_names, &x_cols),
         y,
         split,
         folds,
+        split_made,
+        left_out,
     })
+}
+
+/// Every chunk of each wanted column, in file order.
+fn read_columns(reader: &TableReader, wanted: &[&str]) -> Result<Vec<Vec<ArrayRef>>> {
+    let units = reader.fold(
+        wanted,
+        || vec![Vec::<ArrayRef>::new(); wanted.len()],
+        |acc, ch| {
+            for (a, name) in acc.iter_mut().zip(wanted) {
+                a.push(ch.batch.column_by_name(name).expect("read").clone());
+            }
+            Ok(())
+        },
+        &NoProgress,
+    )?;
+    let mut out = vec![Vec::new(); wanted.len()];
+    for unit in units {
+        for (o, arrays) in out.iter_mut().zip(unit) {
+            o.extend(arrays);
+        }
+    }
+    Ok(out)
+}
+
+/// A column's values as text (`None` for null).
+fn texts(arrays: &[ArrayRef]) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for a in arrays {
+        let s = arrow_cast::cast(a, &DataType::Utf8).expect("any column casts to text");
+        let s = s.as_string::<i32>();
+        out.extend(s.iter().map(|v| v.map(str::to_string)));
+    }
+    out
+}
+
+/// A column as numbers (booleans 0/1, missing NaN), or the 1-based row, value and problem of
+/// the first value that is not one.
+fn numbers(arrays: &[ArrayRef]) -> std::result::Result<Vec<f64>, (u64, String, String)> {
+    let mut out = Vec::new();
+    for a in arrays {
+        match a.data_type() {
+            DataType::Int64 => out.extend(
+                a.as_primitive::<Int64Type>()
+                    .iter()
+                    .map(|v| v.map_or(f64::NAN, |v| v as f64)),
+            ),
+            DataType::Float64 => out.extend(
+                a.as_primitive::<Float64Type>()
+                    .iter()
+                    .map(|v| v.unwrap_or(f64::NAN)),
+            ),
+            DataType::Boolean => out.extend(
+                a.as_boolean()
+                    .iter()
+                    .map(|v| v.map_or(f64::NAN, |b| b as u8 as f64)),
+            ),
+            DataType::Utf8 => {
+                for v in a.as_string::<i32>().iter() {
+                    out.push(match v.map(str::trim) {
+                        None => f64::NAN,
+                        Some(t) if missing(t) => f64::NAN,
+                        Some(t) => parse_float(t)
+                            .or_else(|_| parse_bool(t).map(|b| b as u8 as f64))
+                            .map_err(|_| {
+                                (
+                                    out.len() as u64 + 1,
+                                    show_value(t),
+                                    "text that is not a number or a boolean".to_string(),
+                                )
+                            })?,
+                    });
+                }
+            }
+            other => {
+                return Err((
+                    out.len() as u64 + 1,
+                    String::new(),
+                    format!("a {other} column, not a number or a boolean"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn missing(t: &str) -> bool {
+    t.is_empty()
+        || ["na", "n/a", "nan", "null", "none"]
+            .iter()
+            .any(|m| t.eq_ignore_ascii_case(m))
+}
+
+fn parts(path: &Path, arrays: &[ArrayRef]) -> Result<Vec<Part>> {
+    texts(arrays)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match v.as_deref() {
+            Some("train") => Ok(Part::Train),
+            Some("test") => Ok(Part::Test),
+            other => Err(Error::Value {
+                path: path.to_path_buf(),
+                row: i as u64 + 1,
+                column: "split".into(),
+                value: show_value(other.unwrap_or("null")),
+                problem: "expected train or test".into(),
+            }),
+        })
+        .collect()
+}
+
+fn fold_numbers(path: &Path, arrays: &[ArrayRef]) -> Result<Vec<u32>> {
+    let bad = |row: u64, value: String| Error::Value {
+        path: path.to_path_buf(),
+        row,
+        column: "cv_fold".into(),
+        value,
+        problem: "expected a fold number 0..999".into(),
+    };
+    let v = numbers(arrays).map_err(|(row, value, _)| bad(row, value))?;
+    v.iter()
+        .enumerate()
+        .map(|(i, &f)| {
+            if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1000.0 {
+                Ok(f as u32)
+            } else {
+                Err(bad(i as u64 + 1, f.to_string()))
+            }
+        })
+        .collect()
 }

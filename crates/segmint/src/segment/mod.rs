@@ -163,6 +163,30 @@ pub fn mart_columns_for(rules: &RuleSet) -> Result<MartColumns> {
 /// Mart columns that [`MartColumns::Rfm`] leaves out.
 const LEAN_MISSING: &[&str] = &["total_quantity", "primary_region", "preferred_payment"];
 
+/// The rule set as it applies to this data: the built-in `default` set loses its premium split
+/// when there is no `premium` column (see [`RuleSet::without_premium`]), with the note why.
+pub fn rules_for_data<'a>(
+    rules: &'a RuleSet,
+    customers: Option<&TableReader>,
+) -> (std::borrow::Cow<'a, RuleSet>, Option<String>) {
+    if customers.is_some_and(|c| c.has("premium")) {
+        return (std::borrow::Cow::Borrowed(rules), None);
+    }
+    match rules.without_premium() {
+        Some(r) => (
+            std::borrow::Cow::Owned(r),
+            Some(format!(
+                "no premium column{}: the default rule set's premium split is left out \
+                 (\"Others - Premium\" / \"Others - Not premium\" are one segment, \"Others\")",
+                customers
+                    .map(|c| format!(" in {}", c.path.display()))
+                    .unwrap_or_else(|| " (no customers file)".into())
+            )),
+        ),
+        None => (std::borrow::Cow::Borrowed(rules), None),
+    }
+}
+
 /// Scores the mart and assigns segments with `rules`. Customer attributes come from
 /// `customers` when given (only the columns the rules use are read); without it they are null.
 pub fn rfm(
@@ -178,6 +202,8 @@ pub fn rfm(
             params.bins
         )));
     }
+    let (rules, adapted) = rules_for_data(rules, customers);
+    let rules: &RuleSet = &rules;
     let attr_names = attribute_names();
     let (conds, used) = compile_rules(rules)?;
     let first_attr = 3 + MART_VARIABLES.len();
@@ -192,6 +218,13 @@ pub fn rfm(
         _ => None,
     };
     let mut warnings = Vec::new();
+    if let Some(message) = adapted {
+        warnings.push(RuleWarning {
+            segment: None,
+            message,
+            count: mart.len() as u64,
+        });
+    }
     if customers.is_none() && !used_attrs.is_empty() {
         warnings.push(RuleWarning {
             segment: None,

@@ -47,6 +47,9 @@ pub const BEHAVIOURAL: &[&str] = &[
     "loyalty_points",
     "support_tickets",
 ];
+/// The features a profile takes from the mart; a customer column of the same name is shown as
+/// `customers.NAME`.
+const MART_FEATURES: [&str; 3] = ["recency_days", "frequency", "monetary"];
 /// The customer attributes a profile reads (load them with [`Attributes::load`]).
 pub const PROFILE_ATTRIBUTES: &[&str] = &[
     "age",
@@ -164,7 +167,10 @@ fn feature_values(
         "frequency" => Some(ints(&mart.frequency)),
         "monetary" => Some(mart.monetary.clone()),
         _ => {
-            let col = attrs?.column(name)?;
+            let attrs = attrs?;
+            let col = attrs
+                .column(name)
+                .or_else(|| attrs.column(name.strip_prefix("customers.")?))?;
             let rows = rows?;
             match col {
                 AttrColumn::Num(v) => Some(
@@ -221,19 +227,23 @@ pub fn profile(
             a.columns
                 .iter()
                 .filter(|(n, c)| {
-                    !matches!(c, AttrColumn::Str(..))
-                        && !PROFILE_ATTRIBUTES.contains(&n.as_str())
-                        && !BEHAVIOURAL.contains(&n.as_str())
+                    !matches!(c, AttrColumn::Str(..)) && !PROFILE_ATTRIBUTES.contains(&n.as_str())
                 })
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<&str>>()
+                .map(|(n, _)| {
+                    if MART_FEATURES.contains(&n.as_str()) {
+                        format!("customers.{n}")
+                    } else {
+                        n.clone()
+                    }
+                })
+                .collect::<Vec<String>>()
         })
         .unwrap_or_default();
     let features: Vec<(&str, &str)> = BEHAVIOURAL
         .iter()
         .map(|f| (*f, "behavioural"))
         .chain(DEMOGRAPHIC.iter().map(|f| (*f, "demographic")))
-        .chain(other.iter().map(|f| (*f, "other")))
+        .chain(other.iter().map(|f| (f.as_str(), "other")))
         .collect();
     // per feature: values, per-segment summaries, and the test
     type Computed = (Vec<Summary>, Option<KruskalWallis>);
@@ -391,7 +401,11 @@ impl Profile {
             }
             o.push_str(&format!(
                 "\n## {title}: median [q25, q75] (mean)\n\n| segment | {} |\n| --- |{}\n",
-                feats.iter().map(|f| md_cell(f)).collect::<Vec<_>>().join(" | "),
+                feats
+                    .iter()
+                    .map(|f| md_cell(f))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
                 " ---: |".repeat(feats.len())
             ));
             for s in &self.segments {

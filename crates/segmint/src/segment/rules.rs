@@ -657,6 +657,33 @@ impl RuleSet {
         Some(r)
     }
 
+    /// The built-in `default` set without its premium split, for data that has no `premium`
+    /// column: `Others - Premium` is dropped and `Others - Not premium` becomes `Others`.
+    /// `None` for any other rule set.
+    pub fn without_premium(&self) -> Option<RuleSet> {
+        let builtin = self
+            .source
+            .as_ref()
+            .is_some_and(|(_, text, _)| text == DEFAULT_RULES);
+        if !builtin
+            || self
+                .rules
+                .last()
+                .is_none_or(|r| r.name != "Others - Premium")
+        {
+            return None;
+        }
+        let mut r = self.clone();
+        r.rules.pop();
+        if let Some((_, _, spans)) = r.source.as_mut() {
+            spans.truncate(r.rules.len());
+        }
+        r.default = Some("Others".into());
+        r.default_actions
+            .retain(|a| !a.to_ascii_lowercase().contains("premium"));
+        Some(r)
+    }
+
     /// Actions of a segment (rule or default).
     pub fn actions(&self) -> BTreeMap<String, Vec<String>> {
         let mut m: BTreeMap<String, Vec<String>> = self
