@@ -1627,7 +1627,11 @@ fn predict_churn_and_value_score_and_determinism() {
         o.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("cv_fold"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("label column \"churn\" not found") && r.stderr.contains("--label"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

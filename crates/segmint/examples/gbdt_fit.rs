@@ -9,7 +9,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use segmint::predict::gbdt::{Gbdt, GbdtParams, Objective};
-use segmint::predict::train_table::read_train_table;
+use segmint::predict::train_table::{read_train_table, TrainTableParams};
 use segmint::predict::Part;
 
 fn main() {
@@ -17,7 +17,14 @@ fn main() {
     let path = std::path::Path::new(args.get(1).expect("usage: gbdt_fit TABLE [LABEL]"));
     let label = args.get(2).map_or("churn", |s| s.as_str());
     let repeat: usize = std::env::var("REPEAT").map_or(5, |v| v.parse().expect("REPEAT"));
-    let t = read_train_table(path, label, &[]).expect("table");
+    let t = read_train_table(
+        path,
+        &TrainTableParams {
+            label: label.to_string(),
+            ..TrainTableParams::default()
+        },
+    )
+    .expect("table");
     let idx = |p: Part| -> Vec<usize> { (0..t.y.len()).filter(|&i| t.split[i] == p).collect() };
     let (train, test) = (idx(Part::Train), idx(Part::Test));
     let x = t.x.select(&train);

@@ -192,17 +192,28 @@ fn customer_features(
     if names.is_empty() {
         return Ok(None);
     }
-    let customers = inputs
-        .open_optional(TableKind::Customers, map)?
-        .with_context(|| {
-            format!(
-                "features {} are not mart columns and there is no customers file to read them from",
-                names.join(", ")
-            )
-        })?;
+    let mart_features = || {
+        segmint::cluster::NUMERIC_FEATURES
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(segmint::cluster::CATEGORICAL_FEATURES.iter().copied())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(customers) = inputs.open_optional(TableKind::Customers, map)? else {
+        bail!(
+            "unknown feature {:?}: not a mart feature ({}) and there is no customers file to read it from",
+            names[0],
+            mart_features()
+        );
+    };
     let attrs = Attributes::load_at(&customers, &names, Some(mart.ref_day), bars)?;
     if let Some(n) = names.iter().find(|n| attrs.column(n).is_none()) {
-        bail!("--features: {}", attrs.why_missing(&customers, n));
+        bail!(
+            "unknown feature {n:?}: not a mart feature ({}); {}",
+            mart_features(),
+            attrs.why_missing(&customers, n)
+        );
     }
     for (column, reason) in &attrs.left_out {
         note(g, format!("column {column:?} left out: {reason}"));

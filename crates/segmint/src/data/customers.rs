@@ -521,3 +521,69 @@ fn typed_column(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{ColumnMap, TableKind};
+    use crate::progress::NoProgress;
+
+    /// Text columns are typed from their values; dates count back from the reference day;
+    /// identifiers are left out with the reason; the first row of a repeated id wins.
+    #[test]
+    fn any_column_typed_from_its_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("customers.csv");
+        let mut text = String::from("customer_id,Score (pts),vip,joined,Kanal,note,age\n");
+        for i in 0..25 {
+            let score = if i == 3 {
+                "NA".to_string()
+            } else {
+                format!("{i}.5")
+            };
+            let vip = if i % 2 == 0 { "yes" } else { "No" };
+            text.push_str(&format!(
+                "c{i:02},{score},{vip},2024-01-{:02},{},n{i},{}\n",
+                i + 1,
+                ["Web", "Phone"][i % 2],
+                30 + i
+            ));
+        }
+        text.push_str("c00,99,no,2024-02-01,Web,dup,99\n");
+        std::fs::write(&path, text).unwrap();
+        let reader = TableReader::open(TableKind::Customers, &path, &ColumnMap::new()).unwrap();
+        let ref_day = crate::data::timestamp::parse_date("2024-02-01").unwrap();
+        let a = Attributes::load_all(&reader, Some(ref_day), &NoProgress).unwrap();
+        assert_eq!(a.len(), 25, "the repeated id is one customer");
+        assert_eq!(a.kind("Score (pts)"), Some(AttrKind::Number));
+        assert_eq!(a.kind("vip"), Some(AttrKind::Boolean));
+        assert_eq!(a.kind("joined"), Some(AttrKind::Date));
+        assert_eq!(a.kind("Kanal"), Some(AttrKind::Category));
+        assert_eq!(a.kind("age"), Some(AttrKind::Number));
+        let row = a.row("c00").unwrap();
+        assert_eq!(
+            a.column("Score (pts)").unwrap().get(row),
+            ValueRef::Num(0.5)
+        );
+        assert_eq!(a.column("vip").unwrap().get(row), ValueRef::Bool(true));
+        // 2024-01-01 is 31 days before 2024-02-01
+        assert_eq!(a.column("joined").unwrap().get(row), ValueRef::Num(31.0));
+        assert_eq!(a.column("age").unwrap().get(row), ValueRef::Num(30.0));
+        let r3 = a.row("c03").unwrap();
+        assert_eq!(
+            a.column("Score (pts)").unwrap().get(r3),
+            ValueRef::Null,
+            "NA is missing"
+        );
+        assert!(a.column("note").is_none());
+        assert_eq!(a.left_out.len(), 1);
+        assert_eq!(a.left_out[0].0, "note");
+        assert!(a.left_out[0].1.contains("identifier"), "{:?}", a.left_out);
+        // without a reference day: the day after the latest date
+        let b = Attributes::load(&reader, &["joined"], &NoProgress).unwrap();
+        assert_eq!(
+            b.ref_day,
+            Some(crate::data::timestamp::parse_date("2024-01-26").unwrap())
+        );
+    }
+}
