@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use segmint::data::{ColumnMap, Inputs};
 use segmint::progress::Progress;
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Default)]
 pub struct Global {
     /// Worker threads (default: all cores)
     #[arg(long, global = true, value_name = "N")]
@@ -20,6 +20,26 @@ pub struct Global {
     /// Print a machine-readable JSON summary on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// When a command runs inside `segmint run`: its JSON summary is handed back here instead
+    /// of printed.
+    #[arg(skip)]
+    pub summary: Option<std::sync::Arc<Mutex<Option<serde_json::Value>>>>,
+}
+
+impl Global {
+    /// Hands a command's JSON summary to `segmint run`, or prints it with `--json`. False when
+    /// the command should print its text summary instead.
+    pub fn emit_json(&self, summary: &serde_json::Value) -> bool {
+        if let Some(slot) = &self.summary {
+            *slot.lock().expect("summary lock") = Some(summary.clone());
+            true
+        } else if self.json {
+            println!("{summary}");
+            true
+        } else {
+            false
+        }
+    }
 }
 
 pub fn init_threads(threads: Option<usize>) -> Result<()> {

@@ -595,6 +595,65 @@ fn run_demo_pipeline() {
         ],
         "{s:#}"
     );
+    // the stages run in process give the numbers of the same subcommands run on their own
+    // (as `segmint run` ran them before, in a child process)
+    let data = out.join("data");
+    let direct = dir.path().join("direct");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (dd, o) = (path(&data), |f: &str| path(&direct.join(f)));
+    for (stage, args, file) in [
+        (
+            "cluster",
+            vec![
+                "cluster",
+                "-k",
+                "auto",
+                "--seed",
+                "42",
+                "--out",
+                &o("c.parquet"),
+            ],
+            "clusters/clusters.json",
+        ),
+        (
+            "clv",
+            vec!["clv", "--out", &o("clv.parquet")],
+            "clv/clv.json",
+        ),
+        (
+            "churn",
+            vec![
+                "predict",
+                "churn",
+                "--folds",
+                "0",
+                "--clickstream",
+                "--seed",
+                "42",
+                "--out",
+                &o("churn"),
+            ],
+            "churn/metrics.json",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--data", &dd]);
+        let mut direct = segmint_json(&all);
+        let mut inproc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(file)).unwrap()).unwrap();
+        // timings and output paths differ; every number of the analysis must not
+        for v in [&mut direct, &mut inproc] {
+            v.as_object_mut().unwrap().retain(|k, _| {
+                !k.ends_with("_s")
+                    && !k.ends_with("seconds")
+                    && ![
+                        "seconds", "threads", "output", "timings", "metrics", "model",
+                    ]
+                    .contains(&k.as_str())
+            });
+        }
+        assert_eq!(direct, inproc, "{stage}");
+    }
     // nothing skipped (a machine without any font gets PNG figures without text, and a note)
     let skipped: Vec<&serde_json::Value> = s["skipped"]
         .as_array()
@@ -743,6 +802,30 @@ fn run_config_selects_stages_and_options() {
     }
     assert!(html.contains("Champions"), "rules = standard");
     assert!(!out.join("churn").exists() && !out.join("compare").exists());
+    // a stage that fails at run time is recorded with its message, in summary.json and the
+    // report, and the others go on
+    let r = run(
+        "[run]\nstages = [\"rfm\", \"hidden\", \"clv\"]\n[run.hidden]\ntarget = \"no_such_column\"\n",
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let skipped = s["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|x| {
+            let x = x.as_str().unwrap();
+            x.starts_with("hidden: ") && x.contains("no_such_column")
+        }),
+        "{s}"
+    );
+    assert_eq!(
+        s["sections"],
+        serde_json::json!(["data", "segments", "clv", "not_run"]),
+        "{s}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("What did not run") && html.contains("no_such_column"));
     // the command line wins over the file
     let r = run("[run]\nstages = [\"rfm\"]\n", &["--stages", "clv"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -419,8 +419,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if let Some(path) = &a.summary {
         segmint::output::write_text(path, &serde_json::to_string_pretty(&json)?)?;
     }
-    if g.json {
-        println!("{json}");
+    if g.emit_json(&json) {
         return Ok(0);
     }
     if let Some(sel) = &selection {

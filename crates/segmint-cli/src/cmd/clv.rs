@@ -305,9 +305,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if let Some(m) = &a.metrics {
         segmint::output::write_text(m, &serde_json::to_string_pretty(&json)?)?;
     }
-    if g.json {
-        println!("{json}");
-    } else {
+    if !g.emit_json(&json) {
         println!("| model | parameters | log-likelihood |\n| --- | --- | ---: |");
         for (key, m) in &fitted {
             println!("| {key} | {} | {:.2} |", m.describe(), m.log_likelihood());

@@ -283,7 +283,7 @@ struct Prepared {
     cutoff: Option<i64>,
 }
 
-fn prepare(a: &Args, bars: &Bars) -> Result<Prepared> {
+fn prepare(g: &Global, a: &Args, bars: &Bars) -> Result<Prepared> {
     let obj = a.task.objective();
     if let Some(path) = &a.train_table {
         let label = a.label.as_deref().unwrap_or(a.task.label());
@@ -298,14 +298,17 @@ fn prepare(a: &Args, bars: &Bars) -> Result<Prepared> {
             },
         )?;
         for c in &t.left_out {
-            eprintln!("column {:?} left out: {}", c.column, c.reason);
+            note(g, format!("column {:?} left out: {}", c.column, c.reason));
         }
         if t.split_made {
-            eprintln!(
-                "no split column: a seeded {:.0}/{:.0} split{} made here",
-                100.0 * (1.0 - a.test_size),
-                100.0 * a.test_size,
-                if t.folds.is_empty() { "" } else { " and folds" }
+            note(
+                g,
+                format!(
+                    "no split column: a seeded {:.0}/{:.0} split{} made here",
+                    100.0 * (1.0 - a.test_size),
+                    100.0 * a.test_size,
+                    if t.folds.is_empty() { "" } else { " and folds" }
+                ),
             );
         }
         let ids = t
@@ -414,7 +417,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     }
     let t0 = Instant::now();
     let bars = Bars::new(g);
-    let mut p = prepare(a, &bars)?;
+    let mut p = prepare(g, a, &bars)?;
     if a.train_table.is_some() && a.folds == 0 {
         p.folds.clear();
     }
@@ -552,9 +555,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         &a.out.join("metrics.json"),
         &serde_json::to_string_pretty(&json)?,
     )?;
-    if g.json {
-        println!("{json}");
-    } else {
+    if !g.emit_json(&json) {
         print_summary(&eval);
         note(
             g,

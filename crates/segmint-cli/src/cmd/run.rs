@@ -414,6 +414,31 @@ fn build_plan(
     plan
 }
 
+/// Runs one stage's subcommand in this process, as `segmint ARGS INPUTS --json --quiet` would,
+/// and returns its JSON summary.
+fn run_stage(args: &[String], inputs: &[String]) -> Result<serde_json::Value> {
+    use crate::Command;
+    let argv = [vec!["segmint".to_string()], args.to_vec(), inputs.to_vec()].concat();
+    let cli = <crate::Cli as clap::Parser>::try_parse_from(&argv)
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().lines().next().unwrap_or("")))?;
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let g = Global {
+        quiet: true,
+        json: true,
+        summary: Some(slot.clone()),
+        ..Default::default()
+    };
+    match &cli.command {
+        Command::Cluster(a) => crate::cmd::cluster::run(&g, a),
+        Command::Clv(a) => crate::cmd::clv::run(&g, a),
+        Command::Predict(a) => crate::cmd::predict::run(&g, a),
+        Command::Segments(a) => crate::cmd::segments::run(&g, a),
+        _ => anyhow::bail!("{:?} is not a stage of segmint run", args.first()),
+    }?;
+    let summary = slot.lock().expect("summary lock").take();
+    Ok(summary.unwrap_or(serde_json::Value::Null))
+}
+
 /// Parses each stage's command line as `segmint` would, so that a bad option from the config
 /// stops the run before any work.
 fn check_plan(plan: &[Planned], inp: &[String], a: &Args, cfg: &RunConfig) -> Result<()> {
@@ -618,7 +643,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     }
 
     // group comparison
-    let has = |c: &str| customers.as_ref().is_some_and(|r| r.has(c));
+    let has = |c: &str| customers.as_ref().is_some_and(|r| r.has_column(c));
     if !wanted("compare") {
     } else if has(&group) && has(&outcome) {
         let reader = customers.as_ref().expect("has");
@@ -645,8 +670,8 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             "compare: the customers file has no {group} and {outcome} columns"
         ));
     }
-    // the other analyses run as the user would run them (same binary, same options), each into
-    // its own directory; their JSON summaries and files feed the report
+    // the other analyses run in this process as the user would run them (same subcommand, same
+    // options), each into its own directory; their JSON summaries and files feed the report
     let has_events = inputs.open_optional(TableKind::Events, &map)?.is_some();
     let facts = Facts {
         ref_day: mart_ref_day,
@@ -655,7 +680,6 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     };
     let inp = input_flags(&input);
     let plan = build_plan(&a.out, &facts, seed, &ref_date, &cfg, &wanted);
-    let exe = std::env::current_exe()?;
     use segmint::progress::Progress;
     for p in &plan {
         if let Some(why) = p.missing {
@@ -665,27 +689,19 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         bars.begin(&format!("running {}", p.name), 0);
         std::fs::create_dir_all(a.out.join(p.dir))?;
         let args = p.args();
-        let out = std::process::Command::new(&exe)
-            .args(&args)
-            .args(&inp)
-            .args(["--json", "--quiet"])
-            .output()?;
-        if out.status.success() {
-            let v: serde_json::Value = serde_json::from_slice(
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .last()
-                    .unwrap_or("{}")
-                    .as_bytes(),
-            )
-            .unwrap_or(serde_json::Value::Null);
-            stages.push(serde_json::json!({"stage": p.name, "args": args, "summary": v}));
-        } else {
-            let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            skipped.push(format!("{}: {err}", p.name));
+        match run_stage(&args, &inp) {
+            Ok(v) => stages.push(serde_json::json!({"stage": p.name, "args": args, "summary": v})),
+            Err(e) => skipped.push(format!("{}: {}", p.name, crate::one_line(&e))),
         }
         bars.finish();
     }
+    // the report lists the stages that did not run, with the reason: written before it is built
+    let partial =
+        serde_json::json!({"segmint": segmint::VERSION, "seed": seed, "skipped": skipped});
+    segmint::output::write_text(
+        &a.out.join("summary.json"),
+        &(serde_json::to_string_pretty(&partial)? + "\n"),
+    )?;
     let r = crate::cmd::report::render(&a.out, &a.out)?;
     skipped.extend(r.notes);
     for s in &skipped {

@@ -250,9 +250,7 @@ fn run_discover(g: &Global, a: &DiscoverArgs) -> Result<u8> {
         &a.out.join("report.json"),
         &serde_json::to_string_pretty(&report)?,
     )?;
-    if g.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
+    if !g.emit_json(&report) {
         print_summary(&a.target, &d.evaluation, truth.as_ref());
     }
     note(

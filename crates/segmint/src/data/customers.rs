@@ -38,8 +38,9 @@ pub const MAX_LEVELS: usize = 100;
 /// Any column of the customers file can be loaded by its own name: the canonical columns with
 /// their schema type, every other column with the type of its values. Text whose values all
 /// parse as numbers is a number, as `true/false/yes/no` a boolean, as dates a date; a date
-/// becomes the number of days before the reference day (given, else the day after the latest
-/// date loaded). Empty cells and `NA`, `N/A`, `NaN`, `null`, `None` are missing.
+/// becomes the number of days before the reference day when one is given, else the day number
+/// since 1970-01-01 (what rule conditions such as `signup_date >= 20200` compare with). Empty
+/// cells and `NA`, `N/A`, `NaN`, `null`, `None` are missing.
 #[derive(Debug, Clone)]
 pub struct Attributes {
     /// Customer ids in file order, first occurrence only.
@@ -49,7 +50,8 @@ pub struct Attributes {
     pub columns: Vec<(String, AttrColumn)>,
     /// Requested columns that cannot be used, with the reason (never dropped silently).
     pub left_out: Vec<(String, String)>,
-    /// The reference day (days since 1970-01-01) dates were counted back from, if any.
+    /// The reference day (days since 1970-01-01) dates were counted back from; `None`: dates
+    /// are day numbers since 1970-01-01.
     pub ref_day: Option<i64>,
     kinds: Vec<(String, AttrKind)>,
 }
@@ -98,8 +100,8 @@ impl Attributes {
         Ok(a)
     }
 
-    /// Reads the named columns the file has, canonical or not; dates counted back from
-    /// `ref_day` (default: the day after the latest date loaded).
+    /// Reads the named columns the file has, canonical or not; dates as days before `ref_day`
+    /// (`None`: day numbers since 1970-01-01).
     pub fn load_at(
         reader: &TableReader,
         names: &[&str],
@@ -148,18 +150,10 @@ impl Attributes {
                 Err(reason) => left_out.push((name.to_string(), reason)),
             }
         }
-        let latest = typed
-            .iter()
-            .filter_map(|(_, c)| match c {
-                Typed::Date(v) => v.iter().flatten().max().copied(),
-                _ => None,
-            })
-            .max();
-        let ref_day = ref_day.or(latest.map(|d| d + 1));
         let kinds = typed.iter().map(|(n, c)| (n.clone(), c.kind())).collect();
         let columns = typed
             .into_iter()
-            .map(|(name, c)| (name, c.into_column(ref_day.unwrap_or(0))))
+            .map(|(name, c)| (name, c.into_column(ref_day)))
             .collect();
         Ok(Attributes {
             ids,
@@ -415,12 +409,12 @@ impl Typed {
         }
     }
 
-    fn into_column(self, ref_day: i64) -> AttrColumn {
+    fn into_column(self, ref_day: Option<i64>) -> AttrColumn {
         match self {
             Typed::Num(v) => AttrColumn::Num(v),
             Typed::Date(v) => AttrColumn::Num(
                 v.into_iter()
-                    .map(|d| d.map(|d| (ref_day - d) as f64))
+                    .map(|d| d.map(|d| ref_day.map_or(d, |r| r - d) as f64))
                     .collect(),
             ),
             Typed::Bool(v) => AttrColumn::Bool(v),
@@ -579,11 +573,11 @@ mod tests {
         assert_eq!(a.left_out.len(), 1);
         assert_eq!(a.left_out[0].0, "note");
         assert!(a.left_out[0].1.contains("identifier"), "{:?}", a.left_out);
-        // without a reference day: the day after the latest date
+        // without a reference day: day numbers since 1970-01-01, as rule conditions use them
         let b = Attributes::load(&reader, &["joined"], &NoProgress).unwrap();
-        assert_eq!(
-            b.ref_day,
-            Some(crate::data::timestamp::parse_date("2024-01-26").unwrap())
-        );
+        assert_eq!(b.ref_day, None);
+        let day = crate::data::timestamp::parse_date("2024-01-01").unwrap();
+        let joined = b.column("joined").unwrap();
+        assert_eq!(joined.get(b.row("c00").unwrap()), ValueRef::Num(day as f64));
     }
 }

@@ -595,6 +595,49 @@ pub const SECTION_FILES: [(&str, &str); 8] = [
     ("hidden", "hidden/report.json"),
 ];
 
+/// The stages of `segmint run`, as named in its summary.
+const RUN_STAGES: [&str; 9] = [
+    "rfm",
+    "compare",
+    "cluster",
+    "clv",
+    "clv_holdout",
+    "churn",
+    "value",
+    "conversion",
+    "hidden",
+];
+
+/// The stages `segmint run` skipped or that failed, with the reason (from `summary.json`'s
+/// `skipped`: `stage: reason`), so that the report says what is missing and why.
+fn not_run(dir: &Path) -> Option<Section> {
+    let summary = json(&dir.join("summary.json")).ok()?;
+    let rows: Vec<Vec<String>> = summary
+        .get("skipped")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str()?.split_once(": "))
+        .filter(|(stage, _)| RUN_STAGES.contains(stage))
+        .map(|(stage, why)| vec![stage.to_string(), why.to_string()])
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    Some(Section {
+        id: "not_run".into(),
+        title: "What did not run".into(),
+        blocks: vec![
+            super::Block::Text(
+                "These analyses were skipped or failed; the reason for each:".into(),
+            ),
+            super::Block::Table {
+                header: vec!["stage".into(), "reason".into()],
+                rows,
+            },
+        ],
+    })
+}
+
 /// The whole report from a results directory as `segmint run` writes it: `mart.parquet`
 /// (required), `validate.json`, `rfm.parquet` with `profile/profile.json`,
 /// `compare/rules.json`, `clusters/`, `clv/`, `churn/`, `value/`, `conversion/` and `hidden/`.
@@ -675,6 +718,9 @@ pub fn build(dir: &Path) -> Result<(super::Report, Vec<String>)> {
     report
         .sections
         .sort_by_key(|s| ORDER.iter().position(|o| *o == s.id).unwrap_or(ORDER.len()));
+    if let Some(sec) = not_run(dir) {
+        report.sections.push(sec);
+    }
     Ok((report, notes))
 }
 
