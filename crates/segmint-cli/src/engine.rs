@@ -8,8 +8,7 @@ use arrow_schema::{Schema, SchemaRef};
 use segmint::data::{ColumnMap, Inputs, TableKind};
 use segmint::sql::Dialect;
 
-use crate::cmd::rfm::ScoringArgs;
-use crate::cmd::sql::Task;
+use crate::options::{ScoringArgs, Task};
 use crate::ui::Bars;
 
 /// Where the mart (and RFM) are computed.
@@ -129,7 +128,7 @@ pub fn run(
             "no transactions input: pass --data DIR or --transactions PATH".to_string()
         })?;
     let customers = spark_source(inputs, TableKind::Customers);
-    let sql = crate::cmd::sql::statement(
+    let sql = crate::options::statement(
         d,
         task,
         scoring,
@@ -139,7 +138,7 @@ pub fn run(
         "segmint_customers",
     )?;
     let mut spark = bars.timed("connecting to Spark", || {
-        let mut spark = segmint::spark::SparkSession::connect(&engine.spark_remote)?;
+        let mut spark = segmint_spark::SparkSession::connect(&engine.spark_remote)?;
         spark.command("SET spark.sql.session.timeZone = UTC")?;
         for set in engine
             .settings()

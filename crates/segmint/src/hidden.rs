@@ -33,8 +33,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::clv::optim::solve;
 use crate::error::{Error, Result};
+use crate::linalg::solve;
 use crate::predict::gbdt::{Gbdt, GbdtParams, Objective};
 use crate::predict::linear::Linear;
 use crate::predict::{Part, Table};

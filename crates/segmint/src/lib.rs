@@ -16,12 +16,14 @@
 //! # Ok::<(), segmint::Error>(())
 //! ```
 
+
 pub mod cluster;
 pub mod clv;
 pub mod data;
 pub mod demo;
 pub mod error;
 pub mod hidden;
+pub mod linalg;
 pub mod mart;
 pub mod output;
 pub mod predict;
@@ -30,8 +32,6 @@ pub mod report;
 pub mod revenue;
 pub mod segment;
 mod slices;
-#[cfg(feature = "spark")]
-pub mod spark;
 pub mod sql;
 pub mod stats;
 pub mod uplift;

@@ -249,7 +249,7 @@ struct Fitted {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
-    let ref_day = crate::cmd::mart::parse_ref_date(&a.ref_date)?;
+    let ref_day = crate::options::parse_ref_date(&a.ref_date)?;
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let t0 = Instant::now();

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use segmint::data::timestamp::{format_date, parse_date};
+use anyhow::Result;
+use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
 use segmint::mart::{build_mart, Mart, MartParams};
 
@@ -32,14 +32,6 @@ pub struct Args {
     pub ref_date: Option<String>,
     #[command(flatten)]
     pub engine: crate::engine::EngineArgs,
-}
-
-pub fn parse_ref_date(s: &Option<String>) -> Result<Option<i64>> {
-    s.as_deref()
-        .map(|d| {
-            parse_date(d).with_context(|| format!("--ref-date {d:?}: expected a date YYYY-MM-DD"))
-        })
-        .transpose()
 }
 
 /// The mart's RFM columns only ([`MartColumns::Rfm`]), as profiles and clustering need.
@@ -114,7 +106,7 @@ pub fn summary_json(mart: &Mart, secs: f64, out: &std::path::Path) -> serde_json
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
-    let ref_day = parse_ref_date(&a.ref_date)?;
+    let ref_day = crate::options::parse_ref_date(&a.ref_date)?;
     a.engine.check()?;
     let s = if a.engine.is_spark() {
         spark_mart(g, a)?
@@ -148,9 +140,9 @@ fn spark_mart(g: &Global, a: &Args) -> Result<serde_json::Value> {
         &a.engine,
         &inputs,
         map,
-        crate::cmd::sql::Task::Mart,
+        crate::options::Task::Mart,
         None,
-        parse_ref_date(&a.ref_date)?,
+        crate::options::parse_ref_date(&a.ref_date)?,
         segmint::mart::mart_schema(),
         &bars,
     )?;

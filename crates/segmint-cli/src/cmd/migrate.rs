@@ -7,7 +7,7 @@ use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
 use segmint::segment::migrate::{migrate, thousands};
 
-use crate::cmd::rfm::{load_rules, ScoringArgs};
+use crate::options::{load_rules, ScoringArgs};
 use crate::ui::{Bars, Global, InputArgs};
 
 #[derive(clap::Args)]

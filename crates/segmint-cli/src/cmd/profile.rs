@@ -8,7 +8,7 @@ use segmint::data::TableKind;
 use segmint::segment::profile::{self, read_segments, Profile};
 use segmint::segment::rules::RuleSet;
 
-use crate::cmd::rfm::load_rules;
+use crate::options::load_rules;
 use crate::ui::{note, Bars, Global, InputArgs};
 
 #[derive(clap::Args)]

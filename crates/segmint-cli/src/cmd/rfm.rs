@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
 use segmint::mart::{build_mart, MartParams};
 use segmint::segment::profile;
-use segmint::segment::rules::RuleSet;
-use segmint::segment::{mart_columns_for, rfm, RfmParams, Ties};
+use segmint::segment::{mart_columns_for, rfm};
 
+use crate::options::{load_rules, ScoringArgs};
 use crate::ui::{note, Bars, Global, InputArgs};
 
 #[derive(clap::Args)]
@@ -44,61 +44,13 @@ pub struct Args {
     pub engine: crate::engine::EngineArgs,
 }
 
-/// Rule set and scoring options, shared by `rfm` and `migrate`.
-#[derive(clap::Args)]
-pub struct ScoringArgs {
-    /// Rule set: default, standard, or a TOML file
-    #[arg(long, default_value = "default", value_name = "NAME|FILE")]
-    pub rules: String,
-    /// Number of score bins (5 = quintiles, 4 = quartiles, 10 = deciles)
-    #[arg(long, default_value_t = 5)]
-    pub bins: u32,
-    /// How equal values are ranked
-    #[arg(long, value_enum, default_value_t = TiesArg::First)]
-    pub ties: TiesArg,
-}
-
-impl ScoringArgs {
-    pub fn params(&self) -> RfmParams {
-        RfmParams {
-            bins: self.bins,
-            ties: self.ties.into(),
-        }
-    }
-}
-
-#[derive(clap::ValueEnum, Clone, Copy)]
-pub enum TiesArg {
-    First,
-    Average,
-}
-
-impl From<TiesArg> for Ties {
-    fn from(t: TiesArg) -> Ties {
-        match t {
-            TiesArg::First => Ties::First,
-            TiesArg::Average => Ties::Average,
-        }
-    }
-}
-
-pub fn load_rules(spec: &str) -> Result<RuleSet> {
-    if let Some(r) = RuleSet::builtin(spec) {
-        return Ok(r);
-    }
-    let text = std::fs::read_to_string(spec).with_context(|| {
-        format!("--rules {spec:?}: not a built-in rule set (default, standard) nor a readable file")
-    })?;
-    Ok(RuleSet::from_toml(&text, spec)?)
-}
-
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
     a.engine.check()?;
     if a.engine.is_spark() {
         return spark_rfm(g, a);
     }
     let rules = load_rules(&a.scoring.rules)?;
-    let ref_day = crate::cmd::mart::parse_ref_date(&a.ref_date)?;
+    let ref_day = crate::options::parse_ref_date(&a.ref_date)?;
     let (inputs, map) = a.input.resolve()?;
     let t0 = Instant::now();
     let tx = inputs.open(TableKind::Transactions, &map)?;
@@ -215,9 +167,9 @@ fn spark_rfm(g: &Global, a: &Args) -> Result<u8> {
         &a.engine,
         &inputs,
         map,
-        crate::cmd::sql::Task::Rfm,
+        crate::options::Task::Rfm,
         Some(&a.scoring),
-        crate::cmd::mart::parse_ref_date(&a.ref_date)?,
+        crate::options::parse_ref_date(&a.ref_date)?,
         schema,
         &bars,
     )?;

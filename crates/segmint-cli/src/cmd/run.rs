@@ -500,8 +500,8 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         .or(cfg.outcome.clone())
         .unwrap_or_else(|| "sale_success".into());
     // errors in the options or the rule file before any work
-    let rules = crate::cmd::rfm::load_rules(&rules_name)?;
-    let ref_day = crate::cmd::mart::parse_ref_date(&ref_date)?;
+    let rules = crate::options::load_rules(&rules_name)?;
+    let ref_day = crate::options::parse_ref_date(&ref_date)?;
     {
         // the stages' options, checked on a plan with every input present
         let facts = Facts {
@@ -573,7 +573,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             &a.engine,
             &inputs,
             map.clone(),
-            crate::cmd::sql::Task::Mart,
+            crate::options::Task::Mart,
             None,
             ref_day,
             segmint::mart::mart_schema(),

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use segmint::data::mapping::ColumnMap;
-use segmint::sql::{mart_sql, rfm_sql, Dialect, SqlParams};
+use segmint::sql::Dialect;
 
-use crate::cmd::rfm::{load_rules, ScoringArgs};
+use crate::options::{statement, ScoringArgs, Task};
 use crate::ui::{note, Global};
 
 #[derive(clap::Args)]
@@ -48,47 +48,9 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    /// The customer mart (the columns of `segmint mart`)
-    Mart,
-    /// RFM scores and segments (the columns of `segmint rfm`)
-    Rfm,
-}
-
 fn parse_dialect(s: &str) -> std::result::Result<Dialect, String> {
     Dialect::parse(s).ok_or_else(|| {
         format!("unknown dialect {s:?}: expected spark, duckdb, postgres or portable")
-    })
-}
-
-/// The statement for the arguments (shared with the Spark engine).
-pub fn statement(
-    dialect: Dialect,
-    task: Task,
-    scoring: Option<&ScoringArgs>,
-    ref_day: Option<i64>,
-    columns: ColumnMap,
-    transactions: &str,
-    customers: &str,
-) -> Result<String> {
-    let p = SqlParams {
-        dialect,
-        ref_day,
-        columns,
-        transactions: transactions.to_string(),
-        customers: customers.to_string(),
-    };
-    Ok(match task {
-        Task::Mart => mart_sql(&p)?,
-        Task::Rfm => match scoring {
-            Some(sc) => rfm_sql(&p, &load_rules(&sc.rules)?, &sc.params())?,
-            None => rfm_sql(
-                &p,
-                &load_rules("default")?,
-                &segmint::segment::RfmParams::default(),
-            )?,
-        },
     })
 }
 
@@ -104,7 +66,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         a.dialect,
         a.task,
         Some(&a.scoring),
-        crate::cmd::mart::parse_ref_date(&a.ref_date)?,
+        crate::options::parse_ref_date(&a.ref_date)?,
         map,
         &a.transactions_table,
         &a.customers_table,

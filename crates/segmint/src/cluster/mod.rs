@@ -25,9 +25,9 @@ pub use kmeans::{KMeans, KMeansParams};
 use serde::{Deserialize, Serialize};
 
 use crate::data::customers::{AttrColumn, Attributes};
+use crate::data::values::ValueRef;
 use crate::error::{Error, Result};
 use crate::mart::Mart;
-use crate::segment::rules::ValueRef;
 
 /// A dense row-major feature matrix.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

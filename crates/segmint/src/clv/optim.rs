@@ -20,6 +20,7 @@
 // Matrix code reads better with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
+use crate::linalg::{invert, solve};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -233,55 +234,6 @@ fn hessian(f: &Objective, x: &[f64], g0: Option<&[f64]>) -> Vec<Vec<f64>> {
         }
     }
     h
-}
-
-/// Solves `a x = b` by Gaussian elimination with partial pivoting; `None` if singular.
-pub fn solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
-    let n = b.len();
-    let mut m: Vec<Vec<f64>> = a
-        .iter()
-        .zip(b)
-        .map(|(r, &bi)| {
-            let mut r = r.clone();
-            r.push(bi);
-            r
-        })
-        .collect();
-    for c in 0..n {
-        let p = (c..n).max_by(|&i, &j| m[i][c].abs().total_cmp(&m[j][c].abs()))?;
-        if m[p][c].abs() < 1e-300 || !m[p][c].is_finite() {
-            return None;
-        }
-        m.swap(c, p);
-        for r in c + 1..n {
-            let k = m[r][c] / m[c][c];
-            for cc in c..=n {
-                m[r][cc] -= k * m[c][cc];
-            }
-        }
-    }
-    let mut x = vec![0.0; n];
-    for r in (0..n).rev() {
-        let s: f64 = (r + 1..n).map(|c| m[r][c] * x[c]).sum();
-        x[r] = (m[r][n] - s) / m[r][r];
-    }
-    x.iter().all(|v| v.is_finite()).then_some(x)
-}
-
-/// Inverse of a symmetric matrix (column by column); `None` if singular.
-pub fn invert(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
-    let n = a.len();
-    let mut cols = Vec::with_capacity(n);
-    for j in 0..n {
-        let mut e = vec![0.0; n];
-        e[j] = 1.0;
-        cols.push(solve(a, &e)?);
-    }
-    Some(
-        (0..n)
-            .map(|i| (0..n).map(|j| cols[j][i]).collect())
-            .collect(),
-    )
 }
 
 fn newton(f: &Objective, x0: &[f64]) -> Option<Optimum> {

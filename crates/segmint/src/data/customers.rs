@@ -16,9 +16,9 @@ use hashbrown::HashTable;
 use crate::data::reader::{parse_bool, parse_float, Chunk, TableReader};
 use crate::data::schema::ColType;
 use crate::data::timestamp::{parse_date, parse_timestamp_us, US_PER_DAY};
+use crate::data::values::{Column, ValueRef};
 use crate::error::Result;
 use crate::progress::Progress;
-use crate::segment::rules::{Column, ValueRef};
 
 /// One attribute column, in the row order of the customers file.
 #[derive(Debug, Clone)]

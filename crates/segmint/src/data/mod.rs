@@ -7,6 +7,7 @@ pub mod reader;
 pub mod schema;
 pub mod timestamp;
 pub mod validate;
+pub mod values;
 
 use std::path::{Path, PathBuf};
 

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::gbdt::{sigmoid, Objective};
 use super::Table;
-use crate::clv::optim::solve;
 use crate::error::{Error, Result};
+use crate::linalg::solve;
 
 /// A fitted linear model: prediction = intercept + sum coef_j (x_j - mean_j) / scale_j,
 /// through the logistic function for `Binary`.

@@ -18,7 +18,6 @@
 //! scores `R`, `F`, `M`, every mart column and every customer attribute. A comparison with a
 //! missing value (customer absent from the customers file, null) is false.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -57,26 +56,7 @@ pub enum Cond {
     Const(bool),
 }
 
-/// A borrowed value, as conditions see it during evaluation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ValueRef<'a> {
-    Num(f64),
-    Str(&'a str),
-    Bool(bool),
-    Null,
-}
-
-/// All customers' values of one variable, for [`Cond::eval_columns`].
-#[derive(Debug, Clone)]
-pub enum Column<'a> {
-    /// Numbers; `NaN` is a missing value.
-    Num(Cow<'a, [f64]>),
-    /// Codes into a dictionary of strings.
-    Str(Cow<'a, [Option<u32>]>, &'a [String]),
-    Bool(Cow<'a, [Option<bool>]>),
-    /// Missing for everyone.
-    Null,
-}
+pub use crate::data::values::{Column, ValueRef};
 
 impl Value {
     pub fn as_ref(&self) -> ValueRef<'_> {

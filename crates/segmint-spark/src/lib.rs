@@ -2,7 +2,7 @@
 //! result back as Arrow record batches.
 //!
 //! ```no_run
-//! use segmint::spark::SparkSession;
+//! use segmint_spark::SparkSession;
 //!
 //! let mut spark = SparkSession::connect("sc://127.0.0.1:15002")?;
 //! spark.command("SET spark.sql.session.timeZone = UTC")?;
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 
-use crate::error::{Error, Result};
+use segmint::{Error, Result};
 
 mod proto {
     //! Subset of the Spark Connect protocol (package `spark.connect`).

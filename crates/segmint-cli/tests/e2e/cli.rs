@@ -1,10 +1,8 @@
 //! End-to-end tests of the `segmint` binary on temp dirs and the files in `testdata/`.
 
-mod common;
-
+use crate::common::*;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
-use common::*;
 
 /// Every file of the bad-input corpus: the exact message fragment, exit code 2, one line, no panic.
 #[test]

@@ -5,13 +5,11 @@
 //! them the tests print a visible SKIPPED message; with `SEGMINT_PEER_TESTS=1` (set by `.ci/run`)
 //! missing prerequisites fail the tests instead.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::*;
 use arrow_array::cast::AsArray;
-use common::*;
 
 struct Peers {
     bench: PathBuf,

@@ -1,0 +1,7 @@
+//! End-to-end tests of the `segmint` binary, one test binary for all: the commands on temp dirs
+//! and `testdata/` (`cli`), and the parity checks against the Python peers, SQL engines and
+//! Spark (`peers`, skipped visibly unless their environment is set up, as `.ci/run` does).
+
+mod cli;
+mod common;
+mod peers;
