@@ -16,7 +16,6 @@
 //! # Ok::<(), segmint::Error>(())
 //! ```
 
-
 pub mod cluster;
 pub mod clv;
 pub mod data;

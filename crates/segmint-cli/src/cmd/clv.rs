@@ -4,13 +4,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use segmint::clv::bgnbd::{BgNbd, Variant};
-use segmint::clv::gamma_gamma::GammaGamma;
-use segmint::clv::pareto_nbd::ParetoNbd;
-use segmint::clv::{
-    fit_by_segment, predict, scorecard, summarize, PredictParams, Scorecard, SummaryParams,
-    TimeUnit, TransactionModel,
-};
+use segmint::clv::analysis::{analyze, ClvParams, TransactionKind};
+use segmint::clv::{fit_by_segment, PredictParams, SummaryParams, TimeUnit};
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
 
@@ -84,51 +79,6 @@ pub enum ModelArg {
     GammaGamma,
 }
 
-/// A fitted transaction model.
-enum Fitted {
-    Bg(BgNbd),
-    Pareto(ParetoNbd),
-}
-
-impl Fitted {
-    fn model(&self) -> &dyn TransactionModel {
-        match self {
-            Fitted::Bg(m) => m,
-            Fitted::Pareto(m) => m,
-        }
-    }
-    fn log_likelihood(&self) -> f64 {
-        match self {
-            Fitted::Bg(m) => m.log_likelihood,
-            Fitted::Pareto(m) => m.log_likelihood,
-        }
-    }
-    fn describe(&self) -> String {
-        match self {
-            Fitted::Bg(m) => format!(
-                "r {:.4}, alpha {:.4}, a {:.4}, b {:.4}",
-                m.r, m.alpha, m.a, m.b
-            ),
-            Fitted::Pareto(m) => {
-                format!(
-                    "r {:.4}, alpha {:.4}, s {:.4}, beta {:.4}",
-                    m.r, m.alpha, m.s, m.beta
-                )
-            }
-        }
-    }
-    fn to_json(&self) -> serde_json::Value {
-        match self {
-            Fitted::Bg(m) => serde_json::json!({"r": m.r, "alpha": m.alpha, "a": m.a, "b": m.b,
-                "log_likelihood": m.log_likelihood, "estimates": m.estimates, "diagnostics": m.diagnostics}),
-            Fitted::Pareto(m) => {
-                serde_json::json!({"r": m.r, "alpha": m.alpha, "s": m.s, "beta": m.beta,
-                "log_likelihood": m.log_likelihood, "estimates": m.estimates, "diagnostics": m.diagnostics})
-            }
-        }
-    }
-}
-
 #[derive(clap::ValueEnum, Clone, Copy)]
 pub enum UnitArg {
     Day,
@@ -150,21 +100,6 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if !(a.discount_rate > -1.0 && a.discount_rate.is_finite()) {
         anyhow::bail!("--discount-rate must be > -1, got {}", a.discount_rate);
     }
-    let (inputs, map) = a.input.resolve()?;
-    let tx = inputs.open(TableKind::Transactions, &map)?;
-    let t0 = Instant::now();
-    let bars = Bars::new(g);
-    let params = SummaryParams {
-        calibration_end,
-        holdout_end,
-        time_unit: match a.time_unit {
-            UnitArg::Day => TimeUnit::Day,
-            UnitArg::Week => TimeUnit::Week,
-            UnitArg::Month => TimeUnit::Month,
-        },
-    };
-    let s = summarize(&tx, &params, &bars)?;
-    let t_summary = t0.elapsed().as_secs_f64();
     if !a.models.contains(&ModelArg::GammaGamma)
         || a.models.iter().all(|m| *m == ModelArg::GammaGamma)
     {
@@ -172,55 +107,45 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             "--models needs a transaction model (bgnbd, mbgnbd, pareto-nbd) and gamma-gamma (for order value and CLV)"
         );
     }
-    let mut fitted: Vec<(&str, Fitted)> = Vec::new();
-    for m in &a.models {
-        let (key, variant) = match m {
-            ModelArg::Bgnbd => ("bgnbd", Some(Variant::Bgnbd)),
-            ModelArg::Mbgnbd => ("mbgnbd", Some(Variant::Mbgnbd)),
-            ModelArg::ParetoNbd => ("pareto_nbd", None),
-            ModelArg::GammaGamma => continue,
-        };
-        if fitted.iter().any(|f| f.0 == key) {
-            continue;
-        }
-        let f = bars.timed(&format!("fitting {key}"), || -> Result<Fitted> {
-            Ok(match variant {
-                Some(v) => Fitted::Bg(BgNbd::fit_variant(
-                    v,
-                    &s.frequency,
-                    &s.recency,
-                    &s.t,
-                    a.penalizer,
-                )?),
-                None => {
-                    Fitted::Pareto(ParetoNbd::fit(&s.frequency, &s.recency, &s.t, a.penalizer)?)
-                }
+    let params = ClvParams {
+        summary: SummaryParams {
+            calibration_end,
+            holdout_end,
+            time_unit: match a.time_unit {
+                UnitArg::Day => TimeUnit::Day,
+                UnitArg::Week => TimeUnit::Week,
+                UnitArg::Month => TimeUnit::Month,
+            },
+        },
+        models: a
+            .models
+            .iter()
+            .filter_map(|m| match m {
+                ModelArg::Bgnbd => Some(TransactionKind::Bgnbd),
+                ModelArg::Mbgnbd => Some(TransactionKind::Mbgnbd),
+                ModelArg::ParetoNbd => Some(TransactionKind::ParetoNbd),
+                ModelArg::GammaGamma => None,
             })
-        })?;
-        fitted.push((key, f));
-    }
-    let gg = bars.timed("fitting Gamma-Gamma", || {
-        GammaGamma::fit(&s.frequency, &s.monetary_value, a.penalizer)
-    })?;
-    let pp = PredictParams {
-        horizon: a.horizon,
-        clv_months: a.clv_months,
-        discount_rate: a.discount_rate,
+            .collect(),
+        penalizer: a.penalizer,
+        predict: PredictParams {
+            horizon: a.horizon,
+            clv_months: a.clv_months,
+            discount_rate: a.discount_rate,
+        },
     };
-    let pred = bars.timed("predicting", || predict(&s, fitted[0].1.model(), &gg, &pp));
-    let cards: Vec<Option<Scorecard>> = fitted
-        .iter()
-        .map(|(_, m)| scorecard(&s, m.model(), &gg))
-        .collect();
-    let card = cards[0].clone();
+    let (inputs, map) = a.input.resolve()?;
+    let tx = inputs.open(TableKind::Transactions, &map)?;
+    let t0 = Instant::now();
+    let bars = Bars::new(g);
+    let r = analyze(&tx, &params, &bars)?;
+    let (s, gg, pred) = (&r.summary, &r.gamma_gamma, &r.predictions);
+    let (pp, t_summary) = (&params.predict, r.summary_seconds);
+    let card = r.scorecards[0].clone();
     let by = match &a.by {
         Some(col) => {
-            let bg = fitted
-                .iter()
-                .find_map(|(_, f)| match f {
-                    Fitted::Bg(m) => Some(m),
-                    Fitted::Pareto(_) => None,
-                })
+            let bg = r
+                .bgnbd()
                 .context("--by compares BG/NBD fits: add bgnbd or mbgnbd to --models")?;
             let ids: Vec<String> = s
                 .customer_id
@@ -229,7 +154,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                 .collect();
             let (names, labels) = segment_labels(&inputs, &map, col, a.segments.as_deref(), &ids)?;
             Some(bars.timed("fitting per segment", || {
-                fit_by_segment(&s, &labels, &names, bg, &gg, a.penalizer)
+                fit_by_segment(s, &labels, &names, bg, gg, a.penalizer)
             }))
         }
         None => None,
@@ -243,49 +168,29 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         ),
         (
             "segmint.params".to_string(),
-            serde_json::to_string(&(&params, &pp))?,
+            serde_json::to_string(&(&params.summary, pp))?,
         ),
     ];
     bars.timed(&format!("writing {}", a.out.display()), || -> Result<()> {
-        segmint::output::write_table(&s.to_record_batch(&pred, card.as_ref())?, &a.out, &meta)?;
+        segmint::output::write_table(&s.to_record_batch(pred, card.as_ref())?, &a.out, &meta)?;
         Ok(())
     })?;
     let corr = gg.frequency_monetary_correlation;
     if corr.abs() > 0.3 {
         note(g, format!("warning: frequency and monetary value correlate ({corr:.2}) among repeat customers: Gamma-Gamma assumes they do not"));
     }
-    // model comparison: log-likelihood, AIC, BIC and the holdout accuracy of each transaction model
-    let n = s.len() as f64;
-    let comparison: Vec<serde_json::Value> = fitted
-        .iter()
-        .zip(&cards)
-        .map(|((key, m), c)| {
-            let ll = m.log_likelihood();
-            serde_json::json!({
-                "model": key, "log_likelihood": ll,
-                "aic": 8.0 - 2.0 * ll, "bic": 4.0 * n.ln() - 2.0 * ll,
-                "holdout_purchases": c.as_ref().map(|c| &c.purchases),
-            })
-        })
-        .collect();
-    // P(n repeat purchases within the horizon) for a new customer, n = 0..10, from the first
-    // BG/NBD model
     let purchase_distribution: Option<Vec<serde_json::Value>> =
-        fitted.iter().find_map(|(_, f)| match f {
-            Fitted::Bg(m) => (0..=10)
-                .map(|k| {
-                    m.probability_of_n_purchases(a.horizon, k)
-                        .map(|p| serde_json::json!({"purchases": k, "probability": p}))
-                })
-                .collect(),
-            Fitted::Pareto(_) => None,
+        r.purchase_distribution(a.horizon, 10).map(|d| {
+            d.iter()
+                .map(|(k, p)| serde_json::json!({"purchases": k, "probability": p}))
+                .collect()
         });
     let mut json = serde_json::json!({
         "task": "clv", "engine": "segmint", "customers": s.len(), "rows": null,
-        "calibration_end": format_date(s.calibration_end), "time_unit": params.time_unit,
+        "calibration_end": format_date(s.calibration_end), "time_unit": params.summary.time_unit,
         "repeat_customers": gg.customers,
-        "prediction_model": fitted[0].0,
-        "models": comparison,
+        "prediction_model": r.prediction_model().key(),
+        "models": r.comparison(),
         "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v, "log_likelihood": gg.log_likelihood,
                         "frequency_monetary_correlation": corr,
                         "estimates": gg.estimates, "diagnostics": gg.diagnostics},
@@ -299,16 +204,21 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         "seconds": (secs * 10_000.0).round() / 10_000.0, "summary_s": (t_summary * 10_000.0).round() / 10_000.0,
         "threads": rayon::current_num_threads(), "output": a.out.display().to_string(),
     });
-    for (key, m) in &fitted {
-        json[*key] = m.to_json();
+    for (kind, m) in &r.fits {
+        json[kind.key()] = m.to_json();
     }
     if let Some(m) = &a.metrics {
         segmint::output::write_text(m, &serde_json::to_string_pretty(&json)?)?;
     }
     if !g.emit_json(&json) {
         println!("| model | parameters | log-likelihood |\n| --- | --- | ---: |");
-        for (key, m) in &fitted {
-            println!("| {key} | {} | {:.2} |", m.describe(), m.log_likelihood());
+        for (kind, m) in &r.fits {
+            println!(
+                "| {} | {} | {:.2} |",
+                kind.key(),
+                m.describe(),
+                m.log_likelihood()
+            );
         }
         println!(
             "| Gamma-Gamma | p {:.4}, q {:.4}, v {:.4} | {:.2} |",
@@ -339,7 +249,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                 "\n## Holdout to {} ({:.1} {}s): predicted vs actual\n\n| | MAE | RMSE | total predicted | total actual | correlation |\n| --- | ---: | ---: | ---: | ---: | ---: |",
                 c.holdout_end,
                 c.duration,
-                params.time_unit.name()
+                params.summary.time_unit.name()
             );
             for (name, m) in [("purchases", &c.purchases), ("spend", &c.spend)] {
                 println!(

@@ -25,6 +25,7 @@
 //! purchase days after the first (0 when frequency = 0). Units: day = 1, week = 7, month =
 //! 30.4375 days (365.25 / 12; lifetimes' "M" counts calendar months instead).
 
+pub mod analysis;
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod optim;

@@ -523,3 +523,49 @@ fn summary_equal_for_sorted_unsorted_and_split_input() {
     assert_eq!(summary(&sorted), one);
     assert_eq!(summary(&unsorted), one);
 }
+
+/// The analysis in one call on demo data: the first model predicts, AIC and BIC follow their
+/// definitions (2k - 2LL, k ln n - 2LL with the fits' own parameter counts), and bad
+/// parameters are refused naming the parameter.
+#[test]
+fn analysis_compares_models_by_their_definitions() {
+    use segmint::clv::analysis::{analyze, ClvParams, TransactionKind};
+    use segmint::data::{ColumnMap, Inputs, TableKind};
+    use segmint::progress::NoProgress;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = segmint::demo::DemoParams {
+        customers: 1500,
+        ..Default::default()
+    };
+    segmint::demo::generate(&demo, dir.path(), &NoProgress).unwrap();
+    let tx = Inputs::from_dir(dir.path())
+        .open(TableKind::Transactions, &ColumnMap::new())
+        .unwrap();
+    let params = ClvParams {
+        models: vec![TransactionKind::ParetoNbd, TransactionKind::Bgnbd],
+        ..Default::default()
+    };
+    let a = analyze(&tx, &params, &NoProgress).unwrap();
+    assert_eq!(a.prediction_model(), TransactionKind::ParetoNbd);
+    let n = a.summary.len() as f64;
+    let c = a.comparison();
+    assert_eq!(c.len(), 2);
+    for (m, (_, fit)) in c.iter().zip(&a.fits) {
+        let ll = fit.log_likelihood();
+        assert_eq!(fit.parameter_count(), 4);
+        assert!((m.aic - (8.0 - 2.0 * ll)).abs() < 1e-9, "{m:?}");
+        assert!((m.bic - (4.0 * n.ln() - 2.0 * ll)).abs() < 1e-9, "{m:?}");
+    }
+    assert_eq!(c[1].model, "bgnbd");
+    assert!(a.bgnbd().is_some());
+    let d = a.purchase_distribution(52.0, 10).unwrap();
+    let total: f64 = d.iter().map(|(_, p)| p).sum();
+    assert!(total > 0.9 && total <= 1.0 + 1e-9, "{total}");
+    assert_eq!(a.predictions.clv.len(), a.summary.len());
+    let bad = ClvParams {
+        penalizer: -1.0,
+        ..Default::default()
+    };
+    let e = analyze(&tx, &bad, &NoProgress).unwrap_err().to_string();
+    assert!(e.contains("penalizer must be >= 0"), "{e}");
+}
