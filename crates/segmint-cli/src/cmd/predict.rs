@@ -314,10 +314,9 @@ fn prepare(g: &Global, a: &Args, bars: &Bars) -> Result<Prepared> {
         let ids = t
             .customer_id
             .unwrap_or_else(|| (1..=t.y.len()).map(|i| format!("row{i}")).collect());
-        let revenue = match t.x.names.iter().position(|n| n == "monetary") {
-            Some(j) => t.x.column(j),
-            None => vec![f64::NAN; t.y.len()],
-        };
+        let revenue =
+            t.x.column_named("monetary")
+                .unwrap_or_else(|| vec![f64::NAN; t.y.len()]);
         return Ok(Prepared {
             ids,
             x: t.x,
@@ -394,7 +393,10 @@ fn prepare(g: &Global, a: &Args, bars: &Bars) -> Result<Prepared> {
     } else {
         Vec::new()
     };
-    let revenue = d.x.column(2);
+    // net spend before the cutoff, for the retention priority and the VIP list
+    let revenue =
+        d.x.column_named("monetary")
+            .unwrap_or_else(|| vec![f64::NAN; d.x.rows]);
     Ok(Prepared {
         ids: d.customer_id,
         x: d.x,
@@ -905,7 +907,10 @@ pub fn score(g: &Global, a: &ScoreArgs) -> Result<u8> {
     }
     let x = d.x.project(&m.model.features)?;
     let pred = m.model.predict(&x);
-    let revenue = d.x.column(2);
+    // net spend before the cutoff, for the retention priority and the VIP list
+    let revenue =
+        d.x.column_named("monetary")
+            .unwrap_or_else(|| vec![f64::NAN; d.x.rows]);
     let (cols, _) = actionable(
         m.task,
         &d.customer_id,

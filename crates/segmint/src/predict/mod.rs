@@ -114,6 +114,12 @@ impl Table {
             .collect()
     }
 
+    /// The column named `name` as a vector, if the table has it.
+    pub fn column_named(&self, name: &str) -> Option<Vec<f64>> {
+        let j = self.names.iter().position(|c| c == name)?;
+        Some(self.column(j))
+    }
+
     /// The columns named `names` (in that order); an error names the missing one.
     pub fn project(&self, names: &[String]) -> Result<Table> {
         let idx: Vec<usize> = names
