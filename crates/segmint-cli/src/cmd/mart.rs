@@ -34,7 +34,7 @@ pub struct Args {
     pub engine: crate::engine::EngineArgs,
 }
 
-/// The mart's RFM columns only ([`MartColumns::Rfm`]), as profiles and clustering need.
+/// The mart's RFM columns only ([`segmint::mart::MartColumns::Rfm`]), as profiles and clustering need.
 pub fn rfm_mart(
     tx: &segmint::data::TableReader,
     ref_day: Option<i64>,
