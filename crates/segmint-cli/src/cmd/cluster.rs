@@ -4,19 +4,20 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use segmint::cluster::fit::{
+    cluster_names, fit_clusters, ClusterCount, ClusterModel, ClusterParams,
+};
 use segmint::cluster::kmeans::Algorithm;
-use segmint::cluster::names::{name_clusters, ClusterName};
-use segmint::cluster::other::{assign_all, dbscan, minibatch, ward};
-use segmint::cluster::select::{select_k, silhouette, silhouette_rows};
+use segmint::cluster::names::ClusterName;
+use segmint::cluster::select::{silhouette, silhouette_rows};
 use segmint::cluster::{
-    features_joined, is_mart_feature, needs_full_mart, rfm_z_means, FeatureParams, Joined,
-    KMeansParams, Matrix, Scaler, Scaling, Transform,
+    features_joined, is_mart_feature, needs_full_mart, FeatureParams, Joined, KMeansParams, Scaler,
+    Transform,
 };
 use segmint::data::customers::Attributes;
 use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
 use segmint::mart::{build_mart, Mart, MartColumns, MartParams};
-use serde::{Deserialize, Serialize};
 
 use crate::ui::{note, Bars, Global, InputArgs};
 
@@ -140,8 +141,7 @@ pub struct Args {
     pub model: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, PartialEq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 pub enum Method {
     Kmeans,
     Minibatch,
@@ -221,55 +221,14 @@ fn customer_features(
     Ok(Some(attrs))
 }
 
-/// A saved clustering model.
-#[derive(Serialize, Deserialize)]
-struct Model {
-    segmint_model: String,
-    method: Method,
-    features: FeatureParams,
-    scaling: Scaling,
-    /// Cluster means in feature space; new customers join the nearest.
-    centers: Vec<Vec<f64>>,
-    names: Vec<ClusterName>,
-    ref_date: String,
-    details: serde_json::Value,
-}
-
-const MODEL_KIND: &str = "cluster/1";
-
-/// The result of any method, the same way.
-struct Fitted {
-    labels: Vec<u32>,
-    centers: Vec<Vec<f64>>,
-    k: usize,
-    /// Label of noise (DBSCAN).
-    noise: Option<u32>,
-    inertia: f64,
-    details: serde_json::Value,
-}
-
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let ref_day = crate::options::parse_ref_date(&a.ref_date)?;
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let t0 = Instant::now();
     let bars = Bars::new(g);
-    let saved: Option<Model> = match &a.model {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
-            let m: Model = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a segmint cluster model", p.display()))?;
-            if m.segmint_model != MODEL_KIND {
-                bail!(
-                    "{}: model kind {:?}, expected {MODEL_KIND:?}",
-                    p.display(),
-                    m.segmint_model
-                );
-            }
-            Some(m)
-        }
-        None => None,
-    };
+    let saved: Option<ClusterModel> = a.model.as_deref().map(ClusterModel::load).transpose()?;
+    let params = cluster_params(a)?;
     let fp = match &saved {
         Some(m) => m.features.clone(),
         None => FeatureParams {
@@ -319,40 +278,22 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             }
         }
     }
-    let mut selection = None;
     let (fitted, method) = match &saved {
         Some(m) => {
-            let (labels, inertia) = bars.timed("assigning", || assign_all(&x, &m.centers));
-            let k = m.centers.len();
-            let f = Fitted {
-                labels,
-                centers: m.centers.clone(),
-                k,
-                noise: None,
-                inertia,
-                details: serde_json::json!({"model": a.model.as_ref().map(|p| p.display().to_string())}),
-            };
+            let mut f = m.assign(&x, &bars)?;
+            f.details =
+                serde_json::json!({"model": a.model.as_ref().map(|p| p.display().to_string())});
             (f, m.method)
         }
-        None => (fit(a, &x, &bars, &mut selection)?, a.method),
+        None => (fit_clusters(&x, &params, &bars)?, params.method),
     };
+    let selection = fitted.selection.as_ref();
     let k = fitted.k;
     // names: from the model when applying one, else from the clusters' log-RFM z-scores
-    let mut named: Vec<ClusterName> = match &saved {
+    let named: Vec<ClusterName> = match &saved {
         Some(m) => m.names.clone(),
-        None => name_clusters(&rfm_z_means(&mart, &fitted.labels, k)?),
+        None => cluster_names(&mart, &fitted)?,
     };
-    if let Some(nl) = fitted.noise {
-        named.push(ClusterName {
-            cluster: nl as usize,
-            name: "Noise".into(),
-            z_recency: f64::NAN,
-            z_frequency: f64::NAN,
-            z_monetary: f64::NAN,
-            base: "Noise".into(),
-            action: "Unusual customers that fit no cluster: review individually".into(),
-        });
-    }
     let names: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
     let sil_idx = silhouette_rows(x.rows, a.silhouette_sample, a.seed);
     let sil = bars.timed("silhouette", || {
@@ -368,17 +309,8 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     ];
     segmint::output::write_table(&batch, &a.out, &meta)?;
     if let Some(path) = &a.save_model {
-        let model = Model {
-            segmint_model: MODEL_KIND.into(),
-            method,
-            features: fp.clone(),
-            scaling: scaling.clone(),
-            centers: fitted.centers.clone(),
-            names: named.iter().take(k).cloned().collect(),
-            ref_date: format_date(mart.ref_day),
-            details: fitted.details.clone(),
-        };
-        segmint::output::write_text(path, &serde_json::to_string_pretty(&model)?)?;
+        let ref_date = format_date(mart.ref_day);
+        ClusterModel::new(&fitted, method, &fp, &scaling, &named, ref_date).save(path)?;
     }
     // sizes, means (original units), revenue view
     let groups = named.len();
@@ -422,8 +354,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if g.emit_json(&json) {
         return Ok(0);
     }
-    if let Some(sel) = &selection {
-        let sel: &segmint::cluster::select::Selection = sel;
+    if let Some(sel) = selection {
         println!("| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin |\n| ---: | ---: | ---: | ---: | ---: |");
         for s in &sel.scores {
             println!(
@@ -480,93 +411,51 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     Ok(0)
 }
 
-fn fit(
-    a: &Args,
-    x: &Matrix,
-    bars: &Bars,
-    selection: &mut Option<segmint::cluster::select::Selection>,
-) -> Result<Fitted> {
+/// The clustering parameters of the flags.
+fn cluster_params(a: &Args) -> Result<ClusterParams> {
     let auto = a.k.eq_ignore_ascii_case("auto");
     if auto && a.method != Method::Kmeans {
         bail!("-k auto is available with --method kmeans");
     }
-    let k_fixed: usize = if auto || a.method == Method::Dbscan {
-        0
+    let k = if auto {
+        ClusterCount::Auto {
+            min: a.k_min,
+            max: a.k_max,
+        }
+    } else if a.method == Method::Dbscan {
+        ClusterCount::Fixed(0)
     } else {
-        a.k.parse()
-            .ok()
-            .filter(|k| *k >= 1)
-            .with_context(|| format!("-k {:?}: expected a number >= 1 or auto", a.k))?
+        ClusterCount::Fixed(
+            a.k.parse()
+                .ok()
+                .filter(|k| *k >= 1)
+                .with_context(|| format!("-k {:?}: expected a number >= 1 or auto", a.k))?,
+        )
     };
-    let mut params = KMeansParams {
-        n_clusters: k_fixed,
-        n_init: a.n_init,
-        max_iter: a.max_iter,
-        tol: a.tol,
-        seed: a.seed,
-        algorithm: match a.algorithm {
-            KMeansAlgorithm::Auto => Algorithm::Auto,
-            KMeansAlgorithm::Lloyd => Algorithm::Lloyd,
-            KMeansAlgorithm::Hamerly => Algorithm::Hamerly,
+    Ok(ClusterParams {
+        method: match a.method {
+            Method::Kmeans => segmint::cluster::fit::Method::Kmeans,
+            Method::Minibatch => segmint::cluster::fit::Method::Minibatch,
+            Method::Ward => segmint::cluster::fit::Method::Ward,
+            Method::Dbscan => segmint::cluster::fit::Method::Dbscan,
         },
-    };
-    Ok(match a.method {
-        Method::Kmeans | Method::Minibatch => {
-            let m = if auto {
-                let mut sel = bars.timed("choosing k", || {
-                    select_k(x, &params, a.k_min, a.k_max, a.silhouette_sample)
-                })?;
-                let m = sel.model.take().expect("chosen model");
-                params.n_clusters = sel.chosen_k;
-                *selection = Some(sel);
-                m
-            } else if a.method == Method::Minibatch {
-                bars.timed("mini-batch k-means", || minibatch(x, &params, a.batch_size))?
-            } else {
-                bars.timed("k-means", || params.fit(x))?
-            };
-            Fitted {
-                k: m.centers.len(),
-                details: serde_json::json!({"params": params, "n_iter": m.n_iter,
-                    "best_init": m.best_init, "restarts": m.restarts}),
-                labels: m.labels,
-                centers: m.centers,
-                noise: None,
-                inertia: m.inertia,
-            }
-        }
-        Method::Ward => {
-            let r = bars.timed("Ward clustering", || {
-                ward(x, k_fixed, a.sample.unwrap_or(5_000), a.seed)
-            })?;
-            Fitted {
-                k: r.n_clusters,
-                details: serde_json::to_value(&r)?,
-                labels: r.labels,
-                centers: r.centers,
-                noise: None,
-                inertia: r.inertia,
-            }
-        }
-        Method::Dbscan => {
-            let min_samples = a.min_samples.unwrap_or(2 * x.cols);
-            let r = bars.timed("DBSCAN", || {
-                dbscan(x, a.eps, min_samples, a.sample.unwrap_or(10_000), a.seed)
-            })?;
-            if r.n_clusters == 0 {
-                bail!(
-                    "DBSCAN found no cluster (eps {:.4}, min-samples {min_samples}): every customer is noise; raise --eps or lower --min-samples",
-                    r.eps.unwrap_or(0.0)
-                );
-            }
-            Fitted {
-                k: r.n_clusters,
-                details: serde_json::to_value(&r)?,
-                labels: r.labels,
-                centers: r.centers,
-                noise: r.noise,
-                inertia: r.inertia,
-            }
-        }
+        k,
+        kmeans: KMeansParams {
+            n_clusters: 0,
+            n_init: a.n_init,
+            max_iter: a.max_iter,
+            tol: a.tol,
+            seed: a.seed,
+            algorithm: match a.algorithm {
+                KMeansAlgorithm::Auto => Algorithm::Auto,
+                KMeansAlgorithm::Lloyd => Algorithm::Lloyd,
+                KMeansAlgorithm::Hamerly => Algorithm::Hamerly,
+            },
+        },
+        batch_size: a.batch_size,
+        sample: a.sample,
+        eps: a.eps,
+        min_samples: a.min_samples,
+        silhouette_sample: a.silhouette_sample,
     })
 }
