@@ -859,28 +859,14 @@ pub fn customer_table(
                 source.clone()
             };
             match col {
-                AttrColumn::Num(v) => {
-                    let vals: Vec<f64> = rows
-                        .iter()
-                        .map(|r| r.and_then(|r| v[r as usize]).unwrap_or(f64::NAN))
-                        .collect();
+                AttrColumn::Num(_) | AttrColumn::Bool(_) => {
+                    let vals = col.numbers(&rows).expect("a number or boolean column");
                     if PER_YEAR.contains(&name.as_str()) {
                         names.push(format!("{name}_per_year"));
                         cols.push(vals.iter().zip(&years).map(|(a, y)| a / y).collect());
                     }
                     names.push(name);
                     cols.push(vals);
-                }
-                AttrColumn::Bool(v) => {
-                    names.push(name);
-                    cols.push(
-                        rows.iter()
-                            .map(|r| {
-                                r.and_then(|r| v[r as usize])
-                                    .map_or(f64::NAN, |b| b as u8 as f64)
-                            })
-                            .collect(),
-                    );
                 }
                 AttrColumn::Str(codes, dict) => {
                     let mut order: Vec<usize> = (0..dict.len()).collect();

@@ -84,17 +84,7 @@ pub struct Args {
 }
 
 /// The stages that can be selected, in the order they run.
-pub const STAGES: [&str; 9] = [
-    "rfm",
-    "compare",
-    "cluster",
-    "clv",
-    "clv_holdout",
-    "churn",
-    "value",
-    "conversion",
-    "hidden",
-];
+pub const STAGES: [&str; 9] = segmint::report::results::RUN_STAGES;
 
 /// The stages run as subcommands, which take options from `[run.<stage>]`.
 const SUBCOMMAND_STAGES: [&str; 7] = [

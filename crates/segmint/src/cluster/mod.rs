@@ -220,23 +220,7 @@ impl<'a> Joined<'a> {
     }
 
     fn numeric(&self, name: &str) -> Option<Vec<f64>> {
-        let rows = &self.rows;
-        match self.attrs.column(name)? {
-            AttrColumn::Num(v) => Some(
-                rows.iter()
-                    .map(|r| r.and_then(|r| v[r as usize]).unwrap_or(f64::NAN))
-                    .collect(),
-            ),
-            AttrColumn::Bool(v) => Some(
-                rows.iter()
-                    .map(|r| {
-                        r.and_then(|r| v[r as usize])
-                            .map_or(f64::NAN, |b| b as u8 as f64)
-                    })
-                    .collect(),
-            ),
-            AttrColumn::Str(..) => None,
-        }
+        self.attrs.column(name)?.numbers(&self.rows)
     }
 
     fn categorical(&self, name: &str) -> Option<crate::mart::Categorical> {

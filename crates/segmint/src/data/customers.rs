@@ -245,6 +245,29 @@ impl Attributes {
 }
 
 impl AttrColumn {
+    /// The values at `rows` as numbers: booleans 0/1, a missing value or row `NaN`; `None` for
+    /// a text column.
+    pub fn numbers(&self, rows: &[Option<u32>]) -> Option<Vec<f64>> {
+        let at = |r: &Option<u32>| r.map(|r| r as usize);
+        match self {
+            AttrColumn::Num(v) => Some(
+                rows.iter()
+                    .map(|r| at(r).and_then(|r| v[r]).unwrap_or(f64::NAN))
+                    .collect(),
+            ),
+            AttrColumn::Bool(v) => Some(
+                rows.iter()
+                    .map(|r| {
+                        at(r)
+                            .and_then(|r| v[r])
+                            .map_or(f64::NAN, |b| b as u8 as f64)
+                    })
+                    .collect(),
+            ),
+            AttrColumn::Str(..) => None,
+        }
+    }
+
     /// The value at `row` as text (numbers as written by Rust, booleans `true`/`false`).
     pub fn text(&self, row: u32) -> Option<String> {
         match self.get(row) {

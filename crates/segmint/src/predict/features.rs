@@ -404,14 +404,6 @@ pub fn customer_dataset(
 /// A customer attribute as numbers: booleans 0/1, missing (or no such column / no customer
 /// row) NaN; text columns are not numeric features and give NaN.
 fn numeric(col: Option<&AttrColumn>, rows: &[Option<u32>]) -> Vec<f64> {
-    let Some(col) = col else {
-        return vec![f64::NAN; rows.len()];
-    };
-    rows.iter()
-        .map(|r| match (col, r) {
-            (AttrColumn::Num(v), Some(r)) => v[*r as usize].unwrap_or(f64::NAN),
-            (AttrColumn::Bool(v), Some(r)) => v[*r as usize].map_or(f64::NAN, |b| b as u8 as f64),
-            _ => f64::NAN,
-        })
-        .collect()
+    col.and_then(|c| c.numbers(rows))
+        .unwrap_or_else(|| vec![f64::NAN; rows.len()])
 }

@@ -595,8 +595,9 @@ pub const SECTION_FILES: [(&str, &str); 8] = [
     ("hidden", "hidden/report.json"),
 ];
 
-/// The stages of `segmint run`, as named in its summary.
-const RUN_STAGES: [&str; 9] = [
+/// The stages of `segmint run` that can be selected, in the order they run, as named in its
+/// summary.
+pub const RUN_STAGES: [&str; 9] = [
     "rfm",
     "compare",
     "cluster",

@@ -171,23 +171,7 @@ fn feature_values(
             let col = attrs
                 .column(name)
                 .or_else(|| attrs.column(name.strip_prefix("customers.")?))?;
-            let rows = rows?;
-            match col {
-                AttrColumn::Num(v) => Some(
-                    rows.iter()
-                        .map(|r| r.and_then(|r| v[r as usize]).unwrap_or(f64::NAN))
-                        .collect(),
-                ),
-                AttrColumn::Bool(v) => Some(
-                    rows.iter()
-                        .map(|r| {
-                            r.and_then(|r| v[r as usize])
-                                .map_or(f64::NAN, |b| b as u8 as f64)
-                        })
-                        .collect(),
-                ),
-                AttrColumn::Str(..) => None,
-            }
+            col.numbers(rows?)
         }
     }
 }
