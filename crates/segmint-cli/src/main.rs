@@ -105,7 +105,13 @@ fn main() -> ExitCode {
 
 /// The error and its causes on one line.
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
-    let mut s = e.to_string();
+    let mut s = match e.downcast_ref::<segmint::Error>() {
+        // a library parameter is named as the flag that sets it
+        Some(segmint::Error::Param { param, problem }) => {
+            format!("--{} {problem}", param.replace('_', "-"))
+        }
+        _ => e.to_string(),
+    };
     for cause in e.chain().skip(1) {
         let c = cause.to_string();
         if !s.contains(&c) {

@@ -48,6 +48,16 @@ pub enum Error {
     /// The file has no data rows.
     #[error("{}: {message}", path.display())]
     Empty { path: PathBuf, message: String },
+    /// A parameter of an analysis is out of its range: `param` is its name in the params
+    /// struct (`bins`, `calibration_end`); front ends show it their own way (the CLI as its
+    /// flag, `--bins`).
+    #[error("{param} {problem}")]
+    Param {
+        /// The parameter's name, snake_case.
+        param: String,
+        /// What is wrong, starting with a verb (`must be 2..100, got 1`).
+        problem: String,
+    },
     /// A bad option or configuration value.
     #[error("{0}")]
     Config(String),
@@ -69,6 +79,13 @@ impl Error {
             message: message.to_string(),
         }
     }
+    /// A parameter error (see [`Error::Param`]).
+    pub fn param(param: &str, problem: impl std::fmt::Display) -> Self {
+        Error::Param {
+            param: param.to_string(),
+            problem: problem.to_string(),
+        }
+    }
     /// 1-based data row of the problem, when the error is about one value.
     pub fn row(&self) -> Option<u64> {
         match self {
@@ -85,4 +102,33 @@ pub(crate) fn show_value(v: &str) -> String {
         s.push('…');
     }
     format!("{s:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A parameter error names the parameter as the params struct spells it (front ends map it
+    /// to their own spelling, the CLI to its flag), never a command-line flag.
+    #[test]
+    fn parameter_errors_name_the_parameter() {
+        let e = crate::demo::DemoParams {
+            customers: 0,
+            ..Default::default()
+        }
+        .check()
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Param { param, .. } if param == "customers"),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "customers must be at least 1");
+        let e = crate::demo::DemoParams {
+            return_rate: 0.7,
+            ..Default::default()
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(e.to_string(), "return_rate must be in [0, 0.5), got 0.7");
+    }
 }

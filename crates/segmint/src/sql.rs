@@ -382,10 +382,10 @@ enum Kind {
 /// segment`, sorted by `customer_id` (the columns of `segmint rfm`).
 pub fn rfm_sql(p: &SqlParams, rules: &RuleSet, params: &RfmParams) -> Result<String> {
     if !(2..=100).contains(&params.bins) {
-        return Err(Error::Config(format!(
-            "--bins must be 2..100, got {}",
-            params.bins
-        )));
+        return Err(Error::param(
+            "bins",
+            format!("must be 2..100, got {}", params.bins),
+        ));
     }
     let d = p.dialect;
     let (conds, vars) = crate::segment::compile_rules_with_names(rules)?;

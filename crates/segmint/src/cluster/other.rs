@@ -333,8 +333,9 @@ pub fn dbscan(
         None => choose_eps(x, &idx, min_samples),
     };
     if eps.is_nan() || eps <= 0.0 {
-        return Err(Error::Data(
-            "DBSCAN: could not choose eps (all sampled customers have identical features); give --eps".into(),
+        return Err(Error::param(
+            "eps",
+            "could not be chosen (all sampled customers have identical features): give it",
         ));
     }
     let grid = Grid::new(x, &idx, eps);

@@ -383,8 +383,9 @@ pub fn summarize(
     if let Some(h) = params.holdout_end {
         match params.calibration_end {
             None => {
-                return Err(Error::Config(
-                    "a holdout end needs a calibration end (--calibration-end)".into(),
+                return Err(Error::param(
+                    "holdout_end",
+                    "needs a calibration end (calibration_end)",
                 ))
             }
             Some(c) if h <= c => {

@@ -95,56 +95,57 @@ pub struct Window {
 impl DemoParams {
     /// Checks the parameters and computes the window.
     pub fn check(&self) -> Result<Window> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |param: &str, m: String| Err(Error::param(param, m));
         if self.customers == 0 {
-            return bad("demo: --customers must be at least 1".into());
+            return bad("customers", "must be at least 1".into());
         }
         if self.customers > 1_000_000_000 {
-            return bad(format!(
-                "demo: --customers {} is too large (limit 10^9)",
-                self.customers
-            ));
+            return bad(
+                "customers",
+                format!("{} is too large (limit 10^9)", self.customers),
+            );
         }
         for (name, v) in [
             ("r", self.r),
             ("alpha", self.alpha),
             ("a", self.a),
             ("b", self.b),
-            ("gg-p", self.gg_p),
-            ("gg-q", self.gg_q),
-            ("gg-gamma", self.gg_gamma),
+            ("gg_p", self.gg_p),
+            ("gg_q", self.gg_q),
+            ("gg_gamma", self.gg_gamma),
         ] {
             if !(v > 0.0 && v.is_finite()) {
-                return bad(format!("demo: --{name} must be a positive number, got {v}"));
+                return bad(name, format!("must be a positive number, got {v}"));
             }
         }
         if !(0.0..0.5).contains(&self.return_rate) {
-            return bad(format!(
-                "demo: --return-rate must be in [0, 0.5), got {}",
-                self.return_rate
-            ));
+            return bad(
+                "return_rate",
+                format!("must be in [0, 0.5), got {}", self.return_rate),
+            );
         }
         if !(self.browse_ratio >= 0.0 && self.browse_ratio <= 1000.0) {
-            return bad(format!(
-                "demo: --browse-ratio must be in [0, 1000], got {}",
-                self.browse_ratio
-            ));
+            return bad(
+                "browse_ratio",
+                format!("must be in [0, 1000], got {}", self.browse_ratio),
+            );
         }
-        for (name, v) in [("effect-a", self.effect_a), ("effect-b", self.effect_b)] {
+        for (name, v) in [("effect_a", self.effect_a), ("effect_b", self.effect_b)] {
             if !(-0.18..=0.78).contains(&v) {
-                return bad(format!(
-                    "demo: --{name} must keep probabilities in [0, 1] (range -0.18..0.78), got {v}"
-                ));
+                return bad(
+                    name,
+                    format!("must keep probabilities in [0, 1] (range -0.18..0.78), got {v}"),
+                );
             }
         }
         if !(1..=50).contains(&self.years) {
-            return bad(format!("demo: --years must be 1..50, got {}", self.years));
+            return bad("years", format!("must be 1..50, got {}", self.years));
         }
         let end = parse_date(&self.end_date).ok_or_else(|| {
-            Error::Config(format!(
-                "demo: --end-date {:?} is not a date YYYY-MM-DD",
-                self.end_date
-            ))
+            Error::param(
+                "end_date",
+                format!("{:?} is not a date YYYY-MM-DD", self.end_date),
+            )
         })?;
         let (y, m, d) = crate::data::timestamp::civil_from_days(end);
         // start = the same calendar day `years` earlier, + 1 day (Feb 29 -> Feb 28)

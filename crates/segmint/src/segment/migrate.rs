@@ -79,11 +79,14 @@ pub fn migrate(
     progress: &dyn Progress,
 ) -> Result<Migration> {
     if from_day >= to_day {
-        return Err(Error::Config(format!(
-            "--from {} must be before --to {}",
-            format_date(from_day),
-            format_date(to_day)
-        )));
+        return Err(Error::param(
+            "from",
+            format!(
+                "{} must be before the second date ({})",
+                format_date(from_day),
+                format_date(to_day)
+            ),
+        ));
     }
     let columns = mart_columns_for(rules)?;
     let at = |day: i64| -> Result<Rfm> {

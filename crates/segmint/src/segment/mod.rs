@@ -197,10 +197,10 @@ pub fn rfm(
     progress: &dyn Progress,
 ) -> Result<Rfm> {
     if !(2..=100).contains(&params.bins) {
-        return Err(Error::Config(format!(
-            "--bins must be 2..100, got {}",
-            params.bins
-        )));
+        return Err(Error::param(
+            "bins",
+            format!("must be 2..100, got {}", params.bins),
+        ));
     }
     let (rules, adapted) = rules_for_data(rules, customers);
     let rules: &RuleSet = &rules;
