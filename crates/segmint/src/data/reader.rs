@@ -45,6 +45,8 @@ pub const BATCH_ROWS: usize = 65_536;
 pub enum Format {
     Parquet,
     Csv,
+    /// Arrow record batches handed over in memory ([`TableReader::from_batches`]).
+    Arrow,
 }
 
 impl Format {
@@ -213,6 +215,7 @@ impl Ids<'_> {
 enum Source {
     Parquet { meta: ArrowReaderMetadata },
     Csv { header: Vec<String> },
+    Memory { batches: Vec<RecordBatch> },
 }
 
 /// An opened input table: its columns are resolved, its rows not yet read.
@@ -280,7 +283,56 @@ impl TableReader {
                 let n = header.len();
                 (header.clone(), Source::Csv { header }, vec![None; n])
             }
+            Format::Arrow => unreachable!("from_path gives a file format"),
         };
+        Self::resolve(kind, path, format, found, types, source, map)
+    }
+
+    /// A table from Arrow record batches in memory (e.g. handed over by another front end,
+    /// without a file): the same columns, mapping, types and checks as a file. `label` stands
+    /// for the file name in messages (`<transactions>`). The batches must share one schema.
+    pub fn from_batches(
+        kind: TableKind,
+        label: &str,
+        batches: Vec<RecordBatch>,
+        map: &ColumnMap,
+    ) -> Result<TableReader> {
+        let path = PathBuf::from(format!("<{label}>"));
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => {
+                return Err(Error::Empty {
+                    path,
+                    message: "no record batches (an empty table has one batch of zero rows)".into(),
+                })
+            }
+        };
+        if let Some(i) = batches.iter().position(|b| b.schema() != schema) {
+            return Err(Error::format(
+                &path,
+                format!("record batch {i} has another schema than batch 0"),
+            ));
+        }
+        let found: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let types = schema
+            .fields()
+            .iter()
+            .map(|f| Some(f.data_type().clone()))
+            .collect();
+        let source = Source::Memory { batches };
+        Self::resolve(kind, &path, Format::Arrow, found, types, source, map)
+    }
+
+    /// Resolves the canonical and extra columns of an opened source.
+    fn resolve(
+        kind: TableKind,
+        path: &Path,
+        format: Format,
+        found: Vec<String>,
+        types: Vec<Option<DataType>>,
+        source: Source,
+        map: &ColumnMap,
+    ) -> Result<TableReader> {
         let mut present = Vec::new();
         let mut missing = Vec::new();
         for spec in kind.columns() {
@@ -385,6 +437,7 @@ impl TableReader {
                 Some(meta.metadata().file_metadata().num_rows().max(0) as u64)
             }
             Source::Csv { .. } => std::fs::metadata(&self.path).ok().map(|m| m.len() / 60),
+            Source::Memory { batches } => Some(batches.iter().map(|b| b.num_rows() as u64).sum()),
         }
     }
 
@@ -461,6 +514,28 @@ impl TableReader {
                     .collect();
                 results.into_iter().collect()
             }
+            Source::Memory { batches } => {
+                let mut starts = Vec::with_capacity(batches.len());
+                let mut acc = 1u64;
+                for b in batches {
+                    starts.push(acc);
+                    acc += b.num_rows() as u64;
+                }
+                let results: Vec<Result<A>> = batches
+                    .par_iter()
+                    .zip(starts)
+                    .map(|(batch, start)| {
+                        let mut a = init();
+                        self.read_memory_batch(batch, start, &cols, &mut |chunk| {
+                            let r = fold(&mut a, chunk);
+                            progress.advance(chunk.len() as u64);
+                            r
+                        })?;
+                        Ok(a)
+                    })
+                    .collect();
+                results.into_iter().collect()
+            }
             Source::Csv { .. } => {
                 let mut a = init();
                 self.read_csv(&cols, &mut |chunk| {
@@ -506,6 +581,46 @@ impl TableReader {
             ArrowReaderOptions::new().with_schema(schema),
         )
         .ok()
+    }
+
+    /// One in-memory batch as canonical chunks of at most [`BATCH_ROWS`] rows.
+    fn read_memory_batch(
+        &self,
+        batch: &RecordBatch,
+        first_row: u64,
+        cols: &[ReadCol],
+        f: &mut dyn FnMut(&Chunk) -> Result<()>,
+    ) -> Result<()> {
+        let unit_rows = batch.num_rows();
+        let mut offset = 0;
+        while offset < unit_rows || (unit_rows == 0 && offset == 0) {
+            let n = BATCH_ROWS.min(unit_rows - offset);
+            let row = first_row + offset as u64;
+            let mut fields = Vec::with_capacity(cols.len());
+            let mut arrays = Vec::with_capacity(cols.len());
+            for p in cols {
+                let arr = batch.column(p.index).slice(offset, n);
+                let arr = normalize(&self.path, p, &arr, row)?;
+                fields.push(Field::new(&p.name, arr.data_type().clone(), true));
+                arrays.push(arr);
+            }
+            let chunk = RecordBatch::try_new_with_options(
+                Arc::new(Schema::new(fields)),
+                arrays,
+                &arrow_array::RecordBatchOptions::new().with_row_count(Some(n)),
+            )
+            .map_err(|e| Error::format(&self.path, e))?;
+            if n > 0 {
+                f(&Chunk {
+                    path: &self.path,
+                    first_row: row,
+                    unit_rows,
+                    batch: chunk,
+                })?;
+            }
+            offset += n.max(1);
+        }
+        Ok(())
     }
 
     fn read_row_group(

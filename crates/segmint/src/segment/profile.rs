@@ -643,6 +643,7 @@ pub fn read_segments(path: &std::path::Path, column: &str) -> Result<SegmentFile
                 }
             }
         }
+        Format::Arrow => unreachable!("from_path gives a file format"),
         Format::Csv => {
             let mut r = csv::ReaderBuilder::new()
                 .from_path(path)

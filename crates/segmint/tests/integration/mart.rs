@@ -274,3 +274,90 @@ fn rfm_columns_skip_the_modes() {
     assert_eq!(lean.tenure_days, all.tenure_days);
     assert!(lean.total_quantity.is_none() && lean.primary_region.is_none());
 }
+
+/// Tables handed over in memory as Arrow record batches (no file) give the same mart as the
+/// file they came from, with the same column mapping and checks.
+#[test]
+fn mart_from_record_batches_equals_the_file() {
+    use segmint::data::{ColumnMap, Inputs, TableKind, TableReader};
+    use segmint::mart::{build_mart, MartParams};
+    use segmint::progress::NoProgress;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = segmint::demo::DemoParams {
+        customers: 800,
+        ..Default::default()
+    };
+    segmint::demo::generate(&demo, dir.path(), &NoProgress).unwrap();
+    let file = Inputs::from_dir(dir.path())
+        .open(TableKind::Transactions, &ColumnMap::new())
+        .unwrap();
+    let from_file = build_mart(&file, &MartParams::default(), &NoProgress).unwrap();
+    // the same rows, renamed and in three batches of another size than the file's row groups
+    let f = std::fs::File::open(dir.path().join("transactions.parquet")).unwrap();
+    let rows: Vec<arrow_array::RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .with_batch_size(700)
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+    let renamed: Vec<arrow_array::RecordBatch> = rows
+        .iter()
+        .map(|b| {
+            let fields: Vec<arrow_schema::Field> = b
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| {
+                    let name = if f.name() == "amount" {
+                        "Umsatz"
+                    } else {
+                        f.name()
+                    };
+                    f.as_ref().clone().with_name(name)
+                })
+                .collect();
+            arrow_array::RecordBatch::try_new(
+                std::sync::Arc::new(arrow_schema::Schema::new(fields)),
+                b.columns().to_vec(),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(renamed.len() > 2);
+    let mut map = ColumnMap::new();
+    map.parse_cli("amount=Umsatz").unwrap();
+    let mem = TableReader::from_batches(
+        TableKind::Transactions,
+        "transactions",
+        renamed.clone(),
+        &map,
+    )
+    .unwrap();
+    let from_memory = build_mart(&mem, &MartParams::default(), &NoProgress).unwrap();
+    assert_eq!(from_memory.customer_id, from_file.customer_id);
+    assert_eq!(from_memory.frequency, from_file.frequency);
+    assert_eq!(from_memory.monetary, from_file.monetary);
+    assert_eq!(from_memory.recency_days, from_file.recency_days);
+    // without the mapping the amount is missing, named with the stand-in file name
+    let e = TableReader::from_batches(
+        TableKind::Transactions,
+        "transactions",
+        renamed,
+        &ColumnMap::new(),
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("<transactions>") && e.contains("missing column amount"),
+        "{e}"
+    );
+    drop(rows);
+    let e = TableReader::from_batches(TableKind::Transactions, "tx", Vec::new(), &ColumnMap::new())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("<tx>") && e.contains("no record batches"), "{e}");
+}
