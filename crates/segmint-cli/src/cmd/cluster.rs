@@ -74,7 +74,8 @@ pub struct Args {
     /// Clustering method
     #[arg(long, value_enum, default_value_t = Method::Kmeans)]
     pub method: Method,
-    /// Numeric mart columns to cluster on (comma-separated)
+    /// Features to cluster on (comma-separated): mart columns or any column of the customers
+    /// file by its own name
     #[arg(
         long,
         value_delimiter = ',',
@@ -87,7 +88,8 @@ pub struct Args {
     /// Scaling of the numeric features
     #[arg(long, value_enum, default_value_t = ScalingArg::Standard)]
     pub scaling: ScalingArg,
-    /// Categorical mart columns to one-hot encode (primary_region, preferred_payment)
+    /// Categorical columns to one-hot encode: primary_region, preferred_payment or any text
+    /// column of the customers file
     #[arg(long, value_delimiter = ',')]
     pub categorical: Vec<String>,
     /// Value of a one-hot feature for the customer's category

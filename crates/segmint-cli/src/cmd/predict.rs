@@ -54,8 +54,9 @@ pub struct Args {
     pub task: Task,
     #[command(flatten)]
     pub input: InputArgs,
-    /// Train and evaluate on this feature table (Parquet with the label, split and cv_fold
-    /// columns, e.g. the bench peers' churn_features.parquet) instead of building one
+    /// Train and evaluate on this feature table (Parquet or CSV with the label; its split and
+    /// cv_fold columns when it has them, e.g. the bench peers' churn_features.parquet, else a
+    /// seeded split is made) instead of building one
     #[arg(long, value_name = "FILE")]
     pub train_table: Option<PathBuf>,
     /// Label column of --train-table (default: churn, or future_value)
@@ -369,6 +370,9 @@ fn prepare(g: &Global, a: &Args, bars: &Bars) -> Result<Prepared> {
         ..WindowParams::default()
     };
     let mut d = customer_dataset(&tx, customers.as_ref(), &windows, bars)?;
+    for c in &d.left_out {
+        note(g, format!("column {:?} left out: {}", c.column, c.reason));
+    }
     if a.clickstream {
         let events = inputs.open(TableKind::Events, &map)?;
         d.add_clickstream(&events, bars)?;

@@ -116,6 +116,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         .as_ref()
         .map(|c| profile::load_attributes(c, &mart, &bars))
         .transpose()?;
+    for (column, reason) in attrs.iter().flat_map(|a| &a.left_out) {
+        note(g, format!("column {column:?} left out: {reason}"));
+    }
     if attrs.is_none() {
         note(
             g,
