@@ -10,6 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cmd;
 mod engine;
+mod model_options;
 mod options;
 mod png;
 mod ui;
@@ -50,7 +51,7 @@ pub enum Command {
     /// Predict churn or 90-day value with gradient boosting: metrics, risk bands, target lists
     Predict(cmd::predict::Args),
     /// Score customers with a model saved by `segmint predict`
-    Score(cmd::predict::ScoreArgs),
+    Score(cmd::score::Args),
     /// Hidden segments: does one global model hide segments that need their own models?
     Segments(cmd::segments::Args),
     /// Group comparison: where does one group (seller team, channel) beat another? Validated
@@ -87,7 +88,7 @@ fn main() -> ExitCode {
         Command::Clv(a) => cmd::clv::run(&cli.global, a),
         Command::Cluster(a) => cmd::cluster::run(&cli.global, a),
         Command::Predict(a) => cmd::predict::run(&cli.global, a),
-        Command::Score(a) => cmd::predict::score(&cli.global, a),
+        Command::Score(a) => cmd::score::run(&cli.global, a),
         Command::Segments(a) => cmd::segments::run(&cli.global, a),
         Command::Compare(a) => cmd::compare::run(&cli.global, a),
         Command::Sql(a) => cmd::sql::run(&cli.global, a),

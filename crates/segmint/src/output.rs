@@ -233,6 +233,21 @@ pub fn write_csv_rows(w: &mut impl Write, batch: &RecordBatch) -> std::io::Resul
     Ok(())
 }
 
+/// Writes `value` as pretty JSON (temporary file, then rename).
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::Error::Data(format!("{}: {e}", path.display())))?;
+    write_text(path, &text)
+}
+
+/// Reads JSON written by [`write_json`] into its type; a file of another shape is an error
+/// naming the file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| crate::Error::format(path, format!("unexpected JSON: {e}")))
+}
+
 /// One output column for [`batch`].
 pub enum OutCol {
     Str(Vec<String>),

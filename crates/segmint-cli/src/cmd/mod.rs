@@ -9,6 +9,7 @@ pub mod profile;
 pub mod report;
 pub mod rfm;
 pub mod run;
+pub mod score;
 pub mod segments;
 pub mod sql;
 pub mod validate;

@@ -113,7 +113,7 @@ impl GbdtParams {
     /// Checks the parameters, naming the one that is wrong.
     pub fn check(&self) -> Result<()> {
         let bad = |name: &str, v: String, want: &str| {
-            Err(Error::Config(format!("{name} = {v}: expected {want}")))
+            Err(Error::param(name, format!("must be {want}, got {v}")))
         };
         if self.n_estimators == 0 {
             return bad("n_estimators", "0".into(), "at least 1");
@@ -127,18 +127,17 @@ impl GbdtParams {
         if self.min_child_samples == 0 {
             return bad("min_child_samples", "0".into(), "at least 1");
         }
-        if !(self.reg_lambda >= 0.0 && self.min_child_weight >= 0.0 && self.min_split_gain >= 0.0) {
-            return bad(
-                "reg_lambda / min_child_weight / min_split_gain",
-                format!(
-                    "{} / {} / {}",
-                    self.reg_lambda, self.min_child_weight, self.min_split_gain
-                ),
-                ">= 0",
-            );
+        for (name, v) in [
+            ("reg_lambda", self.reg_lambda),
+            ("min_child_weight", self.min_child_weight),
+            ("min_split_gain", self.min_split_gain),
+        ] {
+            if v.is_nan() || v < 0.0 {
+                return bad(name, v.to_string(), ">= 0");
+            }
         }
         if !(2..=255).contains(&self.max_bin) {
-            return bad("max_bin", self.max_bin.to_string(), "2..=255");
+            return bad("max_bin", self.max_bin.to_string(), "2..255");
         }
         if let ClassWeight::Given(a, b) = self.class_weight {
             if !(a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite()) {

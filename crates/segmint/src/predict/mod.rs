@@ -6,12 +6,17 @@
 //!   (sessions, views, carts, checkouts, last 30 / 90 days) to the customer tasks.
 //! * [`gbdt`] is a histogram gradient-boosting machine (LightGBM's design, deterministic at any
 //!   thread count); [`linear`] the logistic / linear baselines; [`metrics`] the evaluation.
+//! * [`analysis`] is the analysis in one call: [`PredictParams`] -> [`PredictData`] ->
+//!   [`fit`] -> [`PredictResult`] and a saved [`PredictModel`] that scores new data;
+//!   [`actions`] turns predictions into risk bands, value categories and lists to act on.
 //! * [`train_and_evaluate`] runs the whole protocol on a table with a train/test split and CV
 //!   folds: fit on train, score the test split, k-fold CV, baselines, importance.
 //!
 //! Splits: [`stratified_split`] and [`stratified_folds`] (classification; plain random ones for
 //! regression) are seeded; `--train-table` reuses someone else's split and folds instead.
 
+pub mod actions;
+pub mod analysis;
 pub mod clickstream;
 pub mod conversion;
 pub mod features;
@@ -26,6 +31,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use analysis::{fit, PredictData, PredictModel, PredictParams, PredictResult, Task};
 use gbdt::{Gbdt, GbdtParams, Objective};
 use linear::Linear;
 

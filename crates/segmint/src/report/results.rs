@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::svg::{self, Chart, Format, Series};
 use super::{Block, Section};
 use crate::error::{Error, Result};
+use crate::predict::PredictResult;
 
 /// Reads the named columns of a Parquet file, as numbers (`NaN` for null) or text.
 fn read_columns(path: &Path, names: &[&str], text: bool) -> Result<Vec<Vec<Value>>> {
@@ -343,33 +344,40 @@ pub fn clv(dir: &Path) -> Result<Section> {
 
 /// Churn: quality, risk bands and what drives the model.
 pub fn churn(dir: &Path) -> Result<Section> {
-    let m = json(&dir.join("metrics.json"))?;
-    let ins = json(&dir.join("insights.json"))?;
+    let PredictResult {
+        metrics: m,
+        insights,
+    } = PredictResult::read_from(dir)?;
+    let baseline_auc = match &m.baseline_test {
+        crate::predict::Metrics::Classification(c) => c.roc_auc,
+        crate::predict::Metrics::Regression(_) => None,
+    };
     let mut blocks = vec![Block::Text(format!(
         "Churn = no purchase in the {} days after the cutoff {}; churn rate {}. Gradient boosting on held-out customers: ROC-AUC {:.3} (logistic baseline {:.3}).",
-        m["model_params"]["horizon_days"].as_u64().unwrap_or(90),
-        m["cutoff"].as_str().unwrap_or("-"),
-        svg::format_value(m["churn_rate"].as_f64().unwrap_or(f64::NAN), Format::Percent),
-        m["test_auc"].as_f64().unwrap_or(f64::NAN),
-        m["baseline_test"]["roc_auc"].as_f64().unwrap_or(f64::NAN),
+        m.horizon_days.unwrap_or(90),
+        m.cutoff.as_deref().unwrap_or("-"),
+        svg::format_value(m.churn_rate.unwrap_or(f64::NAN), Format::Percent),
+        m.test_auc.unwrap_or(f64::NAN),
+        baseline_auc.unwrap_or(f64::NAN),
     ))];
-    let bands = ["Low", "Medium", "High"];
-    let counts: Vec<f64> = bands
-        .iter()
-        .map(|b| ins["risk_bands"][*b].as_f64().unwrap_or(0.0))
-        .collect();
-    blocks.push(Block::Figure {
-        name: "churn_risk_bands".into(),
-        svg: svg::bar_chart(
-            &Chart::new("Customers by churn risk", "customers", ""),
-            &bands.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            &counts,
-            Format::Number,
-        ),
-        caption: "Risk bands of the predicted churn probability.".into(),
-    });
-    if let Some(imp) = m["importance"].as_array() {
-        let top: Vec<&Value> = imp.iter().take(10).collect();
+    if let Some(b) = &insights.risk_bands {
+        blocks.push(Block::Figure {
+            name: "churn_risk_bands".into(),
+            svg: svg::bar_chart(
+                &Chart::new("Customers by churn risk", "customers", ""),
+                &["Low".to_string(), "Medium".into(), "High".into()],
+                &[b.low as f64, b.medium as f64, b.high as f64],
+                Format::Number,
+            ),
+            caption: format!(
+                "Risk bands of the predicted churn probability (Low below {}, High from {}).",
+                b.thresholds.first().unwrap_or(&f64::NAN),
+                b.thresholds.get(1).unwrap_or(&f64::NAN)
+            ),
+        });
+    }
+    let top: Vec<_> = m.importance.iter().take(10).collect();
+    if !top.is_empty() {
         blocks.push(Block::Figure {
             name: "churn_importance".into(),
             svg: svg::bar_chart(
@@ -378,23 +386,46 @@ pub fn churn(dir: &Path) -> Result<Section> {
                     "share of the model's gain",
                     "",
                 ),
-                &top.iter()
-                    .map(|v| v["feature"].as_str().unwrap_or("").to_string())
-                    .collect::<Vec<_>>(),
-                &top.iter()
-                    .map(|v| v["gain_share"].as_f64().unwrap_or(0.0))
-                    .collect::<Vec<_>>(),
+                &top.iter().map(|v| v.feature.clone()).collect::<Vec<_>>(),
+                &top.iter().map(|v| v.gain_share).collect::<Vec<_>>(),
                 Format::Percent,
             ),
             caption: "The ten features with the largest share of the boosting model's split gain."
                 .into(),
         });
     }
-    if let Some(t) = ins["retention_targets"].as_array() {
+    if let Some(t) = insights
+        .retention_targets
+        .as_ref()
+        .filter(|t| !t.top.is_empty())
+    {
         blocks.push(Block::Text(format!(
-            "{} high-risk, high-value customers are on the retention list (churn/insights.json): contact them first.",
-            t.len()
+            "{} customers qualify for retention ({}); the {} with the highest priority (churn probability x revenue) are in churn/insights.json: contact them first.",
+            t.eligible,
+            t.rule,
+            t.top.len()
         )));
+        blocks.push(Block::Table {
+            header: vec![
+                "customer".into(),
+                "churn probability".into(),
+                "revenue".into(),
+                "priority".into(),
+            ],
+            rows: t
+                .top
+                .iter()
+                .take(10)
+                .map(|e| {
+                    vec![
+                        e.customer_id.clone().unwrap_or_default(),
+                        format!("{:.2}", e.churn_probability.unwrap_or(f64::NAN)),
+                        format!("{:.2}", e.revenue.unwrap_or(f64::NAN)),
+                        format!("{:.2}", e.retention_priority.unwrap_or(f64::NAN)),
+                    ]
+                })
+                .collect(),
+        });
     }
     Ok(Section {
         id: "churn".into(),
@@ -405,7 +436,7 @@ pub fn churn(dir: &Path) -> Result<Section> {
 
 /// Session conversion: rates by device and traffic source, and the model's quality.
 pub fn conversion(dir: &Path) -> Result<Section> {
-    let m = json(&dir.join("metrics.json"))?;
+    let m = PredictResult::read_from(dir)?.metrics;
     let cols = [
         "device_mobile",
         "device_desktop",
@@ -436,7 +467,7 @@ pub fn conversion(dir: &Path) -> Result<Section> {
     let mut blocks = vec![Block::Text(format!(
         "{} sessions; a session converts when it has a purchase. Gradient boosting on features known before the purchase: ROC-AUC {:.3} on held-out sessions.",
         y.len(),
-        m["test_auc"].as_f64().unwrap_or(f64::NAN)
+        m.test_auc.unwrap_or(f64::NAN)
     ))];
     for (name, title, range) in [
         ("conversion_by_device", "Conversion by device", 0..3),
@@ -511,9 +542,7 @@ pub fn hidden(dir: &Path) -> Result<Section> {
 
 /// 90-day value: the model's quality and the value categories.
 pub fn value(dir: &Path) -> Result<Section> {
-    let m = json(&dir.join("metrics.json"))?;
-    let t = &m["test"];
-    let f = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
+    let m = PredictResult::read_from(dir)?.metrics;
     let p = texts(&dir.join("predictions.parquet"), &["value_category"])?;
     // the categories from low to high value, any unknown ones after
     let order = ["Low", "Medium", "High", "VIP"];
@@ -534,10 +563,11 @@ pub fn value(dir: &Path) -> Result<Section> {
         title: "90-day value".into(),
         blocks: vec![
             Block::Text(format!(
-                "Revenue per customer in the 90 days after the cutoff, predicted by gradient boosting: on held-out customers MAE {:.2}, RMSE {:.2}, R² {:.3}.",
-                f("mae"),
-                f("rmse"),
-                f("r2")
+                "Revenue per customer in the {} days after the cutoff, predicted by gradient boosting: on held-out customers MAE {:.2}, RMSE {:.2}, R² {:.3}.",
+                m.horizon_days.unwrap_or(90),
+                m.mae.unwrap_or(f64::NAN),
+                m.rmse.unwrap_or(f64::NAN),
+                m.r2.unwrap_or(f64::NAN)
             )),
             Block::Figure {
                 name: "value_categories".into(),

@@ -249,3 +249,74 @@ fn clickstream_features_by_hand_and_without_leakage() {
     assert!(b[..14].iter().all(|&v| v == 0.0));
     assert!(b[14].is_nan());
 }
+
+/// The prediction analysis as a library: params -> data -> fit -> typed result written and
+/// read back unchanged; the saved model scores new data by feature name and refuses a table
+/// without one of its features; a bad parameter is named.
+#[test]
+fn analysis_fits_writes_reads_and_scores() {
+    use segmint::data::Inputs;
+    use segmint::predict::analysis::{fit, PredictData, PredictParams, PredictResult, Task};
+    use segmint::predict::PredictModel;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = segmint::demo::DemoParams {
+        customers: 1500,
+        ..Default::default()
+    };
+    segmint::demo::generate(&demo, dir.path(), &NoProgress).unwrap();
+    let inputs = Inputs::from_dir(dir.path());
+    let tx = inputs
+        .open(TableKind::Transactions, &ColumnMap::new())
+        .unwrap();
+    let mut params = PredictParams {
+        task: Task::Churn,
+        folds: 3,
+        permutation_repeats: 0,
+        ..PredictParams::default()
+    };
+    params.gbdt.n_estimators = 30;
+    let data = PredictData::from_tables(Some(&tx), None, None, &params, &NoProgress).unwrap();
+    // one row per customer with a purchase before the cutoff
+    let n = data.ids.len();
+    assert!(n > 1000 && n <= 1500, "{n}");
+    let out = fit(&data, &params, None, &NoProgress).unwrap();
+    let m = &out.result.metrics;
+    assert_eq!(m.train_rows + m.test_rows, n);
+    assert!(
+        (m.test_rows as f64 - 0.3 * n as f64).abs() <= 2.0,
+        "{}",
+        m.test_rows
+    );
+    assert_eq!(m.cv_folds.len(), 3);
+    // the planted churn signal (recency) is learnt: far better than chance
+    assert!(m.test_auc.unwrap() > 0.75, "{:?}", m.test_auc);
+    let bands = out.result.insights.risk_bands.as_ref().unwrap();
+    assert_eq!(bands.low + bands.medium + bands.high, n);
+    let out_dir = dir.path().join("churn");
+    out.write_to(&out_dir, &data, &params).unwrap();
+    let back = PredictResult::read_from(&out_dir).unwrap();
+    assert_eq!(back.insights, out.result.insights);
+    assert_eq!(back.metrics.test_auc, m.test_auc);
+    assert_eq!(back.metrics.features, data.x.names);
+    // scoring at the data's end: one row per customer, the model's bands
+    let model = PredictModel::load(&out_dir.join("model.json")).unwrap();
+    let s = model
+        .score(Some(&tx), None, None, None, &NoProgress)
+        .unwrap();
+    assert!(s.scores.ids.len() >= n, "{}", s.scores.ids.len());
+    assert!(s.scores.prediction.iter().all(|p| (0.0..=1.0).contains(p)));
+    let mut bad = model.clone();
+    bad.model.features[0] = "no_such_feature".into();
+    let e = bad
+        .score(Some(&tx), None, None, None, &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no_such_feature"), "{e}");
+    let e = PredictParams {
+        folds: 1,
+        ..PredictParams::default()
+    }
+    .check()
+    .unwrap_err();
+    assert!(matches!(e, segmint::Error::Param { ref param, .. } if param == "folds"));
+}
