@@ -1,59 +1,18 @@
 //! `segmint cluster`
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use segmint::cluster::fit::{
-    cluster_names, fit_clusters, ClusterCount, ClusterModel, ClusterParams,
-};
+use segmint::cluster::analysis::{analyze, ClusterAnalysisParams};
+use segmint::cluster::fit::{ClusterCount, ClusterModel, ClusterParams};
 use segmint::cluster::kmeans::Algorithm;
-use segmint::cluster::names::ClusterName;
-use segmint::cluster::select::{silhouette, silhouette_rows};
-use segmint::cluster::{
-    features_joined, is_mart_feature, needs_full_mart, FeatureParams, Joined, KMeansParams, Scaler,
-    Transform,
-};
-use segmint::data::customers::Attributes;
-use segmint::data::timestamp::format_date;
+use segmint::cluster::{FeatureParams, KMeansParams, Scaler, Transform};
 use segmint::data::TableKind;
-use segmint::mart::{build_mart, Mart, MartColumns, MartParams};
 
 use crate::ui::{note, Bars, Global, InputArgs};
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
-  segmint cluster --data data -k 4 --out clusters.parquet
-  segmint cluster --data data -k auto --k-max 8 --out clusters.parquet --save-model model.json
-  segmint cluster --data data --features monetary,frequency,avg_basket_size --scaling robust \\
-      --categorical primary_region --categorical-weight 0.5 -k 5 --out clusters.parquet
-  segmint cluster --data data --method dbscan --out clusters.parquet
-  segmint cluster --data data --features monetary,income,loyalty_points --categorical region -k 4 --out clusters.parquet
-  segmint cluster --data new_data --model model.json --out new_clusters.parquet
-
-Features: by default the bench kmeans task: ln(1 + x) of recency_days, frequency and monetary
-(negative values clipped to 0), each standardised (mean, population standard deviation).
---features chooses mart columns (recency_days, frequency, monetary, tenure_days,
-avg_order_value, total_quantity, avg_basket_size, and the aliases days_since_purchase,
-purchase_count, total_spent, avg_transaction_value) or any column of the customers file by its
-own name (numbers, booleans as 0/1, dates as days before the reference date; a customer without
-a value gets the column's median, counted on stderr); --scaling robust uses the median and the
-interquartile range. --categorical one-hot encodes primary_region / preferred_payment or any text
-column of the customers file, each value --categorical-weight (not scaled).
-
-Methods: kmeans (greedy k-means++ seeding, --n-init seeded restarts, the lowest inertia wins;
-exact Lloyd iterations up to --max-iter, converged when the squared center shift is at most --tol
-times the mean feature variance, as scikit-learn); minibatch (mini-batch k-means, --batch-size);
-ward (agglomerative, Ward's criterion, on a seeded sample of --sample customers, default 5,000;
-every customer then joins the nearest cluster mean); dbscan (on a seeded sample, default 10,000;
---eps or the knee of the k-distance curve, --min-samples default 2 x features; customers outside
-the sample join the cluster of the nearest core point within eps, else they are noise, cluster -1).
-
-Names come from each cluster's mean z-scores of log recency, frequency and monetary (whatever
-the features), with a marketing action per name. The revenue view gives each cluster's share of
-net revenue and the Pareto summary (top 20% share, Gini, Lorenz curve). --model applies a saved
-model to new customers (same features and scaling as the fit). Same seed, same labels, whatever
---threads.")]
+#[command(after_help = include_str!("../help/cluster.txt"))]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
@@ -174,243 +133,74 @@ pub enum KMeansAlgorithm {
     Hamerly,
 }
 
-/// The customer attributes among the features (names that are not mart columns), read from
-/// the customers file; `None` when every feature is a mart column.
-fn customer_features(
-    g: &Global,
-    inputs: &segmint::data::Inputs,
-    map: &segmint::data::ColumnMap,
-    fp: &FeatureParams,
-    mart: &Mart,
-    bars: &Bars,
-) -> Result<Option<Attributes>> {
-    let names: Vec<&str> = fp
-        .columns
-        .iter()
-        .chain(&fp.categorical)
-        .map(String::as_str)
-        .filter(|n| !is_mart_feature(n))
-        .collect();
-    if names.is_empty() {
-        return Ok(None);
-    }
-    let mart_features = || {
-        segmint::cluster::NUMERIC_FEATURES
-            .iter()
-            .map(|(n, _)| *n)
-            .chain(segmint::cluster::CATEGORICAL_FEATURES.iter().copied())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let Some(customers) = inputs.open_optional(TableKind::Customers, map)? else {
-        bail!(
-            "unknown feature {:?}: not a mart feature ({}) and there is no customers file to read it from",
-            names[0],
-            mart_features()
-        );
-    };
-    let attrs = Attributes::load_at(&customers, &names, Some(mart.ref_day), bars)?;
-    if let Some(n) = names.iter().find(|n| attrs.column(n).is_none()) {
-        bail!(
-            "unknown feature {n:?}: not a mart feature ({}); {}",
-            mart_features(),
-            attrs.why_missing(&customers, n)
-        );
-    }
-    for (column, reason) in &attrs.left_out {
-        note(g, format!("column {column:?} left out: {reason}"));
-    }
-    Ok(Some(attrs))
-}
-
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
-    let ref_day = crate::options::parse_ref_date(&a.ref_date)?;
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
-    let t0 = Instant::now();
+    let customers = inputs.open_optional(TableKind::Customers, &map)?;
     let bars = Bars::new(g);
     let saved: Option<ClusterModel> = a.model.as_deref().map(ClusterModel::load).transpose()?;
-    let params = cluster_params(a)?;
-    let fp = match &saved {
-        Some(m) => m.features.clone(),
-        None => FeatureParams {
-            columns: a.features.clone(),
-            transform: match a.transform {
-                TransformArg::None => Transform::None,
-                TransformArg::Log1p => Transform::Log1p,
-            },
-            scaler: match a.scaling {
-                ScalingArg::None => Scaler::None,
-                ScalingArg::Standard => Scaler::Standard,
-                ScalingArg::Robust => Scaler::Robust,
-            },
-            categorical: a.categorical.clone(),
-            categorical_weight: a.categorical_weight,
-        },
+    let params = ClusterAnalysisParams {
+        features: feature_params(a),
+        fit: cluster_params(a)?,
+        ref_day: crate::options::parse_ref_date(&a.ref_date)?,
     };
-    let mart: Mart = build_mart(
-        &tx,
-        &MartParams {
-            ref_day,
-            columns: if needs_full_mart(&fp) {
-                MartColumns::All
-            } else {
-                MartColumns::Rfm
-            },
-            ..Default::default()
-        },
-        &bars,
-    )?;
-    let attrs = customer_features(g, &inputs, &map, &fp, &mart, &bars)?;
-    let joined = attrs.as_ref().map(|a| Joined::new(&mart, a));
-    let (x, scaling) = features_joined(
-        &mart,
-        joined.as_ref(),
-        &fp,
-        saved.as_ref().map(|m| &m.scaling),
-    )?;
-    if let Some(j) = &joined {
-        for name in fp.columns.iter().filter(|n| !is_mart_feature(n)) {
-            let n = j.missing(name);
-            if n > 0 {
-                note(
-                    g,
-                    format!("{n} customer(s) without a {name:?} value: given the median"),
-                );
-            }
-        }
+    let mut r = analyze(&tx, customers.as_ref(), &params, saved.as_ref(), &bars)?;
+    for (column, reason) in &r.left_out {
+        note(g, format!("column {column:?} left out: {reason}"));
     }
-    let (fitted, method) = match &saved {
-        Some(m) => {
-            let mut f = m.assign(&x, &bars)?;
-            f.details =
-                serde_json::json!({"model": a.model.as_ref().map(|p| p.display().to_string())});
-            (f, m.method)
-        }
-        None => (fit_clusters(&x, &params, &bars)?, params.method),
-    };
-    let selection = fitted.selection.as_ref();
-    let k = fitted.k;
-    // names: from the model when applying one, else from the clusters' log-RFM z-scores
-    let named: Vec<ClusterName> = match &saved {
-        Some(m) => m.names.clone(),
-        None => cluster_names(&mart, &fitted)?,
-    };
-    let names: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
-    let sil_idx = silhouette_rows(x.rows, a.silhouette_sample, a.seed);
-    let sil = bars.timed("silhouette", || {
-        silhouette(&x, &fitted.labels, &sil_idx, named.len())
-    });
-    let secs = t0.elapsed().as_secs_f64();
-    let batch =
-        segmint::cluster::labels_batch(&mart.customer_id, &fitted.labels, &names, fitted.noise)?;
-    let meta = vec![
-        ("segmint.task".to_string(), "cluster".to_string()),
-        ("segmint.ref_date".to_string(), format_date(mart.ref_day)),
-        ("segmint.features".to_string(), serde_json::to_string(&fp)?),
-    ];
-    segmint::output::write_table(&batch, &a.out, &meta)?;
-    if let Some(path) = &a.save_model {
-        let ref_date = format_date(mart.ref_day);
-        ClusterModel::new(&fitted, method, &fp, &scaling, &named, ref_date).save(path)?;
-    }
-    // sizes, means (original units), revenue view
-    let groups = named.len();
-    let mut size = vec![0u64; groups];
-    let mut sums = vec![[0.0f64; 3]; groups];
-    for (i, &l) in fitted.labels.iter().enumerate() {
-        size[l as usize] += 1;
-        sums[l as usize][0] += mart.recency_days[i] as f64;
-        sums[l as usize][1] += mart.frequency[i] as f64;
-        sums[l as usize][2] += mart.monetary[i];
-    }
-    let revenue = segmint::revenue::by_group(&mart.monetary, &fitted.labels, groups);
-    let pareto = segmint::revenue::pareto(&mart.monetary);
-    let n = mart.len().max(1) as f64;
-    let clusters: Vec<serde_json::Value> = (0..groups)
-        .map(|c| {
-            let m = size[c].max(1) as f64;
-            let nm = &named[c];
-            let z = |v: f64| if v.is_finite() { serde_json::json!(v) } else { serde_json::Value::Null };
-            serde_json::json!({"cluster": if Some(c as u32) == fitted.noise { -1 } else { c as i64 },
-                "name": nm.name, "action": nm.action,
-                "z_scores": {"recency": z(nm.z_recency), "frequency": z(nm.z_frequency), "monetary": z(nm.z_monetary)},
-                "size": size[c], "share": size[c] as f64 / n,
-                "revenue": revenue[c].0, "revenue_share": revenue[c].1,
-                "recency_days": sums[c][0] / m, "frequency": sums[c][1] / m, "monetary": sums[c][2] / m,
-                "center": fitted.centers.get(c)})
-        })
-        .collect();
-    let json = serde_json::json!({
-        "task": "cluster", "engine": "segmint", "method": method, "customers": mart.len(),
-        "rows": mart.rows_read, "k": k, "features": x.names, "inertia": fitted.inertia,
-        "silhouette": sil, "silhouette_sample": sil_idx.len(),
-        "noise": fitted.noise.map(|nl| size[nl as usize]),
-        "clusters": clusters, "pareto": pareto, "details": fitted.details, "selection": selection,
-        "seconds": (secs * 10_000.0).round() / 10_000.0, "threads": rayon::current_num_threads(),
-        "output": a.out.display().to_string(),
-    });
-    if let Some(path) = &a.summary {
-        segmint::output::write_text(path, &serde_json::to_string_pretty(&json)?)?;
-    }
-    if g.emit_json(&json) {
-        return Ok(0);
-    }
-    if let Some(sel) = selection {
-        println!("| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin |\n| ---: | ---: | ---: | ---: | ---: |");
-        for s in &sel.scores {
-            println!(
-                "| {}{} | {:.1} | {:.3} | {:.1} | {:.3} |",
-                s.k,
-                if s.k == sel.chosen_k { " *" } else { "" },
-                s.inertia,
-                s.silhouette,
-                s.calinski_harabasz,
-                s.davies_bouldin
-            );
-        }
-        println!("\n{}\n", sel.why);
-    }
-    println!("| cluster | name | customers | share | revenue share | recency_days | frequency | monetary | z (R, F, M) | action |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |");
-    for (c, nm) in clusters.iter().zip(&named) {
-        println!(
-            "| {} | {} | {} | {:.1}% | {:.1}% | {:.1} | {:.2} | {:.2} | {:+.2}, {:+.2}, {:+.2} | {} |",
-            c["cluster"],
-            nm.name,
-            c["size"],
-            100.0 * c["share"].as_f64().unwrap_or(0.0),
-            100.0 * c["revenue_share"].as_f64().unwrap_or(0.0),
-            c["recency_days"].as_f64().unwrap_or(0.0),
-            c["frequency"].as_f64().unwrap_or(0.0),
-            c["monetary"].as_f64().unwrap_or(0.0),
-            nm.z_recency,
-            nm.z_frequency,
-            nm.z_monetary,
-            nm.action
+    for (name, n) in &r.filled {
+        note(
+            g,
+            format!("{n} customer(s) without a {name:?} value: given the median"),
         );
     }
-    println!(
-        "\nRevenue concentration: the top 20% of customers bring {:.1}% of net revenue; {:.1}% of customers bring 80%; Gini {:.3}.",
-        100.0 * pareto.top20_share,
-        100.0 * pareto.customers_for_80,
-        pareto.gini
-    );
+    if let Some(p) = &a.model {
+        r.summary.details = serde_json::json!({"model": p.display().to_string()});
+    }
+    r.summary.output = Some(a.out.display().to_string());
+    r.write_labels(&a.out)?;
+    if let Some(path) = &a.save_model {
+        r.model().save(path)?;
+    }
+    if let Some(path) = &a.summary {
+        r.summary.write_to(path)?;
+    }
+    let s = &r.summary;
+    if g.emit_json(&serde_json::to_value(s)?) {
+        return Ok(0);
+    }
+    print!("{}", s.markdown());
     note(
         g,
         format!(
-            "cluster: {} customers, {} clusters{}, inertia {:.2}, silhouette {:.3}, in {secs:.2}s -> {}",
-            mart.len(),
-            k,
-            fitted
-                .noise
-                .map(|nl| format!(" + {} noise", size[nl as usize]))
-                .unwrap_or_default(),
-            fitted.inertia,
-            sil,
+            "cluster: {} customers, {} clusters{}, inertia {:.2}, silhouette {:.3}, in {:.2}s -> {}",
+            s.customers,
+            s.k,
+            s.noise.map(|n| format!(" + {n} noise")).unwrap_or_default(),
+            s.inertia,
+            s.silhouette,
+            s.seconds,
             a.out.display()
         ),
     );
     Ok(0)
+}
+
+fn feature_params(a: &Args) -> FeatureParams {
+    FeatureParams {
+        columns: a.features.clone(),
+        transform: match a.transform {
+            TransformArg::None => Transform::None,
+            TransformArg::Log1p => Transform::Log1p,
+        },
+        scaler: match a.scaling {
+            ScalingArg::None => Scaler::None,
+            ScalingArg::Standard => Scaler::Standard,
+            ScalingArg::Robust => Scaler::Robust,
+        },
+        categorical: a.categorical.clone(),
+        categorical_weight: a.categorical_weight,
+    }
 }
 
 /// The clustering parameters of the flags.

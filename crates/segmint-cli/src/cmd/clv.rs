@@ -12,16 +12,7 @@ use segmint::data::TableKind;
 use crate::ui::{note, segment_labels, Bars, Global, InputArgs};
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
-  segmint clv --data data --out clv.parquet --metrics clv.json
-  segmint clv --transactions tx.parquet --calibration-end 2025-06-30 --time-unit week --horizon 26 --out clv.parquet
-
-Summary in lifetimes' conventions (purchase rows only: returns and zero amounts are ignored;
-frequency = repeat purchase days, recency and T in --time-unit), then BG/NBD on all customers and
-Gamma-Gamma on those with repeat purchases, both by maximum likelihood (damped Newton in
-log-parameters, several starts; standard errors from the Hessian). Per customer: P(alive),
-expected purchases in --horizon units, expected order value, CLV over --clv-months months with a
-monthly --discount-rate (lifetimes' customer_lifetime_value).")]
+#[command(after_help = include_str!("../help/clv.txt"))]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,

@@ -14,34 +14,7 @@ use segmint::uplift::{compare, CompareData, CompareParams, Comparison, Method};
 use crate::ui::{note, Bars, Global, InputArgs};
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
-  segmint compare --data data --out compare
-  segmint compare --data data --group seller_group --outcome sale_success --features age,income,premium,region --out compare
-  segmint compare --data data --columns seller_group=team,sale_success=won --out compare
-  segmint compare --customers hillstrom.csv --group segment --outcome visit --exclude conversion,spend --out compare
-
-Method: a seeded train/test split stratified by group and outcome. Candidate rules (at most
---max-conditions conditions: ranges for numbers, sets for categories, missing values handled
-explicitly) come from three methods on the training customers: T-learner trees (one shallow tree
-per group; a tree on their predicted difference gives the rules), information-value binning per
-group (monotonic bins; the bins, prefixes and suffixes where the groups differ, and their
-crossings) and L1-penalised logistic regression with group x bin interactions. Each candidate's
-boundaries are refined on the training customers. On the test customers every candidate gets the
-groups' success rates (means), the difference with a 95% interval (Newcombe for rates, Welch for
-means), a p-value, a Benjamini-Hochberg q-value over all candidates, and its stability over
-bootstrap resamples. Verdicts:
-  IMPLEMENT NOW      q <= --fdr, |difference| >= --min-effect, CI excludes 0, stability >= 90%
-  PILOT              q <= --pilot-fdr, |difference| >= half the minimum effect, stability >= 80%
-  COLLECT MORE DATA  the direction holds but the evidence is weak or the rule is small
-  SKIP               the direction flips on held-out customers or the difference is negligible
-IMPLEMENT NOW and PILOT rules form the routing (first match wins; others get --default-label).
-
-Files in --out: rules.json (every validated rule with conditions, per-group numbers on train and
-test, CI, p- and q-value, stability, verdict, method; the Qini coefficient and AUUC of the
-routing model and of the T-learner on the test customers), assignments.parquet (customer_id,
-split, predicted_<group> per group, predicted_uplift = first group minus second, tlearner_uplift,
-rule_id or null, recommended_group), routing_postgres.sql, routing_duckdb.sql, routing_spark.sql,
-routing.py (route(row), rule_id(row)), routing.json.")]
+#[command(after_help = include_str!("../help/compare.txt"))]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,

@@ -12,34 +12,7 @@ use crate::model_options::{ActionArgs, ModelArgs};
 use crate::ui::{note, segment_labels, Bars, Global, InputArgs};
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
-  segmint predict churn --data data --out churn
-  segmint predict value --data data --out value --by tier
-  segmint predict churn --train-table churn_features.parquet --out churn
-  segmint score --model churn/model.json --data data --out scores.parquet
-
-Tasks (all features from before the cutoff, labels after it; see README, 'Predictions'):
-  churn  1 = no purchase in the --horizon-days after the cutoff (default cutoff: day after the
-         last transaction minus --horizon-days); 15 features: mart columns at the cutoff,
-         orders and spend of the last --recent-days, returns, customer attributes; with
-         --clickstream 15 more from the events file (sessions, views, carts, checkouts, the
-         last 30 / 90 days)
-  value  net amount in the --horizon-days after the cutoff (regression), same features
-  conversion  one row per session of the events file: 1 = the session has a purchase; 25
-         features known before the purchase (event counts by type, duration, depth, cart value,
-         device, traffic source, the user's earlier sessions, views, carts, checkouts and
-         purchases); --split time
-         (default: test = the latest sessions) or random
-
-Model: histogram gradient boosting (leaf-wise, LightGBM's defaults: --num-leaves 31,
---min-child-samples 20), plus a logistic / linear baseline. Split: seeded, stratified for
-churn, --test-size test rows, --folds-fold CV over all rows; --train-table uses the file's
-split and cv_fold columns instead.
-
-Files in --out: metrics.json (test, CV, baseline, per segment, importance), predictions.parquet
-(one row per customer: label, prediction, risk band / value category, priority, split),
-insights.json (retention targets, VIP list), model.json (for segmint score), features.parquet
-(the training table: features, label, split, cv_fold; reusable with --train-table).")]
+#[command(after_help = include_str!("../help/predict.txt"))]
 pub struct Args {
     /// What to predict
     #[arg(value_enum)]

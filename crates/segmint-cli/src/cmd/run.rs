@@ -17,34 +17,7 @@ use segmint::uplift::{compare, CompareData, CompareParams};
 use crate::ui::{note, Bars, Global, InputArgs};
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
-  segmint run --demo --out out                    demo data (20,000 customers) -> out/
-  segmint run --demo --demo-customers 100000 --seed 7 --out out
-  segmint run --data data --out out --skip conversion,hidden
-  segmint run --config run.toml --out out         input, stages and options from a file
-
-Stages (--stages selects, --skip leaves out): validate and mart always (OUT/mart.parquet,
-OUT/validate.json); rfm: RFM segments with --rules and their profile (OUT/rfm.parquet,
-OUT/profile/); compare: group comparison when the customers file has the --group and --outcome
-columns (OUT/compare/); cluster (OUT/clusters/); clv and clv_holdout: CLV, and its check on
-the last 26 weeks (OUT/clv/); churn and value: churn and 90-day value (OUT/churn/, OUT/value/;
-need a customers file); conversion: session conversion (OUT/conversion/; needs events);
-hidden: hidden segments (OUT/hidden/). Then the report: OUT/report.html (self-contained, no
-scripts or external resources), OUT/report.md and OUT/figures/*.svg and *.png; `segmint report
---results OUT` rebuilds it. OUT/summary.json lists what ran and what was skipped, and why.
-With --demo the data are generated into OUT/data first.
-
-The --config file may hold, besides [input] and [columns], a [run] table:
-  [run]
-  stages = [\"rfm\", \"cluster\", \"clv\", \"churn\"]   # default: every stage
-  skip = [\"clv_holdout\"]
-  seed = 7
-  rules = \"standard\"          # or a rule file, relative to the config file
-  [run.cluster]                # options of `segmint cluster`, as on its command line
-  k = 6
-  [run.conversion]
-  n_estimators = 300
-Command-line options win over the file.")]
+#[command(after_help = include_str!("../help/run.txt"))]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,

@@ -26,25 +26,7 @@ pub enum SegmentsCommand {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
-  segmint segments discover --data data --out hidden --truth tier
-  segmint segments discover --data data --target avg_order_value --out hidden
-  segmint segments discover --data data --by segment --segments rfm.parquet --out hidden
-
-Columns (one row per customer with a purchase): the mart (recency_days, frequency, monetary,
-tenure_days, avg_order_value, total_quantity), the numeric customer attributes (age, income,
-credit_score, premium 0/1, loyalty_points, support_tickets), loyalty_points and support_tickets
-per year of tenure, and one-hot region_* columns. Text attributes (tier, ...) are never features.
-
-Method: a global linear regression and a global gradient-boosting model on the training split;
-a shallow tree over the features whose leaves each get their own linear regression (model-based
-recursive partitioning: each split is the one that most reduces the children's regression
-error); the leaves are the segments. On the test split: MAE, RMSE, R² of the global models and
-of the segment-aware model, overall and per segment, the MAE improvement with a 95% bootstrap
-interval and the verdict (segment models when the improvement is at least --min-improvement and
-its interval is above zero).
-
-Files in --out: segments.parquet (customer_id, segment, split), report.json.")]
+#[command(after_help = include_str!("../help/segments.txt"))]
 pub struct DiscoverArgs {
     #[command(flatten)]
     pub input: InputArgs,

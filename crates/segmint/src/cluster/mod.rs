@@ -15,6 +15,7 @@
 //! # Ok::<(), segmint::Error>(())
 //! ```
 
+pub mod analysis;
 pub mod fit;
 pub mod kmeans;
 pub mod names;

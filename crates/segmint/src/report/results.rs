@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::svg::{self, Chart, Format, Series};
 use super::{Block, Section};
+use crate::cluster::analysis::ClusterSummary;
 use crate::error::{Error, Result};
 use crate::predict::PredictResult;
 
@@ -216,9 +217,7 @@ pub fn clusters(dir: &Path, mart: &Path) -> Result<Section> {
     // the summary `segmint cluster --summary` writes: a profile row and an action per cluster
     let summary = dir.join("clusters.json");
     if summary.exists() {
-        let j = json(&summary)?;
-        let list = j["clusters"].as_array().cloned().unwrap_or_default();
-        let f = |c: &serde_json::Value, k: &str| c[k].as_f64().unwrap_or(f64::NAN);
+        let list = ClusterSummary::read_from(&summary)?.clusters;
         blocks.push(Block::Table {
             header: [
                 "cluster",
@@ -235,13 +234,13 @@ pub fn clusters(dir: &Path, mart: &Path) -> Result<Section> {
                 .iter()
                 .map(|c| {
                     vec![
-                        c["name"].as_str().unwrap_or("").to_string(),
-                        format!("{}", c["size"].as_u64().unwrap_or(0)),
-                        format!("{:.1}%", 100.0 * f(c, "share")),
-                        format!("{:.1}%", 100.0 * f(c, "revenue_share")),
-                        format!("{:.0}", f(c, "recency_days")),
-                        format!("{:.2}", f(c, "frequency")),
-                        format!("{:.2}", f(c, "monetary")),
+                        c.name.clone(),
+                        c.size.to_string(),
+                        format!("{:.1}%", 100.0 * c.share),
+                        format!("{:.1}%", 100.0 * c.revenue_share),
+                        format!("{:.0}", c.recency_days),
+                        format!("{:.2}", c.frequency),
+                        format!("{:.2}", c.monetary),
                     ]
                 })
                 .collect(),
@@ -249,12 +248,7 @@ pub fn clusters(dir: &Path, mart: &Path) -> Result<Section> {
         blocks.push(Block::Text("What to do, per cluster:".into()));
         blocks.push(Block::Actions(
             list.iter()
-                .map(|c| {
-                    (
-                        c["name"].as_str().unwrap_or("").to_string(),
-                        vec![c["action"].as_str().unwrap_or("").to_string()],
-                    )
-                })
+                .map(|c| (c.name.clone(), vec![c.action.clone()]))
                 .collect(),
         ));
     }
