@@ -141,26 +141,27 @@ impl Default for ClvParams {
 impl ClvParams {
     /// Checks the parameters; the error names the parameter and its value.
     pub fn check(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |param: &str, m: String| Err(Error::param(param, m));
         if self.models.is_empty() {
             return bad(
-                "models: at least one transaction model (bgnbd, mbgnbd, pareto_nbd)".into(),
+                "models",
+                "needs a transaction model (bgnbd, mbgnbd, pareto-nbd) and gamma-gamma (for order value and CLV)".into(),
             );
         }
         let h = self.predict.horizon;
         if !(h >= 0.0 && h.is_finite()) {
-            return bad(format!("horizon must be >= 0, got {h}"));
+            return bad("horizon", format!("must be >= 0, got {h}"));
         }
         let d = self.predict.discount_rate;
         if !(d > -1.0 && d.is_finite()) {
-            return bad(format!("discount rate must be > -1, got {d}"));
+            return bad("discount_rate", format!("must be > -1, got {d}"));
         }
         if !(self.penalizer >= 0.0 && self.penalizer.is_finite()) {
-            return bad(format!("penalizer must be >= 0, got {}", self.penalizer));
+            return bad("penalizer", format!("must be >= 0, got {}", self.penalizer));
         }
         if let (Some(c), Some(h)) = (self.summary.calibration_end, self.summary.holdout_end) {
             if h <= c {
-                return bad("holdout end must be after the calibration end".into());
+                return bad("holdout_end", "must be after the calibration end".into());
             }
         }
         Ok(())
@@ -296,5 +297,262 @@ impl ClvAnalysis {
         (0..=max)
             .map(|k| m.probability_of_n_purchases(horizon, k).map(|p| (k, p)))
             .collect()
+    }
+}
+
+/// Gamma-Gamma's part of [`ClvSummary`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GammaGammaSummary {
+    /// Shape and scale parameters.
+    pub p: f64,
+    /// See `p`.
+    pub q: f64,
+    /// See `p`.
+    pub v: f64,
+    /// At the maximum.
+    pub log_likelihood: f64,
+    /// Among repeat customers; Gamma-Gamma assumes none.
+    #[serde(deserialize_with = "crate::output::nan::f64")]
+    pub frequency_monetary_correlation: f64,
+    /// Estimates with standard errors.
+    pub estimates: serde_json::Value,
+    /// Convergence and fit diagnostics.
+    pub diagnostics: serde_json::Value,
+}
+
+/// Totals of the predictions in [`ClvSummary`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictionTotals {
+    /// Horizon of the expected purchases, in time units.
+    pub horizon: f64,
+    /// CLV horizon in months and monthly discount rate.
+    pub clv_months: u32,
+    /// See `clv_months`.
+    pub discount_rate: f64,
+    /// Mean P(alive).
+    pub p_alive_mean: f64,
+    /// Expected purchases of all customers over the horizon.
+    pub expected_purchases_total: f64,
+    /// CLV of all customers.
+    pub clv_total: f64,
+}
+
+/// One point of the purchase-count distribution of a new customer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurchaseProbability {
+    /// Number of purchases.
+    pub purchases: u32,
+    /// Its probability.
+    pub probability: f64,
+}
+
+/// `clv.json`: the fits, their comparison, the totals and the holdout scorecard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClvSummary {
+    /// Format of this file: [`ClvSummary::FORMAT`].
+    #[serde(default)]
+    pub format: String,
+    /// Version of segmint that wrote it.
+    #[serde(default)]
+    pub segmint_version: String,
+    /// Always `clv`.
+    pub task: String,
+    /// Always `segmint`.
+    pub engine: String,
+    /// Customers in the summary.
+    pub customers: usize,
+    /// Last day of the calibration period.
+    pub calibration_end: String,
+    /// Unit of recency, T and the horizon.
+    pub time_unit: super::TimeUnit,
+    /// Customers with a repeat purchase (Gamma-Gamma's data).
+    pub repeat_customers: usize,
+    /// The transaction model that made the predictions.
+    pub prediction_model: String,
+    /// The transaction models compared (log-likelihood, AIC, BIC, holdout).
+    pub models: Vec<ModelComparison>,
+    /// The order-value model.
+    pub gamma_gamma: GammaGammaSummary,
+    /// Totals of the predictions.
+    pub predictions: PredictionTotals,
+    /// The holdout scorecard of the prediction model.
+    pub holdout: Option<super::Scorecard>,
+    /// Per-segment fits compared with the pooled ones.
+    pub by_segment: Option<super::BySegment>,
+    /// P(k purchases over the horizon) for a new customer (BG/NBD).
+    pub purchase_distribution: Option<Vec<PurchaseProbability>>,
+    /// Seconds of the analysis, of the summary step, and worker threads.
+    pub seconds: f64,
+    /// See `seconds`.
+    pub summary_s: f64,
+    /// See `seconds`.
+    pub threads: usize,
+    /// Where the per-customer table was written (front ends fill it in).
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Each transaction model's parameters, estimates and diagnostics, by its key (`bgnbd`).
+    #[serde(flatten)]
+    pub fits: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl ClvSummary {
+    /// The format written in `format`.
+    pub const FORMAT: &'static str = "clv-summary/1";
+
+    /// Writes the summary as JSON (temporary file, then rename).
+    pub fn write_to(&self, path: &std::path::Path) -> Result<()> {
+        crate::output::write_json(path, self)
+    }
+
+    /// Reads what [`ClvSummary::write_to`] wrote.
+    pub fn read_from(path: &std::path::Path) -> Result<ClvSummary> {
+        crate::output::read_json(path)
+    }
+
+    /// A fitted parameter of a transaction model (`("bgnbd", "r")`).
+    pub fn parameter(&self, model: &str, name: &str) -> Option<f64> {
+        self.fits.get(model)?.get(name)?.as_f64()
+    }
+}
+
+fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
+impl ClvAnalysis {
+    /// The typed summary of the analysis (`clv.json`), with the per-segment fits if any and
+    /// the seconds it took.
+    pub fn to_summary(
+        &self,
+        params: &ClvParams,
+        by_segment: Option<super::BySegment>,
+        seconds: f64,
+    ) -> ClvSummary {
+        let (s, gg, pred) = (&self.summary, &self.gamma_gamma, &self.predictions);
+        let n = s.len();
+        let pp = &params.predict;
+        ClvSummary {
+            format: ClvSummary::FORMAT.into(),
+            segmint_version: crate::VERSION.into(),
+            task: "clv".into(),
+            engine: "segmint".into(),
+            customers: n,
+            calibration_end: crate::data::timestamp::format_date(s.calibration_end),
+            time_unit: params.summary.time_unit,
+            repeat_customers: gg.customers,
+            prediction_model: self.prediction_model().key().into(),
+            models: self.comparison(),
+            gamma_gamma: GammaGammaSummary {
+                p: gg.p,
+                q: gg.q,
+                v: gg.v,
+                log_likelihood: gg.log_likelihood,
+                frequency_monetary_correlation: gg.frequency_monetary_correlation,
+                estimates: serde_json::to_value(&gg.estimates).unwrap_or_default(),
+                diagnostics: serde_json::to_value(&gg.diagnostics).unwrap_or_default(),
+            },
+            predictions: PredictionTotals {
+                horizon: pp.horizon,
+                clv_months: pp.clv_months,
+                discount_rate: pp.discount_rate,
+                p_alive_mean: pred.p_alive.iter().sum::<f64>() / n as f64,
+                expected_purchases_total: pred.expected_purchases.iter().sum::<f64>(),
+                clv_total: pred.clv.iter().sum::<f64>(),
+            },
+            holdout: self.scorecards.first().cloned().flatten(),
+            by_segment,
+            purchase_distribution: self.purchase_distribution(pp.horizon, 10).map(|d| {
+                d.into_iter()
+                    .map(|(purchases, probability)| PurchaseProbability {
+                        purchases,
+                        probability,
+                    })
+                    .collect()
+            }),
+            seconds: round4(seconds),
+            summary_s: round4(self.summary_seconds),
+            threads: rayon::current_num_threads(),
+            output: None,
+            fits: self
+                .fits
+                .iter()
+                .map(|(k, m)| (k.key().to_string(), m.to_json()))
+                .collect(),
+        }
+    }
+}
+
+impl ClvSummary {
+    /// The fits, the per-segment comparison and the holdout scorecard as Markdown.
+    pub fn markdown(&self, analysis: &ClvAnalysis) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        o.push_str("| model | parameters | log-likelihood |\n| --- | --- | ---: |\n");
+        for (kind, m) in &analysis.fits {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.2} |",
+                kind.key(),
+                m.describe(),
+                m.log_likelihood()
+            );
+        }
+        let gg = &self.gamma_gamma;
+        let _ = writeln!(
+            o,
+            "| Gamma-Gamma | p {:.4}, q {:.4}, v {:.4} | {:.2} |",
+            gg.p, gg.q, gg.v, gg.log_likelihood
+        );
+        if let Some(b) = &self.by_segment {
+            o.push_str("\n## Per segment\n\n| segment | customers | r | alpha | a | b | p | q | v |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+            for f in &b.segments {
+                let bgs = f.bgnbd.as_ref().map_or("– | – | – | –".to_string(), |m| {
+                    format!("{:.4} | {:.4} | {:.4} | {:.4}", m.r, m.alpha, m.a, m.b)
+                });
+                let ggs = f.gamma_gamma.as_ref().map_or("– | – | –".to_string(), |m| {
+                    format!("{:.4} | {:.4} | {:.4}", m.p, m.q, m.v)
+                });
+                let _ = writeln!(o, "| {} | {} | {bgs} | {ggs} |", f.segment, f.customers);
+            }
+            for (name, c) in [("BG/NBD", &b.bgnbd), ("Gamma-Gamma", &b.gamma_gamma)] {
+                if let Some(c) = c {
+                    let _ = writeln!(
+                        o,
+                        "\n{name}: pooled log-likelihood {:.2}, per segment {:.2}; LR {:.1} (df {}, p {:.3e}); AIC pooled {:.1} vs per segment {:.1}: {} is better",
+                        c.pooled_log_likelihood, c.segments_log_likelihood, c.lr_statistic, c.df, c.p_value, c.aic_pooled, c.aic_segments, c.better
+                    );
+                }
+            }
+        }
+        if let Some(c) = &self.holdout {
+            let _ = writeln!(
+                o,
+                "\n## Holdout to {} ({:.1} {}s): predicted vs actual\n\n| | MAE | RMSE | total predicted | total actual | correlation |\n| --- | ---: | ---: | ---: | ---: | ---: |",
+                c.holdout_end,
+                c.duration,
+                self.time_unit.name()
+            );
+            for (name, m) in [("purchases", &c.purchases), ("spend", &c.spend)] {
+                let _ = writeln!(
+                    o,
+                    "| {name} | {:.3} | {:.3} | {:.1} | {:.1} | {:.3} |",
+                    m.mae, m.rmse, m.total_predicted, m.total_actual, m.correlation
+                );
+            }
+            o.push_str("\n| calibration frequency | customers | actual purchases | predicted | actual spend | predicted |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
+            for r in &c.by_calibration_frequency {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {:.3} | {:.3} | {:.2} | {:.2} |",
+                    r.calibration_frequency,
+                    r.customers,
+                    r.actual_purchases,
+                    r.predicted_purchases,
+                    r.actual_spend,
+                    r.predicted_spend
+                );
+            }
+        }
+        o
     }
 }

@@ -930,7 +930,7 @@ pub fn scorecard(
 }
 
 /// Fits of one segment in [`fit_by_segment`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentFit {
     pub segment: String,
     pub customers: usize,
@@ -941,7 +941,7 @@ pub struct SegmentFit {
 }
 
 /// Pooled vs per-segment log-likelihood of one model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PooledVsSegments {
     pub pooled_log_likelihood: f64,
     /// Sum over the segments that could be fitted (the pooled value is recomputed on the same
@@ -959,7 +959,7 @@ pub struct PooledVsSegments {
 }
 
 /// Per-segment BG/NBD and Gamma-Gamma fits compared with the pooled fits.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BySegment {
     pub segments: Vec<SegmentFit>,
     pub bgnbd: Option<PooledVsSegments>,

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::svg::{self, Chart, Format, Series};
 use super::{Block, Section};
 use crate::cluster::analysis::ClusterSummary;
+use crate::clv::analysis::ClvSummary;
 use crate::error::{Error, Result};
 use crate::predict::PredictResult;
 
@@ -262,19 +263,14 @@ pub fn clusters(dir: &Path, mart: &Path) -> Result<Section> {
 /// CLV: the distribution, the fitted parameters, and the holdout calibration plot.
 pub fn clv(dir: &Path) -> Result<Section> {
     let c = numbers(&dir.join("clv.parquet"), &["clv", "p_alive"])?;
-    let meta = json(&dir.join("clv.json"))?;
+    let meta = ClvSummary::read_from(&dir.join("clv.json"))?;
     let mut blocks = Vec::new();
-    let mut params = Vec::new();
-    for (model, names) in [
-        ("bgnbd", ["r", "alpha", "a", "b"]),
-        ("gamma_gamma", ["p", "q", "v", ""]),
-    ] {
-        for n in names.iter().filter(|n| !n.is_empty()) {
-            if let Some(v) = meta[model][*n].as_f64() {
-                params.push(format!("{n} {v:.4}"));
-            }
-        }
-    }
+    let mut params: Vec<String> = ["r", "alpha", "a", "b"]
+        .iter()
+        .filter_map(|n| Some(format!("{n} {:.4}", meta.parameter("bgnbd", n)?)))
+        .collect();
+    let gg = &meta.gamma_gamma;
+    params.extend([("p", gg.p), ("q", gg.q), ("v", gg.v)].map(|(n, v)| format!("{n} {v:.4}")));
     let total: f64 = c[0].iter().filter(|x| x.is_finite()).sum();
     blocks.push(Block::Text(format!(
         "BG/NBD and Gamma-Gamma fitted on every customer's purchase history ({}). Expected value over the horizon, all customers: {}.",
@@ -291,12 +287,15 @@ pub fn clv(dir: &Path) -> Result<Section> {
         ),
         caption: "CLV per customer (values above the 99th percentile are in the last bar).".into(),
     });
-    if let Ok(h) = json(&dir.join("holdout.json")) {
-        if let Some(rows) = h["holdout"]["by_calibration_frequency"].as_array() {
-            let pts = |k: &str| -> Vec<(f64, f64)> {
+    let holdout = dir.join("holdout.json");
+    if holdout.exists() {
+        let h = ClvSummary::read_from(&holdout)?;
+        if let Some(card) = &h.holdout {
+            let rows = &card.by_calibration_frequency;
+            let pts = |f: fn(&crate::clv::FrequencyRow) -> f64| -> Vec<(f64, f64)> {
                 rows.iter()
                     .enumerate()
-                    .map(|(i, r)| (i as f64, r[k].as_f64().unwrap_or(f64::NAN)))
+                    .map(|(i, r)| (i as f64, f(r)))
                     .collect()
             };
             blocks.push(Block::Figure {
@@ -310,12 +309,12 @@ pub fn clv(dir: &Path) -> Result<Section> {
                     &[
                         Series {
                             name: "actual".into(),
-                            points: pts("actual_purchases"),
+                            points: pts(|r| r.actual_purchases),
                             dashed: false,
                         },
                         Series {
-                            name: "predicted (BG/NBD)".into(),
-                            points: pts("predicted_purchases"),
+                            name: format!("predicted ({})", h.prediction_model),
+                            points: pts(|r| r.predicted_purchases),
                             dashed: true,
                         },
                     ],
@@ -324,7 +323,7 @@ pub fn clv(dir: &Path) -> Result<Section> {
                 ),
                 caption: format!(
                     "Fitted on the data up to {}, then predicting the rest: mean actual vs predicted purchases by calibration-period frequency.",
-                    h["calibration_end"].as_str().unwrap_or("the calibration end")
+                    h.calibration_end
                 ),
             });
         }
