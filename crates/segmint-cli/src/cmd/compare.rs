@@ -5,11 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use segmint::data::TableKind;
-use segmint::output::OutCol;
-use segmint::uplift::export::{
-    markdown_table, routing_json, routing_python, routing_sql, ColumnNames, Dialect,
-};
-use segmint::uplift::{compare, CompareData, CompareParams, Comparison, Method};
+use segmint::uplift::export::ColumnNames;
+use segmint::uplift::{compare, CompareData, CompareParams, Method};
 
 use crate::ui::{note, Bars, Global, InputArgs};
 
@@ -163,13 +160,13 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         .get("customer_id")
         .cloned()
         .unwrap_or_else(|| "customer_id".into());
-    write_outputs(&cmp, &a.out, &names, &a.table, &id_col)?;
+    cmp.write_to(&a.out, &names, &a.table, &id_col)?;
     if g.json {
         let mut v = serde_json::to_value(&cmp)?;
         v["seconds"] = serde_json::json!(t0.elapsed().as_secs_f64());
         println!("{v}");
     } else {
-        print!("{}", summary(&cmp, params.top));
+        print!("{}", cmp.markdown(params.top));
         note(
             g,
             format!(
@@ -183,104 +180,4 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         );
     }
     Ok(0)
-}
-
-/// The printed summary: the top table, the reasons, and the model view.
-pub fn summary(cmp: &Comparison, top: usize) -> String {
-    let mut s = format!(
-        "## Where does each {} do better? ({} on {} customers; groups {})\n\n",
-        cmp.group_column,
-        cmp.outcome_column,
-        cmp.customers,
-        cmp.groups.join(", ")
-    );
-    if cmp.rules.is_empty() {
-        s.push_str("No candidate rule was large enough to test.\n");
-        return s;
-    }
-    s.push_str(&markdown_table(cmp, top));
-    s.push('\n');
-    for r in cmp.rules.iter().take(top) {
-        s.push_str(&format!(
-            "{}. {} -> {}: {} ({})\n",
-            r.id,
-            r.rule,
-            r.recommended_group,
-            r.verdict.label(),
-            r.reason
-        ));
-    }
-    for (name, v) in &cmp.model_view {
-        if let (Some(q), Some(auuc)) = (v.qini_coefficient, v.auuc) {
-            s.push_str(&format!(
-                "\n{name}: Qini coefficient {q:.3}, AUUC {auuc:.3} (test customers)"
-            ));
-        }
-    }
-    s.push('\n');
-    s
-}
-
-/// Writes rules.json, assignments.parquet and the routing exports into `out`.
-pub fn write_outputs(
-    cmp: &Comparison,
-    out: &std::path::Path,
-    names: &ColumnNames,
-    table: &str,
-    id_col: &str,
-) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let a = &cmp.assignments;
-    let mut cols: Vec<(String, OutCol)> = vec![
-        ("customer_id".into(), OutCol::Str(cmp.customer_id.clone())),
-        (
-            "split".into(),
-            OutCol::Str(a.split.iter().map(|p| p.name().to_string()).collect()),
-        ),
-    ];
-    for (gi, gname) in cmp.groups.iter().enumerate() {
-        cols.push((
-            format!("predicted_{gname}"),
-            OutCol::F64(a.predicted.iter().map(|p| p[gi]).collect()),
-        ));
-    }
-    cols.push((
-        "predicted_uplift".into(),
-        OutCol::F64(a.predicted_uplift.clone()),
-    ));
-    cols.push((
-        "tlearner_uplift".into(),
-        OutCol::F64(a.tlearner_uplift.clone()),
-    ));
-    cols.push((
-        "rule_id".into(),
-        OutCol::OptI64(a.rule.iter().map(|r| r.map(|r| r as i64)).collect()),
-    ));
-    cols.push((
-        "recommended_group".into(),
-        OutCol::Str(a.recommended.clone()),
-    ));
-    let (col_names, values): (Vec<String>, Vec<OutCol>) = cols.into_iter().unzip();
-    let batch = segmint::output::batch(col_names.iter().map(|s| s.as_str()).zip(values).collect())?;
-    let meta = vec![
-        ("segmint.version".to_string(), segmint::VERSION.to_string()),
-        (
-            "segmint.params".to_string(),
-            serde_json::to_string(&cmp.params)?,
-        ),
-    ];
-    segmint::output::write_table(&batch, &out.join("assignments.parquet"), &meta)?;
-    segmint::output::write_text(
-        &out.join("rules.json"),
-        &(serde_json::to_string_pretty(cmp)? + "\n"),
-    )?;
-    for d in Dialect::ALL {
-        segmint::output::write_text(
-            &out.join(format!("routing_{}.sql", d.name())),
-            &routing_sql(d, cmp, names, table, id_col)?,
-        )?;
-    }
-    segmint::output::write_text(&out.join("routing.py"), &routing_python(cmp, names))?;
-    segmint::output::write_text(&out.join("routing.json"), &routing_json(cmp, names))?;
-    Ok(())
 }

@@ -623,7 +623,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                     .map(|p| (p.spec.name.to_string(), p.source.clone()))
                     .collect();
                 let dir = a.out.join("compare");
-                crate::cmd::compare::write_outputs(&cmp, &dir, &names, "customers", "customer_id")?;
+                cmp.write_to(&dir, &names, "customers", "customer_id")?;
                 stages.push(serde_json::json!({"stage": "compare", "output": dir, "routed": cmp.routing().len()}));
             }
             Err(e) => skipped.push(format!("compare: {e}")),

@@ -13,6 +13,7 @@ use super::{Block, Section};
 use crate::cluster::analysis::ClusterSummary;
 use crate::clv::analysis::ClvSummary;
 use crate::error::{Error, Result};
+use crate::hidden::analysis::HiddenReport;
 use crate::predict::PredictResult;
 
 /// Reads the named columns of a Parquet file, as numbers (`NaN` for null) or text.
@@ -491,18 +492,17 @@ pub fn conversion(dir: &Path) -> Result<Section> {
 
 /// Hidden segments: does one global model hide segments?
 pub fn hidden(dir: &Path) -> Result<Section> {
-    let r = json(&dir.join("report.json"))?;
-    let e = &r["evaluation"];
+    let r = HiddenReport::read_from(dir)?;
     let mut blocks = vec![Block::Text(format!(
         "Target {}: {} {}",
-        r["target"].as_str().unwrap_or("-"),
-        match r["verdict"].as_str() {
-            Some("use_segment_models") => "use segment models.",
-            _ => "the global model is enough.",
+        r.target,
+        match r.verdict {
+            crate::hidden::Verdict::UseSegmentModels => "use segment models.",
+            crate::hidden::Verdict::GlobalModelIsEnough => "the global model is enough.",
         },
-        r["reason"].as_str().unwrap_or("")
+        r.reason
     ))];
-    if let Some(segs) = e["segments"].as_array() {
+    if !r.evaluation.segments.is_empty() {
         blocks.push(Block::Table {
             header: vec![
                 "segment".into(),
@@ -511,16 +511,17 @@ pub fn hidden(dir: &Path) -> Result<Section> {
                 "MAE, global model".into(),
                 "MAE, segment model".into(),
             ],
-            rows: segs
+            rows: r
+                .evaluation
+                .segments
                 .iter()
                 .map(|s| {
-                    let f = |v: &Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_default();
                     vec![
-                        s["segment"].to_string().trim_matches('"').to_string(),
-                        s["rule"].as_str().unwrap_or("").to_string(),
-                        s["test_rows"].to_string(),
-                        f(&s["global_linear"]["mae"]),
-                        f(&s["segment_linear"]["mae"]),
+                        s.segment.clone(),
+                        s.rule.clone().unwrap_or_default(),
+                        s.test_rows.to_string(),
+                        format!("{:.1}", s.global_linear.mae),
+                        format!("{:.1}", s.segment_linear.mae),
                     ]
                 })
                 .collect(),

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::bins::{Condition, Test};
 use super::{Comparison, RuleResult};
 use crate::error::{Error, Result};
+use crate::output::OutCol;
 
 pub use crate::sql::Dialect;
 
@@ -431,4 +432,111 @@ pub fn markdown_table(cmp: &Comparison, top: usize) -> String {
         s.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     s
+}
+
+impl Comparison {
+    /// The printed summary: the top `top` rules as a table, the reasons, and the model view.
+    pub fn markdown(&self, top: usize) -> String {
+        let cmp = self;
+        let mut s = format!(
+            "## Where does each {} do better? ({} on {} customers; groups {})\n\n",
+            cmp.group_column,
+            cmp.outcome_column,
+            cmp.customers,
+            cmp.groups.join(", ")
+        );
+        if cmp.rules.is_empty() {
+            s.push_str("No candidate rule was large enough to test.\n");
+            return s;
+        }
+        s.push_str(&markdown_table(cmp, top));
+        s.push('\n');
+        for r in cmp.rules.iter().take(top) {
+            s.push_str(&format!(
+                "{}. {} -> {}: {} ({})\n",
+                r.id,
+                r.rule,
+                r.recommended_group,
+                r.verdict.label(),
+                r.reason
+            ));
+        }
+        for (name, v) in &cmp.model_view {
+            if let (Some(q), Some(auuc)) = (v.qini_coefficient, v.auuc) {
+                s.push_str(&format!(
+                    "\n{name}: Qini coefficient {q:.3}, AUUC {auuc:.3} (test customers)"
+                ));
+            }
+        }
+        s.push('\n');
+        s
+    }
+
+    /// Writes `rules.json` (the whole comparison), `assignments.parquet` (each customer's split,
+    /// predictions, rule and recommended group) and the routing exports (`routing_<dialect>.sql`,
+    /// `routing.py`, `routing.json`, naming columns as the user's file does: `names`) into `out`.
+    pub fn write_to(
+        &self,
+        out: &std::path::Path,
+        names: &ColumnNames,
+        table: &str,
+        id_col: &str,
+    ) -> Result<()> {
+        let cmp = self;
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let a = &cmp.assignments;
+        let mut cols: Vec<(String, OutCol)> = vec![
+            ("customer_id".into(), OutCol::Str(cmp.customer_id.clone())),
+            (
+                "split".into(),
+                OutCol::Str(a.split.iter().map(|p| p.name().to_string()).collect()),
+            ),
+        ];
+        for (gi, gname) in cmp.groups.iter().enumerate() {
+            cols.push((
+                format!("predicted_{gname}"),
+                OutCol::F64(a.predicted.iter().map(|p| p[gi]).collect()),
+            ));
+        }
+        cols.push((
+            "predicted_uplift".into(),
+            OutCol::F64(a.predicted_uplift.clone()),
+        ));
+        cols.push((
+            "tlearner_uplift".into(),
+            OutCol::F64(a.tlearner_uplift.clone()),
+        ));
+        cols.push((
+            "rule_id".into(),
+            OutCol::OptI64(a.rule.iter().map(|r| r.map(|r| r as i64)).collect()),
+        ));
+        cols.push((
+            "recommended_group".into(),
+            OutCol::Str(a.recommended.clone()),
+        ));
+        let (col_names, values): (Vec<String>, Vec<OutCol>) = cols.into_iter().unzip();
+        let batch =
+            crate::output::batch(col_names.iter().map(|s| s.as_str()).zip(values).collect())?;
+        let meta = vec![
+            ("segmint.version".to_string(), crate::VERSION.to_string()),
+            (
+                "segmint.params".to_string(),
+                serde_json::to_string(&cmp.params).map_err(|e| Error::Data(e.to_string()))?,
+            ),
+        ];
+        crate::output::write_table(&batch, &out.join("assignments.parquet"), &meta)?;
+        crate::output::write_text(
+            &out.join("rules.json"),
+            &(serde_json::to_string_pretty(cmp).map_err(|e| Error::Data(e.to_string()))? + "\n"),
+        )?;
+        for d in Dialect::ALL {
+            crate::output::write_text(
+                &out.join(format!("routing_{}.sql", d.name())),
+                &routing_sql(d, cmp, names, table, id_col)?,
+            )?;
+        }
+        crate::output::write_text(&out.join("routing.py"), &routing_python(cmp, names))?;
+        crate::output::write_text(&out.join("routing.json"), &routing_json(cmp, names))?;
+        Ok(())
+    }
 }

@@ -39,6 +39,8 @@ use crate::predict::gbdt::{Gbdt, GbdtParams, Objective};
 use crate::predict::linear::Linear;
 use crate::predict::{Part, Table};
 
+pub mod analysis;
+
 /// Settings of the search and the evaluation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HiddenParams {
