@@ -13,6 +13,7 @@ mod engine;
 mod model_options;
 mod options;
 mod png;
+mod run_plan;
 mod ui;
 
 use std::process::ExitCode;

@@ -25,6 +25,7 @@ pub mod hidden;
 pub mod linalg;
 pub mod mart;
 pub mod output;
+pub mod pipeline;
 pub mod predict;
 pub mod progress;
 pub mod report;

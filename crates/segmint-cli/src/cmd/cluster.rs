@@ -138,24 +138,13 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
     let bars = Bars::new(g);
-    let saved: Option<ClusterModel> = a.model.as_deref().map(ClusterModel::load).transpose()?;
-    let params = ClusterAnalysisParams {
-        features: feature_params(a),
-        fit: cluster_params(a)?,
-        ref_day: crate::options::parse_ref_date(&a.ref_date)?,
-    };
-    let mut r = analyze(&tx, customers.as_ref(), &params, saved.as_ref(), &bars)?;
-    for (column, reason) in &r.left_out {
-        note(g, format!("column {column:?} left out: {reason}"));
-    }
-    for (name, n) in &r.filled {
-        note(
-            g,
-            format!("{n} customer(s) without a {name:?} value: given the median"),
-        );
+    let saved = a.model.as_deref().map(ClusterModel::load).transpose()?;
+    let mut r = analyze(&tx, customers.as_ref(), &params(a)?, saved.as_ref(), &bars)?;
+    for n in r.notes() {
+        note(g, n);
     }
     if let Some(p) = &a.model {
-        r.summary.details = serde_json::json!({"model": p.display().to_string()});
+        r.summary.details = serde_json::json!({ "model": p });
     }
     r.summary.output = Some(a.out.display().to_string());
     r.write_labels(&a.out)?;
@@ -166,24 +155,32 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         r.summary.write_to(path)?;
     }
     let s = &r.summary;
-    if g.emit_json(&serde_json::to_value(s)?) {
-        return Ok(0);
+    if !g.emit_json(&serde_json::to_value(s)?) {
+        print!("{}", s.markdown());
+        note(
+            g,
+            format!(
+                "cluster: {} customers, {} clusters{}, inertia {:.2}, silhouette {:.3}, in {:.2}s -> {}",
+                s.customers,
+                s.k,
+                s.noise.map(|n| format!(" + {n} noise")).unwrap_or_default(),
+                s.inertia,
+                s.silhouette,
+                s.seconds,
+                a.out.display()
+            ),
+        );
     }
-    print!("{}", s.markdown());
-    note(
-        g,
-        format!(
-            "cluster: {} customers, {} clusters{}, inertia {:.2}, silhouette {:.3}, in {:.2}s -> {}",
-            s.customers,
-            s.k,
-            s.noise.map(|n| format!(" + {n} noise")).unwrap_or_default(),
-            s.inertia,
-            s.silhouette,
-            s.seconds,
-            a.out.display()
-        ),
-    );
     Ok(0)
+}
+
+/// The analysis parameters of the flags.
+pub fn params(a: &Args) -> Result<ClusterAnalysisParams> {
+    Ok(ClusterAnalysisParams {
+        features: feature_params(a),
+        fit: cluster_params(a)?,
+        ref_day: crate::options::parse_ref_date(&a.ref_date)?,
+    })
 }
 
 fn feature_params(a: &Args) -> FeatureParams {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use segmint::clv::analysis::{analyze, ClvParams, TransactionKind};
 use segmint::clv::{fit_by_segment, PredictParams, SummaryParams, TimeUnit};
-use segmint::data::timestamp::{format_date, parse_date};
+use segmint::data::timestamp::parse_date;
 use segmint::data::TableKind;
 
 use crate::ui::{note, segment_labels, Bars, Global, InputArgs};
@@ -77,7 +77,8 @@ pub enum UnitArg {
     Month,
 }
 
-pub fn run(g: &Global, a: &Args) -> Result<u8> {
+/// The analysis parameters of the flags.
+pub fn params(a: &Args) -> Result<ClvParams> {
     let date = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
         v.as_deref()
             .map(|d| parse_date(d).with_context(|| format!("--{flag} {d:?}: expected YYYY-MM-DD")))
@@ -94,7 +95,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         )
         .into());
     }
-    let params = ClvParams {
+    Ok(ClvParams {
         summary: SummaryParams {
             calibration_end,
             holdout_end,
@@ -120,14 +121,17 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             clv_months: a.clv_months,
             discount_rate: a.discount_rate,
         },
-    };
+    })
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<u8> {
+    let params = params(a)?;
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let t0 = Instant::now();
     let bars = Bars::new(g);
     let r = analyze(&tx, &params, &bars)?;
     let (s, gg) = (&r.summary, &r.gamma_gamma);
-    let card = r.scorecards[0].clone();
     let by = match &a.by {
         Some(col) => {
             let bg = r
@@ -145,21 +149,8 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         }
         None => None,
     };
-    let meta = vec![
-        ("segmint.task".to_string(), "clv".to_string()),
-        (
-            "segmint.calibration_end".to_string(),
-            format_date(s.calibration_end),
-        ),
-        (
-            "segmint.params".to_string(),
-            serde_json::to_string(&(&params.summary, &params.predict))?,
-        ),
-    ];
-    bars.timed(&format!("writing {}", a.out.display()), || -> Result<()> {
-        let batch = s.to_record_batch(&r.predictions, card.as_ref())?;
-        segmint::output::write_table(&batch, &a.out, &meta)?;
-        Ok(())
+    bars.timed(&format!("writing {}", a.out.display()), || {
+        r.write_table(&a.out, &params)
     })?;
     let corr = gg.frequency_monetary_correlation;
     if corr.abs() > 0.3 {

@@ -158,3 +158,36 @@ fn spark_mart(g: &Global, a: &Args) -> Result<serde_json::Value> {
     }
     Ok(summary)
 }
+
+/// The full mart of `tx`, built here or by Spark (`--engine spark`), with its file metadata.
+pub fn build_with(
+    engine: &crate::engine::EngineArgs,
+    inputs: &segmint::data::Inputs,
+    map: &segmint::data::ColumnMap,
+    tx: &segmint::data::TableReader,
+    ref_day: Option<i64>,
+    bars: &Bars,
+) -> Result<(Mart, Vec<(String, String)>)> {
+    if engine.is_spark() {
+        let r = crate::engine::run(
+            engine,
+            inputs,
+            map.clone(),
+            crate::options::Task::Mart,
+            None,
+            ref_day,
+            segmint::mart::mart_schema(),
+            bars,
+        )?;
+        let mart = Mart::from_record_batch(&r.batch)?;
+        let meta = metadata(&mart, std::path::Path::new(&r.transactions));
+        return Ok((mart, meta));
+    }
+    let params = segmint::mart::MartParams {
+        ref_day,
+        ..Default::default()
+    };
+    let mart = segmint::mart::build_mart(tx, &params, bars)?;
+    let meta = metadata(&mart, &tx.path);
+    Ok((mart, meta))
+}

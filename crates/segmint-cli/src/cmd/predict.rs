@@ -89,7 +89,7 @@ pub enum SplitArg {
 }
 
 impl Args {
-    fn params(&self) -> Result<PredictParams> {
+    pub fn params(&self) -> Result<PredictParams> {
         let cutoff_day = self
             .cutoff
             .as_deref()

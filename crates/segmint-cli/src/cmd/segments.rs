@@ -83,8 +83,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     }
 }
 
-fn run_discover(g: &Global, a: &DiscoverArgs) -> Result<u8> {
-    let params = HiddenAnalysisParams {
+/// The analysis parameters of the flags.
+pub fn params(a: &DiscoverArgs) -> HiddenAnalysisParams {
+    HiddenAnalysisParams {
         target: a.target.clone(),
         features: a.features.clone(),
         exclude: a.exclude.clone(),
@@ -99,7 +100,11 @@ fn run_discover(g: &Global, a: &DiscoverArgs) -> Result<u8> {
             seed: a.seed,
             alpha: a.alpha,
         },
-    };
+    }
+}
+
+fn run_discover(g: &Global, a: &DiscoverArgs) -> Result<u8> {
+    let params = params(a);
     params.check()?;
     let bars = Bars::new(g);
     let (inputs, map) = a.input.resolve()?;

@@ -405,6 +405,19 @@ fn cluster_rows(mart: &Mart, fit: &ClusterFit, names: &[ClusterName]) -> Vec<Clu
 }
 
 impl ClusterAnalysis {
+    /// What a user should know about the input: columns left out and values filled in.
+    pub fn notes(&self) -> Vec<String> {
+        let left = self
+            .left_out
+            .iter()
+            .map(|(c, why)| format!("column {c:?} left out: {why}"));
+        let filled = self
+            .filled
+            .iter()
+            .map(|(c, n)| format!("{n} customer(s) without a {c:?} value: given the median"));
+        left.chain(filled).collect()
+    }
+
     /// The labels table (`customer_id`, `cluster`, `cluster_name`).
     pub fn labels_batch(&self) -> Result<arrow_array::RecordBatch> {
         let names: Vec<String> = self.names.iter().map(|n| n.name.clone()).collect();

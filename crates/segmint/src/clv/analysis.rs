@@ -420,6 +420,27 @@ fn round4(v: f64) -> f64 {
 }
 
 impl ClvAnalysis {
+    /// Writes the per-customer table (summary, predictions, holdout actuals) to `path`
+    /// (Parquet, or CSV for a `.csv` path).
+    pub fn write_table(&self, path: &std::path::Path, params: &ClvParams) -> Result<()> {
+        let s = &self.summary;
+        let meta = vec![
+            ("segmint.task".to_string(), "clv".to_string()),
+            (
+                "segmint.calibration_end".to_string(),
+                crate::data::timestamp::format_date(s.calibration_end),
+            ),
+            (
+                "segmint.params".to_string(),
+                serde_json::to_string(&(&params.summary, &params.predict))
+                    .map_err(|e| Error::Data(e.to_string()))?,
+            ),
+        ];
+        let card = self.scorecards.first().cloned().flatten();
+        let batch = s.to_record_batch(&self.predictions, card.as_ref())?;
+        crate::output::write_table(&batch, path, &meta)
+    }
+
     /// The typed summary of the analysis (`clv.json`), with the per-segment fits if any and
     /// the seconds it took.
     pub fn to_summary(

@@ -1,0 +1,323 @@
+//! The whole analysis in one process: a plan of stages run on tables opened once and a mart
+//! built once, each stage writing its typed result into its own directory of the output
+//! (the layout the report reads, [`crate::report::results::SECTION_FILES`]). A stage that
+//! fails is recorded with its typed error and the others go on.
+//!
+//! ```no_run
+//! use segmint::data::{ColumnMap, Inputs};
+//! use segmint::mart::{build_mart, MartParams};
+//! use segmint::pipeline::{run, Data, Stage, StageParams};
+//! use segmint::predict::{PredictParams, Task};
+//! use segmint::progress::NoProgress;
+//!
+//! let data = Data::open(&Inputs::from_dir("data".as_ref()), &ColumnMap::new())?;
+//! let mart = build_mart(&data.tx, &MartParams::default(), &NoProgress)?;
+//! let plan = vec![
+//!     Stage::new("clv", StageParams::Clv(Default::default())),
+//!     Stage::new("churn", StageParams::Predict(PredictParams { task: Task::Churn, ..Default::default() })),
+//! ];
+//! let done = run(&data, mart, &plan, "out".as_ref(), &NoProgress)?;
+//! for f in &done.failed {
+//!     eprintln!("{} did not run: {}", f.stage, f.error);
+//! }
+//! # Ok::<(), segmint::Error>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cluster::analysis::ClusterAnalysisParams;
+use crate::clv::analysis::ClvParams;
+use crate::data::reader::TableReader;
+use crate::data::{ColumnMap, Inputs, TableKind};
+use crate::error::{Error, Result};
+use crate::hidden::analysis::HiddenAnalysisParams;
+use crate::mart::Mart;
+use crate::predict::PredictParams;
+use crate::progress::Progress;
+use crate::segment::rules::RuleSet;
+use crate::segment::{profile, RfmParams};
+use crate::uplift::CompareParams;
+
+/// The input tables, opened once for every stage.
+pub struct Data {
+    /// Transactions (required).
+    pub tx: TableReader,
+    /// Customers, if any.
+    pub customers: Option<TableReader>,
+    /// Clickstream events, if any.
+    pub events: Option<TableReader>,
+}
+
+impl Data {
+    /// Opens the tables of `inputs` (the customers and events files are optional).
+    pub fn open(inputs: &Inputs, map: &ColumnMap) -> Result<Data> {
+        Ok(Data {
+            tx: inputs.open(TableKind::Transactions, map)?,
+            customers: inputs.open_optional(TableKind::Customers, map)?,
+            events: inputs.open_optional(TableKind::Events, map)?,
+        })
+    }
+}
+
+/// What one stage does, with its parameters.
+#[derive(Debug, Clone)]
+pub enum StageParams {
+    /// RFM segments with a rule set, and their profile (`rfm.parquet`, `profile/`).
+    Rfm {
+        /// The rule set (adapted to the data: [`crate::segment::rules_for_data`]).
+        rules: RuleSet,
+        /// Bins and ties.
+        params: RfmParams,
+    },
+    /// Where one group beats another (`compare/`).
+    Compare {
+        /// Group and outcome columns of the customers file.
+        group: String,
+        /// See `group`.
+        outcome: String,
+        /// The search and its tests.
+        params: CompareParams,
+    },
+    /// Clusters (`clusters/clusters.parquet`, `clusters/clusters.json`).
+    Cluster(ClusterAnalysisParams),
+    /// CLV (`clv/clv.parquet` and `clv/clv.json`; a stage named `clv_holdout` writes
+    /// `clv/holdout.*`).
+    Clv(ClvParams),
+    /// A prediction (`<stage name>/`).
+    Predict(PredictParams),
+    /// Hidden segments (`hidden/`).
+    Hidden(HiddenAnalysisParams),
+}
+
+/// One stage of a plan.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Its name in the summary (`rfm`, `clv_holdout`, `churn`, ...).
+    pub name: String,
+    /// What it does.
+    pub params: StageParams,
+}
+
+impl Stage {
+    /// A stage.
+    pub fn new(name: &str, params: StageParams) -> Stage {
+        Stage {
+            name: name.into(),
+            params,
+        }
+    }
+}
+
+/// A stage that ran: where its outputs are and its result's summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageRecord {
+    /// The stage's name.
+    pub stage: String,
+    /// Its output (file or directory).
+    pub output: PathBuf,
+    /// Its typed result as JSON (the file the report reads).
+    pub summary: serde_json::Value,
+}
+
+/// A stage that did not run, with its typed error.
+#[derive(Debug)]
+pub struct StageFailure {
+    /// The stage's name.
+    pub stage: String,
+    /// Why.
+    pub error: Error,
+}
+
+/// What [`run`] did.
+#[derive(Debug, Default)]
+pub struct PipelineOutcome {
+    /// The stages that ran, in order.
+    pub ran: Vec<StageRecord>,
+    /// The stages that failed or could not run, with the reason.
+    pub failed: Vec<StageFailure>,
+}
+
+/// Runs the plan on `data` (and `mart`, built from it, for the RFM stage), each stage into its
+/// place in `out`. Files of an earlier run that would bring a section into the report are
+/// removed first.
+pub fn run(
+    data: &Data,
+    mart: Mart,
+    plan: &[Stage],
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<PipelineOutcome> {
+    for (_, key) in crate::report::results::SECTION_FILES {
+        let p = out.join(key);
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    let mut mart = Some(mart);
+    let mut done = PipelineOutcome::default();
+    for stage in plan {
+        progress.begin(&format!("running {}", stage.name), 0);
+        let r = match &stage.params {
+            StageParams::Rfm { rules, params } => match mart.take() {
+                Some(m) => rfm_stage(data, m, rules, params, out, progress),
+                None => Err(Error::Config("the RFM stage runs once".into())),
+            },
+            other => run_stage(&stage.name, other, data, out, progress),
+        };
+        progress.finish();
+        match r {
+            Ok((output, summary)) => done.ran.push(StageRecord {
+                stage: stage.name.clone(),
+                output,
+                summary,
+            }),
+            Err(error) => done.failed.push(StageFailure {
+                stage: stage.name.clone(),
+                error,
+            }),
+        }
+    }
+    Ok(done)
+}
+
+fn json(v: &impl Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::Data(e.to_string()))
+}
+
+fn need<'a>(t: &'a Option<TableReader>, what: &str) -> Result<&'a TableReader> {
+    t.as_ref()
+        .ok_or_else(|| Error::Config(format!("no {what} file")))
+}
+
+/// One stage other than RFM; returns its output and its summary.
+fn run_stage(
+    name: &str,
+    params: &StageParams,
+    data: &Data,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<(PathBuf, serde_json::Value)> {
+    match params {
+        StageParams::Rfm { .. } => Err(Error::Config("the RFM stage needs the mart".into())),
+        StageParams::Compare {
+            group,
+            outcome,
+            params,
+        } => {
+            let customers = need(&data.customers, "customers")?;
+            if !customers.has_column(group) || !customers.has_column(outcome) {
+                return Err(Error::Config(format!(
+                    "the customers file has no {group} and {outcome} columns"
+                )));
+            }
+            let d =
+                crate::uplift::CompareData::load(customers, group, outcome, None, &[], progress)?;
+            let cmp = crate::uplift::compare(&d, params, progress)?;
+            let names = customers
+                .present()
+                .iter()
+                .map(|p| (p.spec.name.to_string(), p.source.clone()))
+                .collect();
+            let dir = out.join("compare");
+            cmp.write_to(&dir, &names, "customers", "customer_id")?;
+            Ok((dir, serde_json::json!({"routed": cmp.routing().len()})))
+        }
+        StageParams::Cluster(p) => {
+            let dir = out.join("clusters");
+            let path = dir.join("clusters.parquet");
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let mut a = crate::cluster::analysis::analyze(
+                &data.tx,
+                data.customers.as_ref(),
+                p,
+                None,
+                progress,
+            )?;
+            a.summary.output = Some(path.display().to_string());
+            a.write_labels(&path)?;
+            a.summary.write_to(&dir.join("clusters.json"))?;
+            Ok((path, json(&a.summary)?))
+        }
+        StageParams::Clv(p) => {
+            let dir = out.join("clv");
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let stem = if name == "clv_holdout" {
+                "holdout"
+            } else {
+                "clv"
+            };
+            let path = dir.join(format!("{stem}.parquet"));
+            let t0 = std::time::Instant::now();
+            let a = crate::clv::analysis::analyze(&data.tx, p, progress)?;
+            a.write_table(&path, p)?;
+            let mut s = a.to_summary(p, None, t0.elapsed().as_secs_f64());
+            s.output = Some(path.display().to_string());
+            s.write_to(&dir.join(format!("{stem}.json")))?;
+            Ok((path, json(&s)?))
+        }
+        StageParams::Predict(p) => {
+            let dir = out.join(name);
+            let d = crate::predict::PredictData::from_tables(
+                Some(&data.tx),
+                data.customers.as_ref(),
+                data.events.as_ref(),
+                p,
+                progress,
+            )?;
+            let o = crate::predict::fit(&d, p, None, progress)?;
+            o.write_to(&dir, &d, p)?;
+            Ok((dir, json(&o.result.metrics)?))
+        }
+        StageParams::Hidden(p) => {
+            let dir = out.join("hidden");
+            let exclude: Vec<&str> = p.truth.as_deref().into_iter().collect();
+            let table = crate::hidden::customer_table(
+                &data.tx,
+                data.customers.as_ref(),
+                &exclude,
+                progress,
+            )?;
+            let a = crate::hidden::analysis::analyze(&table, p)?;
+            a.write_to(&dir)?;
+            Ok((dir, json(&a.report)?))
+        }
+    }
+}
+
+/// RFM segments of the mart with their profile: `rfm.parquet` and `profile/`.
+fn rfm_stage(
+    data: &Data,
+    mart: Mart,
+    rules: &RuleSet,
+    params: &RfmParams,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<(PathBuf, serde_json::Value)> {
+    let customers = data.customers.as_ref();
+    let result = crate::segment::rfm(mart, customers, rules, params, progress)?;
+    let meta = vec![
+        ("segmint.task".to_string(), "rfm".to_string()),
+        (
+            "segmint.ref_date".to_string(),
+            crate::data::timestamp::format_date(result.mart.ref_day),
+        ),
+        ("segmint.rules".to_string(), rules.name.clone()),
+    ];
+    let path = out.join("rfm.parquet");
+    crate::output::write_table(&result.to_record_batch()?, &path, &meta)?;
+    let attrs = customers
+        .map(|c| profile::load_attributes(c, &result.mart, progress))
+        .transpose()?;
+    let actions = crate::segment::rules_for_data(rules, customers).0.actions();
+    let prof = profile::profile(
+        &result.segment_names,
+        &result.segment,
+        &result.mart,
+        attrs.as_ref(),
+        &actions,
+    );
+    prof.write(&out.join("profile"), &meta)?;
+    Ok((path, serde_json::json!({"rules": rules.name})))
+}
