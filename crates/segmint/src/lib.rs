@@ -34,6 +34,7 @@ pub mod segment;
 mod slices;
 pub mod sql;
 pub mod stats;
+pub mod table;
 pub mod uplift;
 
 pub use error::{Error, Result};

@@ -27,7 +27,7 @@ use super::kmeans::KMeansParams;
 use super::names::{name_clusters, ClusterName};
 use super::other::{assign_all, dbscan, minibatch, ward};
 use super::select::{select_k, Selection};
-use super::{rfm_z_means, FeatureParams, Matrix, Scaling};
+use super::{rfm_z_means, FeatureParams, Scaling, Table};
 use crate::error::{Error, Result};
 use crate::mart::Mart;
 use crate::progress::Progress;
@@ -139,7 +139,7 @@ pub struct ClusterFit {
 }
 
 /// Clusters the rows of `x` as `p` says.
-pub fn fit_clusters(x: &Matrix, p: &ClusterParams, progress: &dyn Progress) -> Result<ClusterFit> {
+pub fn fit_clusters(x: &Table, p: &ClusterParams, progress: &dyn Progress) -> Result<ClusterFit> {
     p.check()?;
     let timed = |what: &str| progress.begin(what, 0);
     let k_fixed = match p.k {
@@ -331,7 +331,7 @@ impl ClusterModel {
 
     /// Puts the rows of `x` (built with the model's features and scaling) into the nearest
     /// cluster; `x` must have the model's feature columns.
-    pub fn assign(&self, x: &Matrix, progress: &dyn Progress) -> Result<ClusterFit> {
+    pub fn assign(&self, x: &Table, progress: &dyn Progress) -> Result<ClusterFit> {
         let width = self.centers.first().map_or(0, Vec::len);
         if x.cols != width {
             return Err(Error::Config(format!(
@@ -368,7 +368,7 @@ mod tests {
             let (cx, cy) = if i % 2 == 0 { (0.0, 0.0) } else { (10.0, 10.0) };
             data.extend([cx + (i % 7) as f64 * 0.1, cy + (i % 5) as f64 * 0.1]);
         }
-        let x = Matrix {
+        let x = Table {
             rows: 200,
             cols: 2,
             data,

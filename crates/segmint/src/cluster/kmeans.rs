@@ -14,7 +14,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::Matrix;
+use super::Table;
 use crate::error::{Error, Result};
 
 const BLOCK: usize = 4096;
@@ -113,7 +113,7 @@ pub(crate) fn nearest(x: &[f64], centers: &[Vec<f64>]) -> (u32, f64) {
 /// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`: 2 + ln k candidates per step, drawn with
 /// probability proportional to the squared distance to the nearest chosen center; the one that
 /// lowers the potential most is kept).
-fn kmeans_pp(x: &Matrix, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<Vec<f64>> {
+fn kmeans_pp(x: &Table, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<Vec<f64>> {
     match x.cols {
         1 => kmeans_pp_d::<1>(x, k, rng),
         2 => kmeans_pp_d::<2>(x, k, rng),
@@ -147,11 +147,7 @@ fn draw(w: &[f64], block_sums: &[f64], r: f64) -> usize {
     w.iter().rposition(|&v| v > 0.0).unwrap_or(w.len() - 1)
 }
 
-fn kmeans_pp_d<const D: usize>(
-    x: &Matrix,
-    k: usize,
-    rng: &mut Xoshiro256PlusPlus,
-) -> Vec<Vec<f64>> {
+fn kmeans_pp_d<const D: usize>(x: &Table, k: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<Vec<f64>> {
     let n = x.rows;
     let d = x.cols;
     let trials = 2 + (k as f64).ln() as usize;
@@ -285,7 +281,7 @@ impl<'a> Centers<'a> {
 /// center of every point. `D` is the number of features when it is small (the distance loop is
 /// unrolled), 0 for any other number.
 fn pass<const D: usize>(
-    x: &Matrix,
+    x: &Table,
     c: &Centers,
     b: &mut Bounds,
     first: bool,
@@ -372,7 +368,7 @@ struct Columns {
 }
 
 impl Columns {
-    fn new(x: &Matrix) -> Self {
+    fn new(x: &Table) -> Self {
         let n = x.rows;
         let mut data = vec![0.0; n * x.cols];
         for (i, row) in x.data.chunks_exact(x.cols).enumerate() {
@@ -562,7 +558,7 @@ fn add_fixed<const D: usize>(acc: &mut [f64], row: &[f64]) {
 }
 
 /// [`pass`] with the distance loop unrolled for up to 8 features.
-fn run_pass(x: &Matrix, c: &Centers, b: &mut Bounds, first: bool, exact_inertia: bool) -> Pass {
+fn run_pass(x: &Table, c: &Centers, b: &mut Bounds, first: bool, exact_inertia: bool) -> Pass {
     match x.cols {
         1 => pass::<1>(x, c, b, first, exact_inertia),
         2 => pass::<2>(x, c, b, first, exact_inertia),
@@ -577,7 +573,7 @@ fn run_pass(x: &Matrix, c: &Centers, b: &mut Bounds, first: bool, exact_inertia:
 }
 
 impl KMeansParams {
-    fn check(&self, x: &Matrix) -> Result<()> {
+    fn check(&self, x: &Table) -> Result<()> {
         if self.n_clusters < 1 {
             return Err(Error::Config("n_clusters must be at least 1".into()));
         }
@@ -602,7 +598,7 @@ impl KMeansParams {
     }
 
     /// Fits k-means to the rows of `x`.
-    pub fn fit(&self, x: &Matrix) -> Result<KMeans> {
+    pub fn fit(&self, x: &Table) -> Result<KMeans> {
         self.check(x)?;
         let n = x.rows as f64;
         // tolerance relative to the mean variance of the features (scikit-learn's _tolerance)
@@ -692,7 +688,7 @@ impl KMeansParams {
 
 impl KMeans {
     /// The nearest center of each row of `x` (features built the same way as for the fit).
-    pub fn predict(&self, x: &Matrix) -> Vec<u32> {
+    pub fn predict(&self, x: &Table) -> Vec<u32> {
         (0..x.rows)
             .into_par_iter()
             .map(|i| nearest(x.row(i), &self.centers).0)
@@ -704,7 +700,7 @@ impl KMeans {
 mod tests {
     use super::*;
 
-    fn blobs(centers: &[[f64; 2]], per: usize, seed: u64) -> Matrix {
+    fn blobs(centers: &[[f64; 2]], per: usize, seed: u64) -> Table {
         use rand_distr::{Distribution, Normal};
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let noise = Normal::new(0.0, 0.3).unwrap();
@@ -715,7 +711,7 @@ mod tests {
                 data.push(c[1] + noise.sample(&mut rng));
             }
         }
-        Matrix {
+        Table {
             rows: centers.len() * per,
             cols: 2,
             data,
@@ -763,7 +759,7 @@ mod tests {
     }
 
     /// Plain Lloyd iterations (every distance, every pass) from the same seeding.
-    fn lloyd(x: &Matrix, p: &KMeansParams, init: usize) -> (Vec<u32>, Vec<Vec<f64>>, usize) {
+    fn lloyd(x: &Table, p: &KMeansParams, init: usize) -> (Vec<u32>, Vec<Vec<f64>>, usize) {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(
             p.seed ^ (init as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         );
@@ -845,7 +841,7 @@ mod tests {
         // 10 features: the general (not unrolled) pass; 20 clusters
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
         let data: Vec<f64> = (0..3000 * 10).map(|_| rng.random::<f64>()).collect();
-        let x = Matrix {
+        let x = Table {
             rows: 3000,
             cols: 10,
             data,

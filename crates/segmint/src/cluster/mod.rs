@@ -30,21 +30,7 @@ use crate::data::customers::{AttrColumn, Attributes};
 use crate::data::values::ValueRef;
 use crate::error::{Error, Result};
 use crate::mart::Mart;
-
-/// A dense row-major feature matrix.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Matrix {
-    pub rows: usize,
-    pub cols: usize,
-    pub data: Vec<f64>,
-    pub names: Vec<String>,
-}
-
-impl Matrix {
-    pub fn row(&self, i: usize) -> &[f64] {
-        &self.data[i * self.cols..(i + 1) * self.cols]
-    }
-}
+pub use crate::table::Table;
 
 /// Transform applied to each numeric feature before scaling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,17 +231,17 @@ pub fn is_mart_feature(name: &str) -> bool {
 }
 
 /// The features of every mart customer as `p` says.
-pub fn features(mart: &Mart, p: &FeatureParams) -> Result<Matrix> {
+pub fn features(mart: &Mart, p: &FeatureParams) -> Result<Table> {
     Ok(features_with_scaling(mart, p)?.0)
 }
 
 /// [`features`] and the scaling fitted on this mart.
-pub fn features_with_scaling(mart: &Mart, p: &FeatureParams) -> Result<(Matrix, Scaling)> {
+pub fn features_with_scaling(mart: &Mart, p: &FeatureParams) -> Result<(Table, Scaling)> {
     build_features(mart, None, p, None)
 }
 
 /// Features built with a scaling fitted before (for new customers).
-pub fn features_scaled(mart: &Mart, p: &FeatureParams, scaling: &Scaling) -> Result<Matrix> {
+pub fn features_scaled(mart: &Mart, p: &FeatureParams, scaling: &Scaling) -> Result<Table> {
     Ok(build_features(mart, None, p, Some(scaling))?.0)
 }
 
@@ -268,7 +254,7 @@ pub fn features_joined(
     joined: Option<&Joined>,
     p: &FeatureParams,
     fitted: Option<&Scaling>,
-) -> Result<(Matrix, Scaling)> {
+) -> Result<(Table, Scaling)> {
     build_features(mart, joined, p, fitted)
 }
 
@@ -292,7 +278,7 @@ fn build_features(
     joined: Option<&Joined>,
     p: &FeatureParams,
     fitted: Option<&Scaling>,
-) -> Result<(Matrix, Scaling)> {
+) -> Result<(Table, Scaling)> {
     if p.columns.is_empty() && p.categorical.is_empty() {
         return Err(Error::Config("no clustering features chosen".into()));
     }
@@ -394,7 +380,7 @@ fn build_features(
         )));
     }
     Ok((
-        Matrix {
+        Table {
             rows: n,
             cols: d,
             data,

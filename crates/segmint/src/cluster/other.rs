@@ -11,16 +11,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::kmeans::{dist2, nearest, KMeans, KMeansParams};
-use super::Matrix;
+use super::Table;
 use crate::error::{Error, Result};
 
 /// Rows `idx` of `x` as a new matrix.
-fn subset(x: &Matrix, idx: &[usize]) -> Matrix {
+fn subset(x: &Table, idx: &[usize]) -> Table {
     let mut data = Vec::with_capacity(idx.len() * x.cols);
     for &i in idx {
         data.extend_from_slice(x.row(i));
     }
-    Matrix {
+    Table {
         rows: idx.len(),
         cols: x.cols,
         data,
@@ -46,7 +46,7 @@ fn sample_rows(n: usize, m: usize, seed: u64) -> Vec<usize> {
 /// over the data or when the smoothed batch inertia has not improved for 10 steps. Labels and
 /// inertia come from a final full assignment. Faster than k-means on very large data; the inertia
 /// is usually within a few per cent, not the same.
-pub fn minibatch(x: &Matrix, p: &KMeansParams, batch_size: usize) -> Result<KMeans> {
+pub fn minibatch(x: &Table, p: &KMeansParams, batch_size: usize) -> Result<KMeans> {
     if batch_size < 1 {
         return Err(Error::Config("batch size must be at least 1".into()));
     }
@@ -127,7 +127,7 @@ pub fn minibatch(x: &Matrix, p: &KMeansParams, batch_size: usize) -> Result<KMea
 }
 
 /// Nearest center of every row and the inertia (per-block sums added in order).
-pub fn assign_all(x: &Matrix, centers: &[Vec<f64>]) -> (Vec<u32>, f64) {
+pub fn assign_all(x: &Table, centers: &[Vec<f64>]) -> (Vec<u32>, f64) {
     let parts: Vec<(Vec<u32>, f64)> = x
         .data
         .par_chunks(4096 * x.cols)
@@ -172,7 +172,7 @@ pub struct Clustering {
     pub inertia: f64,
 }
 
-fn means(x: &Matrix, labels: &[u32], k: usize) -> (Vec<Vec<f64>>, f64) {
+fn means(x: &Table, labels: &[u32], k: usize) -> (Vec<Vec<f64>>, f64) {
     let mut sums = vec![vec![0.0; x.cols]; k];
     let mut cnt = vec![0usize; k];
     for (i, &l) in labels.iter().enumerate() {
@@ -201,7 +201,7 @@ fn means(x: &Matrix, labels: &[u32], k: usize) -> (Vec<Vec<f64>>, f64) {
 /// the `kodama` crate's implementation of the fastcluster algorithms) on a seeded sample of
 /// `sample_size` rows, cut at `k` clusters; every row then goes to the nearest cluster mean.
 /// Memory is sample_size^2 / 2 distances (5,000 rows: 100 MB).
-pub fn ward(x: &Matrix, k: usize, sample_size: usize, seed: u64) -> Result<Clustering> {
+pub fn ward(x: &Table, k: usize, sample_size: usize, seed: u64) -> Result<Clustering> {
     let idx = sample_rows(x.rows, sample_size, seed);
     let m = idx.len();
     if k < 1 || m < k {
@@ -263,13 +263,13 @@ pub fn ward(x: &Matrix, k: usize, sample_size: usize, seed: u64) -> Result<Clust
 /// A uniform grid with cells of side `eps`: neighbours within `eps` are in the 3^d surrounding
 /// cells (used for up to 6 features; more features fall back to a scan).
 struct Grid<'a> {
-    x: &'a Matrix,
+    x: &'a Table,
     eps: f64,
     cells: HashMap<Vec<i64>, Vec<usize>>,
 }
 
 impl<'a> Grid<'a> {
-    fn new(x: &'a Matrix, rows: &[usize], eps: f64) -> Self {
+    fn new(x: &'a Table, rows: &[usize], eps: f64) -> Self {
         let mut cells: HashMap<Vec<i64>, Vec<usize>> = HashMap::new();
         for &i in rows {
             cells.entry(Self::key(x.row(i), eps)).or_default().push(i);
@@ -313,7 +313,7 @@ impl<'a> Grid<'a> {
 /// of the sorted distances to the `min_samples`-th nearest neighbour. Every row outside the
 /// sample takes the cluster of its nearest core point within `eps`, else it is noise.
 pub fn dbscan(
-    x: &Matrix,
+    x: &Table,
     eps: Option<f64>,
     min_samples: usize,
     sample_size: usize,
@@ -405,7 +405,7 @@ pub fn dbscan(
 }
 
 /// Knee of the ascending sorted distances to the `min_samples`-th nearest sampled row.
-fn choose_eps(x: &Matrix, idx: &[usize], min_samples: usize) -> f64 {
+fn choose_eps(x: &Table, idx: &[usize], min_samples: usize) -> f64 {
     let kth = min_samples
         .saturating_sub(1)
         .min(idx.len().saturating_sub(1));
@@ -440,7 +440,7 @@ mod tests {
     use super::*;
     use crate::cluster::adjusted_rand_index;
 
-    fn blobs(centers: &[[f64; 2]], per: usize, sd: f64, seed: u64) -> (Matrix, Vec<u32>) {
+    fn blobs(centers: &[[f64; 2]], per: usize, sd: f64, seed: u64) -> (Table, Vec<u32>) {
         use rand_distr::{Distribution, Normal};
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let noise = Normal::new(0.0, sd).unwrap();
@@ -453,7 +453,7 @@ mod tests {
                 truth.push(b as u32);
             }
         }
-        let x = Matrix {
+        let x = Table {
             rows: truth.len(),
             cols: 2,
             data,

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::kmeans::{KMeans, KMeansParams};
-use super::Matrix;
+use super::Table;
 use crate::error::{Error, Result};
 
 /// Scores of one k.
@@ -48,7 +48,7 @@ pub struct Selection {
 /// The sampled rows are grouped by label into column-major arrays, and the distances from one
 /// row to a group are summed 8 at a time (vectorised, AVX2 when present; the same bits either
 /// way): 10,000 rows take well under a second on one core.
-pub fn silhouette(x: &Matrix, labels: &[u32], idx: &[usize], k: usize) -> f64 {
+pub fn silhouette(x: &Table, labels: &[u32], idx: &[usize], k: usize) -> f64 {
     let m = idx.len();
     let d = x.cols;
     let groups = k + 1;
@@ -149,7 +149,7 @@ pub fn silhouette_rows(n: usize, m: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Calinski–Harabasz and Davies–Bouldin indices of a fitted model on `x`.
-pub fn ch_db(x: &Matrix, m: &KMeans) -> (f64, f64) {
+pub fn ch_db(x: &Table, m: &KMeans) -> (f64, f64) {
     let k = m.centers.len();
     let n = x.rows;
     let d = x.cols;
@@ -222,7 +222,7 @@ pub fn knee(ks: &[usize], y: &[f64]) -> usize {
 
 /// Fits k-means for every k in `k_min..=k_max` and chooses one (see the module docs).
 pub fn select_k(
-    x: &Matrix,
+    x: &Table,
     base: &KMeansParams,
     k_min: usize,
     k_max: usize,
@@ -315,7 +315,7 @@ pub fn select_k(
 mod tests {
     use super::*;
 
-    fn blobs(n_blobs: usize, per: usize) -> Matrix {
+    fn blobs(n_blobs: usize, per: usize) -> Table {
         use rand_distr::{Distribution, Normal};
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
         let noise = Normal::new(0.0, 0.4).unwrap();
@@ -328,7 +328,7 @@ mod tests {
                 data.push(cy + noise.sample(&mut rng));
             }
         }
-        Matrix {
+        Table {
             rows: n_blobs * per,
             cols: 2,
             data,
@@ -362,7 +362,7 @@ mod tests {
     fn silhouette_by_hand() {
         // two clusters on a line: {0, 1} and {10, 11}. Point 0: a = 1, b = (10 + 11) / 2 = 10.5,
         // s = 1 - 1/10.5; point 1: a = 1, b = 9.5, s = 1 - 1/9.5; symmetric for the others.
-        let x = Matrix {
+        let x = Table {
             rows: 4,
             cols: 1,
             data: vec![0.0, 1.0, 10.0, 11.0],
