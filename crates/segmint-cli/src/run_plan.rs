@@ -12,16 +12,9 @@ use crate::ui::InputArgs;
 
 use segmint::report::results::RUN_STAGES as STAGES;
 
-/// The stages run as subcommands, which take options from `[run.<stage>]`.
-pub const SUBCOMMAND_STAGES: [&str; 7] = [
-    "cluster",
-    "clv",
-    "clv_holdout",
-    "churn",
-    "value",
-    "conversion",
-    "hidden",
-];
+/// The stages run as subcommands, which take options from `[run.<stage>]`: every stage after
+/// rfm and compare.
+pub const SUBCOMMAND_STAGES: &[&str] = STAGES.split_at(2).1;
 
 /// Options `segmint run` sets itself; a `[run.<stage>]` table may not set them.
 const RESERVED: [&str; 13] = [
@@ -157,7 +150,11 @@ pub fn load_config(path: Option<&Path>) -> Result<RunConfig> {
             other => anyhow::bail!(
                 "{}: [run] {other}: unknown key; the keys are stages, skip, seed, ref_date, rules, group, outcome and the tables {}",
                 path.display(),
-                SUBCOMMAND_STAGES.map(|s| format!("[run.{s}]")).join(", ")
+                SUBCOMMAND_STAGES
+                    .iter()
+                    .map(|s| format!("[run.{s}]"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
