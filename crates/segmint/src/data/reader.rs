@@ -583,6 +583,30 @@ impl TableReader {
         .ok()
     }
 
+    /// The canonical batch of `n` rows starting at data row `row`: each of `cols` taken by
+    /// `column` and normalized to its canonical type and name.
+    fn canonical_batch(
+        &self,
+        cols: &[ReadCol],
+        row: u64,
+        n: usize,
+        column: impl Fn(&ReadCol) -> Result<ArrayRef>,
+    ) -> Result<RecordBatch> {
+        let mut fields = Vec::with_capacity(cols.len());
+        let mut arrays = Vec::with_capacity(cols.len());
+        for p in cols {
+            let arr = normalize(&self.path, p, &column(p)?, row)?;
+            fields.push(Field::new(&p.name, arr.data_type().clone(), true));
+            arrays.push(arr);
+        }
+        RecordBatch::try_new_with_options(
+            Arc::new(Schema::new(fields)),
+            arrays,
+            &arrow_array::RecordBatchOptions::new().with_row_count(Some(n)),
+        )
+        .map_err(|e| Error::format(&self.path, e))
+    }
+
     /// One in-memory batch as canonical chunks of at most [`BATCH_ROWS`] rows.
     fn read_memory_batch(
         &self,
@@ -596,20 +620,8 @@ impl TableReader {
         while offset < unit_rows || (unit_rows == 0 && offset == 0) {
             let n = BATCH_ROWS.min(unit_rows - offset);
             let row = first_row + offset as u64;
-            let mut fields = Vec::with_capacity(cols.len());
-            let mut arrays = Vec::with_capacity(cols.len());
-            for p in cols {
-                let arr = batch.column(p.index).slice(offset, n);
-                let arr = normalize(&self.path, p, &arr, row)?;
-                fields.push(Field::new(&p.name, arr.data_type().clone(), true));
-                arrays.push(arr);
-            }
-            let chunk = RecordBatch::try_new_with_options(
-                Arc::new(Schema::new(fields)),
-                arrays,
-                &arrow_array::RecordBatchOptions::new().with_row_count(Some(n)),
-            )
-            .map_err(|e| Error::format(&self.path, e))?;
+            let chunk =
+                self.canonical_batch(cols, row, n, |p| Ok(batch.column(p.index).slice(offset, n)))?;
             if n > 0 {
                 f(&Chunk {
                     path: &self.path,
@@ -654,25 +666,14 @@ impl TableReader {
                 )
             })?;
             let n = batch.num_rows();
-            let mut fields = Vec::with_capacity(cols.len());
-            let mut arrays = Vec::with_capacity(cols.len());
-            for p in cols {
-                let arr = batch.column_by_name(&p.source).ok_or_else(|| {
+            let batch = self.canonical_batch(cols, row, n, |p| {
+                batch.column_by_name(&p.source).cloned().ok_or_else(|| {
                     Error::format(
                         &self.path,
                         format!("column {} vanished while reading", p.source),
                     )
-                })?;
-                let arr = normalize(&self.path, p, arr, row)?;
-                fields.push(Field::new(&p.name, arr.data_type().clone(), true));
-                arrays.push(arr);
-            }
-            let batch = RecordBatch::try_new_with_options(
-                Arc::new(Schema::new(fields)),
-                arrays,
-                &arrow_array::RecordBatchOptions::new().with_row_count(Some(n)),
-            )
-            .map_err(|e| Error::format(&self.path, e))?;
+                })
+            })?;
             f(&Chunk {
                 path: &self.path,
                 first_row: row,

@@ -336,6 +336,12 @@ pub fn clv(dir: &Path) -> Result<Section> {
     })
 }
 
+/// The label window in words: its length when the result records it (a training table's
+/// does not).
+fn window(horizon_days: Option<i64>) -> String {
+    horizon_days.map_or("the label window".into(), |d| format!("the {d} days"))
+}
+
 /// Churn: quality, risk bands and what drives the model.
 pub fn churn(dir: &Path) -> Result<Section> {
     let PredictResult {
@@ -347,8 +353,8 @@ pub fn churn(dir: &Path) -> Result<Section> {
         crate::predict::Metrics::Regression(_) => None,
     };
     let mut blocks = vec![Block::Text(format!(
-        "Churn = no purchase in the {} days after the cutoff {}; churn rate {}. Gradient boosting on held-out customers: ROC-AUC {:.3} (logistic baseline {:.3}).",
-        m.horizon_days.unwrap_or(90),
+        "Churn = no purchase in {} after the cutoff {}; churn rate {}. Gradient boosting on held-out customers: ROC-AUC {:.3} (logistic baseline {:.3}).",
+        window(m.horizon_days),
         m.cutoff.as_deref().unwrap_or("-"),
         svg::format_value(m.churn_rate.unwrap_or(f64::NAN), Format::Percent),
         m.test_auc.unwrap_or(f64::NAN),
@@ -557,8 +563,8 @@ pub fn value(dir: &Path) -> Result<Section> {
         title: "90-day value".into(),
         blocks: vec![
             Block::Text(format!(
-                "Revenue per customer in the {} days after the cutoff, predicted by gradient boosting: on held-out customers MAE {:.2}, RMSE {:.2}, R² {:.3}.",
-                m.horizon_days.unwrap_or(90),
+                "Revenue per customer in {} after the cutoff, predicted by gradient boosting: on held-out customers MAE {:.2}, RMSE {:.2}, R² {:.3}.",
+                window(m.horizon_days),
                 m.mae.unwrap_or(f64::NAN),
                 m.rmse.unwrap_or(f64::NAN),
                 m.r2.unwrap_or(f64::NAN)
