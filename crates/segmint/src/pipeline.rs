@@ -1,5 +1,6 @@
 //! The whole analysis in one process: a plan of stages run on tables opened once and a mart
-//! built once, each stage writing its typed result into its own directory of the output
+//! built once (the RFM, cluster and hidden-segment stages share it, and with it one reference
+//! date), each stage writing its typed result into its own directory of the output
 //! (the layout the report reads, [`crate::report::results::SECTION_FILES`]). A stage that
 //! fails is recorded with its typed error and the others go on.
 //!
@@ -29,6 +30,7 @@ use serde::Serialize;
 
 use crate::cluster::analysis::ClusterAnalysisParams;
 use crate::clv::analysis::ClvParams;
+use crate::data::customers::LeftOutColumn;
 use crate::data::reader::TableReader;
 use crate::data::{ColumnMap, Inputs, TableKind};
 use crate::error::{Error, Result};
@@ -119,6 +121,17 @@ pub struct StageRecord {
     pub output: PathBuf,
     /// Its typed result as JSON (the file the report reads).
     pub summary: serde_json::Value,
+    /// What a user should know about its input: columns left out, values filled in, rules
+    /// adapted, customers left out (each with a count).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// What one stage returns: its output, its summary and its notes.
+struct Ran {
+    output: PathBuf,
+    summary: serde_json::Value,
+    notes: Vec<String>,
 }
 
 /// A stage that did not run, with its typed error.
@@ -139,9 +152,8 @@ pub struct PipelineOutcome {
     pub failed: Vec<StageFailure>,
 }
 
-/// Runs the plan on `data` (and `mart`, built from it, for the RFM stage), each stage into its
-/// place in `out`. Files of an earlier run that would bring a section into the report are
-/// removed first.
+/// Runs the plan on `data` and `mart` (built from it), each stage into its place in `out`.
+/// Files of an earlier run that would bring a section into the report are removed first.
 pub fn run(
     data: &Data,
     mart: Mart,
@@ -155,23 +167,17 @@ pub fn run(
             std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
         }
     }
-    let mut mart = Some(mart);
     let mut done = PipelineOutcome::default();
     for stage in plan {
         progress.begin(&format!("running {}", stage.name), 0);
-        let r = match &stage.params {
-            StageParams::Rfm { rules, params } => match mart.take() {
-                Some(m) => rfm_stage(data, m, rules, params, out, progress),
-                None => Err(Error::Config("the RFM stage runs once".into())),
-            },
-            other => run_stage(&stage.name, other, data, out, progress),
-        };
+        let r = run_stage(&stage.name, &stage.params, data, &mart, out, progress);
         progress.finish();
         match r {
-            Ok((output, summary)) => done.ran.push(StageRecord {
+            Ok(r) => done.ran.push(StageRecord {
                 stage: stage.name.clone(),
-                output,
-                summary,
+                output: r.output,
+                summary: r.summary,
+                notes: r.notes,
             }),
             Err(error) => done.failed.push(StageFailure {
                 stage: stage.name.clone(),
@@ -191,16 +197,21 @@ fn need<'a>(t: &'a Option<TableReader>, what: &str) -> Result<&'a TableReader> {
         .ok_or_else(|| Error::Config(format!("no {what} file")))
 }
 
-/// One stage other than RFM; returns its output and its summary.
+fn notes_of(left_out: &[LeftOutColumn]) -> Vec<String> {
+    left_out.iter().map(LeftOutColumn::note).collect()
+}
+
+/// One stage on the shared tables and mart.
 fn run_stage(
     name: &str,
     params: &StageParams,
     data: &Data,
+    mart: &Mart,
     out: &Path,
     progress: &dyn Progress,
-) -> Result<(PathBuf, serde_json::Value)> {
+) -> Result<Ran> {
     match params {
-        StageParams::Rfm { .. } => Err(Error::Config("the RFM stage needs the mart".into())),
+        StageParams::Rfm { rules, params } => rfm_stage(data, mart, rules, params, out, progress),
         StageParams::Compare {
             group,
             outcome,
@@ -222,23 +233,37 @@ fn run_stage(
                 .collect();
             let dir = out.join("compare");
             cmp.write_to(&dir, &names, "customers", "customer_id")?;
-            Ok((dir, serde_json::json!({"routed": cmp.routing().len()})))
+            let mut notes = notes_of(&d.columns_left_out);
+            if d.dropped > 0 {
+                notes.push(format!(
+                    "{} customer(s) without a {group} or {outcome} value left out",
+                    d.dropped
+                ));
+            }
+            Ok(Ran {
+                output: dir,
+                summary: serde_json::json!({"routed": cmp.routing().len()}),
+                notes,
+            })
         }
         StageParams::Cluster(p) => {
             let dir = out.join("clusters");
             let path = dir.join("clusters.parquet");
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            let mut a = crate::cluster::analysis::analyze(
-                &data.tx,
-                data.customers.as_ref(),
-                p,
-                None,
-                progress,
-            )?;
+            let customers = data.customers.as_ref();
+            let mut a = if p.ref_day.is_none_or(|d| d == mart.ref_day) {
+                crate::cluster::analysis::analyze_mart(mart, customers, p, None, progress)?
+            } else {
+                crate::cluster::analysis::analyze(&data.tx, customers, p, None, progress)?
+            };
             a.summary.output = Some(path.display().to_string());
             a.write_labels(&path)?;
             a.summary.write_to(&dir.join("clusters.json"))?;
-            Ok((path, json(&a.summary)?))
+            Ok(Ran {
+                output: path,
+                summary: json(&a.summary)?,
+                notes: a.notes(),
+            })
         }
         StageParams::Clv(p) => {
             let dir = out.join("clv");
@@ -255,7 +280,11 @@ fn run_stage(
             let mut s = a.to_summary(p, None, t0.elapsed().as_secs_f64());
             s.output = Some(path.display().to_string());
             s.write_to(&dir.join(format!("{stem}.json")))?;
-            Ok((path, json(&s)?))
+            Ok(Ran {
+                output: path,
+                summary: json(&s)?,
+                notes: Vec::new(),
+            })
         }
         StageParams::Predict(p) => {
             let dir = out.join(name);
@@ -268,20 +297,28 @@ fn run_stage(
             )?;
             let o = crate::predict::fit(&d, p, None, progress)?;
             o.write_to(&dir, &d, p)?;
-            Ok((dir, json(&o.result.metrics)?))
+            Ok(Ran {
+                output: dir,
+                summary: json(&o.result.metrics)?,
+                notes: notes_of(&d.left_out),
+            })
         }
         StageParams::Hidden(p) => {
             let dir = out.join("hidden");
             let exclude: Vec<&str> = p.truth.as_deref().into_iter().collect();
-            let table = crate::hidden::customer_table(
-                &data.tx,
+            let table = crate::hidden::customer_table_from_mart(
+                mart,
                 data.customers.as_ref(),
                 &exclude,
                 progress,
             )?;
             let a = crate::hidden::analysis::analyze(&table, p)?;
             a.write_to(&dir)?;
-            Ok((dir, json(&a.report)?))
+            Ok(Ran {
+                output: dir,
+                summary: json(&a.report)?,
+                notes: notes_of(&table.left_out),
+            })
         }
     }
 }
@@ -289,14 +326,14 @@ fn run_stage(
 /// RFM segments of the mart with their profile: `rfm.parquet` and `profile/`.
 fn rfm_stage(
     data: &Data,
-    mart: Mart,
+    mart: &Mart,
     rules: &RuleSet,
     params: &RfmParams,
     out: &Path,
     progress: &dyn Progress,
-) -> Result<(PathBuf, serde_json::Value)> {
+) -> Result<Ran> {
     let customers = data.customers.as_ref();
-    let result = crate::segment::rfm(mart, customers, rules, params, progress)?;
+    let result = crate::segment::rfm(mart.clone(), customers, rules, params, progress)?;
     let meta = vec![
         ("segmint.task".to_string(), "rfm".to_string()),
         (
@@ -319,5 +356,17 @@ fn rfm_stage(
         &actions,
     );
     prof.write(&out.join("profile"), &meta)?;
-    Ok((path, serde_json::json!({"rules": rules.name})))
+    let notes = result
+        .warnings
+        .iter()
+        .map(|w| match &w.segment {
+            Some(s) => format!("{s}: {}", w.message),
+            None => w.message.clone(),
+        })
+        .collect();
+    Ok(Ran {
+        output: path,
+        summary: serde_json::json!({"rules": rules.name}),
+        notes,
+    })
 }

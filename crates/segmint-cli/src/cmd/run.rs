@@ -189,6 +189,11 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         }
     }
     let done = pipeline::run(&data, mart, &plan, &a.out, &bars)?;
+    for r in &done.ran {
+        for n in &r.notes {
+            note(g, format!("{}: {n}", r.stage));
+        }
+    }
     let mut stages = vec![serde_json::json!({"stage": "mart", "output": mart_path})];
     stages.extend(done.ran.iter().map(|r| serde_json::json!(r)));
     for f in done.failed {

@@ -619,6 +619,18 @@ fn run_demo_pipeline() {
             "clv/clv.json",
         ),
         (
+            "hidden",
+            vec![
+                "segments",
+                "discover",
+                "--seed",
+                "42",
+                "--out",
+                &o("hidden"),
+            ],
+            "hidden/report.json",
+        ),
+        (
             "churn",
             vec![
                 "predict",
@@ -2390,6 +2402,58 @@ fn any_customer_column_by_its_own_name() {
         r.stderr.contains("column \"note\" of") && r.stderr.contains("an identifier"),
         "{}",
         r.stderr
+    );
+
+    // segmint run on the same files: each stage's notes (columns left out, the rule set
+    // adapted to a file without `premium`) are printed and kept in summary.json
+    let o = out("run");
+    let r = segmint(&[
+        "run",
+        "--data",
+        d,
+        "--customers",
+        cu,
+        "--group",
+        "seller group",
+        "--outcome",
+        "won",
+        "--stages",
+        "rfm,compare,hidden",
+        "--out",
+        &o,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let notes = |stage: &str| -> Vec<String> {
+        let st = s["stages"].as_array().unwrap();
+        let st = st.iter().find(|x| x["stage"] == stage).unwrap();
+        st["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    for stage in ["compare", "hidden"] {
+        let n = notes(stage);
+        assert!(
+            n.iter().any(|n| n.starts_with("column \"note\" left out")),
+            "{stage}: {n:?}"
+        );
+        assert!(
+            r.stderr
+                .contains(&format!("{stage}: column \"note\" left out")),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(
+        notes("rfm").iter().any(|n| n.contains("premium")),
+        "{:?}",
+        notes("rfm")
     );
 }
 

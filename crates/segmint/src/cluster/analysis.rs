@@ -280,7 +280,6 @@ pub fn analyze(
     progress: &dyn Progress,
 ) -> Result<ClusterAnalysis> {
     p.fit.check()?;
-    let t0 = Instant::now();
     let fp = saved.map_or(&p.features, |m| &m.features);
     let columns = if needs_full_mart(fp) {
         MartColumns::All
@@ -296,9 +295,24 @@ pub fn analyze(
         },
         progress,
     )?;
+    analyze_mart(&mart, customers, p, saved, progress)
+}
+
+/// [`analyze`] on a mart already built (with every column when the features need them; its
+/// reference date is used, not `p.ref_day`).
+pub fn analyze_mart(
+    mart: &Mart,
+    customers: Option<&TableReader>,
+    p: &ClusterAnalysisParams,
+    saved: Option<&ClusterModel>,
+    progress: &dyn Progress,
+) -> Result<ClusterAnalysis> {
+    p.fit.check()?;
+    let t0 = Instant::now();
+    let fp = saved.map_or(&p.features, |m| &m.features);
     let attrs = customer_attributes(customers, fp, mart.ref_day, progress)?;
-    let joined = attrs.as_ref().map(|a| Joined::new(&mart, a));
-    let (x, scaling) = features_joined(&mart, joined.as_ref(), fp, saved.map(|m| &m.scaling))?;
+    let joined = attrs.as_ref().map(|a| Joined::new(mart, a));
+    let (x, scaling) = features_joined(mart, joined.as_ref(), fp, saved.map(|m| &m.scaling))?;
     let filled = joined.as_ref().map_or_else(Vec::new, |j| {
         fp.columns
             .iter()
@@ -312,7 +326,7 @@ pub fn analyze(
         None => {
             let f = fit_clusters(&x, &p.fit, progress)?;
             // names from the clusters' log-RFM z-scores
-            let names = cluster_names(&mart, &f)?;
+            let names = cluster_names(mart, &f)?;
             (f, p.fit.method, names)
         }
     };
@@ -333,7 +347,7 @@ pub fn analyze(
         silhouette: sil,
         silhouette_sample: sil_idx.len(),
         noise: None,
-        clusters: cluster_rows(&mart, &fit, &names),
+        clusters: cluster_rows(mart, &fit, &names),
         pareto: crate::revenue::pareto(&mart.monetary),
         details: fit.details.clone(),
         selection: fit.selection.clone(),
@@ -342,7 +356,7 @@ pub fn analyze(
         output: None,
     };
     let mut a = ClusterAnalysis {
-        customer_id: mart.customer_id,
+        customer_id: mart.customer_id.clone(),
         fit,
         names,
         features: fp.clone(),

@@ -63,6 +63,13 @@ pub struct LeftOutColumn {
     pub reason: String,
 }
 
+impl LeftOutColumn {
+    /// The note for a column an analysis could not use.
+    pub fn note(&self) -> String {
+        format!("column {:?} left out: {}", self.column, self.reason)
+    }
+}
+
 /// What a column of the customers file holds once typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -825,8 +825,7 @@ pub fn customer_table(
     exclude: &[&str],
     progress: &dyn crate::progress::Progress,
 ) -> Result<CustomerTable> {
-    use crate::data::customers::{AttrColumn, Attributes, LeftOutColumn};
-    use crate::mart::{build_mart, Mart, MartColumns, MartParams};
+    use crate::mart::{build_mart, MartColumns, MartParams};
     let mart = build_mart(
         tx,
         &MartParams {
@@ -836,6 +835,18 @@ pub fn customer_table(
         },
         progress,
     )?;
+    customer_table_from_mart(&mart, customers, exclude, progress)
+}
+
+/// [`customer_table`] on a mart already built with every column.
+pub fn customer_table_from_mart(
+    mart: &crate::mart::Mart,
+    customers: Option<&crate::data::reader::TableReader>,
+    exclude: &[&str],
+    progress: &dyn crate::progress::Progress,
+) -> Result<CustomerTable> {
+    use crate::data::customers::{AttrColumn, Attributes, LeftOutColumn};
+    use crate::mart::Mart;
     let mut names: Vec<String> = Mart::NUMERIC.iter().map(|s| s.to_string()).collect();
     let mut cols = mart.numeric_columns();
     let mut left_out = Vec::new();
@@ -889,7 +900,7 @@ pub fn customer_table(
         }
     }
     Ok(CustomerTable {
-        customer_id: mart.customer_id,
+        customer_id: mart.customer_id.clone(),
         columns: Table::from_columns(names, &cols),
         left_out,
     })
