@@ -57,13 +57,7 @@ impl From<TiesArg> for Ties {
 }
 
 pub fn load_rules(spec: &str) -> Result<RuleSet> {
-    if let Some(r) = RuleSet::builtin(spec) {
-        return Ok(r);
-    }
-    let text = std::fs::read_to_string(spec).with_context(|| {
-        format!("--rules {spec:?}: not a built-in rule set (default, standard) nor a readable file")
-    })?;
-    Ok(RuleSet::from_toml(&text, spec)?)
+    Ok(RuleSet::load(spec)?)
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]

@@ -214,30 +214,15 @@ pub fn segment_labels(
     segments: Option<&std::path::Path>,
     ids: &[String],
 ) -> Result<(Vec<String>, Vec<Option<u32>>)> {
+    use segmint::segment::profile::{read_segments, SegmentFile};
     let file = match segments {
-        Some(p) => segmint::segment::profile::read_segments(p, col)?,
+        Some(p) => read_segments(p, col)?,
         None => {
             let customers = inputs
                 .open_optional(segmint::data::TableKind::Customers, map)?
                 .context("--by needs a customers file (or --segments FILE)")?;
-            let attrs = segmint::data::customers::Attributes::load(
-                &customers,
-                &[col],
-                &segmint::progress::NoProgress,
-            )?;
-            let column = match attrs.column(col) {
-                Some(c) => c,
-                None => anyhow::bail!("--by: {}", attrs.why_missing(&customers, col)),
-            };
-            let rows = attrs.rows_for(ids);
-            let mut f = segmint::segment::profile::SegmentFile::default();
-            for (id, r) in ids.iter().zip(rows) {
-                f.customer_id.push(id.clone());
-                f.segment.push(r.and_then(|r| column.text(r)));
-            }
-            f
+            SegmentFile::from_customers(&customers, col, ids)?
         }
     };
-    let (names, labels, _) = file.align(ids, &[]);
-    Ok((names, labels))
+    Ok(file.labels_for(ids))
 }

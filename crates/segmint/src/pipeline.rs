@@ -26,7 +26,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::analysis::ClusterAnalysisParams;
 use crate::clv::analysis::ClvParams;
@@ -38,8 +38,9 @@ use crate::hidden::analysis::HiddenAnalysisParams;
 use crate::mart::Mart;
 use crate::predict::PredictParams;
 use crate::progress::Progress;
+use crate::segment::analysis::{analyze_mart, RfmAnalysisParams};
 use crate::segment::rules::RuleSet;
-use crate::segment::{profile, RfmParams};
+use crate::segment::RfmParams;
 use crate::uplift::CompareParams;
 
 /// The input tables, opened once for every stage.
@@ -113,7 +114,7 @@ impl Stage {
 }
 
 /// A stage that ran: where its outputs are and its result's summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageRecord {
     /// The stage's name.
     pub stage: String,
@@ -123,8 +124,70 @@ pub struct StageRecord {
     pub summary: serde_json::Value,
     /// What a user should know about its input: columns left out, values filled in, rules
     /// adapted, customers left out (each with a count).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// `summary.json` of a run: what ran, what did not and why, and where everything is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunSummary {
+    /// [`RunSummary::FORMAT`].
+    pub format: String,
+    /// The version of segmint that ran.
+    pub segmint: String,
+    /// The seed of every randomised stage.
+    pub seed: u64,
+    /// The validation of the inputs.
+    pub validate: Option<crate::data::validate::Report>,
+    /// The mart.
+    pub mart: Option<crate::mart::MartSummary>,
+    /// The stages that ran, in order (the mart first).
+    pub stages: Vec<StageRecord>,
+    /// The stages that were skipped or failed, as `stage: reason`, and report sections or
+    /// figures that could not be made.
+    pub skipped: Vec<String>,
+    /// The HTML report.
+    pub report: Option<PathBuf>,
+    /// The report's sections, in order.
+    pub sections: Vec<String>,
+    /// PNG figures written.
+    pub figures: usize,
+}
+
+impl RunSummary {
+    /// The format written in `format`.
+    pub const FORMAT: &'static str = "run-summary/1";
+
+    /// An empty summary of this version with `seed`.
+    pub fn new(seed: u64) -> RunSummary {
+        RunSummary {
+            format: RunSummary::FORMAT.into(),
+            segmint: crate::VERSION.into(),
+            seed,
+            ..Default::default()
+        }
+    }
+
+    /// Writes the summary as JSON (temporary file, then rename).
+    pub fn write_to(&self, path: &Path) -> Result<()> {
+        crate::output::write_json(path, self)
+    }
+
+    /// Reads what [`RunSummary::write_to`] wrote.
+    pub fn read_from(path: &Path) -> Result<RunSummary> {
+        crate::output::read_json(path)
+    }
+
+    /// The stages that did not run, as (stage, reason).
+    pub fn not_run(&self) -> Vec<(String, String)> {
+        self.skipped
+            .iter()
+            .filter_map(|s| s.split_once(": "))
+            .filter(|(stage, _)| crate::report::results::RUN_STAGES.contains(stage))
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
 }
 
 /// What one stage returns: its output, its summary and its notes.
@@ -323,7 +386,7 @@ fn run_stage(
     }
 }
 
-/// RFM segments of the mart with their profile: `rfm.parquet` and `profile/`.
+/// RFM segments of the mart with their profile: `rfm.parquet`, `rfm.json` and `profile/`.
 fn rfm_stage(
     data: &Data,
     mart: &Mart,
@@ -332,41 +395,20 @@ fn rfm_stage(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<Ran> {
-    let customers = data.customers.as_ref();
-    let result = crate::segment::rfm(mart.clone(), customers, rules, params, progress)?;
-    let meta = vec![
-        ("segmint.task".to_string(), "rfm".to_string()),
-        (
-            "segmint.ref_date".to_string(),
-            crate::data::timestamp::format_date(result.mart.ref_day),
-        ),
-        ("segmint.rules".to_string(), rules.name.clone()),
-    ];
+    let p = RfmAnalysisParams {
+        scoring: params.clone(),
+        ref_day: None,
+        profile: true,
+    };
+    let mut a = analyze_mart(mart.clone(), data.customers.as_ref(), rules, &p, progress)?;
     let path = out.join("rfm.parquet");
-    crate::output::write_table(&result.to_record_batch()?, &path, &meta)?;
-    let attrs = customers
-        .map(|c| profile::load_attributes(c, &result.mart, progress))
-        .transpose()?;
-    let actions = crate::segment::rules_for_data(rules, customers).0.actions();
-    let prof = profile::profile(
-        &result.segment_names,
-        &result.segment,
-        &result.mart,
-        attrs.as_ref(),
-        &actions,
-    );
-    prof.write(&out.join("profile"), &meta)?;
-    let notes = result
-        .warnings
-        .iter()
-        .map(|w| match &w.segment {
-            Some(s) => format!("{s}: {}", w.message),
-            None => w.message.clone(),
-        })
-        .collect();
+    a.summary.output = Some(path.display().to_string());
+    a.write_table(&path)?;
+    a.write_profile(&out.join("profile"))?;
+    a.summary.write_to(&out.join("rfm.json"))?;
     Ok(Ran {
         output: path,
-        summary: serde_json::json!({"rules": rules.name}),
-        notes,
+        summary: json(&a.summary)?,
+        notes: a.summary.warning_lines(),
     })
 }

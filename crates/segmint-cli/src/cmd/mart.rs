@@ -4,9 +4,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
-use segmint::mart::{build_mart, Mart, MartParams};
+use segmint::mart::{build_mart, Mart, MartParams, MartSummary};
 
 use crate::ui::{note, Bars, Global, InputArgs};
 
@@ -34,30 +33,13 @@ pub struct Args {
     pub engine: crate::engine::EngineArgs,
 }
 
-/// The mart's RFM columns only ([`segmint::mart::MartColumns::Rfm`]), as profiles and clustering need.
-pub fn rfm_mart(
-    tx: &segmint::data::TableReader,
-    ref_day: Option<i64>,
-    bars: &Bars,
-) -> Result<Mart> {
-    Ok(build_mart(
-        tx,
-        &MartParams {
-            ref_day,
-            columns: segmint::mart::MartColumns::Rfm,
-            ..Default::default()
-        },
-        bars,
-    )?)
-}
-
 /// Builds and writes the mart; shared with `segmint run`. Returns the JSON summary.
 pub fn build_and_write(
     g: &Global,
     input: &InputArgs,
     ref_date: Option<i64>,
     out: &std::path::Path,
-) -> Result<serde_json::Value> {
+) -> Result<MartSummary> {
     let (inputs, map) = input.resolve()?;
     let t0 = Instant::now();
     let tx = inputs.open(TableKind::Transactions, &map)?;
@@ -69,40 +51,11 @@ pub fn build_and_write(
         },
         &Bars::new(g),
     )?;
-    let secs = t0.elapsed().as_secs_f64();
-    let summary = summary_json(&mart, secs, out);
-    let meta = metadata(&mart, &tx.path);
+    let mut summary = mart.summary(t0.elapsed().as_secs_f64());
+    summary.output = Some(out.display().to_string());
+    let meta = mart.metadata(&tx.path);
     segmint::output::write_parquet(&mart.into_record_batch()?, out, &meta)?;
     Ok(summary)
-}
-
-/// Parquet metadata of a written mart.
-pub fn metadata(mart: &Mart, source: &std::path::Path) -> Vec<(String, String)> {
-    vec![
-        ("segmint.task".to_string(), "mart".to_string()),
-        ("segmint.ref_date".to_string(), format_date(mart.ref_day)),
-        ("segmint.source".to_string(), source.display().to_string()),
-    ]
-}
-
-pub fn summary_json(mart: &Mart, secs: f64, out: &std::path::Path) -> serde_json::Value {
-    let cents: i128 = mart
-        .monetary
-        .iter()
-        .map(|m| (m * 100.0).round() as i128)
-        .sum();
-    serde_json::json!({
-        "task": "mart",
-        "engine": "segmint",
-        "customers": mart.len(),
-        "rows": mart.rows_read,
-        "ref_date": format_date(mart.ref_day),
-        "monetary_total": cents as f64 / 100.0,
-        "frequency_total": mart.frequency.iter().sum::<i64>(),
-        "seconds": (secs * 10_000.0).round() / 10_000.0,
-        "threads": rayon::current_num_threads(),
-        "output": out.display().to_string(),
-    })
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
@@ -114,26 +67,15 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         build_and_write(g, &a.input, ref_day, &a.out)?
     };
     if g.json {
-        println!("{s}");
+        println!("{}", serde_json::to_string(&s)?);
     } else {
-        note(
-            g,
-            format!(
-                "mart: {} customers from {} transaction rows (reference date {}), monetary total {}, in {:.2}s -> {}",
-                s["customers"],
-                s["rows"],
-                s["ref_date"].as_str().unwrap_or(""),
-                s["monetary_total"],
-                s["seconds"].as_f64().unwrap_or(0.0),
-                a.out.display()
-            ),
-        );
+        note(g, format!("{} -> {}", s.line(), a.out.display()));
     }
     Ok(0)
 }
 
 /// `segmint mart --engine spark`: the mart computed by Spark, written like the local one.
-fn spark_mart(g: &Global, a: &Args) -> Result<serde_json::Value> {
+fn spark_mart(g: &Global, a: &Args) -> Result<MartSummary> {
     let bars = Bars::new(g);
     let (inputs, map) = a.input.resolve()?;
     let r = crate::engine::run(
@@ -147,15 +89,14 @@ fn spark_mart(g: &Global, a: &Args) -> Result<serde_json::Value> {
         &bars,
     )?;
     let mart = Mart::from_record_batch(&r.batch)?;
-    let mut meta = metadata(&mart, std::path::Path::new(&r.transactions));
+    let mut meta = mart.metadata(std::path::Path::new(&r.transactions));
     meta.push(("segmint.engine".into(), "spark".into()));
     segmint::output::write_parquet(&r.batch, &a.out, &meta)?;
-    let mut summary = summary_json(&mart, r.seconds, &a.out);
-    summary["engine"] = serde_json::json!("spark");
-    summary["rows"] = serde_json::Value::Null;
-    if let Some(p) = &a.engine.spark_write {
-        summary["spark_write"] = serde_json::json!(p);
-    }
+    let mut summary = mart.summary(r.seconds);
+    summary.engine = "spark".into();
+    summary.rows = None;
+    summary.output = Some(a.out.display().to_string());
+    summary.spark_write = a.engine.spark_write.clone();
     Ok(summary)
 }
 
@@ -180,7 +121,7 @@ pub fn build_with(
             bars,
         )?;
         let mart = Mart::from_record_batch(&r.batch)?;
-        let meta = metadata(&mart, std::path::Path::new(&r.transactions));
+        let meta = mart.metadata(std::path::Path::new(&r.transactions));
         return Ok((mart, meta));
     }
     let params = segmint::mart::MartParams {
@@ -188,6 +129,6 @@ pub fn build_with(
         ..Default::default()
     };
     let mart = segmint::mart::build_mart(tx, &params, bars)?;
-    let meta = metadata(&mart, &tx.path);
+    let meta = mart.metadata(&tx.path);
     Ok((mart, meta))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use segmint::data::timestamp::{format_date, parse_date};
 use segmint::data::TableKind;
-use segmint::segment::migrate::{migrate, thousands};
+use segmint::segment::migrate::{migrate, MigrateParams};
 
 use crate::options::{load_rules, ScoringArgs};
 use crate::ui::{Bars, Global, InputArgs};
@@ -44,87 +44,29 @@ fn date(flag: &str, s: &str) -> Result<i64> {
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let rules = load_rules(&a.scoring.rules)?;
-    let (from, to) = (date("from", &a.from)?, date("to", &a.to)?);
+    let params = MigrateParams {
+        scoring: a.scoring.params(),
+        from_day: date("from", &a.from)?,
+        to_day: date("to", &a.to)?,
+    };
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
-    let params = a.scoring.params();
-    let m = migrate(
-        &tx,
-        customers.as_ref(),
-        &rules,
-        &params,
-        from,
-        to,
-        &Bars::new(g),
-    )?;
-    let labels = m.row_labels();
+    let m = migrate(&tx, customers.as_ref(), &rules, &params, &Bars::new(g))?;
     if let Some(out) = &a.out {
-        let batch = m.to_record_batch()?;
         let meta = vec![
             ("segmint.task".to_string(), "migrate".to_string()),
-            ("segmint.from".to_string(), format_date(from)),
-            ("segmint.to".to_string(), format_date(to)),
+            ("segmint.from".to_string(), format_date(params.from_day)),
+            ("segmint.to".to_string(), format_date(params.to_day)),
             ("segmint.rules".to_string(), rules.name.clone()),
         ];
-        segmint::output::write_table(&batch, out, &meta)?;
+        segmint::output::write_table(&m.to_record_batch()?, out, &meta)?;
     }
-    let flows = m.biggest_flows(a.top);
-    let (stayed, both) = m.stayed();
+    let summary = m.summary(&rules.name, a.top);
     if g.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "task": "migrate", "from": format_date(from), "to": format_date(to),
-                "rules": rules.name, "rows": labels, "columns": m.segments,
-                "counts": m.counts, "row_shares": m.row_shares(), "flows": flows,
-                "customers_from": m.customers_from, "customers_to": m.customers_to,
-                "stayed": stayed, "segmented_at_both": both,
-            })
-        );
-        return Ok(0);
-    }
-    let shares = m.row_shares();
-    println!(
-        "## Segment migration {} -> {} (rows: then, columns: now; count and row share)\n",
-        format_date(from),
-        format_date(to)
-    );
-    println!(
-        "| then \\ now | {} | total |\n| --- |{} ---: |",
-        m.segments.join(" | "),
-        " ---: |".repeat(m.segments.len())
-    );
-    for (r, row) in m.counts.iter().enumerate() {
-        let total: u64 = row.iter().sum();
-        if total == 0 {
-            continue;
-        }
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&shares[r])
-            .map(|(c, s)| format!("{} ({:.0}%)", thousands(*c), 100.0 * s))
-            .collect();
-        println!(
-            "| {} | {} | {} |",
-            labels[r],
-            cells.join(" | "),
-            thousands(total)
-        );
-    }
-    println!(
-        "\n{} of {} customers segmented at both dates stayed in their segment ({:.1}%).\n\nBiggest flows:",
-        thousands(stayed),
-        thousands(both),
-        if both == 0 { 0.0 } else { 100.0 * stayed as f64 / both as f64 }
-    );
-    for f in &flows {
-        println!(
-            "* {} ({:.1}% of {})",
-            f.sentence,
-            100.0 * f.share_of_from,
-            f.from
-        );
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print!("{}", summary.markdown());
     }
     Ok(0)
 }

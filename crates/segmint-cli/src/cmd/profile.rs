@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use segmint::data::timestamp::{format_date, parse_date};
+use anyhow::Result;
+use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
-use segmint::segment::profile::{self, read_segments, Profile};
-use segmint::segment::rules::RuleSet;
+use segmint::segment::profile::{analyze, read_segments, Profile, ProfileParams};
 
 use crate::options::load_rules;
 use crate::ui::{note, Bars, Global, InputArgs};
@@ -64,77 +63,32 @@ pub fn emit(
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let seg = read_segments(&a.segments, &a.segment_column)?;
-    let ref_text = a
-        .ref_date
-        .clone()
-        .or_else(|| seg.metadata.get("segmint.ref_date").cloned());
-    let ref_day = ref_text
-        .as_deref()
-        .map(|d| {
-            parse_date(d).with_context(|| format!("reference date {d:?}: expected YYYY-MM-DD"))
-        })
-        .transpose()?;
-    let rules_spec = a
-        .rules
-        .clone()
-        .or_else(|| seg.metadata.get("segmint.rules_source").cloned());
-    let rules: Option<RuleSet> = match &rules_spec {
-        Some(spec) if a.rules.is_some() => Some(load_rules(spec)?),
-        Some(spec) => match load_rules(spec) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                note(g, format!("warning: rule set {spec:?} recorded in the segments file: {e:#}; no actions"));
-                None
-            }
-        },
-        None => None,
+    let params = ProfileParams {
+        ref_day: crate::options::parse_ref_date(&a.ref_date)?,
     };
+    let rules = a.rules.as_deref().map(load_rules).transpose()?;
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
-    let bars = Bars::new(g);
-    let mart = crate::cmd::mart::rfm_mart(&tx, ref_day, &bars)?;
-    let order: Vec<String> = rules
-        .as_ref()
-        .map(|r| {
-            let mut v: Vec<String> = r.rules.iter().map(|x| x.name.clone()).collect();
-            v.extend(r.default.clone());
-            v
-        })
-        .unwrap_or_default();
-    let (names, segment, not_in_mart) = seg.align(&mart.customer_id, &order);
-    if not_in_mart > 0 {
-        note(
-            g,
-            format!(
-                "warning: {not_in_mart} customers of {} have no purchase in the transactions and are left out",
-                a.segments.display()
-            ),
-        );
+    let r = analyze(
+        &seg,
+        &tx,
+        customers.as_ref(),
+        rules.as_ref(),
+        &params,
+        &Bars::new(g),
+    )?;
+    for n in &r.notes {
+        note(g, format!("note: {n}"));
     }
-    let attrs = customers
-        .as_ref()
-        .map(|c| profile::load_attributes(c, &mart, &bars))
-        .transpose()?;
-    for (column, reason) in attrs.iter().flat_map(|a| &a.left_out) {
-        note(g, format!("column {column:?} left out: {reason}"));
-    }
-    if attrs.is_none() {
-        note(
-            g,
-            "note: no customers file: demographic features and premium composition are left out",
-        );
-    }
-    let actions = rules.as_ref().map(|r| r.actions()).unwrap_or_default();
-    let p = profile::profile(&names, &segment, &mart, attrs.as_ref(), &actions);
     let meta = vec![
         ("segmint.task".to_string(), "profile".to_string()),
-        ("segmint.ref_date".to_string(), format_date(mart.ref_day)),
+        ("segmint.ref_date".to_string(), format_date(r.ref_day)),
         (
             "segmint.segments".to_string(),
             a.segments.display().to_string(),
         ),
     ];
-    emit(g, &p, a.out.as_deref(), &meta)?;
+    emit(g, &r.profile, a.out.as_deref(), &meta)?;
     Ok(0)
 }

@@ -1,14 +1,10 @@
 //! `segmint rfm`
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Result;
-use segmint::data::timestamp::format_date;
 use segmint::data::TableKind;
-use segmint::mart::{build_mart, MartParams};
-use segmint::segment::profile;
-use segmint::segment::{mart_columns_for, rfm};
+use segmint::segment::analysis::{analyze, RfmAnalysisParams};
 
 use crate::options::{load_rules, ScoringArgs};
 use crate::ui::{note, Bars, Global, InputArgs};
@@ -50,102 +46,48 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         return spark_rfm(g, a);
     }
     let rules = load_rules(&a.scoring.rules)?;
-    let ref_day = crate::options::parse_ref_date(&a.ref_date)?;
     let (inputs, map) = a.input.resolve()?;
-    let t0 = Instant::now();
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
     let bars = Bars::new(g);
-    let mart_params = MartParams {
-        ref_day,
-        columns: mart_columns_for(&rules)?,
-        before_us: None,
+    let params = RfmAnalysisParams {
+        scoring: a.scoring.params(),
+        ref_day: crate::options::parse_ref_date(&a.ref_date)?,
+        profile: a.profile.is_some(),
     };
-    let mart = build_mart(&tx, &mart_params, &bars)?;
-    let params = a.scoring.params();
-    let result = rfm(mart, customers.as_ref(), &rules, &params, &bars)?;
-    let secs = t0.elapsed().as_secs_f64();
-    let meta = vec![
-        ("segmint.task".to_string(), "rfm".to_string()),
-        (
-            "segmint.ref_date".to_string(),
-            format_date(result.mart.ref_day),
-        ),
-        ("segmint.rules".to_string(), rules.name.clone()),
-        ("segmint.rules_source".to_string(), a.scoring.rules.clone()),
-        (
-            "segmint.params".to_string(),
-            serde_json::to_string(&params)?,
-        ),
-    ];
-    bars.timed("writing output", || {
-        segmint::output::write_table(&result.to_record_batch()?, &a.out, &meta)
-    })?;
+    let mut r = analyze(&tx, customers.as_ref(), &rules, &params, &bars)?;
+    r.metadata
+        .push(("segmint.rules_source".into(), a.scoring.rules.clone()));
+    r.summary.output = Some(a.out.display().to_string());
+    bars.timed("writing output", || r.write_table(&a.out))?;
     if let Some(dir) = &a.profile {
-        let attrs = customers
-            .as_ref()
-            .map(|c| profile::load_attributes(c, &result.mart, &bars))
-            .transpose()?;
-        let p = profile::profile(
-            &result.segment_names,
-            &result.segment,
-            &result.mart,
-            attrs.as_ref(),
-            &segmint::segment::rules_for_data(&rules, customers.as_ref())
-                .0
-                .actions(),
-        );
-        p.write(dir, &meta)?;
+        r.write_profile(dir)?;
         note(
             g,
             format!("profile -> {}", dir.join("profile.md").display()),
         );
     }
-    let counts = result.counts();
-    let n = result.len() as f64;
     if g.json {
-        let segs: serde_json::Map<String, serde_json::Value> = counts
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "task": "rfm", "engine": "segmint", "customers": result.len(), "rows": result.mart.rows_read,
-                "ref_date": format_date(result.mart.ref_day), "rules": rules.name, "bins": a.scoring.bins,
-                "ties": params.ties, "segments": segs, "warnings": result.warnings,
-                "seconds": (secs * 10_000.0).round() / 10_000.0, "threads": rayon::current_num_threads(),
-                "output": a.out.display().to_string(),
-            })
-        );
+        println!("{}", serde_json::to_string(&r.summary)?);
     } else {
-        println!("| segment | customers | share |\n| --- | ---: | ---: |");
-        for (k, v) in &counts {
-            println!("| {k} | {v} | {:.1}% |", 100.0 * *v as f64 / n.max(1.0));
-        }
-        for w in &result.warnings {
-            eprintln!(
-                "warning: {}{}",
-                w.segment
-                    .as_ref()
-                    .map(|s| format!("segment {s:?}: "))
-                    .unwrap_or_default(),
-                w.message
-            );
+        print!("{}", r.summary.markdown());
+        for w in r.summary.warning_lines() {
+            eprintln!("warning: {w}");
         }
         note(
             g,
             format!(
-                "rfm: {} customers, rules {:?}, in {secs:.2}s -> {}",
-                result.len(),
+                "rfm: {} customers, rules {:?}, in {:.2}s -> {}",
+                r.summary.customers,
                 rules.name,
+                r.summary.seconds,
                 a.out.display()
             ),
         );
     }
     // The process ends here: leave the million small allocations to the OS instead of freeing
     // them one by one (~0.1 s per million customers).
-    std::mem::forget(result);
+    std::mem::forget(r);
     Ok(0)
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use segmint::data::validate::{validate, ValidateParams};
 use segmint::demo::{generate, DemoParams};
-use segmint::pipeline::{self, Data, Stage, StageParams};
+use segmint::pipeline::{self, Data, RunSummary, Stage, StageParams, StageRecord};
 use segmint::segment::RfmParams;
 use segmint::uplift::CompareParams;
 
@@ -139,21 +139,18 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         g,
         format!("validate: {} warning kind(s)", checked.warnings()),
     );
-    segmint::output::write_text(
-        &a.out.join("validate.json"),
-        &(serde_json::to_string_pretty(&checked)? + "\n"),
-    )?;
+    checked.write_to(&a.out.join("validate.json"))?;
     let mart_path = a.out.join("mart.parquet");
-    // the tables opened once, one full mart: written as mart.parquet and scored by the RFM stage
+    // the tables opened once, one full mart: written as mart.parquet and shared by the stages
     let data = Data::open(&inputs, &map)?;
     let t0 = std::time::Instant::now();
     let (mart, mut mart_meta) =
         crate::cmd::mart::build_with(&a.engine, &inputs, &map, &data.tx, ref_day, &bars)?;
-    let mut mart_summary =
-        crate::cmd::mart::summary_json(&mart, t0.elapsed().as_secs_f64(), &mart_path);
+    let mut mart_summary = mart.summary(t0.elapsed().as_secs_f64());
+    mart_summary.output = Some(mart_path.display().to_string());
     if a.engine.is_spark() {
         mart_meta.push(("segmint.engine".into(), "spark".into()));
-        mart_summary["engine"] = serde_json::json!("spark");
+        mart_summary.engine = "spark".into();
     }
     segmint::output::write_parquet(&mart.to_record_batch()?, &mart_path, &mart_meta)?;
     let facts = Facts {
@@ -194,41 +191,34 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             note(g, format!("{}: {n}", r.stage));
         }
     }
-    let mut stages = vec![serde_json::json!({"stage": "mart", "output": mart_path})];
-    stages.extend(done.ran.iter().map(|r| serde_json::json!(r)));
+    let mut summary = RunSummary::new(seed);
+    summary.stages.push(StageRecord {
+        stage: "mart".into(),
+        output: mart_path,
+        summary: serde_json::to_value(&mart_summary)?,
+        notes: Vec::new(),
+    });
+    summary.stages.extend(done.ran);
     for f in done.failed {
         let e = anyhow::Error::from(f.error);
         skipped.push(format!("{}: {}", f.stage, crate::one_line(&e)));
     }
     // the report lists the stages that did not run, with the reason: written before it is built
-    let partial =
-        serde_json::json!({"segmint": segmint::VERSION, "seed": seed, "skipped": skipped});
-    segmint::output::write_text(
-        &a.out.join("summary.json"),
-        &(serde_json::to_string_pretty(&partial)? + "\n"),
-    )?;
+    summary.skipped = skipped;
+    summary.write_to(&a.out.join("summary.json"))?;
     let r = crate::cmd::report::render(&a.out, &a.out)?;
-    skipped.extend(r.notes);
-    for s in &skipped {
+    summary.skipped.extend(r.notes);
+    for s in &summary.skipped {
         note(g, format!("skipped {s}"));
     }
-    let summary = serde_json::json!({
-        "segmint": segmint::VERSION,
-        "seed": seed,
-        "validate": checked,
-        "mart": mart_summary,
-        "stages": stages,
-        "skipped": skipped,
-        "report": a.out.join("report.html"),
-        "sections": r.sections,
-        "figures": r.pngs,
-    });
-    segmint::output::write_text(
-        &a.out.join("summary.json"),
-        &(serde_json::to_string_pretty(&summary)? + "\n"),
-    )?;
+    summary.validate = Some(checked);
+    summary.mart = Some(mart_summary);
+    summary.report = Some(a.out.join("report.html"));
+    summary.sections = r.sections;
+    summary.figures = r.pngs;
+    summary.write_to(&a.out.join("summary.json"))?;
     if g.json {
-        println!("{summary}");
+        println!("{}", serde_json::to_string(&summary)?);
     } else {
         note(
             g,

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use segmint::data::timestamp::parse_timestamp_us;
-use segmint::data::validate::{validate, Severity, ValidateParams};
+use segmint::data::validate::{validate, ValidateParams};
 
 use crate::ui::{Bars, Global, InputArgs};
 
@@ -56,37 +56,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         v["ok"] = serde_json::json!(warnings == 0);
         println!("{v}");
     } else {
-        for t in &report.tables {
-            println!("{:<13} {:>12} rows  {}", t.table, t.rows, t.file);
-        }
-        if let Some((s, e)) = &report.window {
-            println!("window        {s} .. {e}");
-        }
-        for f in &report.findings {
-            let tag = match f.severity {
-                Severity::Warning => "warning",
-                Severity::Info => "info",
-            };
-            if f.count > 0 {
-                println!("{tag}: {}: {} ({} rows)", f.table, f.message, f.count);
-            } else {
-                println!("{tag}: {}: {}", f.table, f.message);
-            }
-            for e in &f.examples {
-                println!(
-                    "    {} row {} column {}: {}",
-                    e.file, e.row, e.column, e.value
-                );
-            }
-        }
-        println!(
-            "{}",
-            if warnings == 0 {
-                "ok: no problems found".to_string()
-            } else {
-                format!("{warnings} kind(s) of warnings")
-            }
-        );
+        print!("{}", report.to_text());
     }
     Ok(if a.strict && warnings > 0 { 1 } else { 0 })
 }

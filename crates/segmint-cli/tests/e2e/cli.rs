@@ -593,6 +593,19 @@ fn run_demo_pipeline() {
         ],
         "{s:#}"
     );
+    // summary.json is the typed run summary, every part readable as its library type
+    let typed = segmint::pipeline::RunSummary::read_from(&out.join("summary.json")).unwrap();
+    assert_eq!(typed.format, "run-summary/1");
+    assert_eq!(typed.mart.as_ref().unwrap().customers, 3000);
+    assert_eq!(typed.validate.as_ref().unwrap().tables.len(), 3);
+    assert_eq!(typed.stages.len(), 10);
+    let rfm: segmint::segment::analysis::RfmSummary =
+        serde_json::from_value(typed.stages[1].summary.clone()).unwrap();
+    assert_eq!(rfm.segments.values().sum::<u64>(), 3000);
+    assert_eq!(
+        segmint::segment::analysis::RfmSummary::read_from(&out.join("rfm.json")).unwrap(),
+        rfm
+    );
     // the stages run in process give the numbers of the same subcommands run on their own
     // (as `segmint run` ran them before, in a child process)
     let data = out.join("data");

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use arrow_array::Array;
 
@@ -22,7 +22,7 @@ use crate::error::{show_value, Error, Result};
 use crate::progress::Progress;
 
 /// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
@@ -30,7 +30,7 @@ pub enum Severity {
 }
 
 /// One offending value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Example {
     pub file: String,
     /// 1-based data row (the CSV header is not counted).
@@ -40,32 +40,38 @@ pub struct Example {
 }
 
 /// One kind of problem, with its count and first examples.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub severity: Severity,
     /// Stable identifier, e.g. `unknown_customer`.
-    pub code: &'static str,
-    pub table: &'static str,
+    pub code: String,
+    pub table: String,
     /// The canonical column, for per-column findings (`null_value`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<&'static str>,
+    pub column: Option<String>,
     pub message: String,
     pub count: u64,
     pub examples: Vec<Example>,
 }
 
 /// What was read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableSummary {
-    pub table: &'static str,
+    pub table: String,
     pub file: String,
     pub rows: u64,
     pub columns: Vec<String>,
 }
 
 /// The result of a validation run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// [`Report::FORMAT`].
+    #[serde(default)]
+    pub format: String,
+    /// The version of segmint that wrote it.
+    #[serde(default)]
+    pub segmint_version: String,
     pub tables: Vec<TableSummary>,
     /// Data window used for the timestamp checks, `[start, end)`, when known.
     pub window: Option<(String, String)>,
@@ -73,11 +79,62 @@ pub struct Report {
 }
 
 impl Report {
+    /// The format written in `format`.
+    pub const FORMAT: &'static str = "validate-report/1";
+
+    /// Kinds of warnings found (a finding with `severity: warning`).
     pub fn warnings(&self) -> usize {
         self.findings
             .iter()
             .filter(|f| f.severity == Severity::Warning)
             .count()
+    }
+
+    /// Writes the report as JSON (temporary file, then rename).
+    pub fn write_to(&self, path: &Path) -> Result<()> {
+        crate::output::write_json(path, self)
+    }
+
+    /// Reads what [`Report::write_to`] wrote.
+    pub fn read_from(path: &Path) -> Result<Report> {
+        crate::output::read_json(path)
+    }
+
+    /// The tables read, the window and every finding with its examples, as plain text.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        for t in &self.tables {
+            let _ = writeln!(s, "{:<13} {:>12} rows  {}", t.table, t.rows, t.file);
+        }
+        if let Some((a, b)) = &self.window {
+            let _ = writeln!(s, "window        {a} .. {b}");
+        }
+        for f in &self.findings {
+            let tag = match f.severity {
+                Severity::Warning => "warning",
+                Severity::Info => "info",
+            };
+            if f.count > 0 {
+                let _ = writeln!(s, "{tag}: {}: {} ({} rows)", f.table, f.message, f.count);
+            } else {
+                let _ = writeln!(s, "{tag}: {}: {}", f.table, f.message);
+            }
+            for e in &f.examples {
+                let _ = writeln!(
+                    s,
+                    "    {} row {} column {}: {}",
+                    e.file, e.row, e.column, e.value
+                );
+            }
+        }
+        match self.warnings() {
+            0 => s.push_str("ok: no problems found\n"),
+            w => {
+                let _ = writeln!(s, "{w} kind(s) of warnings");
+            }
+        }
+        s
     }
 }
 
@@ -89,6 +146,25 @@ pub struct ValidateParams {
     pub window: Option<(i64, i64)>,
     /// Examples kept per finding.
     pub max_examples: usize,
+}
+
+impl ValidateParams {
+    /// Checks the parameters: a window's start before its end.
+    pub fn check(&self) -> Result<()> {
+        if let Some((a, b)) = self.window {
+            if a >= b {
+                return Err(Error::param(
+                    "window",
+                    format!(
+                        "must start before it ends, got {} .. {}",
+                        format_timestamp_us(a),
+                        format_timestamp_us(b)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for ValidateParams {
@@ -172,11 +248,14 @@ pub fn validate(
     params: &ValidateParams,
     progress: &dyn Progress,
 ) -> Result<Report> {
+    params.check()?;
     let k = params.max_examples;
     let window = params
         .window
         .or_else(|| inputs.dir.as_deref().and_then(window_from_meta));
     let mut report = Report {
+        format: Report::FORMAT.into(),
+        segmint_version: crate::VERSION.into(),
         tables: Vec::new(),
         window: window.map(|(s, e)| (format_timestamp_us(s), format_timestamp_us(e))),
         findings: Vec::new(),
@@ -405,8 +484,8 @@ pub fn validate(
         if r.is_none() {
             report.findings.push(Finding {
                 severity: Severity::Info,
-                code: "table_absent",
-                table: kind.name(),
+                code: "table_absent".into(),
+                table: kind.name().into(),
                 column: None,
                 message: format!(
                     "no {} file: its checks and the joins with it were skipped",
@@ -420,8 +499,8 @@ pub fn validate(
     if window.is_none() {
         report.findings.push(Finding {
             severity: Severity::Info,
-            code: "window_unknown",
-            table: "transactions",
+            code: "window_unknown".into(),
+            table: "transactions".into(),
             column: None,
             message: "data window unknown (no meta.json, no --window): timestamp range not checked"
                 .into(),
@@ -462,7 +541,7 @@ fn require_rows(t: &TableReader, rows: u64) -> Result<()> {
 
 fn summary(t: &TableReader, rows: u64) -> TableSummary {
     TableSummary {
-        table: t.kind.name(),
+        table: t.kind.name().into(),
         file: t.path.display().to_string(),
         rows,
         columns: t
@@ -617,9 +696,9 @@ fn push_findings(report: &mut Report, table: TableKind, tallies: Tallies) {
         let (severity, message) = describe(code, column, table);
         report.findings.push(Finding {
             severity,
-            code,
-            column,
-            table: table.name(),
+            code: code.into(),
+            column: column.map(Into::into),
+            table: table.name().into(),
             message,
             count: t.count,
             examples: t.examples,

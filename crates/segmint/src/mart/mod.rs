@@ -889,7 +889,90 @@ pub fn mart_schema() -> SchemaRef {
     ]))
 }
 
+/// The summary of a mart (`segmint mart --json`, `mart` in `summary.json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MartSummary {
+    /// [`MartSummary::FORMAT`].
+    #[serde(default)]
+    pub format: String,
+    /// `mart`.
+    pub task: String,
+    /// Where it was computed (`segmint` or `spark`).
+    pub engine: String,
+    /// Customers with a purchase.
+    pub customers: usize,
+    /// Transaction rows read (`None` when Spark read them).
+    pub rows: Option<u64>,
+    /// Reference date (YYYY-MM-DD).
+    pub ref_date: String,
+    /// Sum of `monetary` (net spend), summed in cents.
+    pub monetary_total: f64,
+    /// Sum of `frequency` (orders).
+    pub frequency_total: i64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Threads used.
+    pub threads: usize,
+    /// Where the mart was written.
+    pub output: Option<String>,
+    /// Where Spark also wrote it (`--spark-write`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_write: Option<String>,
+}
+
+impl MartSummary {
+    /// The format written in `format`.
+    pub const FORMAT: &'static str = "mart-summary/1";
+
+    /// One line: customers, rows, reference date, monetary total, time.
+    pub fn line(&self) -> String {
+        format!(
+            "mart: {} customers from {} transaction rows (reference date {}), monetary total {}, in {:.2}s",
+            self.customers,
+            self.rows.map_or_else(|| "?".into(), |r| r.to_string()),
+            self.ref_date,
+            self.monetary_total,
+            self.seconds
+        )
+    }
+}
+
 impl Mart {
+    /// The summary of this mart, computed in `seconds` (engine `segmint`, no output yet).
+    pub fn summary(&self, seconds: f64) -> MartSummary {
+        let cents: i128 = self
+            .monetary
+            .iter()
+            .map(|m| (m * 100.0).round() as i128)
+            .sum();
+        MartSummary {
+            format: MartSummary::FORMAT.into(),
+            task: "mart".into(),
+            engine: "segmint".into(),
+            customers: self.len(),
+            rows: Some(self.rows_read),
+            ref_date: crate::data::timestamp::format_date(self.ref_day),
+            monetary_total: cents as f64 / 100.0,
+            frequency_total: self.frequency.iter().sum(),
+            seconds: (seconds * 10_000.0).round() / 10_000.0,
+            threads: rayon::current_num_threads(),
+            output: None,
+            spark_write: None,
+        }
+    }
+
+    /// The Parquet metadata of a written mart built from `source`.
+    pub fn metadata(&self, source: &std::path::Path) -> Vec<(String, String)> {
+        vec![
+            ("segmint.task".to_string(), "mart".to_string()),
+            (
+                "segmint.ref_date".to_string(),
+                crate::data::timestamp::format_date(self.ref_day),
+            ),
+            ("segmint.source".to_string(), source.display().to_string()),
+        ]
+    }
+
     /// The mart from a batch with the columns of [`mart_schema`] (as `segmint mart` writes it,
     /// or as another engine computed it); sorted by `customer_id` as it comes. The reference
     /// date is recovered from the first row (recency_days + day of last_purchase);

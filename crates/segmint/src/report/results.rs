@@ -67,11 +67,6 @@ fn texts(path: &Path, names: &[&str]) -> Result<Vec<Vec<String>>> {
         .collect())
 }
 
-fn json(path: &Path) -> Result<Value> {
-    let t = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&t).map_err(|e| Error::format(path, format!("not JSON: {e}")))
-}
-
 /// The first two principal components of the rows (columns standardised), by power
 /// iteration with deflation on the covariance matrix.
 pub fn pca2(cols: &[Vec<f64>]) -> Vec<(f64, f64)> {
@@ -642,14 +637,11 @@ pub const RUN_STAGES: [&str; 9] = [
 /// The stages `segmint run` skipped or that failed, with the reason (from `summary.json`'s
 /// `skipped`: `stage: reason`), so that the report says what is missing and why.
 fn not_run(dir: &Path) -> Option<Section> {
-    let summary = json(&dir.join("summary.json")).ok()?;
+    let summary = crate::pipeline::RunSummary::read_from(&dir.join("summary.json")).ok()?;
     let rows: Vec<Vec<String>> = summary
-        .get("skipped")?
-        .as_array()?
-        .iter()
-        .filter_map(|v| v.as_str()?.split_once(": "))
-        .filter(|(stage, _)| RUN_STAGES.contains(stage))
-        .map(|(stage, why)| vec![stage.to_string(), why.to_string()])
+        .not_run()
+        .into_iter()
+        .map(|(stage, why)| vec![stage, why])
         .collect();
     if rows.is_empty() {
         return None;
@@ -687,12 +679,16 @@ pub fn build(dir: &Path) -> Result<(super::Report, Vec<String>)> {
     let ref_date = meta.get("segmint.ref_date").cloned().unwrap_or_default();
     let revenue: f64 = monetary.iter().filter(|m| !m.is_nan()).sum();
     let mut notes = Vec::new();
-    let validation = match json(&dir.join("validate.json")) {
-        Ok(v) => v,
-        Err(e) => {
-            notes.push(format!("validation findings: {e}"));
-            Value::Null
-        }
+    let path = dir.join("validate.json");
+    let validation = match path.exists() {
+        false => None,
+        true => match crate::data::validate::Report::read_from(&path) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                notes.push(format!("validation findings: {e}"));
+                None
+            }
+        },
     };
     let mut report = super::Report {
         title: "Customer analytics report".into(),
@@ -702,7 +698,7 @@ pub fn build(dir: &Path) -> Result<(super::Report, Vec<String>)> {
             crate::VERSION
         ),
         sections: vec![super::sections::data(
-            &validation,
+            validation.as_ref(),
             monetary.len(),
             revenue,
             &ref_date,
@@ -710,9 +706,7 @@ pub fn build(dir: &Path) -> Result<(super::Report, Vec<String>)> {
     };
     let segments = || -> Result<Section> {
         let path = dir.join("profile").join("profile.json");
-        let t = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let p: crate::segment::profile::Profile = serde_json::from_str(&t)
-            .map_err(|e| Error::format(&path, format!("not a segmint profile: {e}")))?;
+        let p: crate::segment::profile::Profile = crate::output::read_json(&path)?;
         let rules = parquet_metadata(&dir.join("rfm.parquet"))?
             .get("segmint.rules")
             .cloned()
@@ -721,9 +715,7 @@ pub fn build(dir: &Path) -> Result<(super::Report, Vec<String>)> {
     };
     let compare = || -> Result<Section> {
         let path = dir.join("compare").join("rules.json");
-        let t = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let c: crate::uplift::Comparison = serde_json::from_str(&t)
-            .map_err(|e| Error::format(&path, format!("not a segmint comparison: {e}")))?;
+        let c: crate::uplift::Comparison = crate::output::read_json(&path)?;
         Ok(super::sections::compare(&c))
     };
     let sub = |d: &str| dir.join(d);

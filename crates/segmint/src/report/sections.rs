@@ -363,24 +363,19 @@ pub fn compare(c: &Comparison) -> Section {
     }
 }
 
-/// Data summary and validation findings; `v` is the validation report as JSON
-/// (`segmint validate --json`, `validate.json` in a results directory).
-pub fn data(v: &serde_json::Value, customers: usize, revenue: f64, ref_date: &str) -> Section {
-    let text = |x: &serde_json::Value| match x {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    };
-    let list = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_array())
-            .cloned()
-            .unwrap_or_default()
-    };
+/// Data summary and validation findings (`segmint validate`, `validate.json` in a results
+/// directory).
+pub fn data(
+    v: Option<&crate::data::validate::Report>,
+    customers: usize,
+    revenue: f64,
+    ref_date: &str,
+) -> Section {
     let mut blocks = vec![Block::Text(format!(
         "{customers} customers with a purchase, {} of net revenue; reference date {ref_date} (the day after the last transaction).",
         svg::format_value(revenue, Format::Money)
     ))];
+    let (tables, findings) = v.map_or((&[][..], &[][..]), |v| (&v.tables[..], &v.findings[..]));
     blocks.push(Block::Table {
         header: vec![
             "table".into(),
@@ -388,23 +383,18 @@ pub fn data(v: &serde_json::Value, customers: usize, revenue: f64, ref_date: &st
             "rows".into(),
             "columns".into(),
         ],
-        rows: list("tables")
+        rows: tables
             .iter()
             .map(|t| {
-                let cols: Vec<String> = t["columns"]
-                    .as_array()
-                    .map(|c| c.iter().map(text).collect())
-                    .unwrap_or_default();
                 vec![
-                    text(&t["table"]),
-                    text(&t["file"]),
-                    text(&t["rows"]),
-                    cols.join(", "),
+                    t.table.clone(),
+                    t.file.clone(),
+                    t.rows.to_string(),
+                    t.columns.join(", "),
                 ]
             })
             .collect(),
     });
-    let findings = list("findings");
     if findings.is_empty() {
         blocks.push(Block::Text("Validation found nothing to report.".into()));
     } else {
@@ -418,11 +408,15 @@ pub fn data(v: &serde_json::Value, customers: usize, revenue: f64, ref_date: &st
             rows: findings
                 .iter()
                 .map(|f| {
+                    let severity = match f.severity {
+                        crate::data::validate::Severity::Warning => "warning",
+                        crate::data::validate::Severity::Info => "info",
+                    };
                     vec![
-                        text(&f["severity"]),
-                        text(&f["table"]),
-                        text(&f["message"]),
-                        text(&f["count"]),
+                        severity.into(),
+                        f.table.clone(),
+                        f.message.clone(),
+                        f.count.to_string(),
                     ]
                 })
                 .collect(),

@@ -5,16 +5,16 @@
 //! use segmint::data::{ColumnMap, Inputs, TableKind};
 //! use segmint::data::timestamp::parse_date;
 //! use segmint::progress::NoProgress;
-//! use segmint::segment::{migrate::migrate, rules::RuleSet, RfmParams};
+//! use segmint::segment::migrate::{migrate, MigrateParams};
+//! use segmint::segment::rules::RuleSet;
 //!
 //! let inputs = Inputs::from_dir("data".as_ref());
 //! let tx = inputs.open(TableKind::Transactions, &ColumnMap::new())?;
 //! let rules = RuleSet::builtin("default").unwrap();
 //! let (from, to) = (parse_date("2025-07-01").unwrap(), parse_date("2026-01-01").unwrap());
-//! let m = migrate(&tx, None, &rules, &RfmParams::default(), from, to, &NoProgress)?;
-//! for flow in m.biggest_flows(3) {
-//!     println!("{}", flow.sentence);
-//! }
+//! let p = MigrateParams { from_day: from, to_day: to, ..Default::default() };
+//! let m = migrate(&tx, None, &rules, &p, &NoProgress)?;
+//! print!("{}", m.summary(&rules.name, 3).markdown());
 //! # Ok::<(), segmint::Error>(())
 //! ```
 
@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::reader::TableReader;
 use crate::data::timestamp::{format_date, US_PER_DAY};
@@ -55,7 +55,7 @@ pub struct Migration {
 }
 
 /// One cell of the matrix, off the diagonal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flow {
     pub from: String,
     pub to: String,
@@ -66,28 +66,48 @@ pub struct Flow {
     pub sentence: String,
 }
 
-/// Segments every customer at `from_day` and at `to_day` (days since 1970-01-01, `from_day`
-/// before `to_day`) with the same rules and scoring, each time from the transactions before
-/// that day (00:00 UTC) with that day as the reference date.
+/// Settings of a segment migration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MigrateParams {
+    /// Bins and ties of the scores (the same at both dates).
+    pub scoring: RfmParams,
+    /// First reference date (days since 1970-01-01).
+    pub from_day: i64,
+    /// Second reference date, after the first.
+    pub to_day: i64,
+}
+
+impl MigrateParams {
+    /// Checks the parameters: the scoring, and `from_day` before `to_day`.
+    pub fn check(&self) -> Result<()> {
+        self.scoring.check()?;
+        if self.from_day >= self.to_day {
+            return Err(Error::param(
+                "from",
+                format!(
+                    "{} must be before the second date ({})",
+                    format_date(self.from_day),
+                    format_date(self.to_day)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Segments every customer at `p.from_day` and at `p.to_day` with the same rules and scoring,
+/// each time from the transactions before that day (00:00 UTC) with that day as the reference
+/// date.
 pub fn migrate(
     tx: &TableReader,
     customers: Option<&TableReader>,
     rules: &RuleSet,
-    params: &RfmParams,
-    from_day: i64,
-    to_day: i64,
+    p: &MigrateParams,
     progress: &dyn Progress,
 ) -> Result<Migration> {
-    if from_day >= to_day {
-        return Err(Error::param(
-            "from",
-            format!(
-                "{} must be before the second date ({})",
-                format_date(from_day),
-                format_date(to_day)
-            ),
-        ));
-    }
+    p.check()?;
+    let (params, from_day, to_day) = (&p.scoring, p.from_day, p.to_day);
     let columns = mart_columns_for(rules)?;
     let at = |day: i64| -> Result<Rfm> {
         let mart = build_mart(
@@ -225,6 +245,134 @@ impl Migration {
         let stayed = (0..k).map(|i| self.counts[i][i]).sum();
         let both = self.counts[..k].iter().flatten().sum();
         (stayed, both)
+    }
+}
+
+/// The typed summary of a migration (`segmint migrate --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationSummary {
+    /// [`MigrationSummary::FORMAT`].
+    pub format: String,
+    /// The version of segmint that wrote it.
+    pub segmint_version: String,
+    /// `migrate`.
+    pub task: String,
+    /// First date (YYYY-MM-DD).
+    pub from: String,
+    /// Second date.
+    pub to: String,
+    /// The rule set's name.
+    pub rules: String,
+    /// Row labels: the segments, then [`NEW`].
+    pub rows: Vec<String>,
+    /// Column labels: the segments.
+    pub columns: Vec<String>,
+    /// `counts[i][j]`: customers in row `i` then and column `j` now.
+    pub counts: Vec<Vec<u64>>,
+    /// Row shares of `counts`.
+    pub row_shares: Vec<Vec<f64>>,
+    /// The biggest flows, largest first.
+    pub flows: Vec<Flow>,
+    /// Customers at the first date.
+    pub customers_from: u64,
+    /// Customers at the second date.
+    pub customers_to: u64,
+    /// Customers who stayed in their segment.
+    pub stayed: u64,
+    /// Customers segmented at both dates.
+    pub segmented_at_both: u64,
+}
+
+impl Migration {
+    /// The summary with the `top` biggest flows.
+    pub fn summary(&self, rules: &str, top: usize) -> MigrationSummary {
+        let (stayed, both) = self.stayed();
+        MigrationSummary {
+            format: MigrationSummary::FORMAT.into(),
+            segmint_version: crate::VERSION.into(),
+            task: "migrate".into(),
+            from: format_date(self.from_day),
+            to: format_date(self.to_day),
+            rules: rules.into(),
+            rows: self.row_labels(),
+            columns: self.segments.clone(),
+            counts: self.counts.clone(),
+            row_shares: self.row_shares(),
+            flows: self.biggest_flows(top),
+            customers_from: self.customers_from,
+            customers_to: self.customers_to,
+            stayed,
+            segmented_at_both: both,
+        }
+    }
+}
+
+impl MigrationSummary {
+    /// The format written in `format`.
+    pub const FORMAT: &'static str = "migration-summary/1";
+
+    /// Writes the summary as JSON (temporary file, then rename).
+    pub fn write_to(&self, path: &std::path::Path) -> Result<()> {
+        crate::output::write_json(path, self)
+    }
+
+    /// Reads what [`MigrationSummary::write_to`] wrote.
+    pub fn read_from(path: &std::path::Path) -> Result<MigrationSummary> {
+        crate::output::read_json(path)
+    }
+
+    /// The transition matrix (count and row share), the share that stayed and the biggest
+    /// flows, as Markdown.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "## Segment migration {} -> {} (rows: then, columns: now; count and row share)\n",
+            self.from, self.to
+        );
+        let _ = writeln!(
+            s,
+            "| then \\ now | {} | total |\n| --- |{} ---: |",
+            self.columns.join(" | "),
+            " ---: |".repeat(self.columns.len())
+        );
+        for (r, row) in self.counts.iter().enumerate() {
+            let total: u64 = row.iter().sum();
+            if total == 0 {
+                continue;
+            }
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&self.row_shares[r])
+                .map(|(c, sh)| format!("{} ({:.0}%)", thousands(*c), 100.0 * sh))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                self.rows[r],
+                cells.join(" | "),
+                thousands(total)
+            );
+        }
+        let both = self.segmented_at_both;
+        let _ = writeln!(
+            s,
+            "\n{} of {} customers segmented at both dates stayed in their segment ({:.1}%).\n\nBiggest flows:",
+            thousands(self.stayed),
+            thousands(both),
+            if both == 0 { 0.0 } else { 100.0 * self.stayed as f64 / both as f64 }
+        );
+        for f in &self.flows {
+            let _ = writeln!(
+                s,
+                "* {} ({:.1}% of {})",
+                f.sentence,
+                100.0 * f.share_of_from,
+                f.from
+            );
+        }
+        s
     }
 }
 

@@ -16,6 +16,7 @@
 //! # Ok::<(), segmint::Error>(())
 //! ```
 
+pub mod analysis;
 pub mod migrate;
 pub mod profile;
 pub mod rules;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::customers::Attributes;
 use crate::data::reader::TableReader;
@@ -39,11 +40,25 @@ use rules::{Column, RuleSet};
 pub use scores::{quantile_scores, Ties};
 
 /// Parameters of RFM scoring.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RfmParams {
     /// Number of score bins (5 = quintiles).
     pub bins: u32,
     pub ties: Ties,
+}
+
+impl RfmParams {
+    /// Checks the parameters: `bins` in 2..=100.
+    pub fn check(&self) -> Result<()> {
+        if !(2..=100).contains(&self.bins) {
+            return Err(Error::param(
+                "bins",
+                format!("must be 2..100, got {}", self.bins),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for RfmParams {
@@ -56,7 +71,7 @@ impl Default for RfmParams {
 }
 
 /// A finding about the rule set on this data (unmatched customers, unreachable rules).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleWarning {
     pub segment: Option<String>,
     pub message: String,
@@ -196,12 +211,7 @@ pub fn rfm(
     params: &RfmParams,
     progress: &dyn Progress,
 ) -> Result<Rfm> {
-    if !(2..=100).contains(&params.bins) {
-        return Err(Error::param(
-            "bins",
-            format!("must be 2..100, got {}", params.bins),
-        ));
-    }
+    params.check()?;
     let (rules, adapted) = rules_for_data(rules, customers);
     let rules: &RuleSet = &rules;
     let attr_names = attribute_names();

@@ -734,3 +734,138 @@ impl SegmentFile {
         (names, segs, not_in_mart)
     }
 }
+
+impl SegmentFile {
+    /// The `column` of the customers file as a segmentation of the customers `ids` (a
+    /// customer absent from the file, or with a null value, has no segment). An error names
+    /// the column and why it cannot be used.
+    pub fn from_customers(
+        customers: &crate::data::reader::TableReader,
+        column: &str,
+        ids: &[String],
+    ) -> Result<SegmentFile> {
+        let attrs = Attributes::load(customers, &[column], &crate::progress::NoProgress)?;
+        let Some(col) = attrs.column(column) else {
+            return Err(Error::param("by", attrs.why_missing(customers, column)));
+        };
+        let rows = attrs.rows_for(ids);
+        Ok(SegmentFile {
+            customer_id: ids.to_vec(),
+            segment: rows
+                .into_iter()
+                .map(|r| r.and_then(|r| col.text(r)))
+                .collect(),
+            metadata: BTreeMap::new(),
+        })
+    }
+
+    /// The segment names and the segment of each of `ids` (names in order of appearance).
+    pub fn labels_for(&self, ids: &[String]) -> (Vec<String>, Vec<Option<u32>>) {
+        let (names, labels, _) = self.align(ids, &[]);
+        (names, labels)
+    }
+}
+
+/// Settings of profiling a segmentation from a file (`segmint profile`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileParams {
+    /// Reference day of the mart (days since 1970-01-01); `None`: the one recorded in the
+    /// segments file (`segmint.ref_date`), else the day after the last transaction.
+    pub ref_day: Option<i64>,
+}
+
+/// A profile with what a user should know about its input.
+#[derive(Debug, Clone)]
+pub struct ProfileAnalysis {
+    /// The profile.
+    pub profile: Profile,
+    /// The mart's reference day.
+    pub ref_day: i64,
+    /// Columns left out, customers of the segments file without a purchase, a recorded rule
+    /// set that could not be loaded.
+    pub notes: Vec<String>,
+}
+
+/// Profiles the segmentation `seg` on the customers of `tx` (and the attributes of
+/// `customers`), with the actions of `rules`: given, or the rule set recorded in the segments
+/// file (`segmint.rules_source`; one that cannot be loaded gives a note and no actions).
+pub fn analyze(
+    seg: &SegmentFile,
+    tx: &crate::data::reader::TableReader,
+    customers: Option<&crate::data::reader::TableReader>,
+    rules: Option<&crate::segment::rules::RuleSet>,
+    p: &ProfileParams,
+    progress: &dyn crate::progress::Progress,
+) -> Result<ProfileAnalysis> {
+    use crate::mart::{build_mart, MartColumns, MartParams};
+    use crate::segment::rules::RuleSet;
+    let mut notes = Vec::new();
+    let ref_day = match (p.ref_day, seg.metadata.get("segmint.ref_date")) {
+        (Some(d), _) => Some(d),
+        (None, Some(text)) => Some(crate::data::timestamp::parse_date(text).ok_or_else(|| {
+            Error::param(
+                "ref_day",
+                format!("{text:?} recorded in the segments file is not a date YYYY-MM-DD"),
+            )
+        })?),
+        (None, None) => None,
+    };
+    let recorded;
+    let rules = match (rules, seg.metadata.get("segmint.rules_source")) {
+        (Some(r), _) => Some(r),
+        (None, Some(spec)) => match RuleSet::load(spec) {
+            Ok(r) => {
+                recorded = r;
+                Some(&recorded)
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "rule set {spec:?} recorded in the segments file: {e}; no actions"
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let mart = build_mart(
+        tx,
+        &MartParams {
+            ref_day,
+            columns: MartColumns::Rfm,
+            ..Default::default()
+        },
+        progress,
+    )?;
+    let order: Vec<String> = rules
+        .map(|r| {
+            let mut v: Vec<String> = r.rules.iter().map(|x| x.name.clone()).collect();
+            v.extend(r.default.clone());
+            v
+        })
+        .unwrap_or_default();
+    let (names, segment, not_in_mart) = seg.align(&mart.customer_id, &order);
+    if not_in_mart > 0 {
+        notes.push(format!(
+            "{not_in_mart} customers of the segments file have no purchase in the transactions and are left out"
+        ));
+    }
+    let attrs = customers
+        .map(|c| load_attributes(c, &mart, progress))
+        .transpose()?;
+    for (column, reason) in attrs.iter().flat_map(|a| &a.left_out) {
+        notes.push(format!("column {column:?} left out: {reason}"));
+    }
+    if attrs.is_none() {
+        notes.push(
+            "no customers file: demographic features and premium composition are left out".into(),
+        );
+    }
+    let actions = rules.map(|r| r.actions()).unwrap_or_default();
+    let profile = profile(&names, &segment, &mart, attrs.as_ref(), &actions);
+    Ok(ProfileAnalysis {
+        profile,
+        ref_day: mart.ref_day,
+        notes,
+    })
+}

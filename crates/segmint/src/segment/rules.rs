@@ -624,6 +624,23 @@ impl RuleSet {
             .collect()
     }
 
+    /// A built-in rule set by name (`default`, `standard`) or a TOML rule file by path; an
+    /// error names the `rules` parameter.
+    pub fn load(spec: &str) -> Result<RuleSet> {
+        if let Some(r) = RuleSet::builtin(spec) {
+            return Ok(r);
+        }
+        let text = std::fs::read_to_string(spec).map_err(|e| {
+            Error::param(
+                "rules",
+                format!(
+                    "{spec:?}: not a built-in rule set (default, standard) nor a readable file: {e}"
+                ),
+            )
+        })?;
+        RuleSet::from_toml(&text, spec)
+    }
+
     /// A built-in rule set: `default` or `standard`.
     pub fn builtin(name: &str) -> Option<RuleSet> {
         let text = match name {

@@ -9,7 +9,7 @@ use segmint::data::timestamp::parse_date;
 use segmint::data::{ColumnMap, TableKind, TableReader};
 use segmint::mart::{build_mart, MartParams};
 use segmint::progress::NoProgress;
-use segmint::segment::migrate::{migrate, NEW};
+use segmint::segment::migrate::{migrate, MigrateParams, MigrationSummary, NEW};
 use segmint::segment::profile::{profile, PROFILE_ATTRIBUTES};
 use segmint::segment::rules::RuleSet;
 use segmint::segment::RfmParams;
@@ -171,16 +171,12 @@ fn migration_on_crafted_data() {
         parse_date("2025-02-01").unwrap(),
         parse_date("2025-06-01").unwrap(),
     );
-    let m = migrate(
-        &tx,
-        None,
-        &rules,
-        &RfmParams::default(),
-        from,
-        to,
-        &NoProgress,
-    )
-    .unwrap();
+    let p = MigrateParams {
+        from_day: from,
+        to_day: to,
+        ..Default::default()
+    };
+    let m = migrate(&tx, None, &rules, &p, &NoProgress).unwrap();
     assert_eq!(m.segments, ["Active", "Lapsed"]);
     assert_eq!(m.row_labels()[2], NEW);
     // rows: Active, Lapsed, new; columns: Active, Lapsed
@@ -197,16 +193,28 @@ fn migration_on_crafted_data() {
     assert_eq!(ids, ["A", "B", "C", "D", "F"]);
     assert_eq!(m.to_record_batch().unwrap().num_rows(), 5);
     // dates in the wrong order are an error
-    let e = migrate(
-        &tx,
-        None,
-        &rules,
-        &RfmParams::default(),
-        to,
-        from,
-        &NoProgress,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("must be before"), "{e}");
+    let back = MigrateParams {
+        from_day: to,
+        to_day: from,
+        ..Default::default()
+    };
+    let e = migrate(&tx, None, &rules, &back, &NoProgress).unwrap_err();
+    assert!(
+        matches!(&e, segmint::Error::Param { param, .. } if param == "from"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("must be before"), "{e}");
+    // the typed summary reads back equal and prints the matrix
+    let sum = m.summary(&rules.name, 5);
+    assert_eq!(sum.stayed, 0);
+    assert_eq!(sum.segmented_at_both, 4);
+    let path = dir.path().join("migration.json");
+    sum.write_to(&path).unwrap();
+    assert_eq!(MigrationSummary::read_from(&path).unwrap(), sum);
+    assert!(
+        sum.markdown()
+            .contains("| Active | 0 (0%) | 3 (100%) | 3 |"),
+        "{}",
+        sum.markdown()
+    );
 }
