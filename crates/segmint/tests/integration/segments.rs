@@ -12,7 +12,6 @@ use segmint::progress::NoProgress;
 use segmint::segment::migrate::{migrate, MigrateParams, MigrationSummary, NEW};
 use segmint::segment::profile::{profile, PROFILE_ATTRIBUTES};
 use segmint::segment::rules::RuleSet;
-use segmint::segment::RfmParams;
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
