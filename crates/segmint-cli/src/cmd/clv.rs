@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use segmint::clv::analysis::{analyze, ClvParams, TransactionKind};
+use segmint::clv::model::ClvModel;
 use segmint::clv::{fit_by_segment, PredictParams, SummaryParams, TimeUnit};
 use segmint::data::timestamp::parse_date;
 use segmint::data::TableKind;
@@ -60,6 +61,12 @@ pub struct Args {
     /// Model parameters, fit diagnostics and summary statistics (JSON)
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Save the predicting model (transaction model, Gamma-Gamma, time unit, horizon) as JSON
+    #[arg(long, value_name = "FILE")]
+    pub save_model: Option<PathBuf>,
+    /// Score with a saved model instead of fitting (its time unit and prediction settings)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["save_model", "by", "holdout_end", "metrics"])]
+    pub model: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +137,13 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let t0 = Instant::now();
     let bars = Bars::new(g);
+    if let Some(path) = &a.model {
+        return score(g, a, &ClvModel::load(path)?, &tx, &params, &bars);
+    }
     let r = analyze(&tx, &params, &bars)?;
+    if let Some(path) = &a.save_model {
+        r.model(&params).save(path)?;
+    }
     let (s, gg) = (&r.summary, &r.gamma_gamma);
     let by = match &a.by {
         Some(col) => {
@@ -170,6 +183,42 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
                 s.len(),
                 gg.customers,
                 summary.seconds,
+                a.out.display()
+            ),
+        );
+    }
+    Ok(0)
+}
+
+/// `segmint clv --model FILE`: the saved model's predictions for the customers of `tx`.
+fn score(
+    g: &Global,
+    a: &Args,
+    model: &ClvModel,
+    tx: &segmint::data::TableReader,
+    params: &ClvParams,
+    bars: &Bars,
+) -> Result<u8> {
+    let (s, p) = model.score(tx, params.summary.calibration_end, bars)?;
+    let meta = vec![
+        ("segmint.task".to_string(), "clv".to_string()),
+        ("segmint.model".to_string(), model.kind.key().to_string()),
+    ];
+    segmint::output::write_table(&s.to_record_batch(&p, None)?, &a.out, &meta)?;
+    let total: f64 = p.clv.iter().sum();
+    let v = serde_json::json!({
+        "task": "clv", "model": model.kind.key(), "customers": s.len(),
+        "calibration_end": segmint::data::timestamp::format_date(s.calibration_end),
+        "clv_total": total, "output": a.out.display().to_string(),
+    });
+    if !g.emit_json(&v) {
+        note(
+            g,
+            format!(
+                "clv: {} customers scored with the saved {} model (fitted to {}), total CLV {total:.2} -> {}",
+                s.len(),
+                model.kind.key(),
+                model.calibration_end,
                 a.out.display()
             ),
         );

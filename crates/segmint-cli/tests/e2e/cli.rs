@@ -1301,6 +1301,48 @@ fn clv_by_segment_and_holdout_on_demo_data() {
     assert!(header.lines().next().unwrap().ends_with(
         "frequency_holdout,spend_holdout,predicted_purchases_holdout,predicted_spend_holdout"
     ));
+    // a saved model scores the data again without a refit: the same CLV per customer
+    let (fitted, scored) = (dir.path().join("fit.csv"), dir.path().join("scored.csv"));
+    let model = dir.path().join("clv_model.json");
+    let fit_args = [
+        "clv",
+        "--data",
+        d,
+        "--calibration-end",
+        "2025-06-30",
+        "--save-model",
+        model.to_str().unwrap(),
+        "--out",
+        fitted.to_str().unwrap(),
+    ];
+    assert_eq!(segmint(&fit_args).code, 0);
+    let v = segmint_json(&[
+        "clv",
+        "--data",
+        d,
+        "--calibration-end",
+        "2025-06-30",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        scored.to_str().unwrap(),
+    ]);
+    assert_eq!(v["model"], "bgnbd");
+    assert_eq!(
+        std::fs::read_to_string(&fitted).unwrap(),
+        std::fs::read_to_string(&scored).unwrap()
+    );
+    let r = segmint(&[
+        "clv",
+        "--data",
+        d,
+        "--model",
+        out.to_str().unwrap(),
+        "--out",
+        scored.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not a segmint CLV model"), "{}", r.stderr);
     // errors: --holdout-end without --calibration-end; unknown model; no gamma-gamma
     let r = segmint(&[
         "clv",

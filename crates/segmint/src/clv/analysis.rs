@@ -52,7 +52,8 @@ impl TransactionKind {
 }
 
 /// A fitted transaction model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "snake_case")]
 pub enum FittedModel {
     /// BG/NBD or MBG/NBD.
     Bg(BgNbd),

@@ -28,6 +28,7 @@
 pub mod analysis;
 pub mod bgnbd;
 pub mod gamma_gamma;
+pub mod model;
 pub mod optim;
 pub mod pareto_nbd;
 

@@ -568,4 +568,24 @@ fn analysis_compares_models_by_their_definitions() {
     };
     let e = analyze(&tx, &bad, &NoProgress).unwrap_err().to_string();
     assert!(e.contains("penalizer must be >= 0"), "{e}");
+
+    // the predicting model as a file: loaded, it scores the same transactions to the same
+    // numbers without a refit (Pareto/NBD here, tagged by family in the JSON)
+    use segmint::clv::model::ClvModel;
+    let path = dir.path().join("clv_model.json");
+    a.model(&params).save(&path).unwrap();
+    let m = ClvModel::load(&path).unwrap();
+    assert_eq!(m.kind, TransactionKind::ParetoNbd);
+    let (s, p) = m.score(&tx, None, &NoProgress).unwrap();
+    assert_eq!(s.customer_id, a.summary.customer_id);
+    assert_eq!(p.clv, a.predictions.clv);
+    assert_eq!(p.p_alive, a.predictions.p_alive);
+    // another kind of file is refused, naming the kind
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, r#"{"segmint_model": "cluster/1"}"#).unwrap();
+    let e = ClvModel::load(&other).unwrap_err().to_string();
+    assert!(
+        e.contains("model kind \"cluster/1\", expected \"clv/1\""),
+        "{e}"
+    );
 }
