@@ -21,6 +21,7 @@ pub mod clv;
 pub mod data;
 pub mod demo;
 pub mod error;
+pub mod files;
 pub mod hidden;
 pub mod linalg;
 pub mod mart;

@@ -13,36 +13,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
-
-/// Creates a temporary file next to `path`, lets `write` fill it, and renames it to `path`.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> Result<()>,
-) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        write(&mut f)?;
-        f.flush().map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+pub use crate::files::{read_json, write_atomic, write_json, write_text};
 
 /// Writer properties used for every Parquet output: Snappy, 1M-row row groups, and the
 /// given key-value metadata (parameters and version).
@@ -161,13 +132,6 @@ pub fn write_table(batch: &RecordBatch, path: &Path, metadata: &[(String, String
     })
 }
 
-/// Writes text (JSON, SQL, ...) atomically.
-pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    write_atomic(path, |f| {
-        f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
-    })
-}
-
 /// Appends the rows of a batch as CSV in the reference-data conventions: strings quoted,
 /// timestamps `YYYY-MM-DD HH:MM:SS.ffffffZ`, dates `YYYY-MM-DD`, booleans `true`/`false`,
 /// null as an empty field. (No header: the caller writes it once.)
@@ -231,21 +195,6 @@ pub fn write_csv_rows(w: &mut impl Write, batch: &RecordBatch) -> std::io::Resul
         w.write_all(line.as_bytes())?;
     }
     Ok(())
-}
-
-/// Writes `value` as pretty JSON (temporary file, then rename).
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| crate::Error::Data(format!("{}: {e}", path.display())))?;
-    write_text(path, &text)
-}
-
-/// Reads JSON written by [`write_json`] into its type; a file of another shape is an error
-/// naming the file.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| crate::Error::format(path, format!("unexpected JSON: {e}")))
 }
 
 /// One output column for [`batch`].

@@ -1,7 +1,7 @@
 //! The whole analysis in one process: a plan of stages run on tables opened once and a mart
 //! built once (the RFM, cluster and hidden-segment stages share it, and with it one reference
 //! date), each stage writing its typed result into its own directory of the output
-//! (the layout the report reads, [`crate::report::results::SECTION_FILES`]). A stage that
+//! (the layout the report reads, [`SECTION_FILES`]). A stage that
 //! fails is recorded with its typed error and the others go on.
 //!
 //! ```no_run
@@ -42,6 +42,32 @@ use crate::segment::analysis::{analyze_mart, RfmAnalysisParams};
 use crate::segment::rules::RuleSet;
 use crate::segment::RfmParams;
 use crate::uplift::CompareParams;
+
+/// The file whose presence in a results directory brings in each section (besides `data`).
+pub const SECTION_FILES: [(&str, &str); 8] = [
+    ("segments", "profile/profile.json"),
+    ("clusters", "clusters/clusters.parquet"),
+    ("clv", "clv/clv.json"),
+    ("churn", "churn/metrics.json"),
+    ("value", "value/metrics.json"),
+    ("conversion", "conversion/metrics.json"),
+    ("compare", "compare/rules.json"),
+    ("hidden", "hidden/report.json"),
+];
+
+/// The stages of `segmint run` that can be selected, in the order they run, as named in its
+/// summary.
+pub const RUN_STAGES: [&str; 9] = [
+    "rfm",
+    "compare",
+    "cluster",
+    "clv",
+    "clv_holdout",
+    "churn",
+    "value",
+    "conversion",
+    "hidden",
+];
 
 /// The input tables, opened once for every stage.
 pub struct Data {
@@ -184,7 +210,7 @@ impl RunSummary {
         self.skipped
             .iter()
             .filter_map(|s| s.split_once(": "))
-            .filter(|(stage, _)| crate::report::results::RUN_STAGES.contains(stage))
+            .filter(|(stage, _)| RUN_STAGES.contains(stage))
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
     }
@@ -224,7 +250,7 @@ pub fn run(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<PipelineOutcome> {
-    for (_, key) in crate::report::results::SECTION_FILES {
+    for (_, key) in SECTION_FILES {
         let p = out.join(key);
         if p.exists() {
             std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;

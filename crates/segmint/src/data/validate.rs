@@ -92,12 +92,12 @@ impl Report {
 
     /// Writes the report as JSON (temporary file, then rename).
     pub fn write_to(&self, path: &Path) -> Result<()> {
-        crate::output::write_json(path, self)
+        crate::files::write_json(path, self)
     }
 
     /// Reads what [`Report::write_to`] wrote.
     pub fn read_from(path: &Path) -> Result<Report> {
-        crate::output::read_json(path)
+        crate::files::read_json(path)
     }
 
     /// The tables read, the window and every finding with its examples, as plain text.

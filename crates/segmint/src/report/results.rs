@@ -608,31 +608,7 @@ pub const ORDER: [&str; 9] = [
     "hidden",
 ];
 
-/// The file whose presence in a results directory brings in each section (besides `data`).
-pub const SECTION_FILES: [(&str, &str); 8] = [
-    ("segments", "profile/profile.json"),
-    ("clusters", "clusters/clusters.parquet"),
-    ("clv", "clv/clv.json"),
-    ("churn", "churn/metrics.json"),
-    ("value", "value/metrics.json"),
-    ("conversion", "conversion/metrics.json"),
-    ("compare", "compare/rules.json"),
-    ("hidden", "hidden/report.json"),
-];
-
-/// The stages of `segmint run` that can be selected, in the order they run, as named in its
-/// summary.
-pub const RUN_STAGES: [&str; 9] = [
-    "rfm",
-    "compare",
-    "cluster",
-    "clv",
-    "clv_holdout",
-    "churn",
-    "value",
-    "conversion",
-    "hidden",
-];
+pub use crate::pipeline::{RUN_STAGES, SECTION_FILES};
 
 /// The stages `segmint run` skipped or that failed, with the reason (from `summary.json`'s
 /// `skipped`: `stage: reason`), so that the report says what is missing and why.
