@@ -12,42 +12,66 @@ pub enum Error {
     /// An operating-system error on a file.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// The file could not be read as the format its extension says.
     #[error("{}: {message}", path.display())]
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Required columns are missing.
     #[error("{}: missing column{} {} (found: {}){}", path.display(), if missing.len() > 1 { "s" } else { "" }, missing.join(", "), if found.is_empty() { "none".to_string() } else { found.join(", ") }, hint)]
     MissingColumns {
+        /// The file.
         path: PathBuf,
+        /// The columns missing.
         missing: Vec<String>,
+        /// The columns the file has.
         found: Vec<String>,
+        /// What to do about it (empty, or starting with `; `).
         hint: String,
     },
     /// A column has a type that cannot hold the expected values.
     #[error("{}: column {column} has type {found}, expected {expected}", path.display())]
     ColumnType {
+        /// The file.
         path: PathBuf,
+        /// The column.
         column: String,
+        /// The types that would do.
         expected: String,
+        /// The column's type.
         found: String,
     },
     /// One value in one row is bad (unparseable, null where required, out of range).
     #[error("{}: row {row}, column {column}: {problem} (value: {value})", path.display())]
     Value {
+        /// The file.
         path: PathBuf,
         /// 1-based data row (the header is not counted).
         row: u64,
+        /// The column as named in the file.
         column: String,
+        /// The value (shortened when long).
         value: String,
+        /// What is wrong with it.
         problem: String,
     },
     /// The file has no data rows.
     #[error("{}: {message}", path.display())]
-    Empty { path: PathBuf, message: String },
+    Empty {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        message: String,
+    },
     /// A parameter of an analysis is out of its range: `param` is its name in the params
     /// struct (`bins`, `calibration_end`); front ends show it their own way (the CLI as its
     /// flag, `--bins`).

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # segmint
 //!
 //! Customer analytics in one fast, reproducible library: ingestion and validation of customers,
@@ -23,18 +24,18 @@ pub mod demo;
 pub mod error;
 pub mod files;
 pub mod hidden;
-pub mod linalg;
+pub(crate) mod linalg;
 pub mod mart;
 pub mod output;
 pub mod pipeline;
 pub mod predict;
 pub mod progress;
 pub mod report;
-pub mod revenue;
+pub(crate) mod revenue;
 pub mod segment;
 mod slices;
 pub mod sql;
-pub mod stats;
+pub(crate) mod stats;
 pub mod table;
 pub mod uplift;
 

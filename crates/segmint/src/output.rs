@@ -199,8 +199,11 @@ pub fn write_csv_rows(w: &mut impl Write, batch: &RecordBatch) -> std::io::Resul
 
 /// One output column for [`batch`].
 pub enum OutCol {
+    /// Text.
     Str(Vec<String>),
+    /// Floats.
     F64(Vec<f64>),
+    /// Integers.
     I64(Vec<i64>),
     /// Nullable integers.
     OptI64(Vec<Option<i64>>),
@@ -239,14 +242,17 @@ pub fn batch(columns: Vec<(&str, OutCol)>) -> Result<RecordBatch> {
 pub mod nan {
     use serde::{Deserialize, Deserializer};
 
+    /// A float that may be written as `null` (NaN).
     pub fn f64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 
+    /// Two floats that may be written as `null` (NaN).
     pub fn pair<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<[f64; 2], D::Error> {
         Ok(<[Option<f64>; 2]>::deserialize(d)?.map(|x| x.unwrap_or(f64::NAN)))
     }
 
+    /// Floats that may be written as `null` (NaN).
     pub fn vec<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
         Ok(Vec::<Option<f64>>::deserialize(d)?
             .into_iter()

@@ -57,8 +57,11 @@ use crate::segment::{RfmParams, Ties, MART_VARIABLES};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
+    /// PostgreSQL.
     Postgres,
+    /// DuckDB.
     DuckDb,
+    /// Spark SQL.
     Spark,
     /// Standard SQL that runs unchanged on PostgreSQL (C collation) and DuckDB.
     Portable,
@@ -68,6 +71,7 @@ impl Dialect {
     /// The three warehouse dialects (the group-comparison export writes these).
     pub const ALL: [Dialect; 3] = [Dialect::Postgres, Dialect::DuckDb, Dialect::Spark];
 
+    /// `postgres`, `duckdb`, `spark` or `portable`.
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Postgres => "postgres",
@@ -220,6 +224,7 @@ impl std::fmt::Display for Dialect {
 /// What the statements read and how.
 #[derive(Debug, Clone)]
 pub struct SqlParams {
+    /// Target dialect.
     pub dialect: Dialect,
     /// Reference date as days since 1970-01-01; `None`: day of the last transaction + 1.
     pub ref_day: Option<i64>,

@@ -19,6 +19,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table from rows of equal length.
     pub fn from_rows(names: Vec<String>, rows: &[Vec<f64>]) -> Table {
         let cols = names.len();
         let mut data = Vec::with_capacity(rows.len() * cols);
@@ -69,6 +70,7 @@ impl Table {
     }
 
     #[inline]
+    /// Row `i`.
     pub fn row(&self, i: usize) -> &[f64] {
         &self.data[i * self.cols..(i + 1) * self.cols]
     }

@@ -22,13 +22,16 @@ const BLOCK: usize = 4096;
 /// Parameters of k-means (scikit-learn names and defaults, seed 42).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KMeansParams {
+    /// Clusters.
     pub n_clusters: usize,
     /// Seeded restarts; the one with the lowest inertia wins.
     pub n_init: usize,
+    /// Iterations of Lloyd's algorithm per initialisation at most.
     pub max_iter: usize,
     /// Relative tolerance: converged when the squared center shift <= tol x mean feature
     /// variance.
     pub tol: f64,
+    /// Seed of the k-means++ initialisations.
     pub seed: u64,
     /// How each Lloyd iteration is computed; every choice gives the same labels.
     #[serde(default)]
@@ -78,6 +81,7 @@ impl Algorithm {
 /// A fitted k-means model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KMeans {
+    /// The parameters it was fitted with.
     pub params: KMeansParams,
     /// Centers, row-major (`n_clusters` x features).
     pub centers: Vec<Vec<f64>>,

@@ -36,6 +36,7 @@ pub use crate::table::Table;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transform {
+    /// No transform.
     None,
     /// ln(1 + max(x, 0)): negative values (net refunds) are clipped to 0 first.
     Log1p,
@@ -45,6 +46,7 @@ pub enum Transform {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scaler {
+    /// No scaling.
     None,
     /// (x - mean) / population standard deviation (scikit-learn's `StandardScaler`); a constant
     /// column is only centred.
@@ -60,12 +62,15 @@ pub enum Scaler {
 pub struct FeatureParams {
     /// Numeric mart columns (see [`NUMERIC_FEATURES`]).
     pub columns: Vec<String>,
+    /// Transform of the numeric features before scaling.
     pub transform: Transform,
+    /// Scaling of the numeric features.
     pub scaler: Scaler,
     /// Categorical mart columns (`primary_region`, `preferred_payment`), one-hot encoded: one
     /// feature per value seen in the fit, `categorical_weight` for the customer's value, 0
     /// otherwise (and for a missing value).
     pub categorical: Vec<String>,
+    /// Weight of the one-hot categorical columns relative to the numeric ones.
     pub categorical_weight: f64,
 }
 
@@ -166,7 +171,9 @@ fn categorical_column<'a>(mart: &'a Mart, name: &str) -> Result<&'a crate::mart:
 /// customers exactly as it was fitted.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Scaling {
+    /// Per numeric feature: the value subtracted before scaling.
     pub center: Vec<f64>,
+    /// Per numeric feature: the divisor after centring.
     pub scale: Vec<f64>,
     /// Per categorical column, its values in feature order.
     #[serde(default)]

@@ -26,11 +26,15 @@ use serde::{Deserialize, Serialize};
 /// The name of one cluster and the evidence for it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClusterName {
+    /// The cluster's index.
     pub cluster: usize,
+    /// Its name (e.g. `Champions`).
     pub name: String,
     /// z-scores of the centroid: recency (days since the last purchase), frequency, monetary.
     pub z_recency: f64,
+    /// Mean z-score of log frequency in the cluster.
     pub z_frequency: f64,
+    /// Mean z-score of log monetary value in the cluster.
     pub z_monetary: f64,
     /// The rule's name before it was made unique ("Moderate" for "Moderate (more recent)").
     pub base: String,

@@ -154,19 +154,24 @@ pub fn assign_all(x: &Table, centers: &[Vec<f64>]) -> (Vec<u32>, f64) {
 /// The result of a sampled method.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Clustering {
+    /// The method (`gmm`, `dbscan`, ...).
     pub method: String,
     /// Cluster of every row; `noise` (when some) marks unclustered rows.
     #[serde(skip)]
     pub labels: Vec<u32>,
+    /// Clusters found (without noise).
     pub n_clusters: usize,
     /// The label of noise points (DBSCAN), equal to `n_clusters`.
     pub noise: Option<u32>,
+    /// Customers labelled noise (DBSCAN).
     pub noise_count: usize,
     /// Mean of every cluster (feature space), to assign new customers.
     pub centers: Vec<Vec<f64>>,
+    /// Customers the method was fitted on (a seeded sample above its limit).
     pub sample_size: usize,
     /// DBSCAN's radius (given or chosen).
     pub eps: Option<f64>,
+    /// DBSCAN's minimum neighbours of a core point.
     pub min_samples: Option<usize>,
     /// Sum of squared distances to the cluster means (clustered rows).
     pub inertia: f64,

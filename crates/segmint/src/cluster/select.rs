@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 /// Scores of one k.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KScore {
+    /// The number of clusters.
     pub k: usize,
+    /// Within-cluster sum of squares.
     pub inertia: f64,
     /// Mean silhouette on the sample (Euclidean), -1..1, higher is better.
     pub silhouette: f64,
@@ -31,14 +33,18 @@ pub struct KScore {
 /// The result of [`select_k`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Selection {
+    /// The scores of every k tried.
     pub scores: Vec<KScore>,
+    /// The k chosen.
     pub chosen_k: usize,
     /// k at the knee of the inertia curve (largest distance below the chord).
     pub knee_k: usize,
+    /// Why that k, in a sentence.
     pub why: String,
     /// Points used for the silhouette.
     pub silhouette_sample: usize,
     #[serde(skip)]
+    /// The chosen k's model.
     pub model: Option<KMeans>,
 }
 

@@ -11,7 +11,7 @@
 //! LL = A1 + A2 + ln(e^A3 + [x>0] e^A4)
 //! ```
 //!
-//! Fitted by maximum likelihood in log-parameter space (see [`super::optim`]) with the analytic
+//! Fitted by maximum likelihood in log-parameter space (`clv::optim`) with the analytic
 //! gradient and Hessian (BG/NBD; MBG/NBD: gradient only); lnΓ, ψ and ψ₁ terms depend on x only
 //! and are computed once per distinct x, ln(α+T) and ln(α+t_x) once per distinct T and t_x.
 
@@ -29,10 +29,15 @@ use crate::stats::{digamma, gamma_diffs, hyp2f1, hyp2f1_many, ln_gamma};
 /// One fitted parameter with its standard error and 95% interval.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Estimate {
+    /// Parameter name.
     pub name: String,
+    /// Estimate.
     pub value: f64,
+    /// Standard error from the inverse Hessian of the log-likelihood (`None`: not invertible).
     pub std_error: Option<f64>,
+    /// Lower end of the 95% Wald interval (on the log scale, transformed back).
     pub ci_low: Option<f64>,
+    /// Upper end of the 95% Wald interval.
     pub ci_high: Option<f64>,
 }
 
@@ -68,17 +73,25 @@ pub enum Variant {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BgNbd {
     #[serde(default)]
+    /// BG/NBD or MBG/NBD.
     pub variant: Variant,
+    /// Purchase-rate shape r.
     pub r: f64,
+    /// Purchase-rate scale alpha.
     pub alpha: f64,
+    /// Dropout shape a.
     pub a: f64,
+    /// Dropout shape b.
     pub b: f64,
     /// Total log-likelihood (natural log, no penalty) of the fitted customers.
     pub log_likelihood: f64,
+    /// Customers it was fitted on.
     pub customers: usize,
     /// L2 penalty weight: the fit maximises LL / n - penalizer (r² + α² + a² + b²).
     pub penalizer: f64,
+    /// Estimates with standard errors and intervals.
     pub estimates: Vec<Estimate>,
+    /// How the optimiser converged.
     pub diagnostics: Option<Diagnostics>,
 }
 
@@ -588,7 +601,7 @@ impl BgNbd {
     }
 
     /// [`BgNbd::expected_if_alive`] at several horizons (`out[j]` for `horizons[j]`): the
-    /// hypergeometric series of all horizons summed in one pass ([`hyp2f1_many`]); MBG/NBD, and
+    /// hypergeometric series of all horizons summed in one pass (`hyp2f1_many`); MBG/NBD, and
     /// any horizon whose series fails, one at a time.
     pub fn expected_if_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]) {
         let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);

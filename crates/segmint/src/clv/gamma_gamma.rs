@@ -23,17 +23,23 @@ use crate::stats::{digamma, ln_gamma, trigamma};
 /// A fitted Gamma-Gamma model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GammaGamma {
+    /// Shape p of the order values.
     pub p: f64,
+    /// Shape q of the customers' mean order values.
     pub q: f64,
+    /// Scale v of the customers' mean order values.
     pub v: f64,
     /// Total log-likelihood (no penalty) over the customers with frequency > 0.
     pub log_likelihood: f64,
     /// Customers fitted (frequency > 0).
     pub customers: usize,
+    /// L2 penalty on the log-parameters it was fitted with.
     pub penalizer: f64,
     /// Pearson correlation of frequency and monetary value among the fitted customers.
     pub frequency_monetary_correlation: f64,
+    /// Estimates with standard errors and intervals.
     pub estimates: Vec<Estimate>,
+    /// How the optimiser converged.
     pub diagnostics: Option<Diagnostics>,
 }
 

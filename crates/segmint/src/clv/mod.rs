@@ -29,7 +29,7 @@ pub mod analysis;
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod model;
-pub mod optim;
+pub(crate) mod optim;
 pub mod pareto_nbd;
 
 /// What the predictions need from a purchase-count model (BG/NBD, MBG/NBD, Pareto/NBD).
@@ -129,8 +129,10 @@ use crate::slices::split_by;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
+    /// Days.
     Day,
     #[default]
+    /// Weeks (the default, as lifetimes' examples).
     Week,
     /// 30.4375 days.
     Month,
@@ -145,6 +147,7 @@ impl TimeUnit {
             TimeUnit::Month => "month",
         }
     }
+    /// Days per unit (7 for a week, 30.4375 for a month).
     pub fn days(self) -> f64 {
         match self {
             TimeUnit::Day => 1.0,
@@ -171,6 +174,7 @@ pub struct SummaryParams {
     /// purchases of the calibration customers in it are counted for [`scorecard`].
     #[serde(default)]
     pub holdout_end: Option<i64>,
+    /// Time unit of recency, T and the rates.
     pub time_unit: TimeUnit,
 }
 
@@ -191,13 +195,19 @@ pub struct Holdout {
 /// id order; otherwise sorted by id).
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// Last day of the calibration period (days since 1970-01-01).
     pub calibration_end: i64,
+    /// Time unit of `recency` and `t`.
     pub time_unit: TimeUnit,
     /// One Arrow string array (no allocation per customer; written as is).
     pub customer_id: StringArray,
+    /// Repeat purchase days per customer.
     pub frequency: Vec<f64>,
+    /// Time from the first to the last purchase day.
     pub recency: Vec<f64>,
+    /// Time from the first purchase day to the calibration end.
     pub t: Vec<f64>,
+    /// Mean spend per repeat purchase day (0 without a repeat).
     pub monetary_value: Vec<f64>,
     /// First purchase day (days since 1970-01-01).
     pub first_day: Vec<i64>,
@@ -222,9 +232,11 @@ impl Default for Summary {
 }
 
 impl Summary {
+    /// Customers.
     pub fn len(&self) -> usize {
         self.customer_id.len()
     }
+    /// No customer.
     pub fn is_empty(&self) -> bool {
         self.customer_id.is_empty()
     }
@@ -682,9 +694,11 @@ pub(crate) fn check_inputs(frequency: &[f64], recency: &[f64], t: &[f64]) -> Res
 /// Per-customer predictions of fitted models.
 #[derive(Debug, Clone, Default)]
 pub struct Predictions {
+    /// P(alive) per customer.
     pub p_alive: Vec<f64>,
     /// Expected repeat purchases in the next `horizon` time units.
     pub expected_purchases: Vec<f64>,
+    /// Expected order value per customer (Gamma-Gamma).
     pub expected_order_value: Vec<f64>,
     /// CLV over `months` months, discounted monthly (lifetimes `customer_lifetime_value`).
     pub clv: Vec<f64>,
@@ -818,7 +832,9 @@ pub struct Accuracy {
     pub mae: f64,
     /// Root mean squared error per customer.
     pub rmse: f64,
+    /// Sum over customers of the prediction.
     pub total_predicted: f64,
+    /// Sum over customers of what happened.
     pub total_actual: f64,
     /// Pearson correlation of predicted and actual over customers.
     pub correlation: f64,
@@ -847,19 +863,26 @@ impl Accuracy {
 pub struct FrequencyRow {
     /// Repeat purchases in the calibration period: "0" .. "6", "7+".
     pub calibration_frequency: String,
+    /// Customers in the group.
     pub customers: u64,
+    /// Holdout purchases they made.
     pub actual_purchases: f64,
+    /// Holdout purchases predicted for them.
     pub predicted_purchases: f64,
+    /// Holdout spend they made.
     pub actual_spend: f64,
+    /// Holdout spend predicted for them.
     pub predicted_spend: f64,
 }
 
 /// Holdout evaluation: the models fitted on the calibration period predict the holdout period.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scorecard {
+    /// Last day of the holdout period (YYYY-MM-DD).
     pub holdout_end: String,
     /// Holdout length in time units.
     pub duration: f64,
+    /// Calibration customers scored.
     pub customers: u64,
     /// Purchase days predicted by BG/NBD vs purchase days observed.
     pub purchases: Accuracy,
@@ -871,6 +894,7 @@ pub struct Scorecard {
     #[serde(skip)]
     pub predicted_purchases: Vec<f64>,
     #[serde(skip)]
+    /// Predicted holdout spend per customer.
     pub predicted_spend: Vec<f64>,
 }
 
@@ -933,9 +957,13 @@ pub fn scorecard(
 /// Fits of one segment in [`fit_by_segment`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentFit {
+    /// The segment's name.
     pub segment: String,
+    /// Customers in it.
     pub customers: usize,
+    /// Its BG/NBD fit (`None` when it could not be fitted).
     pub bgnbd: Option<bgnbd::BgNbd>,
+    /// Its Gamma-Gamma fit (`None` when it could not be fitted).
     pub gamma_gamma: Option<gamma_gamma::GammaGamma>,
     /// Why a model could not be fitted on this segment.
     pub errors: Vec<String>,
@@ -944,6 +972,7 @@ pub struct SegmentFit {
 /// Pooled vs per-segment log-likelihood of one model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PooledVsSegments {
+    /// Log-likelihood of the pooled fit.
     pub pooled_log_likelihood: f64,
     /// Sum over the segments that could be fitted (the pooled value is recomputed on the same
     /// customers).
@@ -951,9 +980,13 @@ pub struct PooledVsSegments {
     /// Likelihood-ratio statistic 2 (segments - pooled) and its chi-square p-value with
     /// `df` = parameters x (segments - 1).
     pub lr_statistic: f64,
+    /// Degrees of freedom of the likelihood-ratio test.
     pub df: u32,
+    /// p-value of the likelihood-ratio test (segments vs pooled).
     pub p_value: f64,
+    /// AIC of the pooled fit.
     pub aic_pooled: f64,
+    /// AIC of the per-segment fits together.
     pub aic_segments: f64,
     /// "per-segment" when the split lowers the AIC, else "pooled".
     pub better: String,
@@ -962,8 +995,11 @@ pub struct PooledVsSegments {
 /// Per-segment BG/NBD and Gamma-Gamma fits compared with the pooled fits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BySegment {
+    /// Per segment, its fits.
     pub segments: Vec<SegmentFit>,
+    /// BG/NBD: pooled vs per segment.
     pub bgnbd: Option<PooledVsSegments>,
+    /// Gamma-Gamma: pooled vs per segment.
     pub gamma_gamma: Option<PooledVsSegments>,
 }
 

@@ -26,14 +26,23 @@ use crate::stats::{hyp2f1, ln_gamma};
 /// A fitted Pareto/NBD model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ParetoNbd {
+    /// Purchase-rate shape r.
     pub r: f64,
+    /// Purchase-rate scale alpha.
     pub alpha: f64,
+    /// Dropout-rate shape s.
     pub s: f64,
+    /// Dropout-rate scale beta.
     pub beta: f64,
+    /// Log-likelihood at the optimum.
     pub log_likelihood: f64,
+    /// Customers it was fitted on.
     pub customers: usize,
+    /// L2 penalty on the log-parameters it was fitted with.
     pub penalizer: f64,
+    /// Estimates with standard errors and intervals.
     pub estimates: Vec<Estimate>,
+    /// How the optimiser converged.
     pub diagnostics: Option<Diagnostics>,
 }
 

@@ -23,7 +23,9 @@ use crate::progress::Progress;
 /// One attribute column, in the row order of the customers file.
 #[derive(Debug, Clone)]
 pub enum AttrColumn {
+    /// Numbers (dates as days before the reference date).
     Num(Vec<Option<f64>>),
+    /// Booleans.
     Bool(Vec<Option<bool>>),
     /// Codes into a dictionary (few distinct values: regions, tiers, groups).
     Str(Vec<Option<u32>>, Vec<String>),
@@ -47,6 +49,7 @@ pub struct Attributes {
     ids: StringArray,
     sorted: bool,
     index: OnceLock<HashTable<u32>>,
+    /// The columns by their source names.
     pub columns: Vec<(String, AttrColumn)>,
     /// Requested columns that cannot be used, with the reason (never dropped silently).
     pub left_out: Vec<(String, String)>,
@@ -59,7 +62,9 @@ pub struct Attributes {
 /// A column that an analysis could not use, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeftOutColumn {
+    /// The column's name in the file.
     pub column: String,
+    /// Why it was left out.
     pub reason: String,
 }
 
@@ -74,8 +79,11 @@ impl LeftOutColumn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttrKind {
+    /// Numbers.
     Number,
+    /// Booleans (yes/no, true/false, 1/0).
     Boolean,
+    /// Text with a limited number of values.
     Category,
     /// Days before the reference day.
     Date,
@@ -233,6 +241,7 @@ impl Attributes {
         }
     }
 
+    /// A column by its source name.
     pub fn column(&self, name: &str) -> Option<&AttrColumn> {
         self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
@@ -242,10 +251,12 @@ impl Attributes {
         &self.ids
     }
 
+    /// Customers in the file.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// No customer.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -303,6 +314,7 @@ impl AttrColumn {
         }
     }
 
+    /// The value of `row`.
     pub fn get(&self, row: u32) -> ValueRef<'_> {
         let r = row as usize;
         match self {

@@ -25,6 +25,7 @@ pub struct ColumnMap {
 }
 
 impl ColumnMap {
+    /// An empty map: every canonical column under its own name.
     pub fn new() -> Self {
         Self::default()
     }
@@ -127,6 +128,7 @@ impl ColumnMap {
             .unwrap_or(canonical)
     }
 
+    /// No column renamed.
     pub fn is_empty(&self) -> bool {
         self.global.is_empty() && self.per_table.is_empty()
     }

@@ -1,7 +1,7 @@
 //! Input: table schemas, column mapping, readers and validation.
 
 pub mod customers;
-pub mod keys;
+pub(crate) mod keys;
 pub mod mapping;
 pub mod reader;
 pub mod schema;
@@ -20,13 +20,18 @@ use crate::error::{Error, Result};
 /// Where the three input tables are: a data directory and/or explicit paths.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
+    /// A directory with `customers`, `transactions` and `events` files (Parquet or CSV).
     pub dir: Option<PathBuf>,
+    /// The customers file (overrides the directory's).
     pub customers: Option<PathBuf>,
+    /// The transactions file (overrides the directory's).
     pub transactions: Option<PathBuf>,
+    /// The events file (overrides the directory's).
     pub events: Option<PathBuf>,
 }
 
 impl Inputs {
+    /// The tables of a data directory.
     pub fn from_dir(dir: &Path) -> Self {
         Inputs {
             dir: Some(dir.to_path_buf()),

@@ -43,13 +43,16 @@ pub const BATCH_ROWS: usize = 65_536;
 /// File format, chosen by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Apache Parquet.
     Parquet,
+    /// CSV (UTF-8, header row).
     Csv,
     /// Arrow record batches handed over in memory ([`TableReader::from_batches`]).
     Arrow,
 }
 
 impl Format {
+    /// The format of a file by its extension.
     pub fn from_path(path: &Path) -> Result<Format> {
         let ext = path
             .extension()
@@ -70,6 +73,7 @@ impl Format {
 /// One canonical column found in the file.
 #[derive(Debug, Clone)]
 pub struct Present {
+    /// The canonical column.
     pub spec: &'static ColumnSpec,
     /// Its name in the file.
     pub source: String,
@@ -131,40 +135,50 @@ impl ReadCol {
 
 /// A batch of rows with canonical column names and types.
 pub struct Chunk<'a> {
+    /// The file the chunk comes from.
     pub path: &'a Path,
     /// 1-based data row number of the batch's first row.
     pub first_row: u64,
     /// Rows of the unit (Parquet row group) the batch belongs to, 0 when unknown (CSV): lets a
     /// fold size its buffers once.
     pub unit_rows: usize,
+    /// The rows, columns under their canonical names.
     pub batch: RecordBatch,
 }
 
 impl Chunk<'_> {
+    /// Rows.
     pub fn len(&self) -> usize {
         self.batch.num_rows()
     }
+    /// No row.
     pub fn is_empty(&self) -> bool {
         self.batch.num_rows() == 0
     }
     fn col(&self, name: &str) -> Option<&ArrayRef> {
         self.batch.column_by_name(name)
     }
+    /// A text column by canonical name.
     pub fn str(&self, name: &str) -> Option<&StringArray> {
         self.col(name).map(|a| a.as_string::<i32>())
     }
+    /// An integer column by canonical name.
     pub fn i64(&self, name: &str) -> Option<&Int64Array> {
         self.col(name).map(|a| a.as_primitive::<Int64Type>())
     }
+    /// A float column by canonical name.
     pub fn f64(&self, name: &str) -> Option<&Float64Array> {
         self.col(name).map(|a| a.as_primitive::<Float64Type>())
     }
+    /// A boolean column by canonical name.
     pub fn bool(&self, name: &str) -> Option<&BooleanArray> {
         self.col(name).map(|a| a.as_boolean())
     }
+    /// A date column by canonical name.
     pub fn date(&self, name: &str) -> Option<&Date32Array> {
         self.col(name).map(|a| a.as_primitive::<Date32Type>())
     }
+    /// A timestamp column by canonical name.
     pub fn ts(&self, name: &str) -> Option<&TimestampMicrosecondArray> {
         self.col(name)
             .map(|a| a.as_primitive::<TimestampMicrosecondType>())
@@ -193,17 +207,22 @@ impl Chunk<'_> {
 
 /// An id column of a [`Chunk`]; never null, never blank.
 pub enum Ids<'a> {
+    /// A plain text column.
     Plain(&'a StringArray),
     /// Row `i` is `values[keys[i]]`. Successive chunks of one Parquet column chunk share
     /// `values_ref` (same `Arc`), so work per distinct value can be cached across them.
     Dict {
+        /// Dictionary keys per row.
         keys: &'a [i32],
+        /// Dictionary values.
         values: &'a StringArray,
+        /// The values as an array (to tell two dictionaries apart).
         values_ref: &'a ArrayRef,
     },
 }
 
 impl Ids<'_> {
+    /// The text of row `i`.
     pub fn value(&self, i: usize) -> &str {
         match self {
             Ids::Plain(s) => s.value(i),
@@ -220,8 +239,11 @@ enum Source {
 
 /// An opened input table: its columns are resolved, its rows not yet read.
 pub struct TableReader {
+    /// Which table it is.
     pub kind: TableKind,
+    /// Its file.
     pub path: PathBuf,
+    /// Its format.
     pub format: Format,
     present: Vec<Present>,
     extras: Vec<Extra>,
@@ -387,6 +409,7 @@ impl TableReader {
         &self.present
     }
 
+    /// Whether the table has the canonical column `name`.
     pub fn has(&self, name: &str) -> bool {
         self.present.iter().any(|p| p.spec.name == name)
     }
@@ -946,6 +969,7 @@ fn check_float(v: f64) -> std::result::Result<(), String> {
     }
 }
 
+/// Parses a boolean written as true/false, yes/no, y/n, t/f or 1/0 (any case).
 pub fn parse_bool(s: &str) -> std::result::Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "t" | "1" | "yes" | "y" => Ok(true),

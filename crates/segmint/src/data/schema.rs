@@ -6,8 +6,11 @@ use std::fmt;
 /// The three input tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TableKind {
+    /// The customers table.
     Customers,
+    /// The transactions table.
     Transactions,
+    /// The clickstream events table.
     Events,
     /// Any other table (e.g. a ready-made training table): no canonical columns, every column
     /// read by its own name.
@@ -15,6 +18,7 @@ pub enum TableKind {
 }
 
 impl TableKind {
+    /// Every table kind.
     pub const ALL: [TableKind; 3] = [
         TableKind::Customers,
         TableKind::Transactions,
@@ -31,6 +35,7 @@ impl TableKind {
         }
     }
 
+    /// The kind of a table name (`customers`, `transactions`, `events`).
     pub fn from_name(s: &str) -> Option<TableKind> {
         TableKind::ALL.into_iter().find(|t| t.name() == s)
     }
@@ -45,6 +50,7 @@ impl TableKind {
         }
     }
 
+    /// The column spec of a canonical column.
     pub fn column(self, name: &str) -> Option<&'static ColumnSpec> {
         self.columns().iter().find(|c| c.name == name)
     }
@@ -83,6 +89,7 @@ pub enum ColType {
 }
 
 impl ColType {
+    /// What the table holds, for messages.
     pub fn describe(self) -> &'static str {
         match self {
             ColType::Str => "string",
@@ -98,7 +105,9 @@ impl ColType {
 /// One canonical column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ColumnSpec {
+    /// Canonical name.
     pub name: &'static str,
+    /// Its type.
     pub ty: ColType,
     /// The file must have the column.
     pub required: bool,
@@ -126,6 +135,7 @@ const fn col(
 
 use ColType::*;
 
+/// The customers table's columns.
 pub const CUSTOMERS: &[ColumnSpec] = &[
     col("customer_id", Str, true, true, false),
     col("signup_date", Date, false, false, false),
@@ -141,6 +151,7 @@ pub const CUSTOMERS: &[ColumnSpec] = &[
     col("sale_success", Int, false, false, false),
 ];
 
+/// The transactions table's columns.
 pub const TRANSACTIONS: &[ColumnSpec] = &[
     col("customer_id", Str, true, true, false),
     col("order_id", Str, true, true, false),
@@ -152,6 +163,7 @@ pub const TRANSACTIONS: &[ColumnSpec] = &[
     col("category", Str, false, false, false),
 ];
 
+/// The events table's columns.
 pub const EVENTS: &[ColumnSpec] = &[
     col("user_id", Str, true, true, false),
     col("session_id", Str, true, true, false),

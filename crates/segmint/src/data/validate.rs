@@ -25,41 +25,55 @@ use crate::progress::Progress;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth a look; gives exit code 1 with `--strict`.
     Warning,
+    /// For information.
     Info,
 }
 
 /// One offending value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Example {
+    /// The file.
     pub file: String,
     /// 1-based data row (the CSV header is not counted).
     pub row: u64,
+    /// The column as named in the file.
     pub column: String,
+    /// The value as read.
     pub value: String,
 }
 
 /// One kind of problem, with its count and first examples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
+    /// How serious.
     pub severity: Severity,
     /// Stable identifier, e.g. `unknown_customer`.
     pub code: String,
+    /// The table (`customers`, `transactions`, `events`).
     pub table: String,
     /// The canonical column, for per-column findings (`null_value`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
+    /// What is wrong, in a sentence.
     pub message: String,
+    /// Rows with it.
     pub count: u64,
+    /// The first rows with it, in file order.
     pub examples: Vec<Example>,
 }
 
 /// What was read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableSummary {
+    /// The table.
     pub table: String,
+    /// Its file.
     pub file: String,
+    /// Data rows.
     pub rows: u64,
+    /// Its columns as named in the file.
     pub columns: Vec<String>,
 }
 
@@ -72,9 +86,11 @@ pub struct Report {
     /// The version of segmint that wrote it.
     #[serde(default)]
     pub segmint_version: String,
+    /// The tables read.
     pub tables: Vec<TableSummary>,
     /// Data window used for the timestamp checks, `[start, end)`, when known.
     pub window: Option<(String, String)>,
+    /// What was found.
     pub findings: Vec<Finding>,
 }
 

@@ -7,9 +7,13 @@ use std::borrow::Cow;
 /// A borrowed value, as conditions see it during evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ValueRef<'a> {
+    /// A number.
     Num(f64),
+    /// Text.
     Str(&'a str),
+    /// A boolean.
     Bool(bool),
+    /// No value.
     Null,
 }
 
@@ -20,6 +24,7 @@ pub enum Column<'a> {
     Num(Cow<'a, [f64]>),
     /// Codes into a dictionary of strings.
     Str(Cow<'a, [Option<u32>]>, &'a [String]),
+    /// Booleans.
     Bool(Cow<'a, [Option<bool>]>),
     /// Missing for everyone.
     Null,

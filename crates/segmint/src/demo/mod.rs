@@ -7,7 +7,7 @@
 //! [`CHUNK_BLOCKS`] blocks (one Parquet row group per chunk and table), so memory does not grow
 //! with the number of customers. The same seed and parameters give byte-identical files.
 
-pub mod model;
+pub(crate) mod model;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -27,33 +27,51 @@ pub const CHUNK_BLOCKS: u64 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DemoFormat {
+    /// Apache Parquet files.
     Parquet,
+    /// CSV files.
     Csv,
+    /// Both Parquet and CSV.
     Both,
 }
 
 /// Parameters of the generator; defaults are those of `gen_data.py`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoParams {
+    /// Customers to generate.
     pub customers: u64,
+    /// Seed of every random draw.
     pub seed: u64,
     /// Last day of the window, `YYYY-MM-DD`.
     pub end_date: String,
+    /// Years of history before `end_date`.
     pub years: i64,
+    /// BG/NBD purchase-rate shape r (gamma heterogeneity of the purchase rates).
     pub r: f64,
+    /// BG/NBD purchase-rate scale alpha.
     pub alpha: f64,
+    /// BG/NBD dropout shape a (beta heterogeneity of the dropout probability).
     pub a: f64,
+    /// BG/NBD dropout shape b.
     pub b: f64,
+    /// Gamma-Gamma shape p of the order values.
     pub gg_p: f64,
+    /// Gamma-Gamma shape q of the customers' mean order values.
     pub gg_q: f64,
+    /// Gamma-Gamma scale gamma of the customers' mean order values.
     pub gg_gamma: f64,
+    /// Share of orders that are returned (a negative row later).
     pub return_rate: f64,
+    /// Sessions without a purchase per purchase session.
     pub browse_ratio: f64,
+    /// Planted effect of group A in its segment (the A/B experiment).
     pub effect_a: f64,
+    /// Planted effect of group B in its segment.
     pub effect_b: f64,
     /// `false`: every customer is in the Standard tier (no hidden segments; the draws are the
     /// same, only the tier is overridden).
     pub tiers: bool,
+    /// Output format.
     pub format: DemoFormat,
 }
 
@@ -84,9 +102,13 @@ impl Default for DemoParams {
 /// The observation window.
 #[derive(Debug, Clone)]
 pub struct Window {
+    /// First day of the window (days since 1970-01-01).
     pub start_day: i64,
+    /// Last day of the window, included.
     pub end_day_inclusive: i64,
+    /// Start of the window (microseconds since the epoch, UTC).
     pub start_us: i64,
+    /// End of the window, excluded (microseconds since the epoch, UTC).
     pub end_us: i64,
     /// Days in the window.
     pub days: i32,
@@ -169,18 +191,26 @@ impl DemoParams {
 /// Rows written per table.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RowCounts {
+    /// Rows of `customers`.
     pub customers: u64,
+    /// Rows of `transactions`.
     pub transactions: u64,
+    /// Rows of `events`.
     pub events: u64,
+    /// Rows of `ground_truth` (the planted answers).
     pub ground_truth: u64,
+    /// Rows of `products`.
     pub products: u64,
 }
 
 /// What was generated.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoSummary {
+    /// The output directory.
     pub out: PathBuf,
+    /// Rows written per table.
     pub rows: RowCounts,
+    /// The files written.
     pub files: Vec<PathBuf>,
 }
 

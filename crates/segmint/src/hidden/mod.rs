@@ -58,6 +58,7 @@ pub struct HiddenParams {
     pub bootstrap: usize,
     /// Improvement of the test MAE over the global linear model needed to recommend segments.
     pub min_improvement: f64,
+    /// Seed of the split and the bootstrap.
     pub seed: u64,
 }
 
@@ -78,9 +79,11 @@ impl Default for HiddenParams {
 /// One condition of a segment's rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
+    /// The feature.
     pub feature: String,
     /// `"<="` or `">"`.
     pub op: String,
+    /// The split value.
     pub threshold: f64,
 }
 
@@ -103,6 +106,7 @@ pub struct MobTree {
     nodes: Vec<Node>,
     /// Training means that replace missing values.
     fill: Vec<f64>,
+    /// The features the tree may split on.
     pub features: Vec<String>,
     /// The rule of each segment, in segment order.
     pub rules: Vec<Vec<Condition>>,
@@ -530,9 +534,13 @@ fn best_split(
 /// Held-out accuracy of a regression.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Fit {
+    /// Test rows.
     pub n: usize,
+    /// Mean absolute error.
     pub mae: f64,
+    /// Root mean squared error.
     pub rmse: f64,
+    /// Coefficient of determination.
     pub r2: f64,
 }
 
@@ -564,14 +572,23 @@ fn fit_metrics(y: &[f64], p: &[f64]) -> Fit {
 /// One segment on the test rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentFit {
+    /// The segment's name.
     pub segment: String,
+    /// Its rule (`None` for the only segment).
     pub rule: Option<String>,
+    /// Training rows in it.
     pub train_rows: usize,
+    /// Test rows in it.
     pub test_rows: usize,
+    /// Its share of the rows.
     pub share: f64,
+    /// Mean target in it.
     pub target_mean: f64,
+    /// The global linear model on its test rows.
     pub global_linear: Fit,
+    /// The global gradient-boosting model on its test rows.
     pub global_gbdt: Fit,
+    /// Its own linear model on its test rows.
     pub segment_linear: Fit,
     /// 1 - segment MAE / global linear MAE on this segment's test rows.
     pub improvement: f64,
@@ -581,22 +598,32 @@ pub struct SegmentFit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// The segment-aware models beat the global one by enough: use them.
     UseSegmentModels,
+    /// One global model is enough.
     GlobalModelIsEnough,
 }
 
 /// The comparison of the global and the segment-aware models on the test rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// The global linear model on the test rows.
     pub global_linear: Fit,
+    /// The global gradient-boosting model on the test rows.
     pub global_gbdt: Fit,
+    /// The segment-aware linear models on the test rows.
     pub segment_linear: Fit,
     /// 1 - segment-aware MAE / global linear MAE, with its 95% bootstrap interval.
     pub improvement: f64,
+    /// 95% bootstrap interval of `improvement`.
     pub improvement_ci: [f64; 2],
+    /// 1 - segment-aware MAE / global gradient-boosting MAE.
     pub improvement_over_gbdt: f64,
+    /// Per segment.
     pub segments: Vec<SegmentFit>,
+    /// The verdict.
     pub verdict: Verdict,
+    /// Why, in a sentence.
     pub reason: String,
 }
 
@@ -763,10 +790,13 @@ pub fn evaluate(
 /// A discovered segmentation and its evaluation.
 #[derive(Debug, Clone)]
 pub struct Discovery {
+    /// The partitioning tree.
     pub tree: MobTree,
     /// Segment of every row.
     pub labels: Vec<u32>,
+    /// Segment names.
     pub names: Vec<String>,
+    /// The models compared on the test rows.
     pub evaluation: Evaluation,
 }
 
@@ -807,7 +837,9 @@ pub const NOT_CANDIDATES: [&str; 4] = ["tier", "seller_group", "sale_success", "
 /// One row per customer of the mart: every numeric candidate column for targets and features.
 #[derive(Debug, Clone)]
 pub struct CustomerTable {
+    /// Customer id per row.
     pub customer_id: Vec<String>,
+    /// The candidate columns.
     pub columns: Table,
     /// Customer columns that are not candidates, with the reason.
     pub left_out: Vec<crate::data::customers::LeftOutColumn>,

@@ -68,29 +68,41 @@ pub enum MartColumns {
 /// The computed mart, column by column, sorted by `customer_id`.
 #[derive(Debug, Clone, Default)]
 pub struct Mart {
+    /// Reference day (days since 1970-01-01).
     pub ref_day: i64,
+    /// Customer ids, ascending.
     pub customer_id: Vec<String>,
+    /// Days from the last purchase to the reference day.
     pub recency_days: Vec<i64>,
+    /// Distinct orders with a purchase row.
     pub frequency: Vec<i64>,
+    /// Net spend (returns included), rounded to cents.
     pub monetary: Vec<f64>,
+    /// First purchase (microseconds since the epoch, UTC).
     pub first_purchase_us: Vec<i64>,
+    /// Last purchase (microseconds since the epoch, UTC).
     pub last_purchase_us: Vec<i64>,
+    /// Days from the first purchase to the reference day.
     pub tenure_days: Vec<i64>,
+    /// `monetary / frequency`.
     pub avg_order_value: Vec<f64>,
     /// `None` when the input has no `quantity` column.
     pub total_quantity: Option<Vec<i64>>,
     /// `None` per customer when all the region values are null; the whole column `None` when the
     /// input has no `region` column.
     pub primary_region: Option<Categorical>,
+    /// Most frequent payment method among purchase rows (`None` without the column).
     pub preferred_payment: Option<Categorical>,
     /// Transaction rows read.
     pub rows_read: u64,
 }
 
 impl Mart {
+    /// Customers.
     pub fn len(&self) -> usize {
         self.customer_id.len()
     }
+    /// No customer.
     pub fn is_empty(&self) -> bool {
         self.customer_id.is_empty()
     }
@@ -125,7 +137,9 @@ impl Mart {
 /// A string column stored as codes into a small dictionary (regions, payment methods).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Categorical {
+    /// The distinct values.
     pub values: Vec<String>,
+    /// Per customer, the index of its value (`None`: no value).
     pub codes: Vec<Option<u32>>,
 }
 
@@ -134,9 +148,11 @@ impl Categorical {
     pub fn get(&self, i: usize) -> Option<&str> {
         self.codes[i].map(|c| self.values[c as usize].as_str())
     }
+    /// Customers.
     pub fn len(&self) -> usize {
         self.codes.len()
     }
+    /// No customer.
     pub fn is_empty(&self) -> bool {
         self.codes.is_empty()
     }

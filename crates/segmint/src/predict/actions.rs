@@ -88,10 +88,13 @@ pub struct BandCounts {
     #[serde(alias = "quantiles")]
     pub thresholds: Vec<f64>,
     #[serde(rename = "Low")]
+    /// Customers in the low band.
     pub low: usize,
     #[serde(rename = "Medium")]
+    /// Customers in the medium band.
     pub medium: usize,
     #[serde(rename = "High")]
+    /// Customers in the high band.
     pub high: usize,
     /// Value categories only.
     #[serde(rename = "VIP", default, skip_serializing_if = "Option::is_none")]

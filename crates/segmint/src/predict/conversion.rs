@@ -28,7 +28,9 @@ use crate::data::reader::TableReader;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
+/// Device values in the events file.
 pub const DEVICES: [&str; 3] = ["mobile", "desktop", "tablet"];
+/// Traffic sources in the events file.
 pub const SOURCES: [&str; 5] = ["organic", "paid", "email", "social", "direct"];
 const STAGES: [&str; 5] = [
     "page_view",
@@ -76,10 +78,15 @@ pub fn conversion_features() -> Vec<String> {
 /// Sessions with their features and label, sorted by (start, session_id).
 #[derive(Debug, Clone)]
 pub struct SessionDataset {
+    /// Session id per row.
     pub session_id: Vec<String>,
+    /// Customer id per row.
     pub user_id: Vec<String>,
+    /// Session start (microseconds since the epoch, UTC).
     pub start_us: Vec<i64>,
+    /// Session features.
     pub x: Table,
+    /// 1 when the session ended with a purchase.
     pub converted: Vec<f64>,
 }
 

@@ -92,13 +92,17 @@ impl Default for WindowParams {
 /// A customer feature table with its labels.
 #[derive(Debug, Clone)]
 pub struct CustomerDataset {
+    /// Customer id per row.
     pub customer_id: Vec<String>,
+    /// Features per customer.
     pub x: Table,
     /// 1 when the customer made no purchase in the label window.
     pub churn: Vec<f64>,
     /// Net amount in the label window.
     pub future_value: Vec<f64>,
+    /// The cutoff day: features see the data before it.
     pub cutoff_day: i64,
+    /// Last day of the data (days since 1970-01-01).
     pub window_end_day: i64,
     /// Whether the label window lies inside the data (false when scoring at the data's end).
     pub labels_observed: bool,

@@ -48,6 +48,7 @@ pub enum Objective {
 /// `learning_rate` (0.05), the settings of the bench `churn` task.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GbdtParams {
+    /// Loss: binary log-loss or squared error.
     pub objective: Objective,
     /// Boosting rounds (trees), the most when early stopping is on.
     pub n_estimators: usize,
@@ -67,6 +68,7 @@ pub struct GbdtParams {
     pub min_split_gain: f64,
     /// Bins per feature (at most 255), from up to `bin_sample` rows.
     pub max_bin: usize,
+    /// Rows sampled to find each feature's bin edges.
     pub bin_sample: usize,
     /// Weight of each class (`Binary` only): `None` = 1 and 1; see [`ClassWeight`].
     pub class_weight: ClassWeight,
@@ -102,6 +104,7 @@ impl Default for GbdtParams {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClassWeight {
+    /// No subsampling.
     None,
     /// n / (2 n_class) for each class (scikit-learn's and LightGBM's "balanced").
     Balanced,
@@ -153,6 +156,7 @@ impl GbdtParams {
 /// that. (The bounds are finite, so a model serialises to plain JSON.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BinMapper {
+    /// Upper bound of each bin (the last is infinity).
     pub upper: Vec<f64>,
 }
 
@@ -206,6 +210,7 @@ impl BinMapper {
     }
 
     #[inline]
+    /// The bin of `x` (NaN: the missing-value bin).
     pub fn bin(&self, x: f64) -> u8 {
         if x.is_nan() {
             self.upper.len() as u8 + 1
@@ -229,23 +234,32 @@ fn midpoint(a: f64, b: f64) -> f64 {
 /// Children >= 0 are nodes, < 0 are leaves `!child`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
+    /// The feature split on.
     pub feature: u32,
+    /// Values up to it go left.
     pub threshold: f64,
+    /// Missing values go left.
     pub missing_left: bool,
+    /// Left child: a node index, or a leaf as `!index`.
     pub left: i32,
+    /// Right child: a node index, or a leaf as `!index`.
     pub right: i32,
+    /// Split gain.
     pub gain: f64,
 }
 
 /// One tree: nodes (root first) and leaf values (already multiplied by the learning rate).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tree {
+    /// Split nodes (the root first).
     pub nodes: Vec<Node>,
+    /// Leaf values.
     pub leaves: Vec<f64>,
 }
 
 impl Tree {
     #[inline]
+    /// The tree's value for one row of raw features.
     pub fn predict_row(&self, row: &[f64]) -> f64 {
         if self.nodes.is_empty() {
             return self.leaves[0];
@@ -358,16 +372,21 @@ impl Flat {
 /// A fitted model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Gbdt {
+    /// The settings it was trained with.
     pub params: GbdtParams,
+    /// Feature names in column order.
     pub features: Vec<String>,
     /// Raw score before the first tree (log-odds of the weighted base rate, or the mean).
     pub init_score: f64,
+    /// The trees in boosting order.
     pub trees: Vec<Tree>,
     /// Rounds kept (early stopping keeps the best one) and rounds run.
     pub best_iteration: usize,
+    /// Boosting rounds run (fewer than asked with early stopping).
     pub rounds_run: usize,
     /// Validation loss per round, when a validation set was given.
     pub valid_loss: Vec<f64>,
+    /// Each feature's bin edges.
     pub bin_mappers: Vec<BinMapper>,
 }
 

@@ -16,13 +16,21 @@ use crate::linalg::solve;
 /// through the logistic function for `Binary`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Linear {
+    /// Classification or regression.
     pub objective: Objective,
+    /// Feature names in column order.
     pub features: Vec<String>,
+    /// Per feature: the mean subtracted before scaling.
     pub mean: Vec<f64>,
+    /// Per feature: the standard deviation divided by.
     pub scale: Vec<f64>,
+    /// Intercept.
     pub intercept: f64,
+    /// Coefficients of the scaled features.
     pub coef: Vec<f64>,
+    /// L2 penalty.
     pub alpha: f64,
+    /// Iterations run.
     pub iterations: usize,
 }
 
@@ -173,6 +181,7 @@ impl Linear {
         Ok(model)
     }
 
+    /// Predictions for the rows of `x` (probabilities for classification).
     pub fn predict(&self, x: &Table) -> Vec<f64> {
         (0..x.rows)
             .map(|i| {

@@ -75,26 +75,42 @@ pub fn log_loss(y: &[f64], p: &[f64]) -> f64 {
 /// One row of a calibration table: predictions in `[lower, upper)`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CalibrationBin {
+    /// Lowest predicted probability in the bin.
     pub lower: f64,
+    /// Highest predicted probability in the bin.
     pub upper: f64,
+    /// Rows in the bin.
     pub count: usize,
+    /// Mean predicted probability.
     pub mean_predicted: f64,
+    /// Observed positive rate.
     pub observed_rate: f64,
 }
 
 /// Classification metrics at a probability threshold.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Classification {
+    /// Rows.
     pub n: usize,
+    /// Positive rows.
     pub positives: usize,
+    /// Threshold of the predicted class.
     pub threshold: f64,
+    /// Share of rows predicted right.
     pub accuracy: f64,
+    /// Of the rows predicted positive, the share positive.
     pub precision: f64,
+    /// Of the positive rows, the share predicted positive.
     pub recall: f64,
+    /// Harmonic mean of precision and recall.
     pub f1: f64,
+    /// Area under the ROC curve (`None` with one class only).
     pub roc_auc: Option<f64>,
+    /// Area under the precision-recall curve (`None` with one class only).
     pub pr_auc: Option<f64>,
+    /// Mean binary log-loss.
     pub log_loss: f64,
+    /// Reliability bins (predicted vs observed).
     pub calibration: Vec<CalibrationBin>,
 }
 
@@ -155,8 +171,11 @@ pub fn classification(y: &[f64], p: &[f64], threshold: f64) -> Classification {
 /// Regression metrics.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Regression {
+    /// Rows.
     pub n: usize,
+    /// Root mean squared error.
     pub rmse: f64,
+    /// Mean absolute error.
     pub mae: f64,
     /// 1 - SS_res / SS_tot (scikit-learn's `r2_score`; 0 when the target is constant and the
     /// predictions exact would be 1, here `None` when SS_tot = 0).
@@ -165,10 +184,13 @@ pub struct Regression {
     pub mape: Option<f64>,
     /// Sum |error| / sum |actual| (weighted absolute percentage error).
     pub wape: Option<f64>,
+    /// Sum of the outcomes.
     pub total_actual: f64,
+    /// Sum of the predictions.
     pub total_predicted: f64,
 }
 
+/// The metrics of predictions `pred` for outcomes `y`.
 pub fn regression(y: &[f64], pred: &[f64]) -> Regression {
     let n = y.len().max(1) as f64;
     let mean = y.iter().sum::<f64>() / n;

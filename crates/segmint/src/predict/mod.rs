@@ -78,11 +78,14 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Part {
+    /// Rows the model is fitted on.
     Train,
+    /// Held-out rows it is evaluated on.
     Test,
 }
 
 impl Part {
+    /// `train` or `test`.
     pub fn name(self) -> &'static str {
         match self {
             Part::Train => "train",
@@ -140,6 +143,7 @@ fn groups(y: &[f64], stratify: bool) -> Vec<Vec<usize>> {
 /// Settings of [`train_and_evaluate`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalParams {
+    /// The gradient-boosting settings.
     pub gbdt: GbdtParams,
     /// Penalty of the linear / logistic baseline.
     pub baseline_alpha: f64,
@@ -150,7 +154,9 @@ pub struct EvalParams {
     /// Shuffles per feature of the permutation importance (0 = skip it), on at most
     /// `permutation_rows` test rows (a seeded sample).
     pub permutation_repeats: usize,
+    /// Test rows for permutation importance (a seeded sample above).
     pub permutation_rows: usize,
+    /// Seed of the split, folds, sampling and permutations.
     pub seed: u64,
 }
 
@@ -172,11 +178,14 @@ impl Default for EvalParams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Metrics {
+    /// Churn and conversion.
     Classification(metrics::Classification),
+    /// Value.
     Regression(metrics::Regression),
 }
 
 impl Metrics {
+    /// The metrics of predictions `p` for outcomes `y` (classification at `threshold`).
     pub fn of(objective: Objective, y: &[f64], p: &[f64], threshold: f64) -> Metrics {
         match objective {
             Objective::Binary => Metrics::Classification(metrics::classification(y, p, threshold)),
@@ -195,10 +204,13 @@ impl Metrics {
 /// Importance of one feature.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Importance {
+    /// The feature.
     pub feature: String,
     /// Total split gain, and its share of the total.
     pub gain: f64,
+    /// Its share of the total split gain.
     pub gain_share: f64,
+    /// Splits on it.
     pub splits: usize,
     /// Mean drop of the test ROC-AUC (or rise of the test RMSE) when the feature is shuffled.
     pub permutation: Option<f64>,
@@ -207,20 +219,31 @@ pub struct Importance {
 /// Everything [`train_and_evaluate`] measured, and the model trained on the train split.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// Classification or regression.
     pub objective: Objective,
+    /// Training rows.
     pub train_rows: usize,
+    /// Test rows.
     pub test_rows: usize,
+    /// The model on the test rows.
     pub test: Metrics,
+    /// The linear baseline on the test rows.
     pub baseline_test: Metrics,
     /// Headline metric (ROC-AUC or RMSE) of each CV fold, their mean and (population) std.
     pub cv_folds: Vec<f64>,
+    /// Mean of the cross-validation metric (AUC or RMSE).
     pub cv_mean: f64,
+    /// Standard deviation of the cross-validation metric.
     pub cv_std: f64,
+    /// Gain and permutation importance per feature.
     pub importance: Vec<Importance>,
+    /// The fitted model.
     pub model: Gbdt,
+    /// The fitted baseline.
     pub baseline: Linear,
     /// Predictions of the model for every row of the table.
     pub predictions: Vec<f64>,
+    /// Seconds of training.
     pub train_seconds: f64,
 }
 

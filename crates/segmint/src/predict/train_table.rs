@@ -73,10 +73,15 @@ impl TrainTableParams {
 /// The contents of a training table.
 #[derive(Debug, Clone)]
 pub struct TrainTable {
+    /// Customer id per row, when the table has one.
     pub customer_id: Option<Vec<String>>,
+    /// Features.
     pub x: Table,
+    /// Label.
     pub y: Vec<f64>,
+    /// Train or test per row.
     pub split: Vec<Part>,
+    /// Cross-validation fold per row of the training part.
     pub folds: Vec<u32>,
     /// Whether the split (and folds) were made here rather than read from the table.
     pub split_made: bool,

@@ -1,14 +1,14 @@
 //! The report: one self-contained HTML file (no scripts, no external resources; figures are
-//! inline SVG from [`svg`]), the same content as Markdown, and every figure as an SVG file.
+//! inline SVG from `report::svg`), the same content as Markdown, and every figure as an SVG file.
 //! Every string that can come from data (ids, category values, column and segment names) is
 //! escaped where it is written, so values such as `<script>` render as text.
 //!
-//! A [`Report`] is a list of [`Section`]s of [`Block`]s; [`sections`] builds them from each
+//! A [`Report`] is a list of [`Section`]s of [`Block`]s; `report::sections` builds them from each
 //! analysis's results.
 
 pub mod results;
-pub mod sections;
-pub mod svg;
+pub(crate) mod sections;
+pub(crate) mod svg;
 
 use std::path::Path;
 
@@ -22,13 +22,18 @@ pub enum Block {
     Text(String),
     /// A figure: `name` is its file stem in `figures/`.
     Figure {
+        /// File stem in `figures/`.
         name: String,
+        /// The SVG.
         svg: String,
+        /// Caption.
         caption: String,
     },
     /// A table of plain-text cells.
     Table {
+        /// Column names.
         header: Vec<String>,
+        /// Rows of cells.
         rows: Vec<Vec<String>>,
     },
     /// Plain-language actions per segment.
@@ -38,16 +43,22 @@ pub enum Block {
 /// A titled section.
 #[derive(Debug, Clone)]
 pub struct Section {
+    /// Anchor id.
     pub id: String,
+    /// Title.
     pub title: String,
+    /// Content.
     pub blocks: Vec<Block>,
 }
 
 /// The whole report.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// Title.
     pub title: String,
+    /// Subtitle.
     pub subtitle: String,
+    /// Sections in order.
     pub sections: Vec<Section>,
 }
 

@@ -40,6 +40,7 @@ pub const NEW: &str = "(new customer)";
 pub struct Migration {
     /// First and second reference date (days since 1970-01-01); each uses the rows before it.
     pub from_day: i64,
+    /// Second reference date (days since 1970-01-01).
     pub to_day: i64,
     /// Segment names of the rule set (columns of the matrix); the rows are these, then [`NEW`].
     pub segments: Vec<String>,
@@ -51,14 +52,18 @@ pub struct Migration {
     pub customers: Vec<(String, usize, Option<usize>)>,
     /// Customers at each date.
     pub customers_from: u64,
+    /// Customers at the second date.
     pub customers_to: u64,
 }
 
 /// One cell of the matrix, off the diagonal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flow {
+    /// Row label at the first date.
     pub from: String,
+    /// Segment at the second date.
     pub to: String,
+    /// Customers who moved.
     pub customers: u64,
     /// Share of the `from` row.
     pub share_of_from: f64,

@@ -45,6 +45,7 @@ pub use scores::{quantile_scores, Ties};
 pub struct RfmParams {
     /// Number of score bins (5 = quintiles).
     pub bins: u32,
+    /// How equal values are ranked.
     pub ties: Ties,
 }
 
@@ -73,30 +74,41 @@ impl Default for RfmParams {
 /// A finding about the rule set on this data (unmatched customers, unreachable rules).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleWarning {
+    /// The segment concerned, if one.
     pub segment: Option<String>,
+    /// What was found.
     pub message: String,
+    /// Customers concerned.
     pub count: u64,
 }
 
 /// Scores and segments, in mart order (sorted by `customer_id`).
 #[derive(Debug, Clone)]
 pub struct Rfm {
+    /// The mart it was computed from.
     pub mart: Mart,
+    /// R score per customer (1 = least recent ... bins = most recent).
     pub r: Vec<u8>,
+    /// F score per customer.
     pub f: Vec<u8>,
+    /// M score per customer.
     pub m: Vec<u8>,
     /// Index into `segment_names`; `None` when no rule matched and the set has no default.
     pub segment: Vec<Option<u32>>,
     /// Rule names in order, then the default.
     pub segment_names: Vec<String>,
+    /// Findings about the rule set on this data.
     pub warnings: Vec<RuleWarning>,
+    /// Bins and ties used.
     pub params: RfmParams,
 }
 
 impl Rfm {
+    /// Customers.
     pub fn len(&self) -> usize {
         self.r.len()
     }
+    /// No customer.
     pub fn is_empty(&self) -> bool {
         self.r.is_empty()
     }

@@ -80,6 +80,7 @@ pub struct Profile {
     pub revenue: f64,
     /// Mart customers without a segment (left out of everything else).
     pub unassigned: u64,
+    /// Per segment, in order.
     pub segments: Vec<SegmentProfile>,
     /// Features ranked by how much they differ between segments (epsilon², largest first).
     pub feature_ranking: Vec<FeatureTest>,
@@ -88,22 +89,30 @@ pub struct Profile {
 /// One segment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentProfile {
+    /// The segment's name.
     pub segment: String,
+    /// Its customers.
     pub customers: u64,
     #[serde(deserialize_with = "crate::output::nan::f64")]
+    /// Its share of the customers.
     pub share: f64,
     #[serde(deserialize_with = "crate::output::nan::f64")]
+    /// Its revenue (net spend).
     pub revenue: f64,
     #[serde(deserialize_with = "crate::output::nan::f64")]
+    /// Its share of the revenue.
     pub revenue_share: f64,
     /// `None` without a `premium` attribute.
     pub premium: Option<Composition>,
+    /// Behavioural features.
     pub behavioural: Vec<FeatureSummary>,
+    /// Demographic features.
     pub demographic: Vec<FeatureSummary>,
     /// Every other numeric, boolean (share of true) or date (days before the reference date)
     /// column of the customers file, by its own name.
     #[serde(default)]
     pub other: Vec<FeatureSummary>,
+    /// The segment's actions from the rule set.
     pub actions: Vec<String>,
 }
 
@@ -128,7 +137,9 @@ impl SegmentProfile {
 /// Premium vs non-premium customers of a segment.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Composition {
+    /// Premium customers.
     pub premium: u64,
+    /// Customers not premium.
     pub not_premium: u64,
     /// Not in the customers file, or null.
     pub unknown: u64,
@@ -138,19 +149,24 @@ pub struct Composition {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+/// The distribution of one feature in one segment.
 pub struct FeatureSummary {
+    /// The feature.
     pub feature: String,
     #[serde(flatten)]
+    /// Count, quartiles and mean.
     pub summary: Summary,
 }
 
 /// Kruskal–Wallis test of one feature across the segments.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureTest {
+    /// The feature.
     pub feature: String,
     /// `behavioural`, `demographic` or `other`.
     pub group: String,
     #[serde(flatten)]
+    /// Kruskal-Wallis test across segments.
     pub test: KruskalWallis,
 }
 
@@ -562,6 +578,7 @@ impl Profile {
 /// with a customer id and a segment column).
 #[derive(Debug, Clone, Default)]
 pub struct SegmentFile {
+    /// Customer ids in file order.
     pub customer_id: Vec<String>,
     /// `None` for a null segment.
     pub segment: Vec<Option<String>>,

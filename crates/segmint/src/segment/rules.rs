@@ -27,38 +27,58 @@ use crate::error::{Error, Result};
 /// A value a condition can look at.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// A number.
     Num(f64),
+    /// Text.
     Str(String),
+    /// A boolean.
     Bool(bool),
+    /// No value.
     Null,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A comparison operator.
 pub enum Op {
+    /// `<`.
     Lt,
+    /// `<=`.
     Le,
+    /// `>`.
     Gt,
+    /// `>=`.
     Ge,
+    /// `==`.
     Eq,
+    /// `!=`.
     Ne,
 }
 
 /// A compiled condition; variables are indices into the evaluation context.
 #[derive(Debug, Clone)]
 pub enum Cond {
+    /// Both.
     And(Box<Cond>, Box<Cond>),
+    /// Either.
     Or(Box<Cond>, Box<Cond>),
+    /// Not.
     Not(Box<Cond>),
+    /// Variable compared with a value.
     Cmp(usize, Op, Value),
+    /// Variable is one of the values.
     In(usize, Vec<Value>),
+    /// Variable in a closed range.
     Range(usize, f64, f64),
+    /// Variable is true (a non-zero number, `true`).
     Truthy(usize),
+    /// Always true or always false.
     Const(bool),
 }
 
 pub use crate::data::values::{Column, ValueRef};
 
 impl Value {
+    /// As a borrowed value.
     pub fn as_ref(&self) -> ValueRef<'_> {
         match self {
             Value::Num(x) => ValueRef::Num(*x),
@@ -230,7 +250,9 @@ enum Tok {
 /// A parse error at a character offset of the condition text.
 #[derive(Debug)]
 pub struct ParseError {
+    /// Byte offset in the condition's text.
     pub offset: usize,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -501,18 +523,24 @@ pub fn parse_condition(text: &str, vars: &[String]) -> std::result::Result<Cond,
 /// One segment rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
+    /// Segment name.
     pub name: String,
+    /// Condition, e.g. `R >= 4 and F >= 4`.
     pub when: String,
+    /// Recommended actions.
     pub actions: Vec<String>,
 }
 
 /// An ordered rule set (unbound: conditions are text until [`RuleSet::compile`]).
 #[derive(Debug, Clone)]
 pub struct RuleSet {
+    /// Rule set name.
     pub name: String,
+    /// Rules in order; the first match wins.
     pub rules: Vec<Rule>,
     /// Segment of customers no rule matches; `None` leaves them unsegmented (with a warning).
     pub default: Option<String>,
+    /// Actions of the default segment.
     pub default_actions: Vec<String>,
     /// The TOML text and the spans of the conditions, for error positions.
     source: Option<(String, String, Vec<std::ops::Range<usize>>)>,

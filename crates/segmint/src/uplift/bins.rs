@@ -14,8 +14,11 @@ pub enum FeatureValues {
     Num(Vec<f64>),
     /// Codes into `labels`; `None` = missing. `boolean`: the labels are `false`, `true`.
     Cat {
+        /// Codes into `labels` (`None`: missing).
         codes: Vec<Option<u32>>,
+        /// The categories.
         labels: Vec<String>,
+        /// The labels are `false`, `true`.
         boolean: bool,
     },
 }
@@ -23,7 +26,9 @@ pub enum FeatureValues {
 /// A named feature of the comparison table.
 #[derive(Debug, Clone)]
 pub struct Feature {
+    /// Feature name.
     pub name: String,
+    /// Its values.
     pub values: FeatureValues,
 }
 
@@ -216,13 +221,6 @@ impl BinRule {
             .then_some(out)
     }
 
-    pub fn and_rule(&self, other: &BinRule, max_conditions: usize) -> Option<BinRule> {
-        other
-            .conds
-            .iter()
-            .try_fold(self.clone(), |r, c| r.and(c, max_conditions))
-    }
-
     /// Drops conditions that allow every bin.
     pub fn normalize(&mut self) {
         self.conds.retain(|c| c.allowed.contains(&false));
@@ -233,8 +231,10 @@ impl BinRule {
 /// whether customers without a value match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
+    /// The feature.
     pub feature: String,
     #[serde(flatten)]
+    /// The test on a present value.
     pub test: Test,
     /// Customers with a missing value match too.
     pub missing: bool,
@@ -245,11 +245,22 @@ pub struct Condition {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Test {
     /// `low < x <= high` (a missing bound is unbounded).
-    Range { low: Option<f64>, high: Option<f64> },
+    Range {
+        /// Lower bound, excluded.
+        low: Option<f64>,
+        /// Upper bound, included.
+        high: Option<f64>,
+    },
     /// The value is one of these categories.
-    In { values: Vec<String> },
+    In {
+        /// The categories.
+        values: Vec<String>,
+    },
     /// A boolean equal to `value`.
-    Is { value: bool },
+    Is {
+        /// The boolean.
+        value: bool,
+    },
     /// No present value matches (only missing values, when `missing`).
     Nothing,
 }

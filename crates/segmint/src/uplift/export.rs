@@ -319,18 +319,29 @@ mod tests {
 /// One row of the top-rules table, in the columns analysts expect.
 #[derive(Debug, Clone, Serialize)]
 pub struct TopRow {
+    /// Rule id.
     pub id: usize,
     /// (feature, range) of up to three conditions.
     pub conditions: Vec<(String, String)>,
+    /// Share of training customers matching.
     pub pct_train: f64,
+    /// Share of test customers matching.
     pub pct_test: f64,
+    /// Success rate per group on the training rows.
     pub success_train: String,
+    /// Success rate per group on the test rows.
     pub success_test: String,
+    /// Difference of the test rates.
     pub success_diff: String,
+    /// 95% interval of the difference.
     pub ci: String,
+    /// q-value.
     pub q_value: f64,
+    /// Methods that found it.
     pub method: String,
+    /// Verdict label.
     pub verdict: &'static str,
+    /// Recommended group.
     pub recommended_group: String,
 }
 

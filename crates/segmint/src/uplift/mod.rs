@@ -9,14 +9,14 @@
 //!      of the group); the predicted uplift of each row is the difference of the two trees'
 //!      leaf means, and a third tree of the same depth fitted to that uplift gives the
 //!      candidates (every node of it, and every node of the two group trees).
-//!    * `iv_woe`: monotonic optimal binning of every feature per group ([`woe`]), the union
+//!    * `iv_woe`: monotonic optimal binning of every feature per group (`uplift::woe`), the union
 //!      of both groups' bin edges, and the bins, prefixes and suffixes where the groups differ
 //!      most, plus their two- and three-feature crossings.
 //!    * `l1_logistic`: L1-penalised logistic (or linear) regression with group x bin
-//!      interactions ([`lasso`]); the non-zero interactions and their crossings.
+//!      interactions (`uplift::lasso`); the non-zero interactions and their crossings.
 //!
 //!    Every candidate and each of its sub-rules is then refined on the training rows
-//!    ([`refine`]): each condition's boundary or set is re-chosen, a condition may be added or
+//!    (`uplift::refine`): each condition's boundary or set is re-chosen, a condition may be added or
 //!    dropped, all to maximise the penalised score |z| / penalty^(complexity - 1) (z: the
 //!    difference over its standard error). Identical rules from several methods are one
 //!    candidate (its `methods` lists them all). At most `max_candidates` per pair go on, by
@@ -36,14 +36,14 @@
 //!    The T-learner's own prediction is given too, and both are scored on the test rows with
 //!    the Qini coefficient and AUUC.
 
-pub mod bins;
+pub(crate) mod bins;
 mod compare;
 pub mod export;
-pub mod inference;
-pub mod lasso;
-pub mod refine;
-pub mod tree;
-pub mod woe;
+pub(crate) mod inference;
+pub(crate) mod lasso;
+pub(crate) mod refine;
+pub(crate) mod tree;
+pub(crate) mod woe;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -54,7 +54,8 @@ use crate::data::reader::TableReader;
 use crate::error::{Error, Result};
 use crate::predict::Part;
 use crate::progress::Progress;
-use bins::{Condition, Feature, FeatureValues};
+pub use bins::{Condition, Feature, FeatureValues, Test};
+pub use inference::UpliftCurves;
 
 pub use compare::compare;
 
@@ -66,13 +67,18 @@ const REFINED_PER_CANDIDATE: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    /// T-learner trees.
     Tree,
+    /// Information value and weight of evidence binning.
     IvWoe,
+    /// L1-penalised regression with group interactions.
     L1Logistic,
 }
 
 impl Method {
+    /// Every method.
     pub const ALL: [Method; 3] = [Method::Tree, Method::IvWoe, Method::L1Logistic];
+    /// `tree`, `iv_woe` or `l1_logistic`.
     pub fn name(self) -> &'static str {
         match self {
             Method::Tree => "tree",
@@ -80,6 +86,7 @@ impl Method {
             Method::L1Logistic => "l1_logistic",
         }
     }
+    /// The method of a name (`iv-woe` and `l1-logistic` too).
     pub fn parse(s: &str) -> Option<Method> {
         Method::ALL.into_iter().find(|m| m.name() == s)
     }
@@ -126,6 +133,7 @@ pub struct CompareParams {
     pub min_test_customers: usize,
     /// Rules in the printed table (10).
     pub top: usize,
+    /// Discovery methods to run.
     pub methods: Vec<Method>,
     /// Route of customers no rule matches ("default").
     pub default_label: String,
@@ -156,6 +164,7 @@ impl Default for CompareParams {
 }
 
 impl CompareParams {
+    /// Checks the parameters; the error names the parameter.
     pub fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         if !(self.test_size > 0.0 && self.test_size < 1.0) {
@@ -211,14 +220,19 @@ impl CompareParams {
 /// The comparison table: one row per customer with a group and an outcome.
 #[derive(Debug, Clone)]
 pub struct CompareData {
+    /// Customer id per row.
     pub customer_id: Vec<String>,
+    /// Candidate features.
     pub features: Vec<Feature>,
     /// Index into `groups` (sorted labels).
     pub group: Vec<u32>,
+    /// Group labels, sorted.
     pub groups: Vec<String>,
+    /// Outcome per row (0/1 for a binary outcome).
     pub outcome: Vec<f64>,
     /// Column names: group, outcome.
     pub group_column: String,
+    /// See `group_column`.
     pub outcome_column: String,
     /// Customers left out for a missing group or outcome.
     pub dropped: usize,
@@ -424,16 +438,21 @@ impl CompareData {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Verdict {
     #[serde(rename = "IMPLEMENT NOW")]
+    /// Significant, large enough and stable: route customers by it now.
     ImplementNow,
     #[serde(rename = "PILOT")]
+    /// Promising: try it on part of the customers first.
     Pilot,
     #[serde(rename = "COLLECT MORE DATA")]
+    /// Not significant or too few customers yet.
     CollectMoreData,
     #[serde(rename = "SKIP")]
+    /// Does not hold on held-out customers.
     Skip,
 }
 
 impl Verdict {
+    /// The label shown (`IMPLEMENT NOW`, ...).
     pub fn label(self) -> &'static str {
         match self {
             Verdict::ImplementNow => "IMPLEMENT NOW",
@@ -442,6 +461,7 @@ impl Verdict {
             Verdict::Skip => "SKIP",
         }
     }
+    /// Whether customers are routed by rules with this verdict.
     pub fn routed(self) -> bool {
         matches!(self, Verdict::ImplementNow | Verdict::Pilot)
     }
@@ -450,7 +470,9 @@ impl Verdict {
 /// One group's customers and outcome in a rule.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupStat {
+    /// The group.
     pub group: String,
+    /// Its customers.
     pub customers: usize,
     /// Success rate (0/1 outcome) or mean outcome; null without customers.
     pub mean: Option<f64>,
@@ -459,10 +481,12 @@ pub struct GroupStat {
 /// A rule's numbers on one part of the data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartStats {
+    /// Customers matching.
     pub customers: usize,
     /// Share of the part's customers the rule matches.
     #[serde(deserialize_with = "crate::output::nan::f64")]
     pub share: f64,
+    /// Per group.
     pub groups: Vec<GroupStat>,
     /// First group of the pair minus the second.
     #[serde(deserialize_with = "crate::output::nan::f64")]
@@ -474,8 +498,11 @@ pub struct PartStats {
 pub struct RuleResult {
     /// Rank (1 = first).
     pub id: usize,
+    /// The rule as text.
     pub rule: String,
+    /// Its conditions.
     pub conditions: Vec<Condition>,
+    /// Methods that found it.
     pub methods: Vec<Method>,
     /// The pair compared: difference = first - second.
     pub pair: [String; 2],
@@ -483,18 +510,25 @@ pub struct RuleResult {
     pub better_group: String,
     /// The group with the best training outcome among all groups (the route).
     pub recommended_group: String,
+    /// On the training rows.
     pub train: PartStats,
+    /// On the test rows.
     pub test: PartStats,
     /// 95% interval of the test difference.
     #[serde(deserialize_with = "crate::output::nan::pair")]
     pub ci: [f64; 2],
     #[serde(deserialize_with = "crate::output::nan::f64")]
+    /// p-value of the test difference.
     pub p_value: f64,
     #[serde(deserialize_with = "crate::output::nan::f64")]
+    /// Benjamini-Hochberg q-value over every rule tested.
     pub q_value: f64,
     #[serde(deserialize_with = "crate::output::nan::f64")]
+    /// Share of bootstrap resamples of the test rows in which the difference keeps its sign.
     pub stability: f64,
+    /// The verdict.
     pub verdict: Verdict,
+    /// Why, in a sentence.
     pub reason: String,
     /// Part of the routing (IMPLEMENT NOW and PILOT).
     pub routed: bool,
@@ -504,18 +538,23 @@ pub struct RuleResult {
 /// share of variance the bins explain).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureStrength {
+    /// The feature.
     pub feature: String,
+    /// The pair of groups.
     pub pair: [String; 2],
     #[serde(deserialize_with = "crate::output::nan::pair")]
+    /// Information value in each group.
     pub iv: [f64; 2],
 }
 
 /// Per customer: split, route and predicted outcome per group.
 #[derive(Debug, Clone, Default)]
 pub struct Assignments {
+    /// Train or test per customer.
     pub split: Vec<Part>,
     /// Routing rule id (1-based rank) or none.
     pub rule: Vec<Option<usize>>,
+    /// Recommended group per customer.
     pub recommended: Vec<String>,
     /// Predicted outcome of each group (by `groups` order), per customer.
     pub predicted: Vec<Vec<f64>>,
@@ -528,33 +567,51 @@ pub struct Assignments {
 /// Everything [`compare`] finds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
+    /// Version of segmint.
     pub segmint: String,
+    /// Group column.
     pub group_column: String,
+    /// Outcome column.
     pub outcome_column: String,
+    /// `binary` or `continuous`.
     pub outcome: String,
+    /// Group labels.
     pub groups: Vec<String>,
+    /// Customers compared.
     pub customers: usize,
+    /// Customers left out for a missing group or outcome.
     pub dropped_customers: usize,
     /// Columns of the customers file that could not be features, with the reason.
     #[serde(default)]
     pub columns_left_out: Vec<LeftOutColumn>,
+    /// Training customers.
     pub train_customers: usize,
+    /// Test customers.
     pub test_customers: usize,
+    /// Parameters.
     pub params: CompareParams,
     #[serde(deserialize_with = "crate::output::nan::f64")]
+    /// Smallest difference worth acting on.
     pub min_effect: f64,
     /// Every group's customers and outcome over all customers (train, test).
     pub overall: [PartStats; 2],
+    /// Raw candidates per method.
     pub candidates_by_method: BTreeMap<String, usize>,
+    /// Candidates validated.
     pub candidates_tested: usize,
+    /// The rules, ranked.
     pub rules: Vec<RuleResult>,
+    /// Information value of every feature per pair.
     pub feature_strength: Vec<FeatureStrength>,
     /// Test-set Qini / AUUC of the routing-rule model and of the T-learner (first pair).
-    pub model_view: BTreeMap<String, inference::UpliftCurves>,
+    pub model_view: BTreeMap<String, UpliftCurves>,
+    /// Label of customers no routing rule matches.
     pub default_label: String,
     #[serde(skip)]
+    /// Per customer assignments.
     pub assignments: Assignments,
     #[serde(skip)]
+    /// Customer ids.
     pub customer_id: Vec<String>,
 }
 

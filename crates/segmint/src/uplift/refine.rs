@@ -18,7 +18,6 @@ use super::inference::{z_score, Acc};
 /// makes thousands of passes over them).
 pub struct PairRows<'a> {
     pub bins: &'a [Binned],
-    pub rows: &'a [u32],
     pub binary: bool,
     /// Smallest rule, in training rows per group.
     pub min_rows: f64,
@@ -53,7 +52,6 @@ impl<'a> PairRows<'a> {
             .collect();
         let mut p = PairRows {
             bins,
-            rows,
             binary,
             min_rows,
             max_conditions,

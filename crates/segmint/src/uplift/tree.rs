@@ -14,8 +14,6 @@ use super::inference::Acc;
 pub struct Node {
     pub rule: BinRule,
     pub value: f64,
-    pub n: usize,
-    pub depth: usize,
     /// (left condition, left child, right child).
     pub split: Option<(BinCond, usize, usize)>,
 }
@@ -77,8 +75,6 @@ fn grow(
     tree.nodes.push(Node {
         rule: rule.clone(),
         value: total.mean(),
-        n: rows.len(),
-        depth,
         split: None,
     });
     if depth >= max_depth || rows.len() < 2 * min_leaf {

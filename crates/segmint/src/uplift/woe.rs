@@ -6,24 +6,11 @@
 //! program; with 20 pre-bins the greedy merge finds the same bins in the planted cases and
 //! needs no solver.
 
-use serde::{Deserialize, Serialize};
-
 use super::bins::{BinCond, Binned};
 use super::inference::Acc;
 
 /// Pre-bins before merging (optbinning's default `max_n_prebins`).
 pub const PREBINS: usize = 20;
-
-/// One group's binning of one feature.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GroupBinning {
-    pub group: String,
-    /// Fine-bin index after which a coarse bin ends (numeric features).
-    pub edges: Vec<usize>,
-    /// Information value (binary outcomes; for a continuous outcome the share of the
-    /// outcome's variance the bins explain).
-    pub iv: f64,
-}
 
 /// Per-fine-bin statistics of one feature for the rows of one group.
 pub fn histogram(b: &Binned, rows: &[u32], y: &[f64]) -> Vec<Acc> {
