@@ -1,14 +1,17 @@
-//! Validation, the customer mart, RFM segments and their profile, on demo data.
+//! Validation, the customer mart, RFM segments with their profile, and segment migration, on
+//! demo data.
 //!
 //! `cargo run -p segmint --example segments`
 
+use segmint::data::timestamp::parse_date;
 use segmint::data::validate::{validate, ValidateParams};
 use segmint::data::{ColumnMap, Inputs, TableKind};
 use segmint::demo::{generate, DemoParams};
 use segmint::mart::{build_mart, MartParams};
 use segmint::progress::NoProgress;
+use segmint::segment::analysis::{analyze, RfmAnalysisParams};
+use segmint::segment::migrate::{migrate, MigrateParams};
 use segmint::segment::rules::RuleSet;
-use segmint::segment::{profile, rfm, RfmParams};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
@@ -20,45 +23,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inputs = Inputs::from_dir(dir.path());
     let map = ColumnMap::new();
 
+    // what is wrong with the input, counted (hard errors stop with file, row, column, value)
     let report = validate(&inputs, &map, &ValidateParams::default(), &NoProgress)?;
-    println!("validation: {} warning kind(s)", report.warnings());
+    print!("{}", report.to_text());
 
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = inputs.open_optional(TableKind::Customers, &map)?;
     let mart = build_mart(&tx, &MartParams::default(), &NoProgress)?;
-    println!("mart: {} customers", mart.len());
+    println!("{}", mart.summary(0.0).line());
 
-    let rules = RuleSet::builtin("standard").expect("built-in rule set");
-    let result = rfm(
-        mart,
-        customers.as_ref(),
-        &rules,
-        &RfmParams::default(),
-        &NoProgress,
-    )?;
-    let attrs = customers
-        .as_ref()
-        .map(|c| profile::load_attributes(c, &result.mart, &NoProgress))
-        .transpose()?;
-    let p = profile::profile(
-        &result.segment_names,
-        &result.segment,
-        &result.mart,
-        attrs.as_ref(),
-        &rules.actions(),
-    );
-    for s in &p.segments {
+    // RFM scores, the standard rule set's segments and their profile
+    let rules = RuleSet::load("standard")?;
+    let p = RfmAnalysisParams {
+        profile: true,
+        ..Default::default()
+    };
+    let a = analyze(&tx, customers.as_ref(), &rules, &p, &NoProgress)?;
+    print!("{}", a.summary.markdown());
+    let profile = a.profile.as_ref().expect("asked for");
+    for s in &profile.segments {
         println!(
-            "{:<22} {:>5} customers, {:>5.1}% of revenue",
+            "{:<22} {:>5.1}% of revenue",
             s.segment,
-            s.customers,
             100.0 * s.revenue_share
         );
     }
-    let top = &p.feature_ranking[0];
+    let top = &profile.feature_ranking[0];
     println!(
         "differs most between segments: {} (epsilon² {:.2})",
         top.feature, top.test.epsilon_squared
     );
+
+    // how customers moved between segments over the last half year
+    let m = MigrateParams {
+        from_day: parse_date("2025-07-01").expect("a date"),
+        to_day: parse_date("2026-01-01").expect("a date"),
+        ..Default::default()
+    };
+    let moves = migrate(&tx, customers.as_ref(), &rules, &m, &NoProgress)?;
+    print!("{}", moves.summary(&rules.name, 3).markdown());
     Ok(())
 }

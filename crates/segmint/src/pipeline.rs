@@ -307,9 +307,16 @@ fn run_stage(
             params,
         } => {
             let customers = need(&data.customers, "customers")?;
-            if !customers.has_column(group) || !customers.has_column(outcome) {
+            let missing: Vec<&str> = [group, outcome]
+                .into_iter()
+                .filter(|c| !customers.has_column(c))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
                 return Err(Error::Config(format!(
-                    "the customers file has no {group} and {outcome} columns"
+                    "{}: no column {}",
+                    customers.path.display(),
+                    missing.join(", ")
                 )));
             }
             let d =
