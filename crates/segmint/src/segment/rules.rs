@@ -357,11 +357,22 @@ fn lex(s: &str) -> std::result::Result<Vec<(Tok, usize)>, ParseError> {
     Ok(out)
 }
 
+/// Deepest nesting of parentheses and `not` in a condition: deeper input is an error, not a
+/// stack overflow.
+const MAX_NESTING: usize = 64;
+
+/// Most comparisons in one condition (each is a node of the evaluated tree).
+const MAX_TERMS: usize = 1_000;
+
 struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     end: usize,
     vars: &'a [String],
+    /// Current nesting of parentheses and `not`.
+    depth: usize,
+    /// Comparisons and constants parsed so far.
+    terms: usize,
 }
 
 impl Parser<'_> {
@@ -401,9 +412,28 @@ impl Parser<'_> {
     }
     fn unary(&mut self) -> std::result::Result<Cond, ParseError> {
         if self.keyword("not") {
-            return Ok(Cond::Not(Box::new(self.unary()?)));
+            self.enter()?;
+            let c = Cond::Not(Box::new(self.unary()?));
+            self.depth -= 1;
+            return Ok(c);
+        }
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return self.err(format!(
+                "more than {MAX_TERMS} comparisons in one condition"
+            ));
         }
         self.atom()
+    }
+    /// One level deeper; an error beyond [`MAX_NESTING`].
+    fn enter(&mut self) -> std::result::Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return self.err(format!(
+                "nested more than {MAX_NESTING} levels deep (parentheses and `not`)"
+            ));
+        }
+        Ok(())
     }
     fn literal(&mut self) -> std::result::Result<Value, ParseError> {
         let v = match self.peek() {
@@ -428,12 +458,14 @@ impl Parser<'_> {
     fn atom(&mut self) -> std::result::Result<Cond, ParseError> {
         match self.peek().cloned() {
             Some(Tok::LParen) => {
+                self.enter()?;
                 self.pos += 1;
                 let e = self.expr()?;
                 if self.peek() != Some(&Tok::RParen) {
                     return self.err("expected )");
                 }
                 self.pos += 1;
+                self.depth -= 1;
                 Ok(e)
             }
             Some(Tok::Ident(w)) if w == "true" || w == "false" => {
@@ -510,6 +542,8 @@ pub fn parse_condition(text: &str, vars: &[String]) -> std::result::Result<Cond,
         pos: 0,
         end: text.len(),
         vars,
+        depth: 0,
+        terms: 0,
     };
     let c = p.expr()?;
     if p.pos < p.toks.len() {
@@ -957,6 +991,35 @@ mod tests {
         assert!(!eval("premium", &null), "null is not true");
         assert!(eval("not premium", &null), "like pandas fillna(False)");
         assert!(!eval("R >= 0", &null));
+    }
+
+    #[test]
+    fn deep_or_long_conditions_are_errors_not_overflows() {
+        let vars = vec!["R".to_string()];
+        // 20,000 parentheses deep: an error naming the limit, at the 65th parenthesis
+        let deep = format!("{}R >= 1{}", "(".repeat(20_000), ")".repeat(20_000));
+        let e = parse_condition(&deep, &vars).unwrap_err();
+        assert!(
+            e.message.contains("nested more than 64 levels"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.offset, 64);
+        let nots = format!("{}R", "not ".repeat(100));
+        assert!(parse_condition(&nots, &vars).is_err());
+        // 64 levels still parse
+        let ok = format!("{}R >= 1{}", "(".repeat(64), ")".repeat(64));
+        assert!(parse_condition(&ok, &vars).is_ok());
+        let long = vec!["R >= 1"; 1_001].join(" and ");
+        let e = parse_condition(&long, &vars).unwrap_err();
+        assert!(
+            e.message.contains("more than 1000 comparisons"),
+            "{}",
+            e.message
+        );
+        // a rule file nested 20,000 arrays deep: the TOML parser's own limit, an error
+        let toml = format!("name = {}1{}\n", "[".repeat(20_000), "]".repeat(20_000));
+        assert!(RuleSet::from_toml(&toml, "deep.toml").is_err());
     }
 
     #[test]
