@@ -148,7 +148,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         );
     }
     for c in &data.columns_left_out {
-        note(g, format!("column {:?} left out: {}", c.column, c.reason));
+        note(g, c.note());
     }
     let cmp = compare(&data, &params, &bars)?;
     let names: ColumnNames = customers

@@ -139,7 +139,7 @@ fn prepare(g: &Global, a: &Args, p: &PredictParams, bars: &Bars) -> Result<Predi
         }
     };
     for c in &d.left_out {
-        note(g, format!("column {:?} left out: {}", c.column, c.reason));
+        note(g, c.note());
     }
     if a.train_table.is_some() && d.split_made {
         note(

@@ -113,7 +113,7 @@ fn run_discover(g: &Global, a: &DiscoverArgs) -> Result<u8> {
     let exclude: Vec<&str> = a.truth.as_deref().into_iter().collect();
     let table = customer_table(&tx, customers.as_ref(), &exclude, &bars)?;
     for c in &table.left_out {
-        note(g, format!("column {:?} left out: {}", c.column, c.reason));
+        note(g, c.note());
     }
     let mut r = analyze(&table, &params)?;
     if let Some(col) = &a.truth {

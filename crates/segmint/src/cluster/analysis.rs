@@ -424,7 +424,7 @@ impl ClusterAnalysis {
         let left = self
             .left_out
             .iter()
-            .map(|(c, why)| format!("column {c:?} left out: {why}"));
+            .map(|(c, why)| crate::data::customers::left_out_note(c, why));
         let filled = self
             .filled
             .iter()

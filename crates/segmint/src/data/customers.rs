@@ -68,10 +68,15 @@ pub struct LeftOutColumn {
     pub reason: String,
 }
 
+/// The one-line note for a column an analysis could not use (`column "x" left out: why`).
+pub fn left_out_note(column: &str, reason: &str) -> String {
+    format!("column {column:?} left out: {reason}")
+}
+
 impl LeftOutColumn {
     /// The note for a column an analysis could not use.
     pub fn note(&self) -> String {
-        format!("column {:?} left out: {}", self.column, self.reason)
+        left_out_note(&self.column, &self.reason)
     }
 }
 

@@ -871,7 +871,7 @@ pub fn analyze(
         .map(|c| load_attributes(c, &mart, progress))
         .transpose()?;
     for (column, reason) in attrs.iter().flat_map(|a| &a.left_out) {
-        notes.push(format!("column {column:?} left out: {reason}"));
+        notes.push(crate::data::customers::left_out_note(column, reason));
     }
     if attrs.is_none() {
         notes.push(
