@@ -72,9 +72,34 @@ pub struct InputArgs {
     /// Events file (overrides DIR/events.*)
     #[arg(long, value_name = "PATH")]
     pub events: Option<PathBuf>,
-    /// Column mapping CANONICAL=SOURCE[,...], e.g. amount=revenue,transactions.timestamp=order_date
+    /// Column mapping CANONICAL=SOURCE[,...], e.g. amount=revenue,transactions.timestamp=order_date;
+    /// SOURCE may be an expression over the file's columns (amount="Quantity * UnitPrice") or
+    /// @row (row numbers as ids)
     #[arg(long, value_name = "MAP")]
     pub columns: Vec<String>,
+    /// How timestamps and dates are written: strftime (%Y%m%d, "%m/%d/%Y %H:%M"), epoch_s or
+    /// epoch_ms; for every table, or per column as [TABLE.]COLUMN=FORMAT[,...]
+    #[arg(long, value_name = "FORMAT")]
+    pub timestamp_format: Vec<String>,
+    /// Time zone of timestamps written without an offset, e.g. Europe/London [default: UTC]
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// Rows whose id (customer, order, user, session) is empty: error, or drop them and count
+    /// them [default: error]
+    #[arg(long, value_name = "error|drop")]
+    pub missing_ids: Option<String>,
+    /// Field delimiter of text files: , ; | tab or whitespace [default: guessed from the header]
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<String>,
+    /// Encoding of text files: utf-8 or latin1 [default: utf-8]
+    #[arg(long, value_name = "NAME")]
+    pub encoding: Option<String>,
+    /// Text files have no header line: columns are column_1, column_2, ...
+    #[arg(long)]
+    pub no_header: bool,
+    /// Sheet of an .xlsx workbook to read [default: the first]
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
     /// TOML config with [input] data/customers/transactions/events and [columns] mappings
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -85,6 +110,7 @@ impl InputArgs {
     pub fn resolve(&self) -> Result<(Inputs, ColumnMap)> {
         let mut inputs = Inputs::default();
         let mut map = ColumnMap::new();
+        let mut file_map = ColumnMap::new();
         if let Some(cfg) = &self.config {
             let text =
                 std::fs::read_to_string(cfg).with_context(|| format!("{}", cfg.display()))?;
@@ -104,6 +130,8 @@ impl InputArgs {
                         }
                     }
                 };
+                read_options_from_config(inp, &mut file_map)
+                    .map_err(|e| anyhow::anyhow!("{}: [input] {e}", cfg.display()))?;
                 inputs.dir = get("data")?;
                 inputs.customers = get("customers")?;
                 inputs.transactions = get("transactions")?;
@@ -114,9 +142,11 @@ impl InputArgs {
                     .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.display()))?;
             }
         }
+        map.merge(&file_map);
         for spec in &self.columns {
             map.parse_cli(spec)?;
         }
+        self.read_options(&mut map)?;
         if self.data.is_some() {
             inputs.dir = self.data.clone();
         }
@@ -131,6 +161,72 @@ impl InputArgs {
         }
         Ok((inputs, map))
     }
+}
+
+impl InputArgs {
+    /// The reading options of the command line, on top of the config file's.
+    fn read_options(&self, map: &mut ColumnMap) -> Result<()> {
+        use segmint::data::mapping::{Delimiter, Encoding, MissingIds, TimeZone};
+        for spec in &self.timestamp_format {
+            map.parse_time_formats(spec)?;
+        }
+        if let Some(z) = &self.timezone {
+            map.timezone = Some(TimeZone::parse(z)?);
+        }
+        if let Some(m) = &self.missing_ids {
+            map.missing_ids = MissingIds::parse(m)?;
+        }
+        if let Some(d) = &self.delimiter {
+            map.file.delimiter = Some(Delimiter::parse(d)?);
+        }
+        if let Some(e) = &self.encoding {
+            map.file.encoding = Encoding::parse(e)?;
+        }
+        if self.no_header {
+            map.file.no_header = true;
+        }
+        if let Some(s) = &self.sheet {
+            map.file.sheet = Some(s.clone());
+        }
+        Ok(())
+    }
+}
+
+/// The reading options of a config file's `[input]` table (`timestamp_format`, `timezone`,
+/// `missing_ids`, `delimiter`, `encoding`, `no_header`, `sheet`).
+fn read_options_from_config(input: &toml::Value, map: &mut ColumnMap) -> Result<()> {
+    use segmint::data::mapping::{Delimiter, Encoding, MissingIds, TimeZone};
+    let text = |k: &str| -> Result<Option<&str>> {
+        match input.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .with_context(|| format!("{k} must be a string")),
+        }
+    };
+    if let Some(f) = text("timestamp_format")? {
+        map.parse_time_formats(f)?;
+    }
+    if let Some(z) = text("timezone")? {
+        map.timezone = Some(TimeZone::parse(z)?);
+    }
+    if let Some(m) = text("missing_ids")? {
+        map.missing_ids = MissingIds::parse(m)?;
+    }
+    if let Some(d) = text("delimiter")? {
+        map.file.delimiter = Some(Delimiter::parse(d)?);
+    }
+    if let Some(e) = text("encoding")? {
+        map.file.encoding = Encoding::parse(e)?;
+    }
+    if let Some(s) = text("sheet")? {
+        map.file.sheet = Some(s.to_string());
+    }
+    if let Some(v) = input.get("no_header") {
+        map.file.no_header = v.as_bool().context("no_header must be true or false")?;
+    }
+    Ok(())
 }
 
 /// Progress bars on stderr; hidden when stderr is not a terminal or with --quiet.
@@ -225,4 +321,29 @@ pub fn segment_labels(
         }
     };
     Ok(file.labels_for(ids))
+}
+
+/// Prints what reading the tables decided (no order ids: one order per row) and the rows left
+/// out for a missing id (`--missing-ids drop`), so that nothing is dropped silently.
+pub fn reading_notes(g: &Global, tables: &[Option<&segmint::data::TableReader>]) {
+    for t in tables.iter().flatten() {
+        for n in t.notes() {
+            note(g, format!("note: {}: {n}", t.path.display()));
+        }
+        if t.drops_missing_ids() {
+            let d = t.dropped();
+            let amount = d
+                .amount
+                .map(|a| format!(" (amount {a:.2})"))
+                .unwrap_or_default();
+            note(
+                g,
+                format!(
+                    "note: {}: {} rows without an id left out{amount} (--missing-ids drop)",
+                    t.path.display(),
+                    d.rows
+                ),
+            );
+        }
+    }
 }

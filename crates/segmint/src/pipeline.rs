@@ -322,11 +322,7 @@ fn run_stage(
             let d =
                 crate::uplift::CompareData::load(customers, group, outcome, None, &[], progress)?;
             let cmp = crate::uplift::compare(&d, params, progress)?;
-            let names = customers
-                .present()
-                .iter()
-                .map(|p| (p.spec.name.to_string(), p.source.clone()))
-                .collect();
+            let names = customers.export_names();
             let dir = out.join("compare");
             cmp.write_to(&dir, &names, "customers", "customer_id")?;
             let mut notes = notes_of(&d.columns_left_out);

@@ -143,6 +143,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     for n in r.notes() {
         note(g, n);
     }
+    crate::ui::reading_notes(g, &[Some(&tx), customers.as_ref()]);
     if let Some(p) = &a.model {
         r.summary.details = serde_json::json!({ "model": p });
     }

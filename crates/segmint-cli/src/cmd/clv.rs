@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use segmint::clv::analysis::{analyze, ClvParams, TransactionKind};
 use segmint::clv::model::ClvModel;
-use segmint::clv::{fit_by_segment, PredictParams, SummaryParams, TimeUnit};
+use segmint::clv::{fit_by_segment, PredictParams, PurchaseRule, SummaryParams, TimeUnit};
 use segmint::data::timestamp::parse_date;
 use segmint::data::TableKind;
 
@@ -27,6 +27,10 @@ pub struct Args {
     /// Time unit of recency, T, the rates and --horizon
     #[arg(long, value_enum, default_value_t = UnitArg::Week)]
     pub time_unit: UnitArg,
+    /// Which rows are purchases: positive (amount > 0) or non-negative (amount >= 0: $0 rows
+    /// such as free items count, so no customer vanishes)
+    #[arg(long, value_name = "RULE", default_value = "positive")]
+    pub purchases: String,
     /// Horizon of the expected purchases, in time units
     #[arg(long, default_value_t = 52.0)]
     pub horizon: f64,
@@ -111,6 +115,7 @@ pub fn params(a: &Args) -> Result<ClvParams> {
                 UnitArg::Week => TimeUnit::Week,
                 UnitArg::Month => TimeUnit::Month,
             },
+            purchases: PurchaseRule::parse(&a.purchases)?,
         },
         models: a
             .models
@@ -165,6 +170,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     bars.timed(&format!("writing {}", a.out.display()), || {
         r.write_table(&a.out, &params)
     })?;
+    crate::ui::reading_notes(g, &[Some(&tx)]);
     let corr = gg.frequency_monetary_correlation;
     if corr.abs() > 0.3 {
         note(g, format!("warning: frequency and monetary value correlate ({corr:.2}) among repeat customers: Gamma-Gamma assumes they do not"));

@@ -150,12 +150,9 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     for c in &data.columns_left_out {
         note(g, c.note());
     }
+    crate::ui::reading_notes(g, &[Some(&customers)]);
     let cmp = compare(&data, &params, &bars)?;
-    let names: ColumnNames = customers
-        .present()
-        .iter()
-        .map(|p| (p.spec.name.to_string(), p.source.clone()))
-        .collect();
+    let names: ColumnNames = customers.export_names();
     let id_col = names
         .get("customer_id")
         .cloned()

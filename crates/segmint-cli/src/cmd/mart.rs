@@ -51,6 +51,7 @@ pub fn build_and_write(
         },
         &Bars::new(g),
     )?;
+    crate::ui::reading_notes(g, &[Some(&tx)]);
     let mut summary = mart.summary(t0.elapsed().as_secs_f64());
     summary.output = Some(out.display().to_string());
     let meta = mart.metadata(&tx.path);

@@ -85,6 +85,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             ),
         );
     }
+    crate::ui::reading_notes(g, &[Some(&tx), customers.as_ref()]);
     // The process ends here: leave the million small allocations to the OS instead of freeing
     // them one by one (~0.1 s per million customers).
     std::mem::forget(r);

@@ -312,6 +312,9 @@ pub struct GammaGammaSummary {
     pub v: f64,
     /// At the maximum.
     pub log_likelihood: f64,
+    /// Repeat customers with a mean spend of 0, left out of the fit.
+    #[serde(default)]
+    pub zero_spend_left_out: usize,
     /// Among repeat customers; Gamma-Gamma assumes none.
     #[serde(deserialize_with = "crate::output::nan::f64")]
     pub frequency_monetary_correlation: f64,
@@ -362,6 +365,12 @@ pub struct ClvSummary {
     pub engine: String,
     /// Customers in the summary.
     pub customers: usize,
+    /// Which rows were purchases.
+    #[serde(default)]
+    pub purchases: super::PurchaseRule,
+    /// Rows and customers the purchase rule left out (on or before the calibration end).
+    #[serde(default)]
+    pub left_out: super::LeftOut,
     /// Last day of the calibration period.
     pub calibration_end: String,
     /// Unit of recency, T and the horizon.
@@ -459,6 +468,8 @@ impl ClvAnalysis {
             task: "clv".into(),
             engine: "segmint".into(),
             customers: n,
+            purchases: params.summary.purchases,
+            left_out: s.left_out,
             calibration_end: crate::data::timestamp::format_date(s.calibration_end),
             time_unit: params.summary.time_unit,
             repeat_customers: gg.customers,
@@ -469,6 +480,7 @@ impl ClvAnalysis {
                 q: gg.q,
                 v: gg.v,
                 log_likelihood: gg.log_likelihood,
+                zero_spend_left_out: gg.zero_spend_left_out,
                 frequency_monetary_correlation: gg.frequency_monetary_correlation,
                 estimates: serde_json::to_value(&gg.estimates).unwrap_or_default(),
                 diagnostics: serde_json::to_value(&gg.diagnostics).unwrap_or_default(),
@@ -505,10 +517,43 @@ impl ClvAnalysis {
 }
 
 impl ClvSummary {
+    /// What the purchase rule kept and left out, in one sentence.
+    pub fn left_out_sentence(&self) -> String {
+        let rule = self.purchases.describe();
+        let l = &self.left_out;
+        let mut s = format!(
+            "Purchases are rows with {rule}: {} customers with a purchase on or before {}",
+            self.customers, self.calibration_end
+        );
+        if l.rows == 0 {
+            s.push_str("; no row left out");
+        } else {
+            s.push_str(&format!(
+                "; {} rows left out (not {rule}), {} customers with no purchase row left out{}",
+                l.rows,
+                l.customers,
+                if l.customers > 0 && self.purchases == super::PurchaseRule::Positive {
+                    " (count $0 rows as purchases with --purchases non-negative)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if self.gamma_gamma.zero_spend_left_out > 0 {
+            s.push_str(&format!(
+                "; {} repeat customers with a mean spend of 0 left out of the Gamma-Gamma fit",
+                self.gamma_gamma.zero_spend_left_out
+            ));
+        }
+        s.push('.');
+        s
+    }
+
     /// The fits, the per-segment comparison and the holdout scorecard as Markdown.
     pub fn markdown(&self, analysis: &ClvAnalysis) -> String {
         use std::fmt::Write;
         let mut o = String::new();
+        let _ = writeln!(o, "{}\n", self.left_out_sentence());
         o.push_str("| model | parameters | log-likelihood |\n| --- | --- | ---: |\n");
         for (kind, m) in &analysis.fits {
             let _ = writeln!(

@@ -31,8 +31,12 @@ pub struct GammaGamma {
     pub v: f64,
     /// Total log-likelihood (no penalty) over the customers with frequency > 0.
     pub log_likelihood: f64,
-    /// Customers fitted (frequency > 0).
+    /// Customers fitted (frequency > 0 and monetary value > 0).
     pub customers: usize,
+    /// Repeat customers left out of the fit because their mean spend is 0 (their $0 rows are
+    /// purchases under `--purchases non-negative`; the Gamma distribution has no mass at 0).
+    #[serde(default)]
+    pub zero_spend_left_out: usize,
     /// L2 penalty on the log-parameters it was fitted with.
     pub penalizer: f64,
     /// Pearson correlation of frequency and monetary value among the fitted customers.
@@ -160,7 +164,9 @@ fn eval(theta: &[f64], d: &Data, penalizer: f64) -> Eval {
 
 impl GammaGamma {
     /// Fits on the customers with `frequency > 0` (others are ignored; their monetary value is
-    /// 0 by convention). Monetary values of repeat customers must be > 0.
+    /// 0 by convention). Repeat customers whose monetary value is exactly 0 are left out and
+    /// counted (`zero_spend_left_out`), as lifetimes' users filter `monetary_value > 0`; a
+    /// negative or non-finite monetary value is an error.
     pub fn fit(frequency: &[f64], monetary_value: &[f64], penalizer: f64) -> Result<GammaGamma> {
         if frequency.len() != monetary_value.len() {
             return Err(Error::Config(
@@ -169,8 +175,13 @@ impl GammaGamma {
         }
         let mut x = Vec::new();
         let mut m = Vec::new();
+        let mut zero_spend = 0;
         for (i, (&f, &mv)) in frequency.iter().zip(monetary_value).enumerate() {
             if f > 0.0 {
+                if mv == 0.0 {
+                    zero_spend += 1;
+                    continue;
+                }
                 if !(mv > 0.0 && mv.is_finite()) {
                     return Err(Error::Data(format!(
                         "customer #{}: monetary value {mv} with frequency {f}: Gamma-Gamma needs positive spend",
@@ -227,6 +238,7 @@ impl GammaGamma {
             v: o.theta[2].exp(),
             log_likelihood: ll,
             customers: d.x.len(),
+            zero_spend_left_out: zero_spend,
             penalizer,
             frequency_monetary_correlation: correlation,
             estimates: estimates(&["p", "q", "v"], &o.theta, &o.hessian),
@@ -239,7 +251,7 @@ impl GammaGamma {
         let (x, m): (Vec<f64>, Vec<f64>) = frequency
             .iter()
             .zip(monetary_value)
-            .filter(|(f, _)| **f > 0.0)
+            .filter(|(f, m)| **f > 0.0 && **m > 0.0)
             .map(|(f, m)| (*f, *m))
             .unzip();
         let th = [self.p.ln(), self.q.ln(), self.v.ln()];

@@ -18,7 +18,8 @@
 //!
 //! Summary conventions (lifetimes' `summary_data_from_transaction_data(freq="D",
 //! freq_multiplier=7)` for weeks): purchase rows are those with `amount > 0` (returns and zero
-//! rows are ignored; never an error) on or before the calibration end day; a customer's purchase
+//! rows are ignored, never an error, and counted in [`Summary::left_out`]; with
+//! [`PurchaseRule::NonNegative`] $0 rows are purchases too) on or before the calibration end day; a customer's purchase
 //! days are the distinct UTC days of those rows, with the day's spend the sum of their amounts.
 //! `frequency` = purchase days - 1, `recency` = (last - first purchase day) / unit, `T` =
 //! (calibration end - first purchase day) / unit, `monetary_value` = mean daily spend over the
@@ -165,6 +166,54 @@ impl TimeUnit {
     }
 }
 
+/// Which transaction rows are purchases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseRule {
+    /// `amount > 0` (returns and $0 rows are not purchases).
+    #[default]
+    Positive,
+    /// `amount >= 0`: $0 rows (free items, CDNOW's $0 orders) are purchases too.
+    NonNegative,
+}
+
+impl PurchaseRule {
+    /// Whether a row with this amount is a purchase.
+    pub fn is_purchase(self, amount: f64) -> bool {
+        match self {
+            PurchaseRule::Positive => amount > 0.0,
+            PurchaseRule::NonNegative => amount >= 0.0,
+        }
+    }
+    /// `amount > 0` or `amount >= 0`, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PurchaseRule::Positive => "amount > 0",
+            PurchaseRule::NonNegative => "amount >= 0",
+        }
+    }
+    /// `positive` or `non-negative`.
+    pub fn parse(s: &str) -> Result<PurchaseRule> {
+        match s.trim() {
+            "positive" => Ok(PurchaseRule::Positive),
+            "non-negative" | "non_negative" | "nonnegative" => Ok(PurchaseRule::NonNegative),
+            _ => Err(Error::param(
+                "purchases",
+                format!("must be positive or non-negative, not {s:?}"),
+            )),
+        }
+    }
+}
+
+/// What the purchase rule left out of the summary (rows on or before the calibration end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    /// Rows that are not purchases under the rule (returns; $0 rows under `positive`).
+    pub rows: u64,
+    /// Customers with rows but no purchase row: not in the summary.
+    pub customers: u64,
+}
+
 /// Parameters of [`summarize`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SummaryParams {
@@ -176,6 +225,9 @@ pub struct SummaryParams {
     pub holdout_end: Option<i64>,
     /// Time unit of recency, T and the rates.
     pub time_unit: TimeUnit,
+    /// Which rows are purchases.
+    #[serde(default)]
+    pub purchases: PurchaseRule,
 }
 
 /// What the calibration customers did in the holdout period.
@@ -213,6 +265,8 @@ pub struct Summary {
     pub first_day: Vec<i64>,
     /// With `holdout_end`: the holdout purchases of the same customers, in the same order.
     pub holdout: Option<Holdout>,
+    /// What the purchase rule left out.
+    pub left_out: LeftOut,
 }
 
 impl Default for Summary {
@@ -227,6 +281,7 @@ impl Default for Summary {
             monetary_value: Vec::new(),
             first_day: Vec::new(),
             holdout: None,
+            left_out: LeftOut::default(),
         }
     }
 }
@@ -258,6 +313,9 @@ struct Unit {
     run_starts: Vec<usize>,
     rows: Vec<Row>,
     max_day: i64,
+    /// Rows that are not purchases (up to the end), and each such customer's first such day.
+    not_purchases: u64,
+    not_purchase_ids: hashbrown::HashMap<Box<str>, i64>,
 }
 
 impl Unit {
@@ -444,7 +502,13 @@ pub fn summarize(
             for i in 0..c.len() {
                 let day = ts[i].div_euclid(US_PER_DAY);
                 u.max_day = u.max_day.max(day);
-                if am[i] <= 0.0 || day > end {
+                if day > end {
+                    continue;
+                }
+                if !params.purchases.is_purchase(am[i]) {
+                    u.not_purchases += 1;
+                    let first = u.not_purchase_ids.entry_ref(ids.value(i)).or_insert(day);
+                    *first = (*first).min(day);
                     continue;
                 }
                 let same = match (prev, keys) {
@@ -470,6 +534,18 @@ pub fn summarize(
         });
     }
     let cal_end = params.calibration_end.unwrap_or(max_day);
+    let not_purchase_rows: u64 = units.iter().map(|u| u.not_purchases).sum();
+    let mut not_purchase_ids: hashbrown::HashSet<&str> = hashbrown::HashSet::new();
+    for u in &units {
+        not_purchase_ids.extend(
+            u.not_purchase_ids
+                .iter()
+                .filter(|(_, &d)| d <= cal_end)
+                .map(|(id, _)| &**id),
+        );
+    }
+    let not_purchase_ids: hashbrown::HashSet<Box<str>> =
+        not_purchase_ids.into_iter().map(Box::from).collect();
     progress.begin("summarising customers", 0);
     let unit = params.time_unit.days();
     let per = Periods {
@@ -591,10 +667,21 @@ pub fn summarize(
     s.customer_id = concat_ids(ids)?;
     progress.finish();
     s.holdout = holdout;
+    let in_summary = s
+        .customer_id
+        .iter()
+        .flatten()
+        .filter(|id| not_purchase_ids.contains(*id))
+        .count();
+    s.left_out = LeftOut {
+        rows: not_purchase_rows,
+        customers: (not_purchase_ids.len() - in_summary) as u64,
+    };
     if s.is_empty() {
         return Err(Error::Data(format!(
-            "{}: no purchase rows (amount > 0) on or before the calibration end {}",
+            "{}: no purchase rows ({}) on or before the calibration end {}",
             tx.path.display(),
+            params.purchases.describe(),
             format_date(cal_end)
         )));
     }

@@ -50,6 +50,9 @@ pub struct ClvModel {
     pub predict: PredictParams,
     /// Last day of the calibration period it was fitted on (YYYY-MM-DD).
     pub calibration_end: String,
+    /// Which rows were purchases when it was fitted (scoring uses the same rule).
+    #[serde(default)]
+    pub purchases: super::PurchaseRule,
 }
 
 impl ClvAnalysis {
@@ -65,6 +68,7 @@ impl ClvAnalysis {
             time_unit: self.summary.time_unit,
             predict: params.predict.clone(),
             calibration_end: crate::data::timestamp::format_date(self.summary.calibration_end),
+            purchases: params.summary.purchases,
         }
     }
 }
@@ -130,6 +134,7 @@ impl ClvModel {
             calibration_end,
             holdout_end: None,
             time_unit: self.time_unit,
+            purchases: self.purchases,
         };
         let summary = summarize(tx, &p, progress)?;
         let predictions = self.predict(&summary)?;

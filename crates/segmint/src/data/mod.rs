@@ -1,13 +1,17 @@
 //! Input: table schemas, column mapping, readers and validation.
 
 pub mod customers;
+pub mod expr;
 pub(crate) mod keys;
 pub mod mapping;
 pub mod reader;
 pub mod schema;
+pub mod text_file;
+pub mod timeparse;
 pub mod timestamp;
 pub mod validate;
 pub mod values;
+pub mod workbook;
 
 use std::path::{Path, PathBuf};
 

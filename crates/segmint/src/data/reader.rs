@@ -10,7 +10,6 @@
 //! accumulator, so memory is bounded by the accumulators, not by the number of rows.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,11 +30,16 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
 
-use crate::data::mapping::ColumnMap;
+use crate::data::expr::Expr;
+use crate::data::mapping::{ColumnMap, MissingIds, TimeFormat, TimeZone};
 use crate::data::schema::{ColType, ColumnSpec, TableKind, MAX_ABS_AMOUNT};
+use crate::data::text_file::{Compression, TextFile};
+use crate::data::timeparse::TimeParse;
 use crate::data::timestamp::{parse_date, parse_timestamp_us, US_PER_DAY};
 use crate::error::{show_value, Error, Result};
 use crate::progress::Progress;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 /// Rows per batch handed to the fold function.
 pub const BATCH_ROWS: usize = 65_536;
@@ -45,8 +49,10 @@ pub const BATCH_ROWS: usize = 65_536;
 pub enum Format {
     /// Apache Parquet.
     Parquet,
-    /// CSV (UTF-8, header row).
+    /// Delimited text (CSV, TSV, fixed-width with spaces), plain or compressed (`.gz`, `.zst`).
     Csv,
+    /// A spreadsheet (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`): one sheet.
+    Excel,
     /// Arrow record batches handed over in memory ([`TableReader::from_batches`]).
     Arrow,
 }
@@ -54,17 +60,16 @@ pub enum Format {
 impl Format {
     /// The format of a file by its extension.
     pub fn from_path(path: &Path) -> Result<Format> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let (compression, ext) = Compression::of(path);
         match ext.as_str() {
-            "parquet" | "pq" => Ok(Format::Parquet),
-            "csv" => Ok(Format::Csv),
+            "parquet" | "pq" if compression == Compression::None => Ok(Format::Parquet),
+            "csv" | "tsv" | "tab" | "txt" | "dat" => Ok(Format::Csv),
+            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" if compression == Compression::None => {
+                Ok(Format::Excel)
+            }
             _ => Err(Error::format(
                 path,
-                "unknown file type: expected a .parquet or .csv extension",
+                "unknown file type: expected .parquet, .csv (.tsv, .txt; also .gz or .zst compressed) or .xlsx",
             )),
         }
     }
@@ -75,10 +80,28 @@ impl Format {
 pub struct Present {
     /// The canonical column.
     pub spec: &'static ColumnSpec,
-    /// Its name in the file.
+    /// Its name in the file, or the expression it is computed by.
     pub source: String,
-    /// Its position in the file's columns.
-    pub index: usize,
+    /// Where its values come from.
+    pub input: Input,
+}
+
+/// Where a canonical column's values come from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A column of the file, by position.
+    Column(usize),
+    /// An expression over columns of the file (`amount = Quantity * UnitPrice`, `@row`).
+    Derived(Arc<Derived>),
+}
+
+/// A canonical column computed from other columns of the same row.
+#[derive(Debug)]
+pub struct Derived {
+    /// The expression.
+    pub expr: Expr,
+    /// The columns it reads: its name for each, and the position in the file.
+    pub inputs: Vec<(String, usize)>,
 }
 
 /// A column of the file that no canonical column uses, read under its own name (so any column
@@ -98,29 +121,38 @@ pub struct Extra {
 struct ReadCol {
     /// Its name in a [`Chunk`].
     name: String,
-    /// Its name in the file.
+    /// Its name in the file (for a derived column: `amount = <expression>`).
     source: String,
-    index: usize,
+    input: Input,
     /// For an extra column: its type, neither an id nor required.
     spec: ColumnSpec,
     extra: bool,
+    /// How a timestamp or date column's values are read.
+    time: Option<Arc<TimeParse>>,
+    /// Rows with a missing id are left out instead of an error.
+    drop_missing: bool,
 }
 
 impl ReadCol {
-    fn canonical(p: &Present) -> ReadCol {
+    fn canonical(p: &Present, read: &ReadSettings) -> ReadCol {
         ReadCol {
             name: p.spec.name.to_string(),
-            source: p.source.clone(),
-            index: p.index,
+            source: match &p.input {
+                Input::Column(_) => p.source.clone(),
+                Input::Derived(d) => format!("{} = {}", p.spec.name, d.expr),
+            },
+            input: p.input.clone(),
             spec: *p.spec,
             extra: false,
+            time: read.time_for(p.spec.ty, p.spec.name),
+            drop_missing: p.spec.id && read.drop_missing,
         }
     }
-    fn extra(e: &Extra) -> ReadCol {
+    fn extra(e: &Extra, read: &ReadSettings) -> ReadCol {
         ReadCol {
             name: e.name.clone(),
             source: e.name.clone(),
-            index: e.index,
+            input: Input::Column(e.index),
             spec: ColumnSpec {
                 name: "",
                 ty: e.ty,
@@ -129,7 +161,55 @@ impl ReadCol {
                 nullable: true,
             },
             extra: true,
+            time: read.time_for(e.ty, &e.name),
+            drop_missing: false,
         }
+    }
+    /// The file columns it reads.
+    fn file_indices(&self) -> Vec<usize> {
+        match &self.input {
+            Input::Column(i) => vec![*i],
+            Input::Derived(d) => d.inputs.iter().map(|(_, i)| *i).collect(),
+        }
+    }
+}
+
+/// The reading options of a table that apply per column.
+#[derive(Debug, Clone, Default)]
+struct ReadSettings {
+    formats: Vec<(String, TimeFormat)>,
+    default_format: Option<TimeFormat>,
+    zone: Option<TimeZone>,
+    drop_missing: bool,
+}
+
+impl ReadSettings {
+    fn from_map(kind: TableKind, map: &ColumnMap, names: &[&str]) -> ReadSettings {
+        ReadSettings {
+            formats: names
+                .iter()
+                .filter_map(|n| map.time_format(kind, n).map(|f| (n.to_string(), f.clone())))
+                .collect(),
+            default_format: map.table_time_format(kind).cloned(),
+            zone: map.timezone,
+            drop_missing: map.missing_ids == MissingIds::Drop,
+        }
+    }
+    fn time_for(&self, ty: ColType, name: &str) -> Option<Arc<TimeParse>> {
+        if !matches!(ty, ColType::Date | ColType::Timestamp) {
+            return None;
+        }
+        let format = self
+            .formats
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
+            .or_else(|| self.default_format.clone());
+        let t = TimeParse {
+            format,
+            zone: self.zone,
+        };
+        t.is_custom().then(|| Arc::new(t))
     }
 }
 
@@ -144,6 +224,8 @@ pub struct Chunk<'a> {
     pub unit_rows: usize,
     /// The rows, columns under their canonical names.
     pub batch: RecordBatch,
+    /// With rows left out (`--missing-ids drop`): the offset from `first_row` of each row kept.
+    kept: Option<Vec<u32>>,
 }
 
 impl Chunk<'_> {
@@ -201,7 +283,10 @@ impl Chunk<'_> {
     }
     /// 1-based data row of the batch row `i`.
     pub fn row(&self, i: usize) -> u64 {
-        self.first_row + i as u64
+        match &self.kept {
+            Some(k) => self.first_row + k[i] as u64,
+            None => self.first_row + i as u64,
+        }
     }
 }
 
@@ -233,8 +318,17 @@ impl Ids<'_> {
 
 enum Source {
     Parquet { meta: ArrowReaderMetadata },
-    Csv { header: Vec<String> },
+    Csv { header: Vec<String>, file: TextFile },
     Memory { batches: Vec<RecordBatch> },
+}
+
+/// Rows left out of a table because an id was missing (`--missing-ids drop`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Dropped {
+    /// Rows left out.
+    pub rows: u64,
+    /// The sum of their `amount` (transactions; `None` when the table has none).
+    pub amount: Option<f64>,
 }
 
 /// An opened input table: its columns are resolved, its rows not yet read.
@@ -251,6 +345,10 @@ pub struct TableReader {
     unreadable: Vec<(String, String)>,
     found: Vec<String>,
     source: Source,
+    read: ReadSettings,
+    notes: Vec<String>,
+    /// Rows left out per chunk (by its first row, so that reading twice counts once).
+    dropped: Mutex<BTreeMap<u64, Dropped>>,
 }
 
 /// The Arrow type a canonical column has in a [`Chunk`].
@@ -301,9 +399,16 @@ impl TableReader {
                 (found, Source::Parquet { meta }, types)
             }
             Format::Csv => {
-                let header = read_csv_header(path)?;
+                let file = TextFile::open(path, &map.file)?;
+                let header = file.header()?;
                 let n = header.len();
-                (header.clone(), Source::Csv { header }, vec![None; n])
+                (header.clone(), Source::Csv { header, file }, vec![None; n])
+            }
+            Format::Excel => {
+                let (header, batches) =
+                    crate::data::workbook::read_sheet(path, map.file.sheet.as_deref())?;
+                let n = header.len();
+                (header, Source::Memory { batches }, vec![None; n])
             }
             Format::Arrow => unreachable!("from_path gives a file format"),
         };
@@ -357,22 +462,49 @@ impl TableReader {
     ) -> Result<TableReader> {
         let mut present = Vec::new();
         let mut missing = Vec::new();
+        let mut notes = Vec::new();
+        let canonical: Vec<&str> = kind.columns().iter().map(|c| c.name).collect();
+        let mut read = ReadSettings::from_map(kind, map, &canonical);
         for spec in kind.columns() {
             let want = map.source_name(kind, spec.name);
-            let idx = found.iter().position(|f| f == want).or_else(|| {
-                found
-                    .iter()
-                    .position(|f| f.trim().eq_ignore_ascii_case(want))
-            });
-            match idx {
+            match find_column(&found, want) {
                 Some(index) => {
                     if let Some(dt) = &types[index] {
-                        check_convertible(path, spec, &found[index], dt)?;
+                        let epoch = read
+                            .time_for(spec.ty, spec.name)
+                            .is_some_and(|t| t.is_epoch());
+                        if !(epoch && dt.is_integer()) {
+                            check_convertible(path, spec, &found[index], dt)?;
+                        }
                     }
                     present.push(Present {
                         spec,
                         source: found[index].clone(),
-                        index,
+                        input: Input::Column(index),
+                    })
+                }
+                None if Expr::looks_like_expression(want) => {
+                    let derived = derive(path, spec.name, want, &found)?;
+                    present.push(Present {
+                        spec,
+                        source: derived.expr.to_string(),
+                        input: Input::Derived(Arc::new(derived)),
+                    })
+                }
+                None if kind == TableKind::Transactions
+                    && spec.name == "order_id"
+                    && !map.is_mapped(kind, spec.name) =>
+                {
+                    // exports without order ids (CDNOW): every row is one order
+                    notes.push(
+                        "no order_id column: each row is counted as one order (map one with --columns order_id=COLUMN)"
+                            .to_string(),
+                    );
+                    let derived = derive(path, spec.name, "@row", &found)?;
+                    present.push(Present {
+                        spec,
+                        source: "@row".into(),
+                        input: Input::Derived(Arc::new(derived)),
                     })
                 }
                 None if spec.required => missing.push(if want == spec.name {
@@ -392,6 +524,12 @@ impl TableReader {
             });
         }
         let (extras, unreadable) = extra_columns(&found, &types, &present);
+        let names: Vec<&str> = present
+            .iter()
+            .map(|p| p.spec.name)
+            .chain(extras.iter().map(|e| e.name.as_str()))
+            .collect();
+        read = ReadSettings::from_map(kind, map, &names);
         Ok(TableReader {
             kind,
             path: path.to_path_buf(),
@@ -401,12 +539,55 @@ impl TableReader {
             unreadable,
             found,
             source,
+            read,
+            notes,
+            dropped: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// What the reader decided that the user should know (e.g. "each row is one order").
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Rows left out because an id was missing (`--missing-ids drop`), over the rows read so
+    /// far (read the id columns first: every read of the table counts each unit once).
+    pub fn dropped(&self) -> Dropped {
+        let d = self.dropped.lock().expect("dropped lock");
+        let mut total = Dropped::default();
+        for v in d.values() {
+            total.rows += v.rows;
+            total.amount = match (total.amount, v.amount) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+        }
+        total
+    }
+
+    /// Whether rows with a missing id are left out rather than an error.
+    pub fn drops_missing_ids(&self) -> bool {
+        self.read.drop_missing
     }
 
     /// The canonical columns found in the file.
     pub fn present(&self) -> &[Present] {
         &self.present
+    }
+
+    /// Canonical name -> the file's name for it, for exports written in the user's names (SQL,
+    /// Python); a derived column (`customer_id=@row`) keeps its canonical name.
+    pub fn export_names(&self) -> std::collections::HashMap<String, String> {
+        self.present
+            .iter()
+            .map(|p| {
+                let name = match p.input {
+                    Input::Column(_) => p.source.clone(),
+                    Input::Derived(_) => p.spec.name.to_string(),
+                };
+                (p.spec.name.to_string(), name)
+            })
+            .collect()
     }
 
     /// Whether the table has the canonical column `name`.
@@ -459,7 +640,14 @@ impl TableReader {
             Source::Parquet { meta } => {
                 Some(meta.metadata().file_metadata().num_rows().max(0) as u64)
             }
-            Source::Csv { .. } => std::fs::metadata(&self.path).ok().map(|m| m.len() / 60),
+            Source::Csv { file, .. } => std::fs::metadata(&self.path).ok().map(|m| {
+                let factor = if file.compression == Compression::None {
+                    1
+                } else {
+                    5
+                };
+                m.len() * factor / 60
+            }),
             Source::Memory { batches } => Some(batches.iter().map(|b| b.num_rows() as u64).sum()),
         }
     }
@@ -502,14 +690,14 @@ impl TableReader {
         let mut cols: Vec<ReadCol> = self
             .present
             .iter()
-            .filter(|p| wanted.contains(&p.spec.name))
-            .map(ReadCol::canonical)
+            .filter(|p| wanted.contains(&p.spec.name) || (p.spec.id && self.read.drop_missing))
+            .map(|p| ReadCol::canonical(p, &self.read))
             .collect();
         cols.extend(
             self.extras
                 .iter()
                 .filter(|e| wanted.contains(&e.name.as_str()))
-                .map(ReadCol::extra),
+                .map(|e| ReadCol::extra(e, &self.read)),
         );
         match &self.source {
             Source::Parquet { meta } => {
@@ -583,15 +771,18 @@ impl TableReader {
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| (**f).clone()).collect();
         let mut changed = false;
         for p in cols {
+            let Input::Column(index) = p.input else {
+                continue;
+            };
             if p.spec.id
                 && dictionary.contains(&p.name.as_str())
-                && fields[p.index].data_type() == &DataType::Utf8
+                && fields[index].data_type() == &DataType::Utf8
             {
-                let f = fields[p.index].clone().with_data_type(DataType::Dictionary(
+                let f = fields[index].clone().with_data_type(DataType::Dictionary(
                     Box::new(DataType::Int32),
                     Box::new(DataType::Utf8),
                 ));
-                fields[p.index] = f;
+                fields[index] = f;
                 changed = true;
             }
         }
@@ -606,19 +797,30 @@ impl TableReader {
         .ok()
     }
 
-    /// The canonical batch of `n` rows starting at data row `row`: each of `cols` taken by
-    /// `column` and normalized to its canonical type and name.
+    /// The canonical batch of `n` rows starting at data row `row`: each of `cols` taken from
+    /// the file's columns (`column(index)`) or derived from them, and normalized to its
+    /// canonical type and name.
     fn canonical_batch(
         &self,
         cols: &[ReadCol],
         row: u64,
         n: usize,
-        column: impl Fn(&ReadCol) -> Result<ArrayRef>,
+        column: impl Fn(usize) -> Result<ArrayRef>,
     ) -> Result<RecordBatch> {
         let mut fields = Vec::with_capacity(cols.len());
         let mut arrays = Vec::with_capacity(cols.len());
         for p in cols {
-            let arr = normalize(&self.path, p, &column(p)?, row)?;
+            let arr = match &p.input {
+                Input::Column(i) => normalize(&self.path, p, &column(*i)?, row)?,
+                Input::Derived(d) => {
+                    let inputs = d
+                        .inputs
+                        .iter()
+                        .map(|(_, i)| column(*i))
+                        .collect::<Result<Vec<_>>>()?;
+                    derive_array(&self.path, p, d, &inputs, row, n)?
+                }
+            };
             fields.push(Field::new(&p.name, arr.data_type().clone(), true));
             arrays.push(arr);
         }
@@ -628,6 +830,30 @@ impl TableReader {
             &arrow_array::RecordBatchOptions::new().with_row_count(Some(n)),
         )
         .map_err(|e| Error::format(&self.path, e))
+    }
+
+    /// Hands a chunk to `f`, first leaving out the rows with a missing id when asked to
+    /// (counted per unit in `dropped`).
+    fn emit(
+        &self,
+        cols: &[ReadCol],
+        mut chunk: Chunk,
+        f: &mut dyn FnMut(&Chunk) -> Result<()>,
+    ) -> Result<()> {
+        if self.read.drop_missing {
+            let (kept, dropped) = keep_rows_with_ids(cols, &chunk.batch)?;
+            // keyed by the chunk's first row: chunks are cut the same way on every read
+            let mut d = self.dropped.lock().expect("dropped lock");
+            let entry = d.entry(chunk.first_row).or_default();
+            entry.rows = dropped.rows;
+            entry.amount = dropped.amount.or(entry.amount);
+            drop(d);
+            if let Some((batch, offsets)) = kept {
+                chunk.batch = batch;
+                chunk.kept = Some(offsets);
+            }
+        }
+        f(&chunk)
     }
 
     /// One in-memory batch as canonical chunks of at most [`BATCH_ROWS`] rows.
@@ -644,14 +870,16 @@ impl TableReader {
             let n = BATCH_ROWS.min(unit_rows - offset);
             let row = first_row + offset as u64;
             let chunk =
-                self.canonical_batch(cols, row, n, |p| Ok(batch.column(p.index).slice(offset, n)))?;
+                self.canonical_batch(cols, row, n, |i| Ok(batch.column(i).slice(offset, n)))?;
             if n > 0 {
-                f(&Chunk {
+                let chunk = Chunk {
                     path: &self.path,
                     first_row: row,
                     unit_rows,
                     batch: chunk,
-                })?;
+                    kept: None,
+                };
+                self.emit(cols, chunk, f)?;
             }
             offset += n.max(1);
         }
@@ -668,7 +896,7 @@ impl TableReader {
     ) -> Result<()> {
         let file = open_file(&self.path)?;
         let schema_descr = meta.metadata().file_metadata().schema_descr();
-        let mask = ProjectionMask::roots(schema_descr, cols.iter().map(|p| p.index));
+        let mask = ProjectionMask::roots(schema_descr, cols.iter().flat_map(ReadCol::file_indices));
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
             .with_projection(mask)
             .with_row_groups(vec![group])
@@ -689,38 +917,41 @@ impl TableReader {
                 )
             })?;
             let n = batch.num_rows();
-            let batch = self.canonical_batch(cols, row, n, |p| {
-                batch.column_by_name(&p.source).cloned().ok_or_else(|| {
-                    Error::format(
-                        &self.path,
-                        format!("column {} vanished while reading", p.source),
-                    )
-                })
+            let batch = self.canonical_batch(cols, row, n, |i| {
+                batch
+                    .column_by_name(&self.found[i])
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::format(
+                            &self.path,
+                            format!("column {} vanished while reading", self.found[i]),
+                        )
+                    })
             })?;
-            f(&Chunk {
+            let chunk = Chunk {
                 path: &self.path,
                 first_row: row,
                 unit_rows,
                 batch,
-            })?;
+                kept: None,
+            };
+            self.emit(cols, chunk, f)?;
             row += n as u64;
         }
         Ok(())
     }
 
     fn read_csv(&self, cols: &[ReadCol], f: &mut dyn FnMut(&Chunk) -> Result<()>) -> Result<()> {
-        let file = open_file(&self.path)?;
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .buffer_capacity(1 << 20)
-            .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-        let n_header = match &self.source {
-            Source::Csv { header } => header.len(),
+        let (n_header, file) = match &self.source {
+            Source::Csv { header, file } => (header.len(), file),
             _ => unreachable!("read_csv on a Parquet source"),
         };
-        let mut builders: Vec<ColBuilder> =
-            cols.iter().map(|p| ColBuilder::new(p.spec.ty)).collect();
+        let mut rdr = file.csv_reader()?;
+        let mut builders: Vec<ColBuilder> = cols
+            .iter()
+            .map(|p| ColBuilder::new(p.spec.ty, p.time.clone()))
+            .collect();
+        let mut derived_text: String;
         let mut rec = csv::ByteRecord::new();
         let mut row: u64 = 0;
         let mut first_row = 1u64;
@@ -748,14 +979,13 @@ impl TableReader {
                     continue;
                 }
                 for (b, p) in builders.iter_mut().zip(cols) {
-                    let raw = rec.get(p.index).unwrap_or(b"");
-                    let text = std::str::from_utf8(raw).map_err(|_| Error::Value {
-                        path: self.path.clone(),
-                        row,
-                        column: p.source.clone(),
-                        value: show_value(&String::from_utf8_lossy(raw)),
-                        problem: "invalid UTF-8 (the file must be UTF-8 encoded)".into(),
-                    })?;
+                    let text = match &p.input {
+                        Input::Column(i) => self.csv_field(&rec, *i, row, &self.found[*i])?,
+                        Input::Derived(d) => {
+                            derived_text = self.derive_csv(p, d, &rec, row)?;
+                            derived_text.as_str()
+                        }
+                    };
                     b.push_text(text)
                         .map_err(|problem| value_error(&self.path, row, p, text, problem))?;
                 }
@@ -776,12 +1006,14 @@ impl TableReader {
                     &arrow_array::RecordBatchOptions::new().with_row_count(Some(in_batch)),
                 )
                 .map_err(|e| Error::format(&self.path, e))?;
-                f(&Chunk {
+                let chunk = Chunk {
                     path: &self.path,
                     first_row,
                     unit_rows: 0,
                     batch,
-                })?;
+                    kept: None,
+                };
+                self.emit(cols, chunk, f)?;
                 first_row = row + 1;
                 in_batch = 0;
             }
@@ -789,6 +1021,198 @@ impl TableReader {
                 return Ok(());
             }
         }
+    }
+
+    /// Field `i` of a CSV record as text; invalid UTF-8 is an error that names the option.
+    fn csv_field<'r>(
+        &self,
+        rec: &'r csv::ByteRecord,
+        i: usize,
+        row: u64,
+        column: &str,
+    ) -> Result<&'r str> {
+        let raw = rec.get(i).unwrap_or(b"");
+        std::str::from_utf8(raw).map_err(|_| Error::Value {
+            path: self.path.clone(),
+            row,
+            column: column.to_string(),
+            value: show_value(&String::from_utf8_lossy(raw)),
+            problem: "invalid UTF-8 (a Latin-1 export? pass --encoding latin1)".into(),
+        })
+    }
+
+    /// A derived column's text for one CSV record.
+    fn derive_csv(
+        &self,
+        p: &ReadCol,
+        d: &Derived,
+        rec: &csv::ByteRecord,
+        row: u64,
+    ) -> Result<String> {
+        let mut values: Vec<(&str, &str)> = Vec::with_capacity(d.inputs.len());
+        for (name, i) in &d.inputs {
+            values.push((name, self.csv_field(rec, *i, row, name)?));
+        }
+        eval_derived(&self.path, p, d, &values, row)
+    }
+}
+
+/// Finds a file column by name: exactly, else trimmed and ignoring ASCII case.
+fn find_column(found: &[String], want: &str) -> Option<usize> {
+    found.iter().position(|f| f == want).or_else(|| {
+        found
+            .iter()
+            .position(|f| f.trim().eq_ignore_ascii_case(want.trim()))
+    })
+}
+
+/// Parses a derived column's expression and finds the columns it reads.
+fn derive(path: &Path, canonical: &str, text: &str, found: &[String]) -> Result<Derived> {
+    let expr = Expr::parse(text).map_err(|e| {
+        Error::Config(format!(
+            "{}: column mapping {canonical}={text:?}: not a column of the file, and not an expression: {e}",
+            path.display()
+        ))
+    })?;
+    let mut inputs = Vec::new();
+    for name in expr.columns() {
+        match find_column(found, name) {
+            Some(i) => inputs.push((name.to_string(), i)),
+            None => {
+                return Err(Error::MissingColumns {
+                    path: path.to_path_buf(),
+                    missing: vec![format!("{name} (in {canonical} = {text})")],
+                    found: found.iter().map(|s| show_value(s)).collect(),
+                    hint: "; quote a name with spaces or operators in backticks: `Unit Price`"
+                        .into(),
+                })
+            }
+        }
+    }
+    Ok(Derived { expr, inputs })
+}
+
+/// Evaluates a derived column on one row's input values.
+fn eval_derived(
+    path: &Path,
+    p: &ReadCol,
+    d: &Derived,
+    values: &[(&str, &str)],
+    row: u64,
+) -> Result<String> {
+    d.expr
+        .eval_text(
+            &|name| values.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+            row,
+        )
+        .map_err(|problem| Error::Value {
+            path: path.to_path_buf(),
+            row,
+            column: p.source.clone(),
+            value: if values.is_empty() {
+                "none".into()
+            } else {
+                values
+                    .iter()
+                    .map(|(n, v)| format!("{n}={}", show_value(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            problem,
+        })
+}
+
+/// A derived column for `n` rows from its input arrays (cast to text, so that a Parquet or
+/// in-memory file reads the same as a CSV file).
+fn derive_array(
+    path: &Path,
+    p: &ReadCol,
+    d: &Derived,
+    inputs: &[ArrayRef],
+    first_row: u64,
+    n: usize,
+) -> Result<ArrayRef> {
+    let texts = inputs
+        .iter()
+        .map(|a| arrow_cast::cast(a, &DataType::Utf8).map_err(|e| Error::format(path, e)))
+        .collect::<Result<Vec<_>>>()?;
+    let texts: Vec<&StringArray> = texts.iter().map(|a| a.as_string::<i32>()).collect();
+    let mut b = ColBuilder::new(p.spec.ty, p.time.clone());
+    let mut values: Vec<(&str, &str)> = Vec::with_capacity(texts.len());
+    for i in 0..n {
+        values.clear();
+        for ((name, _), t) in d.inputs.iter().zip(&texts) {
+            values.push((name, if t.is_null(i) { "" } else { t.value(i) }));
+        }
+        let row = first_row + i as u64;
+        let text = eval_derived(path, p, d, &values, row)?;
+        b.push_text(&text)
+            .map_err(|problem| value_error(path, row, p, &text, problem))?;
+    }
+    let arr = b.finish();
+    check_array(path, p, &arr, first_row)?;
+    Ok(arr)
+}
+
+/// The rows of a batch whose id columns are all present, and what was left out; `None` for the
+/// batch when every row is kept.
+fn keep_rows_with_ids(
+    cols: &[ReadCol],
+    batch: &RecordBatch,
+) -> Result<(Option<(RecordBatch, Vec<u32>)>, Dropped)> {
+    let n = batch.num_rows();
+    let mut keep = vec![true; n];
+    for (p, arr) in cols.iter().zip(batch.columns()) {
+        if !p.drop_missing {
+            continue;
+        }
+        for (i, k) in keep.iter_mut().enumerate() {
+            if *k && id_missing(arr, i) {
+                *k = false;
+            }
+        }
+    }
+    let left_out = keep.iter().filter(|k| !**k).count();
+    let amount = batch.column_by_name("amount").map(|a| {
+        let a = a.as_primitive::<Float64Type>();
+        keep.iter()
+            .enumerate()
+            .filter(|(i, k)| !**k && !a.is_null(*i))
+            .map(|(i, _)| a.value(i))
+            .sum::<f64>()
+    });
+    let dropped = Dropped {
+        rows: left_out as u64,
+        amount,
+    };
+    if left_out == 0 {
+        return Ok((None, dropped));
+    }
+    let mask = BooleanArray::from(keep.clone());
+    let filtered = arrow_select::filter::filter_record_batch(batch, &mask)
+        .map_err(|e| Error::Data(format!("leaving out rows without an id: {e}")))?;
+    let offsets = keep
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| **k)
+        .map(|(i, _)| i as u32)
+        .collect();
+    Ok((Some((filtered, offsets)), dropped))
+}
+
+/// Whether row `i` of an id column (plain or dictionary strings) is null or blank.
+fn id_missing(arr: &ArrayRef, i: usize) -> bool {
+    if arr.is_null(i) {
+        return true;
+    }
+    match arr.data_type() {
+        DataType::Dictionary(_, _) => {
+            let d = arr.as_dictionary::<Int32Type>();
+            let v = d.values().as_string::<i32>();
+            let k = d.keys().value(i) as usize;
+            v.is_null(k) || blank_id(v.value(k))
+        }
+        _ => blank_id(arr.as_string::<i32>().value(i)),
     }
 }
 
@@ -803,7 +1227,10 @@ fn extra_columns(
     let mut extras = Vec::new();
     let mut unreadable = Vec::new();
     for (index, name) in found.iter().enumerate() {
-        if present.iter().any(|p| p.index == index) {
+        if present
+            .iter()
+            .any(|p| matches!(p.input, Input::Column(i) if i == index))
+        {
             continue;
         }
         if name.is_empty() {
@@ -867,7 +1294,8 @@ fn extra_type(dt: &DataType) -> Option<ColType> {
     })
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> Error {
+/// A CSV reading error as an error naming the file and line.
+pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
     let pos = e
         .position()
         .map(|p| format!("line {}: ", p.line()))
@@ -876,49 +1304,6 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
         csv::ErrorKind::Io(_) => Error::format(path, format!("{pos}cannot read: {e}")),
         _ => Error::format(path, format!("{pos}malformed CSV: {e}")),
     }
-}
-
-fn read_csv_header(path: &Path) -> Result<Vec<String>> {
-    let mut file = open_file(path)?;
-    let mut probe = [0u8; 1];
-    if file.read(&mut probe).map_err(|e| Error::io(path, e))? == 0 {
-        return Err(Error::Empty {
-            path: path.into(),
-            message: "file is empty (expected a header line)".into(),
-        });
-    }
-    let file = open_file(path)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(file);
-    let header = rdr.byte_headers().map_err(|e| csv_error(path, e))?.clone();
-    let mut names = Vec::with_capacity(header.len());
-    for (i, raw) in header.iter().enumerate() {
-        let raw = if i == 0 {
-            raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
-        } else {
-            raw
-        };
-        let s = std::str::from_utf8(raw).map_err(|_| {
-            Error::format(
-                path,
-                format!(
-                    "header column {}: invalid UTF-8 {}",
-                    i + 1,
-                    show_value(&String::from_utf8_lossy(raw))
-                ),
-            )
-        })?;
-        names.push(s.trim().to_string());
-    }
-    if names.iter().all(|n| n.is_empty()) {
-        return Err(Error::Empty {
-            path: path.into(),
-            message: "file has an empty header line".into(),
-        });
-    }
-    Ok(names)
 }
 
 fn value_error(path: &Path, row: u64, p: &ReadCol, value: &str, problem: String) -> Error {
@@ -996,22 +1381,23 @@ enum ColBuilder {
     Int(Int64Builder),
     Float(Float64Builder),
     Bool(BooleanBuilder),
-    Date(Date32Builder),
-    Ts(TimestampMicrosecondBuilder),
+    Date(Date32Builder, Option<Arc<TimeParse>>),
+    Ts(TimestampMicrosecondBuilder, Option<Arc<TimeParse>>),
 }
 
 impl ColBuilder {
-    fn new(ty: ColType) -> Self {
+    fn new(ty: ColType, time: Option<Arc<TimeParse>>) -> Self {
         let n = BATCH_ROWS;
         match ty {
             ColType::Str => ColBuilder::Str(StringBuilder::with_capacity(n, n * 12)),
             ColType::Int => ColBuilder::Int(Int64Builder::with_capacity(n)),
             ColType::Float => ColBuilder::Float(Float64Builder::with_capacity(n)),
             ColType::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(n)),
-            ColType::Date => ColBuilder::Date(Date32Builder::with_capacity(n)),
-            ColType::Timestamp => {
-                ColBuilder::Ts(TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"))
-            }
+            ColType::Date => ColBuilder::Date(Date32Builder::with_capacity(n), time),
+            ColType::Timestamp => ColBuilder::Ts(
+                TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
+                time,
+            ),
         }
     }
 
@@ -1031,8 +1417,22 @@ impl ColBuilder {
                 b.append_option(if null { None } else { Some(parse_float(s)?) })
             }
             ColBuilder::Bool(b) => b.append_option(if null { None } else { Some(parse_bool(s)?) }),
-            ColBuilder::Date(b) => b.append_option(if null { None } else { Some(parse_day(s)?) }),
-            ColBuilder::Ts(b) => b.append_option(if null { None } else { Some(parse_ts(s)?) }),
+            ColBuilder::Date(b, t) => b.append_option(if null {
+                None
+            } else {
+                Some(match t {
+                    Some(t) => i32::try_from(t.day(s)?).map_err(|_| "date out of range")?,
+                    None => parse_day(s)?,
+                })
+            }),
+            ColBuilder::Ts(b, t) => b.append_option(if null {
+                None
+            } else {
+                Some(match t {
+                    Some(t) => t.timestamp_us(s)?,
+                    None => parse_ts(s)?,
+                })
+            }),
         }
         Ok(())
     }
@@ -1043,8 +1443,8 @@ impl ColBuilder {
             ColBuilder::Int(b) => Arc::new(b.finish()),
             ColBuilder::Float(b) => Arc::new(b.finish()),
             ColBuilder::Bool(b) => Arc::new(b.finish()),
-            ColBuilder::Date(b) => Arc::new(b.finish()),
-            ColBuilder::Ts(b) => Arc::new(b.finish()),
+            ColBuilder::Date(b, _) => Arc::new(b.finish()),
+            ColBuilder::Ts(b, _) => Arc::new(b.finish()),
         }
     }
 }
@@ -1105,7 +1505,9 @@ fn normalize(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64) -> Result
     let target = arrow_type(p.spec.ty);
     let dt = arr.data_type();
     if p.spec.id && is_dictionary_ids(dt) {
-        check_dictionary_ids(path, p, arr, first_row)?;
+        if !p.drop_missing {
+            check_dictionary_ids(path, p, arr, first_row)?;
+        }
         return Ok(arr.clone());
     }
     let out: ArrayRef = if *dt == target {
@@ -1113,7 +1515,7 @@ fn normalize(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64) -> Result
     } else if is_text(dt) && p.spec.ty != ColType::Str {
         let s = arrow_cast::cast(arr, &DataType::Utf8).map_err(|e| Error::format(path, e))?;
         let s = s.as_string::<i32>();
-        let mut b = ColBuilder::new(p.spec.ty);
+        let mut b = ColBuilder::new(p.spec.ty, p.time.clone());
         for (i, v) in s.iter().enumerate() {
             let v = v.unwrap_or("");
             b.push_text(v)
@@ -1122,6 +1524,11 @@ fn normalize(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64) -> Result
         b.finish()
     } else {
         let via = match (p.spec.ty, dt) {
+            (ColType::Timestamp | ColType::Date, d)
+                if d.is_integer() && p.time.as_ref().is_some_and(|t| t.is_epoch()) =>
+            {
+                return epoch_array(path, p, arr, first_row);
+            }
             (ColType::Timestamp, DataType::Date32 | DataType::Date64) => {
                 // a date is midnight UTC of that day
                 let days =
@@ -1196,32 +1603,73 @@ fn to_utc_micros(
             .build()
             .map_err(|e| Error::format(path, e))?,
     );
+    // a timestamp without a zone is local time in --timezone (UTC by default)
+    let naive = matches!(arr.data_type(), DataType::Timestamp(_, None));
+    let zone = p.time.as_ref().filter(|t| naive && t.zone.is_some());
     let mut out = Vec::with_capacity(raw.len());
     for (i, v) in raw.iter().enumerate() {
+        let bad = |problem: String| {
+            value_error(
+                path,
+                first_row + i as u64,
+                p,
+                &v.unwrap_or(0).to_string(),
+                problem,
+            )
+        };
         out.push(match v {
             None => None,
-            Some(v) => Some(
-                match unit {
+            Some(v) => {
+                let us = match unit {
                     TimeUnit::Second => v.checked_mul(1_000_000),
                     TimeUnit::Millisecond => v.checked_mul(1_000),
                     TimeUnit::Microsecond => Some(v),
                     TimeUnit::Nanosecond => Some(v.div_euclid(1_000)),
                 }
-                .ok_or_else(|| {
-                    value_error(
-                        path,
-                        first_row + i as u64,
-                        p,
-                        &v.to_string(),
-                        "timestamp out of range".into(),
-                    )
-                })?,
-            ),
+                .ok_or_else(|| bad("timestamp out of range".into()))?;
+                Some(match zone {
+                    Some(t) => t.local_us(us).map_err(bad)?,
+                    None => us,
+                })
+            }
         });
     }
     let arr: ArrayRef = Arc::new(TimestampMicrosecondArray::from(out).with_timezone("UTC"));
     check_array(path, p, &arr, first_row)?;
     Ok(arr)
+}
+
+/// An integer column read as epoch seconds or milliseconds (`--timestamp-format epoch_s`).
+fn epoch_array(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64) -> Result<ArrayRef> {
+    let t = p.time.as_ref().expect("an epoch format");
+    let ints = arrow_cast::cast(arr, &DataType::Int64).map_err(|e| Error::format(path, e))?;
+    let ints = ints.as_primitive::<Int64Type>();
+    let mut us = Vec::with_capacity(ints.len());
+    for (i, v) in ints.iter().enumerate() {
+        us.push(match v {
+            None => None,
+            Some(v) => Some(t.epoch_us(v).ok_or_else(|| {
+                value_error(
+                    path,
+                    first_row + i as u64,
+                    p,
+                    &v.to_string(),
+                    "timestamp out of range".into(),
+                )
+            })?),
+        });
+    }
+    let out: ArrayRef = if p.spec.ty == ColType::Date {
+        let days: Date32Array = us
+            .iter()
+            .map(|v| v.map(|u| u.div_euclid(US_PER_DAY) as i32))
+            .collect();
+        Arc::new(days)
+    } else {
+        Arc::new(TimestampMicrosecondArray::from(us).with_timezone("UTC"))
+    };
+    check_array(path, p, &out, first_row)?;
+    Ok(out)
 }
 
 /// Ids read as a dictionary on request (see [`TableReader::fold_with`]).
@@ -1268,7 +1716,9 @@ fn check_dictionary_ids(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64
 
 /// Hard checks on a canonical array: ids not null or empty, floats finite and in range.
 fn check_array(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64) -> Result<()> {
-    if p.spec.id {
+    if p.spec.id && p.drop_missing {
+        // left out later, and counted
+    } else if p.spec.id {
         let s = arr.as_string::<i32>();
         if let Some(i) = (0..s.len()).find(|&i| s.is_null(i) || blank_id(s.value(i))) {
             let (value, what) = if s.is_null(i) {
@@ -1281,7 +1731,7 @@ fn check_array(path: &Path, p: &ReadCol, arr: &ArrayRef, first_row: u64) -> Resu
                 row: first_row + i as u64,
                 column: p.source.clone(),
                 value,
-                problem: format!("{what} identifier"),
+                problem: format!("{what} identifier (leave such rows out with --missing-ids drop)"),
             });
         }
     } else if p.spec.required && arr.null_count() > 0 {

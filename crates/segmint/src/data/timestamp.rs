@@ -79,8 +79,16 @@ fn parse_date_prefix(b: &[u8]) -> Option<i64> {
     Some(days_from_civil(y, m, d))
 }
 
-/// Parses a timestamp in one of the accepted forms into microseconds since the epoch (UTC).
+/// Parses a timestamp in one of the accepted forms into microseconds since the epoch (UTC);
+/// a time without an offset is UTC.
 pub fn parse_timestamp_us(s: &str) -> Option<i64> {
+    let (local, offset_min) = parse_timestamp_parts(s)?;
+    Some(local - offset_min.unwrap_or(0) * 60_000_000)
+}
+
+/// Parses a timestamp into its wall-clock time (microseconds since the epoch as if UTC) and its
+/// offset from UTC in minutes, `None` when the text has no offset or zone.
+pub fn parse_timestamp_parts(s: &str) -> Option<(i64, Option<i64>)> {
     let b = s.trim().as_bytes();
     let days = parse_date_prefix(b)?;
     let mut i = 10;
@@ -128,8 +136,9 @@ pub fn parse_timestamp_us(s: &str) -> Option<i64> {
     }
     // zone
     let rest = &b[i..];
-    let offset_min: i64 = match rest {
-        [] | [b'Z'] | [b'z'] | b" UTC" | b"UTC" | b" Z" => 0,
+    let offset_min: Option<i64> = match rest {
+        [] => None,
+        [b'Z'] | [b'z'] | b" UTC" | b"UTC" | b" Z" => Some(0),
         _ => {
             let r = if rest[0] == b' ' { &rest[1..] } else { rest };
             let sign = match r.first()? {
@@ -147,10 +156,10 @@ pub fn parse_timestamp_us(s: &str) -> Option<i64> {
             if h > 23 || m > 59 {
                 return None;
             }
-            sign * (h as i64 * 60 + m as i64)
+            Some(sign * (h as i64 * 60 + m as i64))
         }
     };
-    Some(days * US_PER_DAY + us - offset_min * 60_000_000)
+    Some((days * US_PER_DAY + us, offset_min))
 }
 
 /// Formats microseconds since the epoch as `YYYY-MM-DD HH:MM:SS.ffffffZ` (the CSV convention of

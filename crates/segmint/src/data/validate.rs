@@ -75,6 +75,9 @@ pub struct TableSummary {
     pub rows: u64,
     /// Its columns as named in the file.
     pub columns: Vec<String>,
+    /// Rows left out because an id was missing (`--missing-ids drop`), and their amount.
+    #[serde(default)]
+    pub dropped: crate::data::reader::Dropped,
 }
 
 /// The result of a validation run.
@@ -512,6 +515,12 @@ pub fn validate(
             });
         }
     }
+    for t in [customers.as_ref(), Some(&tx), events.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        report.findings.extend(reading_findings(t));
+    }
     if window.is_none() {
         report.findings.push(Finding {
             severity: Severity::Info,
@@ -555,6 +564,37 @@ fn require_rows(t: &TableReader, rows: u64) -> Result<()> {
     Ok(())
 }
 
+/// What reading the table decided (no order ids, rows without an id left out), as findings.
+fn reading_findings(t: &TableReader) -> Vec<Finding> {
+    let info = |code: &str, message: String, count: u64| Finding {
+        severity: Severity::Info,
+        code: code.into(),
+        table: t.kind.name().into(),
+        column: None,
+        message,
+        count,
+        examples: vec![],
+    };
+    let mut out: Vec<Finding> = t
+        .notes()
+        .iter()
+        .map(|n| info("reading_note", n.clone(), 0))
+        .collect();
+    if t.drops_missing_ids() {
+        let d = t.dropped();
+        let amount = d
+            .amount
+            .map(|a| format!(", amount {a:.2}"))
+            .unwrap_or_default();
+        out.push(info(
+            "missing_id_dropped",
+            format!("rows without an id left out (--missing-ids drop){amount}"),
+            d.rows,
+        ));
+    }
+    out
+}
+
 fn summary(t: &TableReader, rows: u64) -> TableSummary {
     TableSummary {
         table: t.kind.name().into(),
@@ -565,6 +605,7 @@ fn summary(t: &TableReader, rows: u64) -> TableSummary {
             .iter()
             .map(|p| p.spec.name.to_string())
             .collect(),
+        dropped: t.dropped(),
     }
 }
 

@@ -376,22 +376,38 @@ pub fn data(
         svg::format_value(revenue, Format::Money)
     ))];
     let (tables, findings) = v.map_or((&[][..], &[][..]), |v| (&v.tables[..], &v.findings[..]));
+    let any_dropped = tables.iter().any(|t| t.dropped.rows > 0);
+    let mut header = vec![
+        "table".into(),
+        "file".into(),
+        "rows".into(),
+        "columns".into(),
+    ];
+    if any_dropped {
+        header.push("left out: no id".into());
+    }
     blocks.push(Block::Table {
-        header: vec![
-            "table".into(),
-            "file".into(),
-            "rows".into(),
-            "columns".into(),
-        ],
+        header,
         rows: tables
             .iter()
             .map(|t| {
-                vec![
+                let mut row = vec![
                     t.table.clone(),
                     t.file.clone(),
                     t.rows.to_string(),
                     t.columns.join(", "),
-                ]
+                ];
+                if any_dropped {
+                    row.push(match t.dropped.amount {
+                        Some(a) if t.dropped.rows > 0 => format!(
+                            "{} rows ({})",
+                            t.dropped.rows,
+                            svg::format_value(a, Format::Money)
+                        ),
+                        _ => format!("{} rows", t.dropped.rows),
+                    });
+                }
+                row
             })
             .collect(),
     });

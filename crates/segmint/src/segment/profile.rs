@@ -661,6 +661,12 @@ pub fn read_segments(path: &std::path::Path, column: &str) -> Result<SegmentFile
             }
         }
         Format::Arrow => unreachable!("from_path gives a file format"),
+        Format::Excel => {
+            return Err(Error::format(
+                path,
+                "a segments file must be Parquet or CSV (as segmint writes it)",
+            ))
+        }
         Format::Csv => {
             let mut r = csv::ReaderBuilder::new()
                 .from_path(path)
