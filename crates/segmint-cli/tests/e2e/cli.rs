@@ -16,7 +16,7 @@ fn bad_corpus_gives_clear_errors() {
         ("missing_columns.csv", "missing column amount (found: \"customer_id\", \"order_id\", \"timestamp\", \"quantity\")"),
         ("wrong_types.csv", "row 1, column amount: not a number (value: \"ten dollars\")"),
         ("bad_timestamp.csv", "row 2, column timestamp: unparseable timestamp"),
-        ("null_id.csv", "row 2, column customer_id: missing identifier (value: null)"),
+        ("null_id.csv", "row 2, column customer_id: missing identifier (leave such rows out with --missing-ids drop) (value: null)"),
         ("huge_numbers.csv", "row 1, column quantity: integer out of range"),
         ("huge_amount.csv", "row 1, column amount: value too large"),
         ("nan_amount.csv", "row 2, column amount: NaN is not a valid amount"),
@@ -71,6 +71,204 @@ fn bad_corpus_gives_clear_errors() {
             assert!(!out.exists(), "{cmd} {file}: no output on error");
         }
     }
+}
+
+/// Every reading option for real exports, given bad input: exit 2, one line naming the file
+/// (and row, column and value where there is one), no output, no panic.
+#[test]
+fn export_options_give_clear_errors() {
+    let xlsx = testdata("real/online_retail_head.xlsx");
+    let xlsx = xlsx.to_str().unwrap();
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "bad/derived_not_number.csv",
+            &["--columns", "amount=Quantity * UnitPrice"],
+            "row 2, column amount = Quantity * UnitPrice: column \"Quantity\" is not a number (value: Quantity=\"two\", UnitPrice=\"1.50\")",
+        ),
+        (
+            "bad/derived_not_number.csv",
+            &["--columns", "amount=Qty * UnitPrice"],
+            "missing column Qty (in amount = Qty * UnitPrice)",
+        ),
+        (
+            "bad/derived_not_number.csv",
+            &["--columns", "amount=Quantity * (UnitPrice"],
+            "column mapping amount=\"Quantity * (UnitPrice\": not a column of the file, and not an expression: expected \")\" at offset 21, found the end",
+        ),
+        (
+            "bad/derived_not_number.csv",
+            &["--columns", "customer_id=@rows,amount=Quantity * UnitPrice"],
+            "unknown @rows at offset 0",
+        ),
+        (
+            "bad/timestamp_format.csv",
+            &["--timestamp-format", "%Y%m%d"],
+            "row 2, column timestamp: does not match the format \"%Y%m%d\"",
+        ),
+        (
+            "bad/epoch_ms.csv",
+            &["--timestamp-format", "transactions.timestamp=epoch_ms"],
+            "row 2, column timestamp: not an integer (epoch_ms expects whole milliseconds) (value: \"1709726749000.5\")",
+        ),
+        (
+            "bad/null_id.csv",
+            &["--missing-ids", "skip"],
+            "--missing-ids must be error or drop, not \"skip\"",
+        ),
+        ("bad/latin1.csv", &[], "row 1, column region: invalid UTF-8 (a Latin-1 export? pass --encoding latin1)"),
+        ("bad/latin1.csv", &["--encoding", "utf-16"], "--encoding must be utf-8 or latin1"),
+        ("bad/latin1.csv", &["--delimiter", ";;"], "--delimiter \";;\" is not a delimiter"),
+        ("bad/latin1.csv", &["--timezone", "Mars/Base"], "--timezone \"Mars/Base\" is not an IANA time zone name"),
+        ("bad/latin1.csv", &["--timestamp-format", "YYYYMMDD"], "--timestamp-format \"YYYYMMDD\" is not a format"),
+        ("bad/truncated.csv.gz", &[], "cannot decompress (a truncated or corrupt gzip file?)"),
+        ("bad/not_zstd.csv.zst", &[], "cannot decompress (a truncated or corrupt zstd file?)"),
+        ("bad/not_xlsx.xlsx", &[], "not a readable spreadsheet"),
+        (xlsx, &["--sheet", "Sheet1"], "no sheet \"Sheet1\" (sheets: Online Retail)"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mart.parquet");
+    for (file, extra, msg) in cases {
+        let path = if file.starts_with('/') {
+            std::path::PathBuf::from(file)
+        } else {
+            testdata(file)
+        };
+        let mut args = vec!["mart", "--transactions", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        let r = segmint(&args);
+        assert_eq!(
+            r.code, 2,
+            "{file} {extra:?}: exit code; stderr: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(msg),
+            "{file} {extra:?}: expected {msg:?} in {:?}",
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr.trim_end().lines().count(),
+            1,
+            "{file}: one line: {:?}",
+            r.stderr
+        );
+        if !msg.starts_with("--") {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            assert!(
+                r.stderr.contains(name),
+                "{file}: names the file: {:?}",
+                r.stderr
+            );
+        }
+        assert!(!out.exists(), "{file}: no output on error");
+    }
+    // clv's purchase rule
+    let r = segmint(&[
+        "clv",
+        "--transactions",
+        testdata("bad/latin1.csv").to_str().unwrap(),
+        "--purchases",
+        "sometimes",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("--purchases must be positive or non-negative"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Exports as they come: a semicolon file with German dates in Berlin time and a derived
+/// amount; a zstd-compressed tab file with epoch milliseconds; a gzip CSV; Latin-1 text; a file
+/// without order ids (each row one order, and validate says so); row numbers as ids.
+#[test]
+fn export_variants_read_as_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mart.parquet");
+    let mart = |file: &str, extra: &[&str]| -> serde_json::Value {
+        let path = testdata(file);
+        let mut args = vec!["mart", "--transactions", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        segmint_json(&args)
+    };
+    // 06.03.2024 12:05 Berlin (UTC+1) is 11:05 UTC; the return of K2 nets 3 * 0.35 - 0.35
+    let v = mart(
+        "good/exports/orders_semicolon.csv",
+        &[
+            "--columns",
+            "customer_id=Kunde,order_id=Bestellung,timestamp=Datum,amount=Menge * Preis",
+            "--timestamp-format",
+            "%d.%m.%Y %H:%M",
+            "--timezone",
+            "Europe/Berlin",
+        ],
+    );
+    assert_eq!(v["customers"], 2, "{v}");
+    assert_eq!(v["monetary_total"].as_f64(), Some(13.3), "{v}");
+    // 01.07.2024 00:30 in Berlin (UTC+2) is 2024-06-30 22:30 UTC: the reference date is the
+    // day after the last transaction's UTC day
+    assert_eq!(v["ref_date"], "2024-07-01", "{v}");
+    let b = read_parquet(&out);
+    let first = b
+        .column_by_name("first_purchase")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(
+        first.value(0),
+        1_709_723_100_000_000,
+        "2024-03-06 11:05:00 UTC"
+    );
+
+    let v = mart(
+        "good/exports/orders_epoch.tsv.zst",
+        &["--timestamp-format", "epoch_ms"],
+    );
+    assert_eq!(v["customers"], 2);
+    assert_eq!(
+        v["ref_date"], "2024-03-08",
+        "1709813149000 ms is 2024-03-07 12:05:49 UTC"
+    );
+    let v = mart("good/exports/orders.csv.gz", &[]);
+    assert_eq!(v["monetary_total"].as_f64(), Some(18.0));
+    assert_eq!(v["frequency_total"], 2);
+
+    let v = mart("bad/latin1.csv", &["--encoding", "latin1"]);
+    assert_eq!(v["customers"], 2);
+    let b = read_parquet(&out);
+    let regions = b
+        .column_by_name("primary_region")
+        .unwrap()
+        .as_string::<i32>();
+    assert_eq!((regions.value(0), regions.value(1)), ("Café", "München"));
+
+    let file = testdata("good/exports/no_order_id.csv");
+    let cols = "customer_id=customer,timestamp=date,amount=spend";
+    let v = mart("good/exports/no_order_id.csv", &["--columns", cols]);
+    assert_eq!(v["customers"], 1, "B's only row is $0: not a purchase");
+    assert_eq!(v["frequency_total"], 2, "each row one order");
+    let r = segmint(&[
+        "validate",
+        "--transactions",
+        file.to_str().unwrap(),
+        "--columns",
+        cols,
+    ]);
+    assert!(
+        r.stdout
+            .contains("no order_id column: each row is counted as one order"),
+        "{}",
+        r.stdout
+    );
+    let v = mart(
+        "good/exports/no_order_id.csv",
+        &["--columns", &format!("{cols},customer_id=@row")],
+    );
+    assert_eq!(v["customers"], 2, "row numbers as ids: rows 1 and 2 bought");
 }
 
 /// BOM, CRLF line ends and quoted commas are valid CSV and give the same mart.

@@ -100,6 +100,7 @@ impl Expr {
             tokens,
             pos: 0,
             depth: 0,
+            end: text.len(),
         };
         let node = p.expr()?;
         if let Some((tok, at)) = p.tokens.get(p.pos) {
@@ -115,10 +116,12 @@ impl Expr {
     }
 
     /// Whether `text` reads as an expression rather than a plain column name: it has an
-    /// operator, a parenthesis, a quote or `@row`.
+    /// operator, a parenthesis, a quote or an `@` name (`@row`).
     pub fn looks_like_expression(text: &str) -> bool {
         let t = text.trim();
-        t == "@row" || t.chars().any(|c| "+-*/()<>=!'`\",".contains(c)) || t.parse::<f64>().is_ok()
+        t.starts_with('@')
+            || t.chars().any(|c| "+-*/()<>=!'`\",".contains(c))
+            || t.parse::<f64>().is_ok()
     }
 
     /// The text it was parsed from.
@@ -332,6 +335,8 @@ struct Parser {
     tokens: Vec<(Tok, usize)>,
     pos: usize,
     depth: usize,
+    /// The length of the text: the offset of "the end".
+    end: usize,
 }
 
 impl Parser {
@@ -342,7 +347,7 @@ impl Parser {
         self.tokens
             .get(self.pos)
             .map(|(_, a)| *a)
-            .unwrap_or_else(|| self.tokens.last().map(|(_, a)| a + 1).unwrap_or(0))
+            .unwrap_or(self.end)
     }
     fn keyword(&self, k: &str) -> bool {
         matches!(self.peek(), Some(Tok::Ident(w)) if w.eq_ignore_ascii_case(k))
@@ -478,9 +483,11 @@ impl Parser {
                     "round" => Func::Round,
                     "coalesce" => Func::Coalesce,
                     "if" => Func::If,
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "unknown function {w:?} at offset {at} (known: abs, round, coalesce, if)"
-                    )),
+                    ))
+                    }
                 };
                 self.pos += 1;
                 let mut args = Vec::new();

@@ -959,7 +959,7 @@ impl TableReader {
         loop {
             let more = rdr
                 .read_byte_record(&mut rec)
-                .map_err(|e| csv_error(&self.path, e))?;
+                .map_err(|e| file.csv_error(e))?;
             if more {
                 row += 1;
                 if rec.len() != n_header && !(rec.len() == 1 && rec.get(0) == Some(b"")) {

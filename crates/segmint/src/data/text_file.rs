@@ -21,6 +21,15 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// "cannot decompress ..." for messages.
+    fn cannot(self) -> &'static str {
+        match self {
+            Compression::Gzip => "cannot decompress (a truncated or corrupt gzip file?)",
+            Compression::Zstd => "cannot decompress (a truncated or corrupt zstd file?)",
+            Compression::None => "cannot read",
+        }
+    }
+
     /// The compression of a path and the path's extension without it (`csv` for `x.csv.gz`).
     pub fn of(path: &Path) -> (Compression, String) {
         let name = path
@@ -132,13 +141,21 @@ impl TextFile {
     pub fn read_error(&self, e: std::io::Error) -> Error {
         match self.compression {
             Compression::None => Error::io(&self.path, e),
-            _ => Error::format(
-                &self.path,
-                format!(
-                    "cannot decompress (truncated or not {:?}?): {e}",
-                    self.compression
-                ),
-            ),
+            c => Error::format(&self.path, format!("{}: {e}", c.cannot())),
+        }
+    }
+
+    /// A CSV reading error; on a compressed file, an I/O error is a decompression error.
+    pub fn csv_error(&self, e: csv::Error) -> Error {
+        match (e.kind(), self.compression) {
+            (csv::ErrorKind::Io(io), c) if c != Compression::None => {
+                let line = e
+                    .position()
+                    .map(|p| format!("line {}: ", p.line()))
+                    .unwrap_or_default();
+                Error::format(&self.path, format!("{line}{}: {io}", c.cannot()))
+            }
+            _ => crate::data::reader::csv_error(&self.path, e),
         }
     }
 
@@ -146,23 +163,27 @@ impl TextFile {
     /// `column_1`, `column_2`, ... for as many fields as the first line has.
     pub fn header(&self) -> Result<Vec<String>> {
         let mut rdr = self.csv_reader()?;
-        let mut rec = csv::ByteRecord::new();
-        let got = rdr
-            .read_byte_record(&mut rec)
-            .map_err(|e| crate::data::reader::csv_error(&self.path, e))?;
-        if !got {
-            return Err(Error::Empty {
-                path: self.path.clone(),
-                message: "file is empty (expected a header line)".into(),
-            });
-        }
         let header = if self.has_header {
-            rdr.byte_headers()
-                .map_err(|e| crate::data::reader::csv_error(&self.path, e))?
-                .clone()
+            rdr.byte_headers().map_err(|e| self.csv_error(e))?.clone()
         } else {
+            let mut rec = csv::ByteRecord::new();
+            rdr.read_byte_record(&mut rec)
+                .map_err(|e| self.csv_error(e))?;
             rec
         };
+        if header.is_empty() {
+            return Err(Error::Empty {
+                path: self.path.clone(),
+                message: format!(
+                    "file is empty (expected {})",
+                    if self.has_header {
+                        "a header line"
+                    } else {
+                        "a data line"
+                    }
+                ),
+            });
+        }
         if !self.has_header {
             return Ok((1..=header.len()).map(|i| format!("column_{i}")).collect());
         }
