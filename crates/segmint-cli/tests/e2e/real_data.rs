@@ -166,6 +166,17 @@ fn online_retail_raw_export() {
         summary["mart"]["monetary_total"].as_f64(),
         v["monetary_total_pandas"].as_f64()
     );
+    // every report section that has its data is there (the CLV fit on this sample has a and b
+    // near 0, which once made its predictions NaN and dropped the section)
+    let sections: Vec<&str> = summary["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(sections, ["data", "segments", "clusters", "clv", "not_run"]);
+    let skipped = summary["skipped"].to_string();
+    assert!(!skipped.contains("report section"), "{skipped}");
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(
         report.contains("left out: no id"),
