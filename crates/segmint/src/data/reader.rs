@@ -322,6 +322,14 @@ enum Source {
     Memory { batches: Vec<RecordBatch> },
 }
 
+/// The rows left out of one chunk: their amount in whole cents where it is whole cents (so the
+/// total is exact, as the mart's sums are), the rest as a float.
+#[derive(Debug, Clone, Copy, Default)]
+struct DropCount {
+    rows: u64,
+    amount: Option<(i64, f64)>,
+}
+
 /// Rows left out of a table because an id was missing (`--missing-ids drop`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Dropped {
@@ -348,7 +356,7 @@ pub struct TableReader {
     read: ReadSettings,
     notes: Vec<String>,
     /// Rows left out per chunk (by its first row, so that reading twice counts once).
-    dropped: Mutex<BTreeMap<u64, Dropped>>,
+    dropped: Mutex<BTreeMap<u64, DropCount>>,
 }
 
 /// The Arrow type a canonical column has in a [`Chunk`].
@@ -554,15 +562,14 @@ impl TableReader {
     /// far (read the id columns first: every read of the table counts each unit once).
     pub fn dropped(&self) -> Dropped {
         let d = self.dropped.lock().expect("dropped lock");
-        let mut total = Dropped::default();
-        for v in d.values() {
-            total.rows += v.rows;
-            total.amount = match (total.amount, v.amount) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
-        }
-        total
+        let rows = d.values().map(|v| v.rows).sum();
+        let known: Vec<(i64, f64)> = d.values().filter_map(|v| v.amount).collect();
+        let amount = (!known.is_empty()).then(|| {
+            let cents: i64 = known.iter().map(|(c, _)| c).sum();
+            let rest: f64 = known.iter().map(|(_, r)| r).sum();
+            cents as f64 / 100.0 + rest
+        });
+        Dropped { rows, amount }
     }
 
     /// Whether rows with a missing id are left out rather than an error.
@@ -1159,7 +1166,7 @@ fn derive_array(
 fn keep_rows_with_ids(
     cols: &[ReadCol],
     batch: &RecordBatch,
-) -> Result<(Option<(RecordBatch, Vec<u32>)>, Dropped)> {
+) -> Result<(Option<(RecordBatch, Vec<u32>)>, DropCount)> {
     let n = batch.num_rows();
     let mut keep = vec![true; n];
     for (p, arr) in cols.iter().zip(batch.columns()) {
@@ -1175,13 +1182,22 @@ fn keep_rows_with_ids(
     let left_out = keep.iter().filter(|k| !**k).count();
     let amount = batch.column_by_name("amount").map(|a| {
         let a = a.as_primitive::<Float64Type>();
-        keep.iter()
-            .enumerate()
-            .filter(|(i, k)| !**k && !a.is_null(*i))
-            .map(|(i, _)| a.value(i))
-            .sum::<f64>()
+        let (mut cents, mut rest) = (0i64, 0.0f64);
+        for (i, _) in keep.iter().enumerate().filter(|(_, k)| !**k) {
+            if a.is_null(i) {
+                continue;
+            }
+            let v = a.value(i);
+            let c = (v * 100.0).round();
+            if (c / 100.0 - v).abs() <= 1e-9 * v.abs().max(1.0) && c.abs() < 9e15 {
+                cents += c as i64;
+            } else {
+                rest += v;
+            }
+        }
+        (cents, rest)
     });
-    let dropped = Dropped {
+    let dropped = DropCount {
         rows: left_out as u64,
         amount,
     };
