@@ -475,6 +475,7 @@ pub fn summarize(
         .holdout_end
         .or(params.calibration_end)
         .unwrap_or(i64::MAX);
+    let calibration_end = params.calibration_end.unwrap_or(i64::MAX);
     let units = tx.fold_with(
         &["customer_id", "timestamp", "amount"],
         &["customer_id"],
@@ -506,6 +507,9 @@ pub fn summarize(
                     continue;
                 }
                 if !params.purchases.is_purchase(am[i]) {
+                    if day > calibration_end {
+                        continue;
+                    }
                     u.not_purchases += 1;
                     let first = u.not_purchase_ids.entry_ref(ids.value(i)).or_insert(day);
                     *first = (*first).min(day);

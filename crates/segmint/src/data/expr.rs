@@ -173,11 +173,7 @@ impl std::fmt::Display for Expr {
 
 fn collect_columns<'a>(n: &'a Node, out: &mut Vec<&'a str>) {
     match n {
-        Node::Column(c) => {
-            if !out.contains(&c.as_str()) {
-                out.push(c)
-            }
-        }
+        Node::Column(c) if !out.contains(&c.as_str()) => out.push(c),
         Node::Neg(a) | Node::Not(a) => collect_columns(a, out),
         Node::Binary(_, a, b) => {
             collect_columns(a, out);
@@ -665,12 +661,11 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         },
         (Value::Text(x), other) | (other, Value::Text(x)) => {
             let p = parse_number(x)?;
-            let o = if matches!(a, Value::Text(_)) {
+            if matches!(a, Value::Text(_)) {
                 compare(&p, other)
             } else {
                 compare(other, &p)
-            };
-            o
+            }
         }
         (Value::Dec(am, asc), Value::Dec(bm, bsc)) => match align((*am, *asc), (*bm, *bsc)) {
             Some((x, y, _)) => Some(x.cmp(&y)),

@@ -855,9 +855,9 @@ impl TableReader {
             entry.rows = dropped.rows;
             entry.amount = dropped.amount.or(entry.amount);
             drop(d);
-            if let Some((batch, offsets)) = kept {
-                chunk.batch = batch;
-                chunk.kept = Some(offsets);
+            if let Some(k) = kept {
+                chunk.batch = k.batch;
+                chunk.kept = Some(k.offsets);
             }
         }
         f(&chunk)
@@ -1161,12 +1161,15 @@ fn derive_array(
     Ok(arr)
 }
 
+/// The rows of a batch kept, and the offset of each in the batch it was taken from.
+struct Kept {
+    batch: RecordBatch,
+    offsets: Vec<u32>,
+}
+
 /// The rows of a batch whose id columns are all present, and what was left out; `None` for the
 /// batch when every row is kept.
-fn keep_rows_with_ids(
-    cols: &[ReadCol],
-    batch: &RecordBatch,
-) -> Result<(Option<(RecordBatch, Vec<u32>)>, DropCount)> {
+fn keep_rows_with_ids(cols: &[ReadCol], batch: &RecordBatch) -> Result<(Option<Kept>, DropCount)> {
     let n = batch.num_rows();
     let mut keep = vec![true; n];
     for (p, arr) in cols.iter().zip(batch.columns()) {
@@ -1213,7 +1216,13 @@ fn keep_rows_with_ids(
         .filter(|(_, k)| **k)
         .map(|(i, _)| i as u32)
         .collect();
-    Ok((Some((filtered, offsets)), dropped))
+    Ok((
+        Some(Kept {
+            batch: filtered,
+            offsets,
+        }),
+        dropped,
+    ))
 }
 
 /// Whether row `i` of an id column (plain or dictionary strings) is null or blank.

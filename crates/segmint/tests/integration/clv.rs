@@ -3,6 +3,7 @@
 
 use segmint::clv::bgnbd::BgNbd;
 use segmint::clv::gamma_gamma::GammaGamma;
+use segmint::clv::{LeftOut, PurchaseRule};
 
 fn fit_or_clear_error(x: &[f64], tx: &[f64], t: &[f64]) {
     match BgNbd::fit(x, tx, t, 0.0) {
@@ -101,8 +102,17 @@ fn summary_and_holdout_by_hand() {
         calibration_end: parse_date("2024-01-10"),
         holdout_end: parse_date("2024-01-24"),
         time_unit: TimeUnit::Week,
+        purchases: PurchaseRule::Positive,
     };
     let s = summarize(&tx, &params, &NoProgress).unwrap();
+    // the return of A on or before the calibration end is left out; nobody vanishes
+    assert_eq!(
+        s.left_out,
+        LeftOut {
+            rows: 1,
+            customers: 0
+        }
+    );
     assert_eq!(
         s.customer_id,
         arrow_array::StringArray::from(vec!["A", "B"])
@@ -122,6 +132,60 @@ fn summary_and_holdout_by_hand() {
     };
     let e = summarize(&tx, &bad, &NoProgress).unwrap_err().to_string();
     assert!(e.contains("must be after the calibration end"), "{e}");
+}
+
+/// $0 rows: not purchases by default (a customer with only $0 rows vanishes, and is counted);
+/// purchases with `PurchaseRule::NonNegative` (lifetimes' summary counts every row).
+#[test]
+fn purchase_rule_decides_about_zero_rows() {
+    use segmint::clv::{summarize, SummaryParams};
+    use segmint::data::timestamp::parse_date;
+    use segmint::data::{ColumnMap, TableKind, TableReader};
+    use segmint::progress::NoProgress;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("transactions.csv");
+    std::fs::write(
+        &p,
+        "customer_id,order_id,timestamp,amount\nA,1,2024-01-01,10\nA,2,2024-01-05,0\nB,3,2024-01-02,0\nB,4,2024-01-03,0\nC,5,2024-01-04,-2\n",
+    )
+    .unwrap();
+    let tx = TableReader::open(TableKind::Transactions, &p, &ColumnMap::new()).unwrap();
+    let mut params = SummaryParams {
+        calibration_end: parse_date("2024-01-10"),
+        ..Default::default()
+    };
+    let s = summarize(&tx, &params, &NoProgress).unwrap();
+    let ids = |s: &segmint::clv::Summary| -> Vec<String> {
+        s.customer_id
+            .iter()
+            .map(|v| v.unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&s), ["A"]);
+    assert_eq!(s.frequency, [0.0]);
+    // B's two $0 rows, A's $0 row and C's return; B and C have no purchase
+    assert_eq!(
+        s.left_out,
+        LeftOut {
+            rows: 4,
+            customers: 2
+        }
+    );
+    params.purchases = PurchaseRule::NonNegative;
+    let s = summarize(&tx, &params, &NoProgress).unwrap();
+    assert_eq!(
+        s.customer_id,
+        arrow_array::StringArray::from(vec!["A", "B"])
+    );
+    assert_eq!(s.frequency, [1.0, 1.0]);
+    assert_eq!(s.monetary_value, [0.0, 0.0]);
+    assert_eq!(
+        s.left_out,
+        LeftOut {
+            rows: 1,
+            customers: 1
+        }
+    );
 }
 
 #[test]
@@ -502,6 +566,7 @@ fn summary_equal_for_sorted_unsorted_and_split_input() {
         calibration_end: Some(19_740),
         holdout_end: Some(19_760),
         time_unit: TimeUnit::Week,
+        purchases: PurchaseRule::Positive,
     };
     let summary = |p: &std::path::Path| {
         let tx = TableReader::open(TableKind::Transactions, p, &ColumnMap::new()).unwrap();
