@@ -81,6 +81,21 @@ fn check(py: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(text.lines().last().unwrap_or("")).expect("JSON line")
 }
 
+/// `segmint CMD --transactions FILE --columns <Online Retail's mapping> EXTRA --out OUT`.
+fn online_retail(cmd: &str, file: &str, out: &std::path::Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        cmd,
+        "--transactions",
+        file,
+        "--columns",
+        ONLINE_RETAIL_COLUMNS,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    segmint(&args)
+}
+
 fn assert_mart_equals_pandas(v: &serde_json::Value, customers: u64) {
     assert_eq!(v["customers_pandas"], customers, "{v}");
     assert_eq!(v["customers_segmint"], customers, "{v}");
@@ -102,17 +117,7 @@ fn online_retail_raw_export() {
     let f = file.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mart = dir.path().join("mart.parquet");
-    let r = segmint(&[
-        "mart",
-        "--transactions",
-        f,
-        "--columns",
-        ONLINE_RETAIL_COLUMNS,
-        "--missing-ids",
-        "drop",
-        "--out",
-        mart.to_str().unwrap(),
-    ]);
+    let r = online_retail("mart", f, &mart, &["--missing-ids", "drop"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
@@ -125,15 +130,7 @@ fn online_retail_raw_export() {
     assert_eq!(v["rows_dropped_pandas"], 13904);
 
     // without --missing-ids the first guest row stops it, naming the option
-    let r = segmint(&[
-        "mart",
-        "--transactions",
-        f,
-        "--columns",
-        ONLINE_RETAIL_COLUMNS,
-        "--out",
-        mart.to_str().unwrap(),
-    ]);
+    let r = online_retail("mart", f, &mart, &[]);
     assert_eq!(r.code, 2);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(
@@ -143,18 +140,7 @@ fn online_retail_raw_export() {
     );
 
     let out = dir.path().join("run");
-    let r = segmint(&[
-        "run",
-        "--transactions",
-        f,
-        "--columns",
-        ONLINE_RETAIL_COLUMNS,
-        "--missing-ids",
-        "drop",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let r = online_retail("run", f, &out, &["--missing-ids", "drop", "--quiet"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -193,19 +179,13 @@ fn online_retail_xlsx() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mart = dir.path().join("mart.parquet");
-    let r = segmint(&[
+    let xlsx = testdata("real/online_retail_head.xlsx");
+    let r = online_retail(
         "mart",
-        "--transactions",
-        testdata("real/online_retail_head.xlsx").to_str().unwrap(),
-        "--sheet",
-        "Online Retail",
-        "--columns",
-        ONLINE_RETAIL_COLUMNS,
-        "--missing-ids",
-        "drop",
-        "--out",
-        mart.to_str().unwrap(),
-    ]);
+        xlsx.to_str().unwrap(),
+        &mart,
+        &["--sheet", "Online Retail", "--missing-ids", "drop"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let gz = testdata("real/online_retail_sample.csv.gz");
     let v = check(
