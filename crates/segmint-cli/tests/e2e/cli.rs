@@ -120,6 +120,11 @@ fn export_options_give_clear_errors() {
         ("bad/latin1.csv", &["--delimiter", ";;"], "--delimiter \";;\" is not a delimiter"),
         ("bad/latin1.csv", &["--timezone", "Mars/Base"], "--timezone \"Mars/Base\" is not an IANA time zone name"),
         ("bad/latin1.csv", &["--timestamp-format", "YYYYMMDD"], "--timestamp-format \"YYYYMMDD\" is not a format"),
+        (
+            "good/exports/orders.csv.gz",
+            &["--no-header", "--columns", "customer_id=column_1,order_id=column_2,timestamp=column_3,amount=column_4"],
+            "row 1, column column_3: unparseable timestamp",
+        ),
         ("bad/truncated.csv.gz", &[], "cannot decompress (a truncated or corrupt gzip file?)"),
         ("bad/not_zstd.csv.zst", &[], "cannot decompress (a truncated or corrupt zstd file?)"),
         ("bad/not_xlsx.xlsx", &[], "not a readable spreadsheet"),
