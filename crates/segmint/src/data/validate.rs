@@ -268,10 +268,31 @@ pub fn validate(
     progress: &dyn Progress,
 ) -> Result<Report> {
     params.check()?;
-    let k = params.max_examples;
     let window = params
         .window
         .or_else(|| inputs.dir.as_deref().and_then(window_from_meta));
+    let customers = inputs.open_optional(TableKind::Customers, map)?;
+    let tx = inputs.open(TableKind::Transactions, map)?;
+    let events = inputs.open_optional(TableKind::Events, map)?;
+    let params = ValidateParams {
+        window,
+        ..params.clone()
+    };
+    validate_tables(customers.as_ref(), &tx, events.as_ref(), &params, progress)
+}
+
+/// [`validate`] on opened tables (files or Arrow batches handed over by a front end); the
+/// data window is `params.window` only.
+pub fn validate_tables(
+    customers: Option<&TableReader>,
+    tx: &TableReader,
+    events: Option<&TableReader>,
+    params: &ValidateParams,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    params.check()?;
+    let k = params.max_examples;
+    let window = params.window;
     let mut report = Report {
         format: Report::FORMAT.into(),
         segmint_version: crate::VERSION.into(),
@@ -279,13 +300,10 @@ pub fn validate(
         window: window.map(|(s, e)| (format_timestamp_us(s), format_timestamp_us(e))),
         findings: Vec::new(),
     };
-    let customers = inputs.open_optional(TableKind::Customers, map)?;
-    let tx = inputs.open(TableKind::Transactions, map)?;
-    let events = inputs.open_optional(TableKind::Events, map)?;
 
     // ---- customers: duplicates, nulls; the id set for the joins below
     let mut known: Option<HashSet<Box<str>, foldhash::fast::FixedState>> = None;
-    if let Some(c) = &customers {
+    if let Some(c) = customers {
         let wanted: Vec<&str> = c.present().iter().map(|p| p.spec.name).collect();
         progress.begin("checking customers", c.num_rows_hint().unwrap_or(0));
         let units = c.fold(
@@ -426,7 +444,7 @@ pub fn validate(
     push_findings(&mut report, TableKind::Transactions, tallies);
 
     // ---- events
-    if let Some(ev) = &events {
+    if let Some(ev) = events {
         let wanted: Vec<&str> = ev.present().iter().map(|p| p.spec.name).collect();
         progress.begin("checking events", ev.num_rows_hint().unwrap_or(0));
         let units = ev.fold(
@@ -515,10 +533,7 @@ pub fn validate(
             });
         }
     }
-    for t in [customers.as_ref(), Some(&tx), events.as_ref()]
-        .into_iter()
-        .flatten()
-    {
+    for t in [customers, Some(tx), events].into_iter().flatten() {
         report.findings.extend(reading_findings(t));
     }
     if window.is_none() {
