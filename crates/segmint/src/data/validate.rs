@@ -381,7 +381,7 @@ pub fn validate_tables(
                             k,
                             &tx.path,
                             row,
-                            col(&tx, "customer_id"),
+                            col(tx, "customer_id"),
                             id,
                         );
                     }
@@ -389,7 +389,7 @@ pub fn validate_tables(
                 if a == 0.0 {
                     tallies
                         .get("zero_amount")
-                        .add(k, &tx.path, row, col(&tx, "amount"), "0");
+                        .add(k, &tx.path, row, col(tx, "amount"), "0");
                 }
                 let oh = h.hash_one(orders.value(i));
                 if a > 0.0 {
@@ -403,7 +403,7 @@ pub fn validate_tables(
                             k,
                             &tx.path,
                             row,
-                            col(&tx, "quantity"),
+                            col(tx, "quantity"),
                             &q.value(i).to_string(),
                         );
                     }
@@ -415,13 +415,13 @@ pub fn validate_tables(
                             k,
                             &tx.path,
                             row,
-                            col(&tx, "timestamp"),
+                            col(tx, "timestamp"),
                             &format_timestamp_us(t),
                         );
                     }
                 }
             }
-            null_checks(&tx, ch, tallies, k);
+            null_checks(tx, ch, tallies, k);
             *rows += ch.len() as u64;
             Ok(())
         },
@@ -438,9 +438,9 @@ pub fn validate_tables(
         returns.extend(r);
         rows += n;
     }
-    require_rows(&tx, rows)?;
-    check_returns(&tx, &mut purchases, &mut returns, &mut tallies, k);
-    report.tables.push(summary(&tx, rows));
+    require_rows(tx, rows)?;
+    check_returns(tx, &mut purchases, &mut returns, &mut tallies, k);
+    report.tables.push(summary(tx, rows));
     push_findings(&mut report, TableKind::Transactions, tallies);
 
     // ---- events
