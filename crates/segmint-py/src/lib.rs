@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_array::{RecordBatch, RecordBatchReader};
@@ -252,6 +253,201 @@ fn validate(
     serde_json::to_string(&report).map_err(|e| SegmintError::new_err(e.to_string()))
 }
 
+/// The per-customer summary in lifetimes' conventions (`frequency, recency, T,
+/// monetary_value`), up to `observation_end` (default: the last transaction's day).
+#[pyfunction]
+#[pyo3(signature = (transactions, *, observation_end=None, time_unit="day", purchases="positive", columns=None, timestamp_format=None, timezone=None, missing_ids=None))]
+#[allow(clippy::too_many_arguments)]
+fn clv_summary(
+    py: Python<'_>,
+    transactions: &Bound<'_, PyAny>,
+    observation_end: Option<&str>,
+    time_unit: &str,
+    purchases: &str,
+    columns: Option<HashMap<String, String>>,
+    timestamp_format: Option<&str>,
+    timezone: Option<&str>,
+    missing_ids: Option<&str>,
+) -> PyResult<PyArrowType<Table>> {
+    use segmint::clv::{summarize, PurchaseRule, SummaryParams, TimeUnit};
+    let map = read_options(columns, timestamp_format, timezone, missing_ids)?;
+    let params = SummaryParams {
+        calibration_end: day("observation_period_end", observation_end)?,
+        holdout_end: None,
+        time_unit: match time_unit {
+            "day" => TimeUnit::Day,
+            "week" => TimeUnit::Week,
+            "month" => TimeUnit::Month,
+            other => {
+                return Err(SegmintError::new_err(format!(
+                    "freq must be \"D\", \"W\" or \"M\", not {other:?}"
+                )))
+            }
+        },
+        purchases: PurchaseRule::parse(purchases).map_err(error)?,
+    };
+    let tx = Input::from_py(transactions)?;
+    let batch = py
+        .detach(|| {
+            let tx = tx.open(TableKind::Transactions, &map)?;
+            let s = summarize(&tx, &params, &NoProgress)?;
+            summary_batch(&s)
+        })
+        .map_err(error)?;
+    table(batch)
+}
+
+fn summary_batch(s: &segmint::clv::Summary) -> segmint::Result<RecordBatch> {
+    use arrow_array::{ArrayRef, Float64Array};
+    let f = |v: &[f64]| Arc::new(Float64Array::from(v.to_vec())) as ArrayRef;
+    RecordBatch::try_from_iter(vec![
+        ("customer_id", Arc::new(s.customer_id.clone()) as ArrayRef),
+        ("frequency", f(&s.frequency)),
+        ("recency", f(&s.recency)),
+        ("T", f(&s.t)),
+        ("monetary_value", f(&s.monetary_value)),
+    ])
+    .map_err(|e| segmint::Error::Data(e.to_string()))
+}
+
+/// Checks that per-customer columns have one length.
+fn same_length(columns: &[(&str, usize)]) -> PyResult<()> {
+    let n = columns[0].1;
+    match columns.iter().find(|(_, len)| *len != n) {
+        Some((name, len)) => Err(SegmintError::new_err(format!(
+            "{name} has {len} values, {} has {n}",
+            columns[0].0
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// BG/NBD (or MBG/NBD with `modified`) by maximum likelihood: `(r, alpha, a, b,
+/// log_likelihood)`.
+#[pyfunction]
+#[pyo3(signature = (frequency, recency, t, penalizer=0.0, modified=false))]
+fn bgnbd_fit(
+    py: Python<'_>,
+    frequency: Vec<f64>,
+    recency: Vec<f64>,
+    t: Vec<f64>,
+    penalizer: f64,
+    modified: bool,
+) -> PyResult<(f64, f64, f64, f64, f64)> {
+    use segmint::clv::bgnbd::{BgNbd, Variant};
+    same_length(&[
+        ("frequency", frequency.len()),
+        ("recency", recency.len()),
+        ("T", t.len()),
+    ])?;
+    let variant = if modified {
+        Variant::Mbgnbd
+    } else {
+        Variant::Bgnbd
+    };
+    let m = py
+        .detach(|| BgNbd::fit_variant(variant, &frequency, &recency, &t, penalizer))
+        .map_err(error)?;
+    Ok((m.r, m.alpha, m.a, m.b, m.log_likelihood))
+}
+
+/// Per customer, with parameters `(r, alpha, a, b)`: P(alive) (`horizon` None) or the expected
+/// purchases in the next `horizon` time units.
+#[pyfunction]
+#[pyo3(signature = (params, frequency, recency, t, horizon=None, modified=false))]
+fn bgnbd_predict(
+    py: Python<'_>,
+    params: (f64, f64, f64, f64),
+    frequency: Vec<f64>,
+    recency: Vec<f64>,
+    t: Vec<f64>,
+    horizon: Option<f64>,
+    modified: bool,
+) -> PyResult<Vec<f64>> {
+    use segmint::clv::bgnbd::{BgNbd, Variant};
+    same_length(&[
+        ("frequency", frequency.len()),
+        ("recency", recency.len()),
+        ("T", t.len()),
+    ])?;
+    let (r, alpha, a, b) = params;
+    let m = BgNbd {
+        variant: if modified {
+            Variant::Mbgnbd
+        } else {
+            Variant::Bgnbd
+        },
+        r,
+        alpha,
+        a,
+        b,
+        log_likelihood: f64::NAN,
+        customers: 0,
+        penalizer: 0.0,
+        estimates: Vec::new(),
+        diagnostics: None,
+    };
+    Ok(py.detach(|| {
+        (0..frequency.len())
+            .map(|i| match horizon {
+                None => m.p_alive(frequency[i], recency[i], t[i]),
+                Some(h) => m.expected_purchases(h, frequency[i], recency[i], t[i]),
+            })
+            .collect()
+    }))
+}
+
+/// Gamma-Gamma by maximum likelihood on the repeat customers: `(p, q, v, log_likelihood)`.
+#[pyfunction]
+#[pyo3(signature = (frequency, monetary_value, penalizer=0.0))]
+fn gamma_gamma_fit(
+    py: Python<'_>,
+    frequency: Vec<f64>,
+    monetary_value: Vec<f64>,
+    penalizer: f64,
+) -> PyResult<(f64, f64, f64, f64)> {
+    use segmint::clv::gamma_gamma::GammaGamma;
+    same_length(&[
+        ("frequency", frequency.len()),
+        ("monetary_value", monetary_value.len()),
+    ])?;
+    let m = py
+        .detach(|| GammaGamma::fit(&frequency, &monetary_value, penalizer))
+        .map_err(error)?;
+    Ok((m.p, m.q, m.v, m.log_likelihood))
+}
+
+/// The expected average order value per customer with parameters `(p, q, v)`.
+#[pyfunction]
+fn gamma_gamma_expected(
+    params: (f64, f64, f64),
+    frequency: Vec<f64>,
+    monetary_value: Vec<f64>,
+) -> PyResult<Vec<f64>> {
+    same_length(&[
+        ("frequency", frequency.len()),
+        ("monetary_value", monetary_value.len()),
+    ])?;
+    let (p, q, v) = params;
+    let m = segmint::clv::gamma_gamma::GammaGamma {
+        p,
+        q,
+        v,
+        log_likelihood: f64::NAN,
+        customers: 0,
+        zero_spend_left_out: 0,
+        penalizer: 0.0,
+        frequency_monetary_correlation: f64::NAN,
+        estimates: Vec::new(),
+        diagnostics: None,
+    };
+    Ok(frequency
+        .iter()
+        .zip(&monetary_value)
+        .map(|(&x, &mv)| m.expected_order_value(x, mv))
+        .collect())
+}
+
 /// segmint's version.
 #[pyfunction]
 fn version() -> &'static str {
@@ -266,5 +462,10 @@ fn segmint_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rfm, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(clv_summary, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(gamma_gamma_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(gamma_gamma_expected, m)?)?;
     Ok(())
 }

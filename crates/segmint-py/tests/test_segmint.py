@@ -215,3 +215,77 @@ def test_mart_from_pandas_equals_pandas_peer(reference, tmp_path):
     assert got["customer_id"].tolist() == want["customer_id"].tolist()
     for col in ["recency_days", "frequency", "monetary", "tenure_days", "total_quantity"]:
         assert got[col].tolist() == want[col].tolist(), col
+
+
+@pytest.fixture(scope="module")
+def cdnow_sample():
+    """The CDNOW sample (lifetimes 0.11.3 wheel) as a pandas frame, as lifetimes' users read it."""
+    path = Path(os.environ.get("SEGMINT_REAL_DATA", "/nonexistent")) / "CDNOW_sample.txt"
+    if not path.is_file():
+        if os.environ.get("SEGMINT_REAL_DATA_TESTS") == "1":
+            pytest.fail(f"SEGMINT_REAL_DATA_TESTS=1 but {path} is missing")
+        pytest.skip("SKIPPED real-data test: SEGMINT_REAL_DATA has no CDNOW_sample.txt (testdata/real/fetch_public.py)")
+    df = pd.read_csv(path, sep=r"\s+", header=None, names=["id", "master_id", "date", "cds", "dollars"],
+                     dtype={"id": str, "date": str})
+    df["date"] = pd.to_datetime(df["date"], format="%Y%m%d")
+    return df
+
+
+@pytest.mark.parametrize("freq,multiplier", [("D", 1), ("W", 7)])
+def test_clv_equals_lifetimes_on_cdnow(cdnow_sample, freq, multiplier):
+    """A lifetimes notebook with its import changed: summary, BG/NBD and Gamma-Gamma on the CDNOW
+    sample equal lifetimes 0.11.3 (summary_data_from_transaction_data with freq="D" and
+    freq_multiplier 1 or 7; its likelihoods, evaluated at both fits)."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    ref = summary_data_from_transaction_data(cdnow_sample, "id", "date", monetary_value_col="dollars",
+                                             observation_period_end="1998-06-30", freq="D",
+                                             freq_multiplier=multiplier)
+    s = segmint.clv.summary(cdnow_sample, "id", "date", "dollars", observation_period_end="1998-06-30",
+                            freq=freq, purchases="non-negative")
+    assert len(s) == len(ref) == 2357
+    s = s.loc[ref.index]
+    for col in ["frequency", "recency", "T", "monetary_value"]:
+        np.testing.assert_allclose(s[col], ref[col], rtol=1e-12, atol=1e-9, err_msg=col)
+
+    lt = BetaGeoFitter().fit(ref["frequency"], ref["recency"], ref["T"])
+    bg = segmint.clv.BetaGeo().fit(s["frequency"], s["recency"], s["T"])
+    for k in ["r", "alpha", "a", "b"]:
+        # lifetimes' optimiser stops ~1e-6 short of the optimum (its likelihood below)
+        assert abs(bg.params_[k] - lt.params_[k]) <= 2e-6 * abs(lt.params_[k]), k
+    weights = np.ones(len(ref))
+    nll = lambda p: BetaGeoFitter._negative_log_likelihood(  # noqa: E731
+        np.log([p["r"], p["alpha"], p["a"], p["b"]]), ref["frequency"].to_numpy(), ref["recency"].to_numpy(),
+        ref["T"].to_numpy(), weights, 0.0)
+    assert nll(bg.params_) <= nll(lt.params_)
+    # predictions at the same parameters: equal
+    at_ours = BetaGeoFitter()
+    at_ours.params_ = pd.Series(dict(bg.params_))
+    np.testing.assert_allclose(
+        bg.conditional_expected_number_of_purchases_up_to_time(10, s["frequency"], s["recency"], s["T"]),
+        at_ours.conditional_expected_number_of_purchases_up_to_time(10, ref["frequency"], ref["recency"], ref["T"]),
+        rtol=1e-9)
+    np.testing.assert_allclose(
+        bg.conditional_probability_alive(s["frequency"], s["recency"], s["T"]),
+        at_ours.conditional_probability_alive(ref["frequency"], ref["recency"], ref["T"]), rtol=1e-9)
+
+    repeat = ref[(ref["frequency"] > 0) & (ref["monetary_value"] > 0)]
+    lg = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+    gg = segmint.clv.GammaGamma().fit(s["frequency"], s["monetary_value"])
+    for k in "pqv":
+        assert abs(gg.params_[k] - lg.params_[k]) <= 1e-6 * abs(lg.params_[k]), k
+    at_ours = GammaGammaFitter()
+    at_ours.params_ = pd.Series(dict(gg.params_))
+    np.testing.assert_allclose(
+        gg.conditional_expected_average_profit(repeat["frequency"], repeat["monetary_value"]),
+        at_ours.conditional_expected_average_profit(repeat["frequency"], repeat["monetary_value"]), rtol=1e-12)
+
+
+def test_clv_errors():
+    with pytest.raises(segmint.SegmintError, match='freq must be "D", "W" or "M"'):
+        segmint.clv.summary(TX, freq="Q")
+    with pytest.raises(segmint.SegmintError, match="not fitted"):
+        segmint.clv.BetaGeo().conditional_probability_alive([1], [1], [2])
+    with pytest.raises(segmint.SegmintError, match="recency has 1 values, frequency has 2"):
+        segmint.clv.BetaGeo().fit([1, 2], [1], [3, 4])

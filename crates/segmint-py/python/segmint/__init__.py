@@ -25,11 +25,11 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Optional
 
-from . import _native
+from . import _native, clv
 from ._native import SegmintError
 from ._tables import as_input, as_output, optional_input
 
-__all__ = ["SegmintError", "mart", "rfm", "validate", "__version__"]
+__all__ = ["SegmintError", "clv", "mart", "rfm", "validate", "__version__"]
 __version__: str = _native.version()
 
 
