@@ -322,12 +322,12 @@ enum Source {
     Memory { batches: Vec<RecordBatch> },
 }
 
-/// The rows left out of one chunk: their amount in whole cents where it is whole cents (so the
-/// total is exact, as the mart's sums are), the rest as a float.
+/// The rows left out of one chunk and their amount (summed as the mart sums money: exact in
+/// whole cents).
 #[derive(Debug, Clone, Copy, Default)]
 struct DropCount {
     rows: u64,
-    amount: Option<(i64, f64)>,
+    amount: Option<crate::mart::Money>,
 }
 
 /// Rows left out of a table because an id was missing (`--missing-ids drop`).
@@ -563,12 +563,11 @@ impl TableReader {
     pub fn dropped(&self) -> Dropped {
         let d = self.dropped.lock().expect("dropped lock");
         let rows = d.values().map(|v| v.rows).sum();
-        let known: Vec<(i64, f64)> = d.values().filter_map(|v| v.amount).collect();
-        let amount = (!known.is_empty()).then(|| {
-            let cents: i64 = known.iter().map(|(c, _)| c).sum();
-            let rest: f64 = known.iter().map(|(_, r)| r).sum();
-            cents as f64 / 100.0 + rest
+        let amount = d.values().filter_map(|v| v.amount).reduce(|mut a, b| {
+            a.merge(&b);
+            a
         });
+        let amount = amount.map(|m| m.value());
         Dropped { rows, amount }
     }
 
@@ -1185,20 +1184,13 @@ fn keep_rows_with_ids(cols: &[ReadCol], batch: &RecordBatch) -> Result<(Option<K
     let left_out = keep.iter().filter(|k| !**k).count();
     let amount = batch.column_by_name("amount").map(|a| {
         let a = a.as_primitive::<Float64Type>();
-        let (mut cents, mut rest) = (0i64, 0.0f64);
+        let mut money = crate::mart::Money::ZERO;
         for (i, _) in keep.iter().enumerate().filter(|(_, k)| !**k) {
-            if a.is_null(i) {
-                continue;
-            }
-            let v = a.value(i);
-            let c = (v * 100.0).round();
-            if (c / 100.0 - v).abs() <= 1e-9 * v.abs().max(1.0) && c.abs() < 9e15 {
-                cents += c as i64;
-            } else {
-                rest += v;
+            if !a.is_null(i) {
+                money.add(a.value(i));
             }
         }
-        (cents, rest)
+        money
     });
     let dropped = DropCount {
         rows: left_out as u64,

@@ -18,8 +18,8 @@ pub(super) type Counts = SmallVec<[(u32, u32); 2]>;
 
 /// A customer's spend: exact in whole cents while every amount is whole cents (then any
 /// summation order gives the same float), else a Neumaier compensated sum.
-#[derive(Clone, Copy)]
-pub(super) struct Money {
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Money {
     pub(super) exact: bool,
     pub(super) cents: i64,
     pub(super) fsum: f64,
@@ -40,7 +40,7 @@ pub(super) fn round_small(x: f64) -> f64 {
 }
 
 impl Money {
-    pub(super) const ZERO: Money = Money {
+    pub(crate) const ZERO: Money = Money {
         exact: true,
         cents: 0,
         fsum: 0.0,
@@ -48,7 +48,7 @@ impl Money {
     };
 
     #[inline]
-    pub(super) fn add(&mut self, a: f64) {
+    pub(crate) fn add(&mut self, a: f64) {
         if self.exact {
             let c = round_small(a * 100.0);
             if c / 100.0 == a {
@@ -71,7 +71,7 @@ impl Money {
     }
 
     /// The sum rounded to cents.
-    pub(super) fn value(&self) -> f64 {
+    pub(crate) fn value(&self) -> f64 {
         if self.exact {
             self.cents as f64 / 100.0
         } else {
@@ -79,7 +79,7 @@ impl Money {
         }
     }
 
-    pub(super) fn merge(&mut self, o: &Money) {
+    pub(crate) fn merge(&mut self, o: &Money) {
         if self.exact && o.exact {
             match self.cents.checked_add(o.cents) {
                 Some(s) if s.unsigned_abs() < (1u64 << 53) => self.cents = s,

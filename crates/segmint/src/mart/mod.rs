@@ -32,6 +32,7 @@ use crate::data::reader::TableReader;
 use crate::data::timestamp::US_PER_DAY;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+pub(crate) use aggregate::Money;
 use aggregate::Unit;
 pub use columns::mart_schema;
 use columns::{Columns, Shape};
