@@ -305,9 +305,15 @@ pub fn build_plan(
             // every randomised analysis takes the run's seed (clv has no randomness)
             p.options.push(opt("seed", &seed.to_string()));
         }
+        // a given reference date: the clusters' mart uses it, and CLV observes up to the day
+        // before it (the holdout check has its own window); the predictions set their cutoff
+        // from the data's end and the horizon
         if let Some(r) = &ref_date {
-            if p.command[0] != "segments" {
+            if p.name == "cluster" {
                 p.options.push(opt("ref-date", r));
+            }
+            if p.name == "clv" {
+                p.options.push(opt("calibration-end", &last_day));
             }
         }
         for (k, v) in cfg.options.get(p.name).into_iter().flatten() {
@@ -348,4 +354,62 @@ pub fn check_plan(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The library's default plan (what `segmint.run` in Python runs) is the plan `segmint run`
+    /// makes from its subcommands' options, stage for stage and parameter for parameter.
+    #[test]
+    fn the_library_default_plan_is_the_cli_plan() {
+        for (has_customers, has_events, seed, ref_date) in [
+            (true, true, 42, None),
+            (true, false, 7, Some("2025-06-30".to_string())),
+            (false, false, 42, None),
+        ] {
+            // a given reference date is the mart's
+            let ref_day = ref_date
+                .as_deref()
+                .map(|d| segmint::data::timestamp::parse_date(d).unwrap());
+            let facts = Facts {
+                ref_day: ref_day.unwrap_or(20_000),
+                has_events,
+                has_customers,
+            };
+            let cfg = RunConfig::default();
+            let inputs = vec!["--data".to_string(), "data".to_string()];
+            let cli: Vec<(String, String)> =
+                build_plan(Path::new("out"), &facts, seed, &ref_date, &cfg, &|_| true)
+                    .into_iter()
+                    .filter(|p| p.missing.is_none())
+                    .map(|p| {
+                        let params = crate::cmd::stage_params(&p.args(), &inputs).unwrap();
+                        (p.name.to_string(), format!("{params:?}"))
+                    })
+                    .collect();
+            let (plan, skipped) = segmint::pipeline::default_plan(
+                &segmint::pipeline::PlanFacts {
+                    ref_day: facts.ref_day,
+                    has_customers,
+                    has_events,
+                },
+                &segmint::pipeline::PlanOptions {
+                    seed,
+                    ref_day,
+                    rules: segmint::segment::rules::RuleSet::load("default").unwrap(),
+                    group: "seller_group".into(),
+                    outcome: "sale_success".into(),
+                },
+            );
+            let lib: Vec<(String, String)> = plan
+                .iter()
+                .filter(|s| s.name != "rfm" && s.name != "compare")
+                .map(|s| (s.name.clone(), format!("{:?}", s.params)))
+                .collect();
+            assert_eq!(lib, cli, "customers {has_customers}, events {has_events}");
+            assert_eq!(skipped.iter().any(|(n, _)| n == "conversion"), !has_events);
+        }
+    }
 }

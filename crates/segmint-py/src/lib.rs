@@ -4,9 +4,14 @@
 //! Every call releases the GIL while the library works. Errors are `segmint.SegmintError` (a
 //! `ValueError`) with the library's one-line message.
 
+mod clv;
+mod compare;
+mod predict;
+mod run;
+mod segments;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_array::{RecordBatch, RecordBatchReader};
@@ -26,19 +31,19 @@ create_exception!(
 );
 
 /// The library's error as a Python exception, on one line.
-fn error(e: segmint::Error) -> PyErr {
+pub(crate) fn error(e: segmint::Error) -> PyErr {
     SegmintError::new_err(e.to_string().replace('\n', " "))
 }
 
 /// A table handed over from Python: a file path, or Arrow record batches read from a stream.
-enum Input {
+pub(crate) enum Input {
     Path(PathBuf),
     Batches(Vec<RecordBatch>),
 }
 
 impl Input {
     /// A `str`/`os.PathLike` path, or any object with `__arrow_c_stream__`.
-    fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Input> {
+    pub(crate) fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Input> {
         if let Ok(p) = obj.extract::<PathBuf>() {
             return Ok(Input::Path(p));
         }
@@ -54,7 +59,7 @@ impl Input {
     }
 
     /// Opens it as `kind` (the GIL is not needed).
-    fn open(self, kind: TableKind, map: &ColumnMap) -> segmint::Result<TableReader> {
+    pub(crate) fn open(self, kind: TableKind, map: &ColumnMap) -> segmint::Result<TableReader> {
         match self {
             Input::Path(p) => TableReader::open(kind, &p, map),
             Input::Batches(b) => TableReader::from_batches(kind, kind.name(), b, map),
@@ -62,12 +67,12 @@ impl Input {
     }
 }
 
-fn optional_input(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Input>> {
+pub(crate) fn optional_input(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Input>> {
     obj.filter(|o| !o.is_none()).map(Input::from_py).transpose()
 }
 
 /// The reading options of the keyword arguments shared by every function.
-fn read_options(
+pub(crate) fn read_options(
     columns: Option<HashMap<String, String>>,
     timestamp_format: Option<&str>,
     timezone: Option<&str>,
@@ -91,7 +96,7 @@ fn read_options(
 }
 
 /// A `YYYY-MM-DD` parameter as days since 1970-01-01.
-fn day(name: &str, value: Option<&str>) -> PyResult<Option<i64>> {
+pub(crate) fn day(name: &str, value: Option<&str>) -> PyResult<Option<i64>> {
     value
         .map(|d| {
             segmint::data::timestamp::parse_date(d).ok_or_else(|| {
@@ -110,7 +115,7 @@ impl Progress for Phases {
     }
 }
 
-fn progress(on: bool) -> &'static dyn Progress {
+pub(crate) fn progress(on: bool) -> &'static dyn Progress {
     if on {
         &Phases
     } else {
@@ -118,7 +123,7 @@ fn progress(on: bool) -> &'static dyn Progress {
     }
 }
 
-fn table(batch: RecordBatch) -> PyResult<PyArrowType<Table>> {
+pub(crate) fn table(batch: RecordBatch) -> PyResult<PyArrowType<Table>> {
     let schema = batch.schema();
     Table::try_new(vec![batch], schema)
         .map(PyArrowType)
@@ -177,15 +182,7 @@ fn rfm(
     use segmint::segment::rules::RuleSet;
     use segmint::segment::{RfmParams, Ties};
     let map = read_options(columns, timestamp_format, timezone, missing_ids)?;
-    let ties = match ties {
-        "first" => Ties::First,
-        "average" => Ties::Average,
-        other => {
-            return Err(SegmintError::new_err(format!(
-                "ties must be \"first\" or \"average\", not {other:?}"
-            )))
-        }
-    };
+    let ties: Ties = segmint::params::choice("ties", ties).map_err(error)?;
     let params = RfmAnalysisParams {
         scoring: RfmParams { bins, ties },
         ref_day: day("ref_date", ref_date)?,
@@ -253,65 +250,8 @@ fn validate(
     serde_json::to_string(&report).map_err(|e| SegmintError::new_err(e.to_string()))
 }
 
-/// The per-customer summary in lifetimes' conventions (`frequency, recency, T,
-/// monetary_value`), up to `observation_end` (default: the last transaction's day).
-#[pyfunction]
-#[pyo3(signature = (transactions, *, observation_end=None, time_unit="day", purchases="positive", columns=None, timestamp_format=None, timezone=None, missing_ids=None))]
-#[allow(clippy::too_many_arguments)]
-fn clv_summary(
-    py: Python<'_>,
-    transactions: &Bound<'_, PyAny>,
-    observation_end: Option<&str>,
-    time_unit: &str,
-    purchases: &str,
-    columns: Option<HashMap<String, String>>,
-    timestamp_format: Option<&str>,
-    timezone: Option<&str>,
-    missing_ids: Option<&str>,
-) -> PyResult<PyArrowType<Table>> {
-    use segmint::clv::{summarize, PurchaseRule, SummaryParams, TimeUnit};
-    let map = read_options(columns, timestamp_format, timezone, missing_ids)?;
-    let params = SummaryParams {
-        calibration_end: day("observation_period_end", observation_end)?,
-        holdout_end: None,
-        time_unit: match time_unit {
-            "day" => TimeUnit::Day,
-            "week" => TimeUnit::Week,
-            "month" => TimeUnit::Month,
-            other => {
-                return Err(SegmintError::new_err(format!(
-                    "freq must be \"D\", \"W\" or \"M\", not {other:?}"
-                )))
-            }
-        },
-        purchases: PurchaseRule::parse(purchases).map_err(error)?,
-    };
-    let tx = Input::from_py(transactions)?;
-    let batch = py
-        .detach(|| {
-            let tx = tx.open(TableKind::Transactions, &map)?;
-            let s = summarize(&tx, &params, &NoProgress)?;
-            summary_batch(&s)
-        })
-        .map_err(error)?;
-    table(batch)
-}
-
-fn summary_batch(s: &segmint::clv::Summary) -> segmint::Result<RecordBatch> {
-    use arrow_array::{ArrayRef, Float64Array};
-    let f = |v: &[f64]| Arc::new(Float64Array::from(v.to_vec())) as ArrayRef;
-    RecordBatch::try_from_iter(vec![
-        ("customer_id", Arc::new(s.customer_id.clone()) as ArrayRef),
-        ("frequency", f(&s.frequency)),
-        ("recency", f(&s.recency)),
-        ("T", f(&s.t)),
-        ("monetary_value", f(&s.monetary_value)),
-    ])
-    .map_err(|e| segmint::Error::Data(e.to_string()))
-}
-
 /// Checks that per-customer columns have one length.
-fn same_length(columns: &[(&str, usize)]) -> PyResult<()> {
+pub(crate) fn same_length(columns: &[(&str, usize)]) -> PyResult<()> {
     let n = columns[0].1;
     match columns.iter().find(|(_, len)| *len != n) {
         Some((name, len)) => Err(SegmintError::new_err(format!(
@@ -322,130 +262,14 @@ fn same_length(columns: &[(&str, usize)]) -> PyResult<()> {
     }
 }
 
-/// BG/NBD (or MBG/NBD with `modified`) by maximum likelihood: `(r, alpha, a, b,
-/// log_likelihood)`.
-#[pyfunction]
-#[pyo3(signature = (frequency, recency, t, penalizer=0.0, modified=false))]
-fn bgnbd_fit(
-    py: Python<'_>,
-    frequency: Vec<f64>,
-    recency: Vec<f64>,
-    t: Vec<f64>,
-    penalizer: f64,
-    modified: bool,
-) -> PyResult<(f64, f64, f64, f64, f64)> {
-    use segmint::clv::bgnbd::{BgNbd, Variant};
-    same_length(&[
-        ("frequency", frequency.len()),
-        ("recency", recency.len()),
-        ("T", t.len()),
-    ])?;
-    let variant = if modified {
-        Variant::Mbgnbd
-    } else {
-        Variant::Bgnbd
-    };
-    let m = py
-        .detach(|| BgNbd::fit_variant(variant, &frequency, &recency, &t, penalizer))
-        .map_err(error)?;
-    Ok((m.r, m.alpha, m.a, m.b, m.log_likelihood))
-}
-
-/// Per customer, with parameters `(r, alpha, a, b)`: P(alive) (`horizon` None) or the expected
-/// purchases in the next `horizon` time units.
-#[pyfunction]
-#[pyo3(signature = (params, frequency, recency, t, horizon=None, modified=false))]
-fn bgnbd_predict(
-    py: Python<'_>,
-    params: (f64, f64, f64, f64),
-    frequency: Vec<f64>,
-    recency: Vec<f64>,
-    t: Vec<f64>,
-    horizon: Option<f64>,
-    modified: bool,
-) -> PyResult<Vec<f64>> {
-    use segmint::clv::bgnbd::{BgNbd, Variant};
-    same_length(&[
-        ("frequency", frequency.len()),
-        ("recency", recency.len()),
-        ("T", t.len()),
-    ])?;
-    let (r, alpha, a, b) = params;
-    let m = BgNbd {
-        variant: if modified {
-            Variant::Mbgnbd
-        } else {
-            Variant::Bgnbd
-        },
-        r,
-        alpha,
-        a,
-        b,
-        log_likelihood: f64::NAN,
-        customers: 0,
-        penalizer: 0.0,
-        estimates: Vec::new(),
-        diagnostics: None,
-    };
-    Ok(py.detach(|| {
-        (0..frequency.len())
-            .map(|i| match horizon {
-                None => m.p_alive(frequency[i], recency[i], t[i]),
-                Some(h) => m.expected_purchases(h, frequency[i], recency[i], t[i]),
-            })
-            .collect()
-    }))
-}
-
-/// Gamma-Gamma by maximum likelihood on the repeat customers: `(p, q, v, log_likelihood)`.
-#[pyfunction]
-#[pyo3(signature = (frequency, monetary_value, penalizer=0.0))]
-fn gamma_gamma_fit(
-    py: Python<'_>,
-    frequency: Vec<f64>,
-    monetary_value: Vec<f64>,
-    penalizer: f64,
-) -> PyResult<(f64, f64, f64, f64)> {
-    use segmint::clv::gamma_gamma::GammaGamma;
-    same_length(&[
-        ("frequency", frequency.len()),
-        ("monetary_value", monetary_value.len()),
-    ])?;
-    let m = py
-        .detach(|| GammaGamma::fit(&frequency, &monetary_value, penalizer))
-        .map_err(error)?;
-    Ok((m.p, m.q, m.v, m.log_likelihood))
-}
-
-/// The expected average order value per customer with parameters `(p, q, v)`.
-#[pyfunction]
-fn gamma_gamma_expected(
-    params: (f64, f64, f64),
-    frequency: Vec<f64>,
-    monetary_value: Vec<f64>,
-) -> PyResult<Vec<f64>> {
-    same_length(&[
-        ("frequency", frequency.len()),
-        ("monetary_value", monetary_value.len()),
-    ])?;
-    let (p, q, v) = params;
-    let m = segmint::clv::gamma_gamma::GammaGamma {
-        p,
-        q,
-        v,
-        log_likelihood: f64::NAN,
-        customers: 0,
-        zero_spend_left_out: 0,
-        penalizer: 0.0,
-        frequency_monetary_correlation: f64::NAN,
-        estimates: Vec::new(),
-        diagnostics: None,
-    };
-    Ok(frequency
-        .iter()
-        .zip(&monetary_value)
-        .map(|(&x, &mv)| m.expected_order_value(x, mv))
-        .collect())
+/// A params struct from its defaults and the JSON object of the keyword arguments given.
+pub(crate) fn overrides<T: serde::Serialize + serde::de::DeserializeOwned>(
+    defaults: &T,
+    json: Option<&str>,
+) -> PyResult<T> {
+    let v: serde_json::Value = serde_json::from_str(json.unwrap_or("{}"))
+        .map_err(|e| SegmintError::new_err(e.to_string()))?;
+    segmint::params::with_overrides(defaults, &v).map_err(error)
 }
 
 /// segmint's version.
@@ -462,10 +286,22 @@ fn segmint_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rfm, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
-    m.add_function(wrap_pyfunction!(clv_summary, m)?)?;
-    m.add_function(wrap_pyfunction!(bgnbd_fit, m)?)?;
-    m.add_function(wrap_pyfunction!(bgnbd_predict, m)?)?;
-    m.add_function(wrap_pyfunction!(gamma_gamma_fit, m)?)?;
-    m.add_function(wrap_pyfunction!(gamma_gamma_expected, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::clv_summary, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::transaction_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::transaction_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::gamma_gamma_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::gamma_gamma_expected, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::customer_lifetime_value, m)?)?;
+    m.add_function(wrap_pyfunction!(compare::compare, m)?)?;
+    m.add_class::<compare::PyComparison>()?;
+    m.add_function(wrap_pyfunction!(segments::kmeans_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(segments::kmeans_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(segments::profile, m)?)?;
+    m.add_function(wrap_pyfunction!(segments::migrate, m)?)?;
+    m.add_function(wrap_pyfunction!(segments::discover, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::score, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::section_html, m)?)?;
+    m.add_function(wrap_pyfunction!(run::run, m)?)?;
     Ok(())
 }

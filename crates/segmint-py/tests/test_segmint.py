@@ -122,7 +122,7 @@ def test_bad_input_raises_segmint_error_naming_the_column():
         segmint.mart(TX.drop(columns=["amount"]))
     with pytest.raises(segmint.SegmintError, match="missing_ids must be error or drop"):
         segmint.mart(TX, missing_ids="skip")
-    with pytest.raises(segmint.SegmintError, match='ties must be "first" or "average"'):
+    with pytest.raises(segmint.SegmintError, match='ties: unknown variant `dense`, expected `first` or `average`'):
         segmint.rfm(TX, ties="dense")
     with pytest.raises(segmint.SegmintError, match="bins"):
         segmint.rfm(TX, bins=1)

@@ -27,6 +27,7 @@ pub mod hidden;
 pub(crate) mod linalg;
 pub mod mart;
 pub mod output;
+pub mod params;
 pub mod pipeline;
 pub mod predict;
 pub mod progress;

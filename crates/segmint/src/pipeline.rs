@@ -120,6 +120,119 @@ pub enum StageParams {
     Hidden(HiddenAnalysisParams),
 }
 
+/// What a default plan needs to know about the data.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanFacts {
+    /// The mart's reference day (the day after the last transaction unless given).
+    pub ref_day: i64,
+    /// Whether there is a customers table.
+    pub has_customers: bool,
+    /// Whether there is an events table.
+    pub has_events: bool,
+}
+
+/// The choices of `segmint run` that shape its plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Seed of every randomised stage (42).
+    pub seed: u64,
+    /// The reference date given by the user (days since 1970-01-01), if any.
+    pub ref_day: Option<i64>,
+    /// Rule set of the RFM stage.
+    pub rules: RuleSet,
+    /// Group column of the comparison (`seller_group`).
+    pub group: String,
+    /// Outcome column of the comparison (`sale_success`).
+    pub outcome: String,
+}
+
+/// The stages `segmint run` runs by default, as its subcommands would with the run's
+/// choices: RFM, compare, clusters (k chosen in 2..8), CLV and its holdout check (the last 182
+/// days held out), churn and value (no cross-validation; with the clickstream features when
+/// there are events), conversion (100 rounds at learning rate 0.1) and hidden segments. Stages
+/// whose table is missing are returned as `(name, reason)` instead.
+pub fn default_plan(facts: &PlanFacts, o: &PlanOptions) -> (Vec<Stage>, Vec<(String, String)>) {
+    use crate::cluster::fit::ClusterCount;
+    use crate::predict::Task;
+    let mut plan = vec![
+        Stage::new(
+            "rfm",
+            StageParams::Rfm {
+                rules: o.rules.clone(),
+                params: RfmParams::default(),
+            },
+        ),
+        Stage::new(
+            "compare",
+            StageParams::Compare {
+                group: o.group.clone(),
+                outcome: o.outcome.clone(),
+                params: CompareParams {
+                    seed: o.seed,
+                    ..Default::default()
+                },
+            },
+        ),
+    ];
+    let mut cluster = ClusterAnalysisParams {
+        ref_day: o.ref_day,
+        ..Default::default()
+    };
+    cluster.fit.k = ClusterCount::Auto { min: 2, max: 8 };
+    cluster.fit.kmeans.seed = o.seed;
+    cluster.fit.kmeans.n_clusters = 0; // taken from `k`
+    plan.push(Stage::new("cluster", StageParams::Cluster(cluster)));
+    let mut clv = ClvParams::default();
+    // a given reference date: observed up to the day before it
+    clv.summary.calibration_end = o.ref_day.map(|d| d - 1);
+    plan.push(Stage::new("clv", StageParams::Clv(clv)));
+    let mut holdout = ClvParams::default();
+    holdout.summary.calibration_end = Some(facts.ref_day - 1 - 182);
+    holdout.summary.holdout_end = Some(facts.ref_day - 1);
+    plan.push(Stage::new("clv_holdout", StageParams::Clv(holdout)));
+    let predict = |task| {
+        let mut p = PredictParams {
+            task,
+            folds: 0,
+            seed: o.seed,
+            clickstream: facts.has_events && task != Task::Conversion,
+            ..Default::default()
+        };
+        p.gbdt.seed = o.seed;
+        p
+    };
+    plan.push(Stage::new(
+        "churn",
+        StageParams::Predict(predict(Task::Churn)),
+    ));
+    plan.push(Stage::new(
+        "value",
+        StageParams::Predict(predict(Task::Value)),
+    ));
+    let mut conversion = predict(Task::Conversion);
+    // sessions outnumber customers 12 to 1: fewer, larger boosting steps keep the pipeline
+    // near a minute at 100,000 customers
+    conversion.gbdt.n_estimators = 100;
+    conversion.gbdt.learning_rate = 0.1;
+    plan.push(Stage::new("conversion", StageParams::Predict(conversion)));
+    let mut hidden = HiddenAnalysisParams::default();
+    hidden.search.seed = o.seed;
+    plan.push(Stage::new("hidden", StageParams::Hidden(hidden)));
+    let missing = |name: &str| match name {
+        "compare" | "churn" | "value" | "hidden" if !facts.has_customers => {
+            Some("no customers file")
+        }
+        "conversion" if !facts.has_events => Some("no events file"),
+        _ => None,
+    };
+    let skipped = plan
+        .iter()
+        .filter_map(|s| missing(&s.name).map(|why| (s.name.clone(), why.to_string())))
+        .collect();
+    plan.retain(|s| missing(&s.name).is_none());
+    (plan, skipped)
+}
+
 /// One stage of a plan.
 #[derive(Debug, Clone)]
 pub struct Stage {
@@ -440,4 +553,84 @@ fn rfm_stage(
         summary: json(&a.summary)?,
         notes: a.summary.warning_lines(),
     })
+}
+
+/// Everything `segmint run` does, in process, on tables opened before: validates them
+/// (`validate.json`), builds the mart once (`mart.parquet`), runs the [`default_plan`] stages
+/// that `wanted` selects into `out`, and writes `summary.json` and the report (`report.html`,
+/// `report.md`, `figures/*.svg`). A stage that fails is listed in `skipped` with its error;
+/// the others go on. (The command line adds Spark as the mart's engine, per-stage options from
+/// a config file and PNG figures.)
+pub fn run_all(
+    data: &Data,
+    options: &PlanOptions,
+    wanted: &dyn Fn(&str) -> bool,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<RunSummary> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let checked = crate::data::validate::validate_tables(
+        data.customers.as_ref(),
+        &data.tx,
+        data.events.as_ref(),
+        &Default::default(),
+        progress,
+    )?;
+    checked.write_to(&out.join("validate.json"))?;
+    let t0 = std::time::Instant::now();
+    let mart = crate::mart::build_mart(
+        &data.tx,
+        &crate::mart::MartParams {
+            ref_day: options.ref_day,
+            ..Default::default()
+        },
+        progress,
+    )?;
+    let mart_path = out.join("mart.parquet");
+    let mut mart_summary = mart.summary(t0.elapsed().as_secs_f64());
+    mart_summary.output = Some(mart_path.display().to_string());
+    crate::output::write_parquet(
+        &mart.to_record_batch()?,
+        &mart_path,
+        &mart.metadata(&data.tx.path),
+    )?;
+    let facts = PlanFacts {
+        ref_day: mart.ref_day,
+        has_customers: data.customers.is_some(),
+        has_events: data.events.is_some(),
+    };
+    let (mut plan, missing) = default_plan(&facts, options);
+    plan.retain(|s| wanted(&s.name));
+    let mut summary = RunSummary::new(options.seed);
+    summary.skipped = missing
+        .into_iter()
+        .filter(|(name, _)| wanted(name))
+        .map(|(name, why)| format!("{name}: {why}"))
+        .collect();
+    let done = run(data, mart, &plan, out, progress)?;
+    summary.stages.push(StageRecord {
+        stage: "mart".into(),
+        output: mart_path,
+        summary: json(&mart_summary)?,
+        notes: Vec::new(),
+    });
+    summary.stages.extend(done.ran);
+    for f in done.failed {
+        summary.skipped.push(format!(
+            "{}: {}",
+            f.stage,
+            f.error.to_string().replace('\n', " ")
+        ));
+    }
+    // the report lists the stages that did not run: written before it is built
+    summary.write_to(&out.join("summary.json"))?;
+    let (report, notes) = crate::report::results::build(out)?;
+    report.write(out)?;
+    summary.skipped.extend(notes);
+    summary.validate = Some(checked);
+    summary.mart = Some(mart_summary);
+    summary.report = Some(out.join("report.html"));
+    summary.sections = report.sections.iter().map(|s| s.id.clone()).collect();
+    summary.write_to(&out.join("summary.json"))?;
+    Ok(summary)
 }

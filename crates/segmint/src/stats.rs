@@ -411,6 +411,11 @@ pub fn gamma_diffs(s: f64, x: f64) -> [f64; 3] {
     ]
 }
 
+/// Terms of the hypergeometric series at most: it converges like z^k, so z within ~1e-4 of 1
+/// needs more; such a z gives `None` (an unusable point for the optimiser) instead of an
+/// evaluation that runs for minutes.
+const MAX_TERMS: usize = 200_000;
+
 /// Gauss hypergeometric function 2F1(a, b; c; z) for 0 <= z < 1 and c > 0, by its power series
 /// (terms until they no longer change the sum). `None` when the series does not settle (z too
 /// close to 1) or overflows.
@@ -422,7 +427,7 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
         return None;
     }
     let (mut term, mut sum) = (1.0f64, 1.0f64);
-    for k in 0..1_000_000 {
+    for k in 0..MAX_TERMS {
         let k = k as f64;
         term *= (a + k) * (b + k) / ((c + k) * (k + 1.0)) * z;
         sum += term;
@@ -461,7 +466,7 @@ pub fn hyp2f1_many(a: f64, b: f64, c: f64, zs: &[f64], out: &mut [Option<f64>]) 
     // every series settled: its last term no longer changes its sum (terms past that point,
     // added while the slowest series settles, are below its last bit)
     let mut settled = zmax == 0.0;
-    for k in 0..1_000_000 {
+    for k in 0..MAX_TERMS {
         if settled {
             break;
         }

@@ -54,6 +54,55 @@ impl Table {
         }
     }
 
+    /// A table of the numeric (integer, float, decimal or boolean) columns of record batches
+    /// handed over from memory; `source` names them in errors. A null, NaN or infinite value
+    /// is an error naming its row (1-based) and column: features must be complete.
+    pub fn from_batches(source: &str, batches: &[arrow_array::RecordBatch]) -> Result<Table> {
+        use arrow_array::Array;
+        use arrow_schema::DataType;
+        let Some(schema) = batches.first().map(|b| b.schema()) else {
+            return Err(Error::Data(format!("{source}: no columns")));
+        };
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let mut columns = vec![Vec::new(); names.len()];
+        for b in batches {
+            for (j, name) in names.iter().enumerate() {
+                let a = b.column(j);
+                let numeric = a.data_type().is_numeric() || *a.data_type() == DataType::Boolean;
+                let cast = arrow_cast::cast(a, &DataType::Float64)
+                    .ok()
+                    .filter(|_| numeric);
+                let Some(cast) = cast else {
+                    return Err(Error::Data(format!(
+                        "{source}: column {name:?} is {}, not a number",
+                        a.data_type()
+                    )));
+                };
+                let v = cast
+                    .as_any()
+                    .downcast_ref::<arrow_array::Float64Array>()
+                    .expect("cast to Float64");
+                let start = columns[j].len();
+                for i in 0..v.len() {
+                    let x = v.value(i);
+                    if v.is_null(i) || !x.is_finite() {
+                        let shown = if v.is_null(i) {
+                            "null".to_string()
+                        } else {
+                            x.to_string()
+                        };
+                        return Err(Error::Data(format!(
+                            "{source}: row {}, column {name:?}: value {shown} (features must be finite numbers)",
+                            start + i + 1
+                        )));
+                    }
+                    columns[j].push(x);
+                }
+            }
+        }
+        Ok(Table::from_columns(names, &columns))
+    }
+
     /// Appends columns of `rows` values each, after the existing ones.
     pub fn append_columns(&mut self, names: &[&str], columns: &[Vec<f64>]) {
         assert_eq!(names.len(), columns.len(), "one name per column");
@@ -126,5 +175,41 @@ impl Table {
             data,
             names: names.to_vec(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_from_batches_take_numbers_and_name_bad_values() {
+        use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+        use std::sync::Arc;
+        let b = RecordBatch::try_from_iter(vec![
+            ("a", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+            (
+                "b",
+                Arc::new(Float64Array::from(vec![0.5, 1.5])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let t = Table::from_batches("X", &[b.clone(), b]).unwrap();
+        assert_eq!((t.rows, t.cols), (4, 2));
+        assert_eq!(t.row(3), &[2.0, 1.5]);
+        let nan = RecordBatch::try_from_iter(vec![(
+            "b",
+            Arc::new(Float64Array::from(vec![0.5, f64::NAN])) as ArrayRef,
+        )])
+        .unwrap();
+        let e = Table::from_batches("X", &[nan]).unwrap_err().to_string();
+        assert!(e.contains("row 2, column \"b\": value NaN"), "{e}");
+        let text = RecordBatch::try_from_iter(vec![(
+            "s",
+            Arc::new(StringArray::from(vec!["1"])) as ArrayRef,
+        )])
+        .unwrap();
+        let e = Table::from_batches("X", &[text]).unwrap_err().to_string();
+        assert!(e.contains("column \"s\" is Utf8, not a number"), "{e}");
     }
 }

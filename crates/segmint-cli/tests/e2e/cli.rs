@@ -963,6 +963,42 @@ fn run_demo_pipeline() {
     assert!(r.stderr.contains("no mart.parquet"), "{}", r.stderr);
 }
 
+/// `--ref-date` reaches every stage that can use it (the clusters' mart; CLV observed up to the
+/// day before) and no stage refuses it (it used to be passed to `predict` and `clv`, which have
+/// no such option, so the run stopped before any work).
+#[test]
+fn run_with_a_reference_date_runs_every_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = segmint(&[
+        "run",
+        "--demo",
+        "--demo-customers",
+        "1500",
+        "--ref-date",
+        "2025-06-30",
+        "--stages",
+        "cluster,clv,churn",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let ran: Vec<&str> = s["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["mart", "cluster", "clv", "churn"], "{}", s["skipped"]);
+    assert_eq!(s["mart"]["ref_date"], "2025-06-30");
+    let clv: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("clv/clv.json")).unwrap()).unwrap();
+    assert_eq!(clv["calibration_end"], "2025-06-29");
+}
+
 /// A config file selects stages and passes options to them; its mistakes stop the run before
 /// any work, naming the file, the table and the key.
 #[test]

@@ -23,13 +23,30 @@ Columns of your export are mapped with ``columns={"amount": "Quantity * UnitPric
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Mapping, Optional
 
-from . import _native, clv
+from . import _native, clv, predict, segments
 from ._native import SegmintError
-from ._tables import as_input, as_output, optional_input
+from ._results import Comparison, Migration, Profile, Run
+from ._tables import ARROW, as_input, as_output, optional_input
+from .cluster import KMeans
 
-__all__ = ["SegmintError", "clv", "mart", "rfm", "validate", "__version__"]
+__all__ = [
+    "SegmintError",
+    "KMeans",
+    "clv",
+    "compare",
+    "mart",
+    "migrate",
+    "predict",
+    "profile",
+    "rfm",
+    "run",
+    "segments",
+    "validate",
+    "__version__",
+]
 __version__: str = _native.version()
 
 
@@ -78,10 +95,19 @@ def mart(
     return as_output(table, kind)
 
 
+def _rules(rules: Any) -> str:
+    """A rule set name, a TOML file's path, or a dict in that file's layout (``{"name": ...,
+    "default": ..., "segments": [{"name": ..., "when": "R >= 4 and F >= 4", "actions": [...]}]}``),
+    handed to the engine as JSON."""
+    if isinstance(rules, Mapping):
+        return json.dumps(dict(rules))
+    return os.fspath(rules)
+
+
 def rfm(
     transactions: Any,
     customers: Any = None,
-    rules: str = "default",
+    rules: Any = "default",
     bins: int = 5,
     ties: str = "first",
     *,
@@ -94,7 +120,7 @@ def rfm(
 ) -> Any:
     """RFM scores (1..``bins``, higher is better; ``ties="first"`` ranks equal values in customer
     order like pandas' ``rank(method="first")``) and the segment of each customer under a rule
-    set: ``"default"``, ``"standard"`` or a TOML rule file. ``customers`` (optional) gives the
+    set: ``"default"``, ``"standard"``, a TOML rule file, or a dict in that file's layout. ``customers`` (optional) gives the
     columns rules may use (e.g. ``premium``).
 
     >>> import pandas as pd, segmint
@@ -108,7 +134,7 @@ def rfm(
     table = _native.rfm(
         tx,
         cu,
-        rules=rules,
+        rules=_rules(rules),
         bins=bins,
         ties=ties,
         ref_date=ref_date,
@@ -144,3 +170,177 @@ def validate(
     _, ev = optional_input(events)
     text = _native.validate(tx, cu, ev, **_reading(columns, timestamp_format, timezone, missing_ids))
     return json.loads(text)
+
+
+def profile(
+    transactions: Any,
+    segments: Any,
+    customers: Any = None,
+    *,
+    segment_column: str = "segment",
+    rules: Any = None,
+    ref_date: Optional[str] = None,
+    columns: Optional[Mapping[str, str]] = None,
+    progress: bool = False,
+) -> Profile:
+    """What distinguishes the segments of ``segments`` (a table or file with ``customer_id``
+    and ``segment_column``, e.g. the output of :func:`rfm` or ``KMeans`` labels): per segment
+    customers, revenue share and the features' median [q25, q75]; features ranked by how much
+    they differ (Kruskal-Wallis epsilon²); the rule set's actions.
+
+    >>> import pandas as pd, segmint
+    >>> tx = pd.DataFrame({"customer_id": list("abcd"), "order_id": list("1234"),
+    ...     "timestamp": ["2024-01-01", "2024-01-02", "2024-03-01", "2024-03-02"],
+    ...     "amount": [10.0, 20.0, 300.0, 400.0]})
+    >>> seg = pd.DataFrame({"customer_id": list("abcd"), "segment": ["low", "low", "high", "high"]})
+    >>> segmint.profile(tx, seg).segments[["segment", "customers"]].values.tolist()
+    [['low', 2], ['high', 2]]
+    """
+    kind, tx = as_input(transactions)
+    seg_kind, seg = as_input(segments)
+    _, cu = optional_input(customers)
+    seg_table, feat_table, js, html, notes = _native.profile(
+        tx,
+        seg,
+        cu,
+        segment_column=segment_column,
+        rules=None if rules is None else _rules(rules),
+        ref_date=ref_date,
+        columns=dict(columns) if columns else None,
+        progress=progress,
+    )
+    return Profile(as_output(seg_table, kind), as_output(feat_table, kind), js, html, notes)
+
+
+def migrate(
+    transactions: Any,
+    from_date: str,
+    to_date: str,
+    customers: Any = None,
+    *,
+    rules: Any = "default",
+    bins: int = 5,
+    ties: str = "first",
+    top: int = 5,
+    columns: Optional[Mapping[str, str]] = None,
+    progress: bool = False,
+) -> Migration:
+    """How customers moved between RFM segments from ``from_date`` to ``to_date`` (each scored
+    on the transactions before it): ``customers`` (customer_id, segment_from, segment_to) and
+    ``summary`` (the transition matrix with row shares, customers who stayed, the ``top``
+    biggest flows)."""
+    kind, tx = as_input(transactions)
+    _, cu = optional_input(customers)
+    table, js, md = _native.migrate(
+        tx,
+        from_date,
+        to_date,
+        cu,
+        rules=_rules(rules),
+        bins=bins,
+        ties=ties,
+        top=top,
+        columns=dict(columns) if columns else None,
+        progress=progress,
+    )
+    return Migration(as_output(table, kind), js, md)
+
+
+def compare(
+    customers: Any,
+    group: str = "seller_group",
+    outcome: str = "sale_success",
+    *,
+    features: Optional[list] = None,
+    exclude: Optional[list] = None,
+    seed: int = 42,
+    columns: Optional[Mapping[str, str]] = None,
+    progress: bool = False,
+    **params: Any,
+) -> Comparison:
+    """Where does each ``group`` (a seller team, channel, variant) reach a better ``outcome``
+    (0/1 or a number)? Candidate rules over the customers' columns are found on a training
+    split and tested on held-out customers (q-values over all rules, bootstrap stability,
+    verdicts IMPLEMENT NOW / PILOT / ...), exactly as ``segmint compare`` does: the same data
+    and seed give the same rules. ``params`` are that command's options by their library names
+    (``test_size``, ``max_conditions``, ``min_share``, ``min_customers``, ``methods``,
+    ``min_effect``, ``fdr``, ``bootstrap``, ...).
+
+    >>> import segmint  # doctest: +SKIP
+    >>> cmp = segmint.compare(customers, group="segment", outcome="visit")  # doctest: +SKIP
+    >>> cmp.rules.head(), print(cmp.to_sql("postgres"))  # doctest: +SKIP
+    """
+    kind, cu = as_input(customers)
+    params = dict(params, seed=seed)
+    native = _native.compare(
+        cu,
+        group,
+        outcome,
+        features=list(features) if features else None,
+        exclude=list(exclude or []),
+        params=json.dumps(params),
+        columns=dict(columns) if columns else None,
+        progress=progress,
+    )
+    return Comparison(native, kind)
+
+
+def run(
+    data: Any = None,
+    out: Any = "segmint-out",
+    *,
+    stages: Optional[list] = None,
+    skip: Optional[list] = None,
+    seed: int = 42,
+    ref_date: Optional[str] = None,
+    rules: Any = "default",
+    group: str = "seller_group",
+    outcome: str = "sale_success",
+    columns: Optional[Mapping[str, str]] = None,
+    timestamp_format: Optional[str] = None,
+    timezone: Optional[str] = None,
+    missing_ids: Optional[str] = None,
+    progress: bool = False,
+) -> Run:
+    """The whole analysis, as ``segmint run`` does it: validation, the mart, RFM segments,
+    compare, clusters, CLV with its holdout check, churn, value, conversion and hidden segments
+    (each where its tables are there), and the HTML report, written into ``out``.
+
+    ``data`` is a directory with ``transactions`` / ``customers`` / ``events`` files, or a dict
+    of tables (``{"transactions": df, "customers": df2, "events": df3}``; any input kind).
+    ``stages`` / ``skip`` choose among rfm, compare, cluster, clv, clv_holdout, churn, value,
+    conversion, hidden. A stage that fails is listed in ``skipped`` with its error.
+
+    >>> r = segmint.run({"transactions": tx, "customers": customers}, out="results")  # doctest: +SKIP
+    >>> r.report, r.skipped, r.table("rfm").head()  # doctest: +SKIP
+    """
+    kind = ARROW
+    tables: dict = {}
+    if isinstance(data, Mapping):
+        unknown = set(data) - {"transactions", "customers", "events"}
+        if unknown:
+            raise SegmintError(f"unknown tables {sorted(unknown)}: expected transactions, customers, events")
+        for name, obj in data.items():
+            k, tables[name] = optional_input(obj)
+            if name == "transactions":
+                kind = k
+        data = None
+    elif data is None:
+        raise SegmintError("no input: pass a data directory or a dict of tables")
+    summary = _native.run(
+        os.fspath(out),
+        None if data is None else os.fspath(data),
+        tables.get("transactions"),
+        tables.get("customers"),
+        tables.get("events"),
+        stages=list(stages) if stages is not None else None,
+        skip=list(skip or []),
+        seed=seed,
+        ref_date=ref_date,
+        rules=_rules(rules),
+        group=group,
+        outcome=outcome,
+        progress=progress,
+        **_reading(columns, timestamp_format, timezone, missing_ids),
+    )
+    return Run(os.fspath(out), summary, kind if isinstance(kind, str) else ARROW)

@@ -142,6 +142,120 @@ pub fn name_clusters(z: &[[f64; 3]]) -> Vec<ClusterName> {
     names
 }
 
+/// Per cluster, the mean of each standardised column of `columns` (population standard
+/// deviation; a constant column scores 0) over the rows labelled with it.
+pub fn z_means(columns: &[Vec<f64>], labels: &[u32], k: usize) -> Vec<Vec<f64>> {
+    let mut sums = vec![vec![0.0; columns.len()]; k];
+    let mut counts = vec![0usize; k];
+    let standard: Vec<(f64, f64)> = columns
+        .iter()
+        .map(|c| {
+            let n = c.len().max(1) as f64;
+            let m = c.iter().sum::<f64>() / n;
+            let sd = (c.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n).sqrt();
+            (
+                m,
+                if sd > 0.0 && sd.is_finite() {
+                    sd
+                } else {
+                    f64::INFINITY
+                },
+            )
+        })
+        .collect();
+    for (i, &l) in labels.iter().enumerate() {
+        if (l as usize) < k {
+            counts[l as usize] += 1;
+            for (j, (c, (m, sd))) in columns.iter().zip(&standard).enumerate() {
+                sums[l as usize][j] += (c[i] - m) / sd;
+            }
+        }
+    }
+    sums.into_iter()
+        .zip(counts)
+        .map(|(s, c)| s.into_iter().map(|v| v / c.max(1) as f64).collect())
+        .collect()
+}
+
+/// Names of clusters of any features: the (at most two) features whose cluster mean lies
+/// furthest from the overall mean, at least half a standard deviation away ("high monetary,
+/// low recency_days"), else "average"; equal names are numbered. `z[c][j]` is cluster c's
+/// mean z-score of feature `features[j]` ([`z_means`]). There is no marketing action for
+/// arbitrary features: `action` is empty; [`name_clusters`] names RFM clusters.
+pub fn describe_clusters(features: &[String], z: &[Vec<f64>]) -> Vec<ClusterName> {
+    let mut names: Vec<ClusterName> = z
+        .iter()
+        .enumerate()
+        .map(|(c, zs)| {
+            let mut order: Vec<usize> = (0..zs.len()).filter(|&j| zs[j].abs() >= 0.5).collect();
+            order.sort_by(|&a, &b| zs[b].abs().total_cmp(&zs[a].abs()).then(a.cmp(&b)));
+            let parts: Vec<String> = order
+                .iter()
+                .take(2)
+                .map(|&j| {
+                    let side = if zs[j] > 0.0 { "high" } else { "low" };
+                    format!("{side} {}", features[j])
+                })
+                .collect();
+            let base = if parts.is_empty() {
+                "average".to_string()
+            } else {
+                parts.join(", ")
+            };
+            let at = |name: &str| {
+                features
+                    .iter()
+                    .position(|f| f == name)
+                    .map_or(f64::NAN, |j| zs[j])
+            };
+            ClusterName {
+                cluster: c,
+                name: base.clone(),
+                z_recency: at("recency_days"),
+                z_frequency: at("frequency"),
+                z_monetary: at("monetary"),
+                base,
+                action: String::new(),
+            }
+        })
+        .collect();
+    for i in 0..names.len() {
+        let dup: Vec<usize> = (i + 1..names.len())
+            .filter(|&j| names[j].name == names[i].name)
+            .collect();
+        for (n, j) in dup.into_iter().enumerate() {
+            names[j].name = format!("{} {}", names[j].name, n + 2);
+        }
+    }
+    names
+}
+
+/// Names of the clusters of a feature table by its column names: with `recency_days`,
+/// `frequency` and `monetary` columns (raw mart values), the RFM names of [`name_clusters`]
+/// from their standardised ln(1 + x) (as `segmint cluster` names clusters); otherwise
+/// [`describe_clusters`] of the columns as given.
+pub fn names_for_table(x: &crate::table::Table, labels: &[u32], k: usize) -> Vec<ClusterName> {
+    let column = |j: usize| -> Vec<f64> { (0..x.rows).map(|i| x.row(i)[j]).collect() };
+    let find = |name: &str| x.names.iter().position(|n| n == name);
+    match (find("recency_days"), find("frequency"), find("monetary")) {
+        (Some(r), Some(f), Some(m)) => {
+            let log: Vec<Vec<f64>> = [r, f, m]
+                .iter()
+                .map(|&j| column(j).iter().map(|v| v.max(0.0).ln_1p()).collect())
+                .collect();
+            let z: Vec<[f64; 3]> = z_means(&log, labels, k)
+                .iter()
+                .map(|v| [v[0], v[1], v[2]])
+                .collect();
+            name_clusters(&z)
+        }
+        _ => {
+            let cols: Vec<Vec<f64>> = (0..x.cols).map(column).collect();
+            describe_clusters(&x.names, &z_means(&cols, labels, k))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +293,36 @@ mod tests {
         );
         let set: std::collections::HashSet<&str> = names.iter().copied().collect();
         assert_eq!(set.len(), 3);
+    }
+
+    #[test]
+    fn clusters_of_any_features_are_described_by_their_extreme_features() {
+        // cluster 0: high a (z +1), cluster 1: low a (z -1); b is constant
+        let cols = vec![vec![2.0, 2.0, 0.0, 0.0], vec![5.0; 4]];
+        let z = z_means(&cols, &[0, 0, 1, 1], 2);
+        assert_eq!(z, vec![vec![1.0, 0.0], vec![-1.0, 0.0]]);
+        let n = describe_clusters(&["a".into(), "b".into()], &z);
+        assert_eq!(n[0].name, "high a");
+        assert_eq!(n[1].name, "low a");
+        let flat = describe_clusters(&["a".into()], &[vec![0.1], vec![-0.2]]);
+        assert_eq!(flat[0].name, "average");
+        assert_eq!(flat[1].name, "average 2");
+    }
+
+    #[test]
+    fn rfm_columns_get_rfm_names() {
+        // recent, frequent, big spenders vs lapsed one-timers
+        let x = crate::table::Table::from_rows(
+            vec!["recency_days".into(), "frequency".into(), "monetary".into()],
+            &[
+                vec![3.0, 20.0, 900.0],
+                vec![5.0, 18.0, 800.0],
+                vec![300.0, 1.0, 10.0],
+                vec![280.0, 1.0, 12.0],
+            ],
+        );
+        let n = names_for_table(&x, &[0, 0, 1, 1], 2);
+        assert_eq!(n[0].name, "High-Value Frequent");
+        assert_eq!(n[1].name, "Lapsed Low-Value");
     }
 }

@@ -83,6 +83,72 @@ fn is_number(s: &str) -> bool {
     !t.is_empty() && t.parse::<f64>().is_ok()
 }
 
+impl Section {
+    /// The section as an HTML `<section>` element (figures inline, data escaped): a piece of
+    /// the report, also what a Python result shows in Jupyter.
+    pub fn html(&self) -> String {
+        let mut h = format!(
+            "<section id=\"{}\"><h2>{}</h2>\n",
+            escape(&self.id),
+            escape(&self.title)
+        );
+        for b in &self.blocks {
+            match b {
+                Block::Text(t) => h.push_str(&format!("<p>{}</p>\n", escape(t))),
+                Block::Figure { name, svg, caption } => h.push_str(&format!(
+                    "<figure data-name=\"{}\">{svg}<figcaption>{}</figcaption></figure>\n",
+                    escape(name),
+                    escape(caption)
+                )),
+                Block::Table { header, rows } => {
+                    h.push_str("<table><thead><tr>");
+                    for c in header {
+                        h.push_str(&format!("<th>{}</th>", escape(c)));
+                    }
+                    h.push_str("</tr></thead><tbody>");
+                    for r in rows {
+                        h.push_str("<tr>");
+                        for c in r {
+                            let class = if is_number(c) { " class=\"num\"" } else { "" };
+                            h.push_str(&format!("<td{class}>{}</td>", escape(c)));
+                        }
+                        h.push_str("</tr>");
+                    }
+                    h.push_str("</tbody></table>\n");
+                }
+                Block::Actions(list) => {
+                    h.push_str("<ul class=\"actions\">");
+                    for (seg, acts) in list {
+                        h.push_str(&format!(
+                            "<li><b>{}</b>: {}</li>",
+                            escape(seg),
+                            escape(&sentences(acts))
+                        ));
+                    }
+                    h.push_str("</ul>\n");
+                }
+            }
+        }
+        h.push_str("</section>\n");
+        h
+    }
+}
+
+/// The report section of a segmentation's profile (`rule_set` names the rules; `revenue` is
+/// every customer's net spend).
+pub fn segments_section(
+    p: &crate::segment::profile::Profile,
+    rule_set: &str,
+    revenue: &[f64],
+) -> Section {
+    sections::segments(p, rule_set, revenue)
+}
+
+/// The report section of a comparison (`segmint compare`).
+pub fn compare_section(c: &crate::uplift::Comparison) -> Section {
+    sections::compare(c)
+}
+
 impl Report {
     /// The report as one HTML document.
     pub fn html(&self) -> String {
@@ -103,49 +169,7 @@ impl Report {
         }
         h.push_str("</nav>\n<main>\n");
         for s in &self.sections {
-            h.push_str(&format!(
-                "<section id=\"{}\"><h2>{}</h2>\n",
-                escape(&s.id),
-                escape(&s.title)
-            ));
-            for b in &s.blocks {
-                match b {
-                    Block::Text(t) => h.push_str(&format!("<p>{}</p>\n", escape(t))),
-                    Block::Figure { name, svg, caption } => h.push_str(&format!(
-                        "<figure data-name=\"{}\">{svg}<figcaption>{}</figcaption></figure>\n",
-                        escape(name),
-                        escape(caption)
-                    )),
-                    Block::Table { header, rows } => {
-                        h.push_str("<table><thead><tr>");
-                        for c in header {
-                            h.push_str(&format!("<th>{}</th>", escape(c)));
-                        }
-                        h.push_str("</tr></thead><tbody>");
-                        for r in rows {
-                            h.push_str("<tr>");
-                            for c in r {
-                                let class = if is_number(c) { " class=\"num\"" } else { "" };
-                                h.push_str(&format!("<td{class}>{}</td>", escape(c)));
-                            }
-                            h.push_str("</tr>");
-                        }
-                        h.push_str("</tbody></table>\n");
-                    }
-                    Block::Actions(list) => {
-                        h.push_str("<ul class=\"actions\">");
-                        for (seg, acts) in list {
-                            h.push_str(&format!(
-                                "<li><b>{}</b>: {}</li>",
-                                escape(seg),
-                                escape(&sentences(acts))
-                            ));
-                        }
-                        h.push_str("</ul>\n");
-                    }
-                }
-            }
-            h.push_str("</section>\n");
+            h.push_str(&s.html());
         }
         h.push_str(&format!(
             "</main><footer>segmint {} · self-contained report: no scripts, no external resources</footer></body></html>\n",

@@ -586,12 +586,80 @@ pub struct SegmentFile {
     pub metadata: BTreeMap<String, String>,
 }
 
+impl SegmentFile {
+    /// A segmentation from record batches (a DataFrame handed over from memory); `source`
+    /// names it in errors.
+    pub fn from_batches(
+        source: &std::path::Path,
+        batches: &[arrow_array::RecordBatch],
+        column: &str,
+    ) -> Result<SegmentFile> {
+        let mut out = SegmentFile::default();
+        for b in batches {
+            let names: Vec<String> = b
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let absent: Vec<String> = ["customer_id", column]
+                .iter()
+                .filter(|c| !names.iter().any(|n| n == *c))
+                .map(|s| s.to_string())
+                .collect();
+            if !absent.is_empty() {
+                return Err(Error::MissingColumns {
+                    path: source.to_path_buf(),
+                    missing: absent,
+                    found: names,
+                    hint: "; choose the segment column with segment_column".into(),
+                });
+            }
+            out.push_batch(source, b, column)?;
+        }
+        Ok(out)
+    }
+
+    /// Appends the `customer_id` and `column` values of one batch (any type; numbers become
+    /// text); a null id is an error naming its row.
+    fn push_batch(
+        &mut self,
+        path: &std::path::Path,
+        batch: &arrow_array::RecordBatch,
+        column: &str,
+    ) -> Result<()> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::Array;
+        let text = |name: &str| -> Result<ArrayRef> {
+            let a = batch.column_by_name(name).expect("checked column");
+            arrow_cast::cast(a, &DataType::Utf8).map_err(|e| {
+                Error::format(path, format!("column {name}: cannot read as text: {e}"))
+            })
+        };
+        let (ids, segs) = (text("customer_id")?, text(column)?);
+        let (ids, segs) = (ids.as_string::<i32>(), segs.as_string::<i32>());
+        for i in 0..ids.len() {
+            if ids.is_null(i) {
+                return Err(Error::Value {
+                    path: path.to_path_buf(),
+                    row: self.customer_id.len() as u64 + 1,
+                    column: "customer_id".into(),
+                    value: "null".into(),
+                    problem: "missing identifier".into(),
+                });
+            }
+            self.customer_id.push(ids.value(i).to_string());
+            self.segment
+                .push((!segs.is_null(i)).then(|| segs.value(i).to_string()));
+        }
+        Ok(())
+    }
+}
+
 /// Reads `customer_id` and the `column` segment column (any type; numbers become text) from a
 /// Parquet or CSV file.
 pub fn read_segments(path: &std::path::Path, column: &str) -> Result<SegmentFile> {
     use crate::data::reader::Format;
-    use arrow_array::cast::AsArray;
-    use arrow_array::Array;
     let missing = |found: Vec<String>| Error::MissingColumns {
         path: path.to_path_buf(),
         missing: [("customer_id"), column]
@@ -636,28 +704,7 @@ pub fn read_segments(path: &std::path::Path, column: &str) -> Result<SegmentFile
                 .map_err(|e| Error::format(path, e))?;
             for batch in reader {
                 let batch = batch.map_err(|e| Error::format(path, e))?;
-                let text = |name: &str| -> Result<ArrayRef> {
-                    let a = batch.column_by_name(name).expect("projected");
-                    arrow_cast::cast(a, &DataType::Utf8).map_err(|e| {
-                        Error::format(path, format!("column {name}: cannot read as text: {e}"))
-                    })
-                };
-                let (ids, segs) = (text("customer_id")?, text(column)?);
-                let (ids, segs) = (ids.as_string::<i32>(), segs.as_string::<i32>());
-                for i in 0..ids.len() {
-                    if ids.is_null(i) {
-                        return Err(Error::Value {
-                            path: path.to_path_buf(),
-                            row: out.customer_id.len() as u64 + 1,
-                            column: "customer_id".into(),
-                            value: "null".into(),
-                            problem: "missing identifier".into(),
-                        });
-                    }
-                    out.customer_id.push(ids.value(i).to_string());
-                    out.segment
-                        .push((!segs.is_null(i)).then(|| segs.value(i).to_string()));
-                }
+                out.push_batch(path, &batch, column)?;
             }
         }
         Format::Arrow => unreachable!("from_path gives a file format"),
@@ -808,6 +855,17 @@ pub struct ProfileAnalysis {
     /// Columns left out, customers of the segments file without a purchase, a recorded rule
     /// set that could not be loaded.
     pub notes: Vec<String>,
+    /// Net spend of every mart customer (the revenue concentration curve of the report).
+    pub revenue: Vec<f64>,
+    /// The rule set's name (`"?"` without one).
+    pub rule_set: String,
+}
+
+impl ProfileAnalysis {
+    /// The report section of this profile (the `segments` section of `segmint run`).
+    pub fn section(&self) -> crate::report::Section {
+        crate::report::segments_section(&self.profile, &self.rule_set, &self.revenue)
+    }
 }
 
 /// Profiles the segmentation `seg` on the customers of `tx` (and the attributes of
@@ -890,5 +948,7 @@ pub fn analyze(
         profile,
         ref_day: mart.ref_day,
         notes,
+        rule_set: rules.map_or_else(|| "?".to_string(), |r| r.name.clone()),
+        revenue: mart.monetary,
     })
 }

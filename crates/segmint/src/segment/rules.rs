@@ -686,11 +686,15 @@ impl RuleSet {
             .collect()
     }
 
-    /// A built-in rule set by name (`default`, `standard`) or a TOML rule file by path; an
-    /// error names the `rules` parameter.
+    /// A built-in rule set by name (`default`, `standard`), a JSON object in the rule file's
+    /// layout (`{"name": ..., "segments": [{"name": ..., "when": ...}]}`, from a front end's
+    /// dict), or a TOML rule file by path; an error names the `rules` parameter.
     pub fn load(spec: &str) -> Result<RuleSet> {
         if let Some(r) = RuleSet::builtin(spec) {
             return Ok(r);
+        }
+        if spec.trim_start().starts_with('{') {
+            return RuleSet::from_json(spec);
         }
         let text = std::fs::read_to_string(spec).map_err(|e| {
             Error::param(
@@ -701,6 +705,23 @@ impl RuleSet {
             )
         })?;
         RuleSet::from_toml(&text, spec)
+    }
+
+    /// A rule set from a JSON object in the rule file's layout (translated to TOML, so that
+    /// both are read and checked by one parser).
+    pub fn from_json(text: &str) -> Result<RuleSet> {
+        let origin = "rules (JSON)";
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::param("rules", format!("{origin}: {e}")))?;
+        if !v.is_object() {
+            return Err(Error::param(
+                "rules",
+                format!("{origin}: expected an object"),
+            ));
+        }
+        let toml_text =
+            toml::to_string(&v).map_err(|e| Error::param("rules", format!("{origin}: {e}")))?;
+        RuleSet::from_toml(&toml_text, origin)
     }
 
     /// A built-in rule set: `default` or `standard`.
@@ -861,6 +882,22 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect()
+    }
+
+    #[test]
+    fn rule_sets_from_json_read_like_toml() {
+        let r = RuleSet::load(
+            r#"{"name": "mine", "default": "Rest", "segments": [{"name": "Best", "when": "R >= 4 and F >= 4", "actions": ["Reward"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.name, "mine");
+        assert_eq!(r.rules.len(), 1);
+        assert_eq!(r.rules[0].name, "Best");
+        assert_eq!(r.default.as_deref(), Some("Rest"));
+        let e = RuleSet::load(r#"{"segments": [{"when": "R >= 4"}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rules (JSON)"), "{e}");
     }
 
     #[test]

@@ -495,6 +495,34 @@ impl Comparison {
     ) -> Result<()> {
         let cmp = self;
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let batch = cmp.assignments_batch()?;
+        let meta = vec![
+            ("segmint.version".to_string(), crate::VERSION.to_string()),
+            (
+                "segmint.params".to_string(),
+                serde_json::to_string(&cmp.params).map_err(|e| Error::Data(e.to_string()))?,
+            ),
+        ];
+        crate::output::write_table(&batch, &out.join("assignments.parquet"), &meta)?;
+        crate::output::write_text(
+            &out.join("rules.json"),
+            &(serde_json::to_string_pretty(cmp).map_err(|e| Error::Data(e.to_string()))? + "\n"),
+        )?;
+        for d in Dialect::ALL {
+            crate::output::write_text(
+                &out.join(format!("routing_{}.sql", d.name())),
+                &routing_sql(d, cmp, names, table, id_col)?,
+            )?;
+        }
+        crate::output::write_text(&out.join("routing.py"), &routing_python(cmp, names))?;
+        crate::output::write_text(&out.join("routing.json"), &routing_json(cmp, names))?;
+        Ok(())
+    }
+
+    /// Each customer's split, predicted outcome per group, uplift, matching rule and
+    /// recommended group (`assignments.parquet`).
+    pub fn assignments_batch(&self) -> Result<arrow_array::RecordBatch> {
+        let cmp = self;
         let a = &cmp.assignments;
         let mut cols: Vec<(String, OutCol)> = vec![
             ("customer_id".into(), OutCol::Str(cmp.customer_id.clone())),
@@ -526,28 +554,60 @@ impl Comparison {
             OutCol::Str(a.recommended.clone()),
         ));
         let (col_names, values): (Vec<String>, Vec<OutCol>) = cols.into_iter().unzip();
-        let batch =
-            crate::output::batch(col_names.iter().map(|s| s.as_str()).zip(values).collect())?;
-        let meta = vec![
-            ("segmint.version".to_string(), crate::VERSION.to_string()),
+        crate::output::batch(col_names.iter().map(|s| s.as_str()).zip(values).collect())
+    }
+
+    /// Every validated rule in the order of the top table, one row each: `rule_id, rule,
+    /// group_a, group_b` (difference = a - b), `share_train, share_test, customers_test`,
+    /// `mean_a_test, mean_b_test, difference_test, ci_low, ci_high, p_value, q_value,
+    /// stability, methods, verdict, recommended_group, reason`.
+    pub fn rules_batch(&self) -> Result<arrow_array::RecordBatch> {
+        let rules = &self.rules;
+        let f = |g: &dyn Fn(&RuleResult) -> f64| OutCol::F64(rules.iter().map(g).collect());
+        let s = |g: &dyn Fn(&RuleResult) -> String| OutCol::Str(rules.iter().map(g).collect());
+        let mean = |r: &RuleResult, which: usize| {
+            r.test
+                .groups
+                .iter()
+                .find(|g| g.group == r.pair[which])
+                .and_then(|g| g.mean)
+                .unwrap_or(f64::NAN)
+        };
+        crate::output::batch(vec![
             (
-                "segmint.params".to_string(),
-                serde_json::to_string(&cmp.params).map_err(|e| Error::Data(e.to_string()))?,
+                "rule_id",
+                OutCol::I64(rules.iter().map(|r| r.id as i64).collect()),
             ),
-        ];
-        crate::output::write_table(&batch, &out.join("assignments.parquet"), &meta)?;
-        crate::output::write_text(
-            &out.join("rules.json"),
-            &(serde_json::to_string_pretty(cmp).map_err(|e| Error::Data(e.to_string()))? + "\n"),
-        )?;
-        for d in Dialect::ALL {
-            crate::output::write_text(
-                &out.join(format!("routing_{}.sql", d.name())),
-                &routing_sql(d, cmp, names, table, id_col)?,
-            )?;
-        }
-        crate::output::write_text(&out.join("routing.py"), &routing_python(cmp, names))?;
-        crate::output::write_text(&out.join("routing.json"), &routing_json(cmp, names))?;
-        Ok(())
+            ("rule", s(&|r| r.rule.clone())),
+            ("group_a", s(&|r| r.pair[0].clone())),
+            ("group_b", s(&|r| r.pair[1].clone())),
+            ("share_train", f(&|r| r.train.share)),
+            ("share_test", f(&|r| r.test.share)),
+            (
+                "customers_test",
+                OutCol::I64(rules.iter().map(|r| r.test.customers as i64).collect()),
+            ),
+            ("mean_a_test", f(&|r| mean(r, 0))),
+            ("mean_b_test", f(&|r| mean(r, 1))),
+            ("difference_test", f(&|r| r.test.difference)),
+            ("ci_low", f(&|r| r.ci[0])),
+            ("ci_high", f(&|r| r.ci[1])),
+            ("p_value", f(&|r| r.p_value)),
+            ("q_value", f(&|r| r.q_value)),
+            ("stability", f(&|r| r.stability)),
+            (
+                "methods",
+                s(&|r| {
+                    r.methods
+                        .iter()
+                        .map(|m| m.name())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                }),
+            ),
+            ("verdict", s(&|r| r.verdict.label().to_string())),
+            ("recommended_group", s(&|r| r.recommended_group.clone())),
+            ("reason", s(&|r| r.reason.clone())),
+        ])
     }
 }
