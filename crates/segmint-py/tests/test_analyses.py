@@ -36,21 +36,8 @@ def _skip(required, why):
 
 
 @pytest.fixture(scope="module")
-def ref(tmp_path_factory):
-    if not (BENCH / "gen_data.py").is_file():
-        _skip(REQUIRED, f"{BENCH} has no gen_data.py (set SEGMINT_BENCH_DIR)")
-    out = tmp_path_factory.mktemp("ref")
-    subprocess.run(
-        [sys.executable, str(BENCH / "gen_data.py"), "--customers", "20000", "--seed", "42", "--out", str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out
-
-
-@pytest.fixture(scope="module")
-def frames(ref):
-    return {t: pd.read_parquet(ref / f"{t}.parquet") for t in ["transactions", "customers", "events"]}
+def frames(reference):
+    return {t: pd.read_parquet(reference / f"{t}.parquet") for t in ["transactions", "customers", "events"]}
 
 
 def _cli():
@@ -84,10 +71,10 @@ def _same_comparison(py, cli_dir):
     assert a["recommended_group"].tolist() == b["recommended_group"].tolist()
 
 
-def test_compare_gives_the_cli_rules_on_the_reference_data(ref, frames, tmp_path):
+def test_compare_gives_the_cli_rules_on_the_reference_data(reference, frames, tmp_path):
     """segmint.compare on a pandas frame == `segmint compare` on the same file (20k customers)."""
     cli = _cli()
-    subprocess.run([cli, "--quiet", "compare", "--customers", str(ref / "customers.parquet"),
+    subprocess.run([cli, "--quiet", "compare", "--customers", str(reference / "customers.parquet"),
                     "--group", "seller_group", "--outcome", "sale_success", "--out", str(tmp_path)],
                    check=True, capture_output=True)
     py = segmint.compare(frames["customers"], group="seller_group", outcome="sale_success")
@@ -216,7 +203,7 @@ def test_pareto_nbd_and_clv_equal_lifetimes(cdnow_weekly):
         assert clv.sum() > 0
 
 
-def test_predictions_and_models(ref, frames, tmp_path):
+def test_predictions_and_models(reference, frames, tmp_path):
     tx, cu = frames["transactions"], frames["customers"]
     churn = segmint.predict.churn(tx, cu, folds=0, out=tmp_path / "churn")
     assert (tmp_path / "churn" / "model.json").is_file()
@@ -280,14 +267,14 @@ def test_compare_errors(frames):
         c.to_sql("oracle")
 
 
-def test_run_writes_what_the_cli_writes(ref, frames, tmp_path):
+def test_run_writes_what_the_cli_writes(reference, frames, tmp_path):
     """segmint.run on the reference data directory == `segmint run --data` (same stages, same
     RFM segments, clusters and churn metrics); from a dict of pandas frames the same RFM
     segments; the report is written and shows in Jupyter."""
     cli = _cli()
-    subprocess.run([cli, "--quiet", "run", "--data", str(ref), "--out", str(tmp_path / "cli")],
+    subprocess.run([cli, "--quiet", "run", "--data", str(reference), "--out", str(tmp_path / "cli")],
                    check=True, capture_output=True)
-    r = segmint.run(ref, out=tmp_path / "py")
+    r = segmint.run(reference, out=tmp_path / "py")
     want = json.loads((tmp_path / "cli" / "summary.json").read_text())
     assert r.stages == [s["stage"] for s in want["stages"]]
     assert len(r.stages) == 10 and not r.skipped, r.skipped
@@ -306,4 +293,4 @@ def test_run_writes_what_the_cli_writes(ref, frames, tmp_path):
     assert isinstance(d.table("rfm"), pd.DataFrame)
     assert d.table("rfm")["segment"].tolist() == r.table("rfm").column("segment").to_pylist()
     with pytest.raises(segmint.SegmintError, match='unknown stage "churns"'):
-        segmint.run(ref, out=tmp_path / "bad", stages=["churns"])
+        segmint.run(reference, out=tmp_path / "bad", stages=["churns"])

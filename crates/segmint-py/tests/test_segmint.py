@@ -163,25 +163,6 @@ def test_gil_is_released_while_segmint_works():
     assert len(during) >= 5, (len(during), end - start)
 
 
-def _reference_data(tmp_path_factory):
-    if not (BENCH / "gen_data.py").is_file():
-        if REQUIRED:
-            pytest.fail(f"SEGMINT_PEER_TESTS=1 but {BENCH} has no gen_data.py")
-        pytest.skip(f"SKIPPED peer test: {BENCH} not found (set SEGMINT_BENCH_DIR)")
-    out = tmp_path_factory.mktemp("ref")
-    subprocess.run(
-        [sys.executable, str(BENCH / "gen_data.py"), "--customers", "20000", "--seed", "42", "--out", str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    return _reference_data(tmp_path_factory)
-
-
 def _peer(script, data, out):
     r = subprocess.run(
         [sys.executable, str(BENCH / "peers" / script), "--data", str(data), "--out", str(out)],

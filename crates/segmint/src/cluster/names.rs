@@ -131,6 +131,12 @@ pub fn name_clusters(z: &[[f64; 3]]) -> Vec<ClusterName> {
         }
     }
     // still equal (more than two alike): number them in cluster order
+    number_duplicates(&mut names);
+    names
+}
+
+/// Names still equal are numbered in cluster order ("Moderate", "Moderate 2").
+fn number_duplicates(names: &mut [ClusterName]) {
     for i in 0..names.len() {
         let dup: Vec<usize> = (i + 1..names.len())
             .filter(|&j| names[j].name == names[i].name)
@@ -139,7 +145,6 @@ pub fn name_clusters(z: &[[f64; 3]]) -> Vec<ClusterName> {
             names[j].name = format!("{} {}", names[j].name, n + 2);
         }
     }
-    names
 }
 
 /// Per cluster, the mean of each standardised column of `columns` (population standard
@@ -219,14 +224,7 @@ pub fn describe_clusters(features: &[String], z: &[Vec<f64>]) -> Vec<ClusterName
             }
         })
         .collect();
-    for i in 0..names.len() {
-        let dup: Vec<usize> = (i + 1..names.len())
-            .filter(|&j| names[j].name == names[i].name)
-            .collect();
-        for (n, j) in dup.into_iter().enumerate() {
-            names[j].name = format!("{} {}", names[j].name, n + 2);
-        }
-    }
+    number_duplicates(&mut names);
     names
 }
 
