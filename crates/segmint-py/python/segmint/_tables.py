@@ -2,8 +2,10 @@
 
 pandas in, pandas out; Polars in, Polars out; anything else (pyarrow, a DuckDB relation, any
 object with ``__arrow_c_stream__``, a file path) comes back as a ``pyarrow.Table``. Inputs are
-handed to the engine as Arrow C streams: Polars and pyarrow without a copy, pandas through
-``pyarrow.Table.from_pandas`` (numeric columns without nulls are not copied).
+handed to the engine as Arrow C streams without a copy: pyarrow as it is, pandas through
+``pyarrow.Table.from_pandas`` (pandas 3's string columns and numeric columns without nulls are
+Arrow buffers already; object-dtype strings are converted), Polars through its C stream (its
+``Utf8View`` strings are converted to ``Utf8`` by the engine's reader).
 """
 
 from __future__ import annotations
