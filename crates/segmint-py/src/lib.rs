@@ -303,5 +303,6 @@ fn segmint_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(predict::score, m)?)?;
     m.add_function(wrap_pyfunction!(predict::section_html, m)?)?;
     m.add_function(wrap_pyfunction!(run::run, m)?)?;
+    m.add_function(wrap_pyfunction!(run::demo, m)?)?;
     Ok(())
 }

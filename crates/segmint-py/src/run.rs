@@ -80,3 +80,25 @@ pub fn run(
         .map_err(error)?;
     serde_json::to_string(&summary).map_err(|e| SegmintError::new_err(e.to_string()))
 }
+
+/// Writes the built-in demo data (`segmint demo`: customers, transactions, events, products and
+/// the planted ground truth, Parquet) into `out`: the summary as JSON.
+#[pyfunction]
+#[pyo3(signature = (out, customers=2000, seed=42, progress=false))]
+pub fn demo(
+    py: Python<'_>,
+    out: PathBuf,
+    customers: u64,
+    seed: u64,
+    progress: bool,
+) -> PyResult<String> {
+    let p = segmint::demo::DemoParams {
+        customers,
+        seed,
+        ..Default::default()
+    };
+    let s = py
+        .detach(|| segmint::demo::generate(&p, &out, self::progress(progress)))
+        .map_err(error)?;
+    serde_json::to_string(&s).map_err(|e| SegmintError::new_err(e.to_string()))
+}

@@ -197,6 +197,8 @@ def test_pareto_nbd_and_clv_equal_lifetimes(cdnow_weekly):
                                    theirs.conditional_probability_alive(f, r, t), rtol=1e-9)
         np.testing.assert_allclose(ours.conditional_expected_number_of_purchases_up_to_time(8, f, r, t),
                                    theirs.conditional_expected_number_of_purchases_up_to_time(8, f, r, t), rtol=1e-9)
+        np.testing.assert_array_equal(ours.predict(8, f, r, t),
+                                      ours.conditional_expected_number_of_purchases_up_to_time(8, f, r, t))
         clv = gg.customer_lifetime_value(ours, f, r, t, mv, time=12, discount_rate=0.01, freq="W")
         want = lgg.customer_lifetime_value(theirs, f, r, t, mv, time=12, discount_rate=0.01, freq="W")
         np.testing.assert_allclose(clv, want.to_numpy(), rtol=1e-9)
@@ -294,3 +296,17 @@ def test_run_writes_what_the_cli_writes(reference, frames, tmp_path):
     assert d.table("rfm")["segment"].tolist() == r.table("rfm").column("segment").to_pylist()
     with pytest.raises(segmint.SegmintError, match='unknown stage "churns"'):
         segmint.run(reference, out=tmp_path / "bad", stages=["churns"])
+
+
+def test_demo_data_in_each_kind(tmp_path):
+    """segmint.demo: the same tables as `segmint demo` (seeded), in the kind asked for."""
+    a = segmint.demo(customers=500, kind="polars", out=tmp_path)
+    assert isinstance(a["customers"], pl.DataFrame) and a["customers"].height == 500
+    assert (tmp_path / "transactions.parquet").is_file()
+    b = segmint.demo(customers=500, kind="pyarrow")
+    assert isinstance(b["transactions"], pa.Table)
+    assert b["transactions"].equals(a["transactions"].to_arrow().cast(b["transactions"].schema))
+    c = segmint.demo(customers=500)
+    assert isinstance(c["events"], pd.DataFrame)
+    with pytest.raises(segmint.SegmintError, match='kind must be "pandas", "polars" or "pyarrow"'):
+        segmint.demo(kind="csv")

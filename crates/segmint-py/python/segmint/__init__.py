@@ -37,6 +37,7 @@ __all__ = [
     "KMeans",
     "clv",
     "compare",
+    "demo",
     "mart",
     "migrate",
     "predict",
@@ -228,7 +229,14 @@ def migrate(
     """How customers moved between RFM segments from ``from_date`` to ``to_date`` (each scored
     on the transactions before it): ``customers`` (customer_id, segment_from, segment_to) and
     ``summary`` (the transition matrix with row shares, customers who stayed, the ``top``
-    biggest flows)."""
+    biggest flows).
+
+    >>> import segmint
+    >>> data = segmint.demo(customers=2000)
+    >>> m = segmint.migrate(data["transactions"], "2025-06-30", "2025-12-31")
+    >>> sorted(m.customers.columns), m.summary["stayed"] <= m.summary["segmented_at_both"]
+    (['customer_id', 'segment_from', 'segment_to'], True)
+    """
     kind, tx = as_input(transactions)
     _, cu = optional_input(customers)
     table, js, md = _native.migrate(
@@ -266,9 +274,15 @@ def compare(
     (``test_size``, ``max_conditions``, ``min_share``, ``min_customers``, ``methods``,
     ``min_effect``, ``fdr``, ``bootstrap``, ...).
 
-    >>> import segmint  # doctest: +SKIP
-    >>> cmp = segmint.compare(customers, group="segment", outcome="visit")  # doctest: +SKIP
-    >>> cmp.rules.head(), print(cmp.to_sql("postgres"))  # doctest: +SKIP
+    The demo data plant a segment (high income, not premium) where group A sells better:
+
+    >>> import segmint
+    >>> data = segmint.demo(customers=10000)
+    >>> cmp = segmint.compare(data["customers"], group="seller_group", outcome="sale_success")
+    >>> cmp.rules[["rule", "verdict", "recommended_group"]].iloc[0].tolist()
+    ['income > 160000 and premium is false and loyalty_points > 242', 'IMPLEMENT NOW', 'A']
+    >>> print(cmp.to_sql("postgres").splitlines()[0])
+    -- segmint 0.1.0 compare: 8 routing rule(s), first match wins (postgres SQL)
     """
     kind, cu = as_input(customers)
     params = dict(params, seed=seed)
@@ -311,8 +325,13 @@ def run(
     ``stages`` / ``skip`` choose among rfm, compare, cluster, clv, clv_holdout, churn, value,
     conversion, hidden. A stage that fails is listed in ``skipped`` with its error.
 
-    >>> r = segmint.run({"transactions": tx, "customers": customers}, out="results")  # doctest: +SKIP
-    >>> r.report, r.skipped, r.table("rfm").head()  # doctest: +SKIP
+    >>> import segmint
+    >>> import tempfile
+    >>> data = segmint.demo(customers=2000)
+    >>> r = segmint.run({"transactions": data["transactions"], "customers": data["customers"]},
+    ...     out=tempfile.mkdtemp(), stages=["rfm", "cluster", "clv"])
+    >>> r.stages, r.skipped, os.path.basename(r.report)
+    (['mart', 'rfm', 'cluster', 'clv'], [], 'report.html')
     """
     kind = ARROW
     tables: dict = {}
@@ -344,3 +363,31 @@ def run(
         **_reading(columns, timestamp_format, timezone, missing_ids),
     )
     return Run(os.fspath(out), summary, kind if isinstance(kind, str) else ARROW)
+
+
+def demo(customers: int = 2000, seed: int = 42, *, kind: str = "pandas", out: Any = None) -> dict:
+    """The built-in demo data (``segmint demo``): customers with planted segments, their
+    transactions (with returns), clickstream events, products and the ground truth, as a dict
+    of tables (``kind``: ``"pandas"``, ``"polars"`` or ``"pyarrow"``). ``out`` also keeps the
+    Parquet files there.
+
+    >>> import segmint
+    >>> data = segmint.demo(customers=1000)
+    >>> sorted(data), len(data["customers"])
+    (['customers', 'events', 'ground_truth', 'products', 'transactions'], 1000)
+    """
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    if kind not in ("pandas", "polars", "pyarrow"):
+        raise SegmintError(f'kind must be "pandas", "polars" or "pyarrow", not {kind!r}')
+    with tempfile.TemporaryDirectory(prefix="segmint-demo-") as tmp:
+        dest = os.fspath(out) if out is not None else tmp
+        _native.demo(dest, customers=customers, seed=seed)
+        tables = {}
+        for name in sorted(os.listdir(dest)):
+            if name.endswith(".parquet"):
+                t = pq.read_table(os.path.join(dest, name))
+                tables[name[: -len(".parquet")]] = as_output(t, {"pyarrow": ARROW}.get(kind, kind))
+        return tables

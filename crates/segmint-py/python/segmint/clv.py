@@ -139,6 +139,10 @@ class _TransactionModel:
             )
         )
 
+    def predict(self, t, frequency, recency, T) -> np.ndarray:
+        """lifetimes' alias of :meth:`conditional_expected_number_of_purchases_up_to_time`."""
+        return self.conditional_expected_number_of_purchases_up_to_time(t, frequency, recency, T)
+
     @property
     def summary(self):
         """The parameters (and the log-likelihood) as a pandas Series."""
@@ -235,6 +239,13 @@ class GammaGamma:
         fitted ``BetaGeo``, ``ModifiedBetaGeo`` or ``ParetoNBD``) times the expected order
         value, discounted by ``(1 + discount_rate) ** month``; ``freq`` is the unit of
         ``recency`` and ``T`` (months of 30 days, 4.345 weeks or 1 month).
+
+        >>> f, r, T, m = [2, 0, 1, 0, 3, 1], [30, 0, 56, 0, 80, 10], [90, 88, 86, 60, 85, 70], [20.0, 0, 35.0, 0, 12.0, 50.0]
+        >>> bg = BetaGeo().fit(f, r, T)
+        >>> gg = GammaGamma().fit(f, m)
+        >>> clv = gg.customer_lifetime_value(bg, f, r, T, m, time=12, discount_rate=0.01, freq="D")
+        >>> clv.shape, bool((clv > 0).all())
+        ((6,), True)
         """
         if self.params_ is None:
             raise _native.SegmintError("the model is not fitted: call fit(frequency, monetary_value) first")

@@ -5,9 +5,14 @@ Each function returns a :class:`Prediction`: ``predictions`` (per customer or se
 label, score, band and action), ``metrics`` (test AUC or RMSE next to a baseline, cross-validation,
 importance), ``importance`` (a table), ``model`` (save / load / score new customers).
 
->>> import segmint  # doctest: +SKIP
->>> churn = segmint.predict.churn(tx, customers)  # doctest: +SKIP
->>> churn.metrics["test"]["auc"], churn.importance.head(3)  # doctest: +SKIP
+>>> import segmint
+>>> data = segmint.demo(customers=3000)
+>>> churn = segmint.predict.churn(data["transactions"], data["customers"], folds=0)
+>>> churn.metrics["test"]["roc_auc"] > 0.7, churn.importance["feature"].iloc[0]
+(True, 'recency_days')
+>>> scored = churn.model.score(data["transactions"], data["customers"])
+>>> len(scored) == len(data["customers"]), "churn_probability" in scored.columns
+(True, True)
 """
 
 from __future__ import annotations

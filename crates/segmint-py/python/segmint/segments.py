@@ -60,7 +60,14 @@ def discover(
     """Searches for segments in which ``target`` (a mart column or any numeric customer column)
     follows its own model. ``search`` keywords set the tree search (``max_depth``,
     ``min_share``, ``min_gain``, ``min_improvement``, ``alpha``, ``bootstrap``). ``truth`` names
-    a customers column with known segments to compare with (adjusted Rand index)."""
+    a customers column with known segments to compare with (adjusted Rand index).
+
+    >>> import segmint
+    >>> data = segmint.demo(customers=5000)
+    >>> d = segmint.segments.discover(data["transactions"], data["customers"], truth="tier", bootstrap=50)
+    >>> d.verdict, d.report["truth"]["ari"] > 0.5
+    ('use_segment_models', True)
+    """
     kind, tx = as_input(transactions)
     params = dict(target=target, test_size=test_size, features=list(features or []), exclude=list(exclude or []))
     params["search"] = dict(search, seed=seed)
