@@ -2333,19 +2333,22 @@ fn compare_finds_planted_rules_on_demo_data_and_exports_them() {
     }
     for r in v["rules"].as_array().unwrap() {
         assert_eq!(r["train"]["groups"].as_array().unwrap().len(), 5);
-        let best = r["train"]["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|g| g["mean"].is_f64())
-            .max_by(|a, b| {
-                a["mean"]
-                    .as_f64()
-                    .unwrap()
-                    .total_cmp(&b["mean"].as_f64().unwrap())
-            })
-            .unwrap();
-        assert_eq!(r["recommended_group"], best["group"], "{r:#}");
+        // a rule compares two groups and routes to the better of them on training (not to a
+        // third group it was not tested against)
+        assert_eq!(r["recommended_group"], r["better_group"], "{r:#}");
+        let pair = r["pair"].as_array().unwrap();
+        assert!(pair.contains(&r["recommended_group"]), "{r:#}");
+        let mean = |g: &serde_json::Value| {
+            r["train"]["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["group"] == *g)
+                .and_then(|x| x["mean"].as_f64())
+                .unwrap()
+        };
+        let other = pair.iter().find(|g| **g != r["recommended_group"]).unwrap();
+        assert!(mean(&r["recommended_group"]) >= mean(other), "{r:#}");
     }
     // a numeric outcome: Welch intervals, same columns
     let v = segmint_json(&[

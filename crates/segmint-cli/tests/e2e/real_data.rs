@@ -366,4 +366,30 @@ fn hillstrom_without_ids() {
     // the exports name the id column customer_id, not "@row"
     let sql = std::fs::read_to_string(dir.path().join("cmp/routing_duckdb.sql")).unwrap();
     assert!(!sql.contains("@row"), "{sql}");
+    // readable rules (issue 29): a rule over everyone says so (no column of the file has a
+    // missing value, so "x is present" would say nothing), and a rule comparing two arms routes
+    // to one of them
+    let rules = v["rules"].as_array().unwrap();
+    assert_eq!(rules[0]["rule"], "everyone", "{}", rules[0]);
+    for r in rules {
+        let text = r["rule"].as_str().unwrap();
+        assert!(!text.contains("is present"), "{text}");
+        let pair: Vec<&str> = r["pair"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_str().unwrap())
+            .collect();
+        let route = r["recommended_group"].as_str().unwrap();
+        assert!(
+            pair.contains(&route),
+            "{text}: route {route} not in {pair:?}"
+        );
+    }
+    if rules
+        .iter()
+        .any(|r| r["routed"] == true && r["rule"] == "everyone")
+    {
+        assert!(sql.contains("WHEN TRUE THEN"), "{sql}");
+    }
 }

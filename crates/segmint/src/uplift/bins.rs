@@ -67,6 +67,15 @@ impl Binned {
         matches!(self.kind, BinKind::Num { .. })
     }
 
+    /// Whether each bin holds at least one customer (of all rows).
+    pub fn occupied(&self) -> Vec<bool> {
+        let mut o = vec![false; self.n_bins()];
+        for &b in &self.bins {
+            o[b as usize] = true;
+        }
+        o
+    }
+
     /// Cuts a feature: numeric thresholds from the `train` rows' values (the roundest number
     /// between neighbouring distinct values, at most [`MAX_BINS`] bins of about equal counts).
     pub fn new(feature: &Feature, train: &[u32]) -> Binned {
@@ -186,6 +195,14 @@ pub fn round_between(a: f64, b: f64) -> f64 {
 pub struct BinCond {
     pub feature: usize,
     pub allowed: Vec<bool>,
+}
+
+impl BinCond {
+    /// Whether the condition excludes nobody in the data: every bin it leaves out is empty
+    /// (e.g. `age is present` when no age is missing). `occupied` is per bin of its feature.
+    pub fn excludes_nobody(&self, occupied: &[bool]) -> bool {
+        self.allowed.iter().zip(occupied).all(|(&a, &o)| a || !o)
+    }
 }
 
 /// A conjunction of conditions on distinct features, sorted by feature.

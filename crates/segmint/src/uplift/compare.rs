@@ -36,6 +36,8 @@ struct Setup<'a> {
     train: Vec<u32>,
     test: Vec<u32>,
     bins: Vec<Binned>,
+    /// Per feature, which of its bins hold any customer.
+    occupied: Vec<Vec<bool>>,
     min_effect: f64,
 }
 
@@ -159,6 +161,7 @@ fn setup<'a>(
         split,
         train,
         test,
+        occupied: bins.iter().map(Binned::occupied).collect(),
         bins,
         min_effect,
     }
@@ -479,8 +482,8 @@ fn validate(s: &Setup, candidates: &[Candidate], progress: &dyn Progress) -> Vec
 
 /// One candidate's numbers on the training and test rows (q-value and verdict come later).
 fn rule_result(s: &Setup, c: &Candidate, stability: f64) -> RuleResult {
-    let (data, k) = (s.data, s.k);
-    let (tr, tr_acc) = part_stats(s, &c.rule, &s.train, c.pair);
+    let data = s.data;
+    let (tr, _) = part_stats(s, &c.rule, &s.train, c.pair);
     let (te, te_acc) = part_stats(s, &c.rule, &s.test, c.pair);
     let (a, b) = (&te_acc[c.pair.0 as usize], &te_acc[c.pair.1 as usize]);
     let (ci, p) = if a.n < 2.0 || b.n < 2.0 {
@@ -494,27 +497,24 @@ fn rule_result(s: &Setup, c: &Candidate, stability: f64) -> RuleResult {
         let (_, ci, p) = welch(a, b);
         (ci, p)
     };
-    let best = (0..k)
-        .filter(|&g| tr_acc[g].n > 0.0)
-        .max_by(|&x, &w| {
-            tr_acc[x]
-                .mean()
-                .total_cmp(&tr_acc[w].mean())
-                .then(w.cmp(&x))
-        })
-        .unwrap_or(c.pair.0 as usize);
     let better = if c.z_train >= 0.0 { c.pair.0 } else { c.pair.1 };
+    // a condition that leaves out nobody in the data says nothing: not shown or exported
     let conditions: Vec<Condition> = c
         .rule
         .conds
         .iter()
+        .filter(|bc| !bc.excludes_nobody(&s.occupied[bc.feature]))
         .map(|bc| condition(&s.bins, bc))
         .collect();
-    let text = conditions
-        .iter()
-        .map(|c| c.text())
-        .collect::<Vec<_>>()
-        .join(" and ");
+    let text = if conditions.is_empty() {
+        "everyone".to_string()
+    } else {
+        conditions
+            .iter()
+            .map(|c| c.text())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
     RuleResult {
         id: 0,
         rule: text,
@@ -525,7 +525,8 @@ fn rule_result(s: &Setup, c: &Candidate, stability: f64) -> RuleResult {
             data.groups[c.pair.1 as usize].clone(),
         ],
         better_group: data.groups[better as usize].clone(),
-        recommended_group: data.groups[best].clone(),
+        // the route of a rule comparing two groups is one of them (the better on training)
+        recommended_group: data.groups[better as usize].clone(),
         train: tr,
         test: te,
         ci: [ci.0, ci.1],

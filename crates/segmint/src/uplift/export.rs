@@ -76,6 +76,9 @@ pub fn condition_sql(d: Dialect, c: &Condition, names: &ColumnNames) -> String {
 }
 
 fn rule_sql(d: Dialect, r: &RuleResult, names: &ColumnNames) -> String {
+    if r.conditions.is_empty() {
+        return "TRUE".to_string();
+    }
     r.conditions
         .iter()
         .map(|c| condition_sql(d, c, names))
@@ -189,11 +192,15 @@ pub fn routing_python(cmp: &Comparison, names: &ColumnNames) -> String {
             "    ({}, {}, lambda row: {}),\n",
             r.id,
             py_str(&r.recommended_group),
-            r.conditions
-                .iter()
-                .map(&cond)
-                .collect::<Vec<_>>()
-                .join(" and ")
+            if r.conditions.is_empty() {
+                "True".to_string()
+            } else {
+                r.conditions
+                    .iter()
+                    .map(&cond)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            }
         ));
     }
     s.push_str("]\n\n\n");
@@ -377,11 +384,14 @@ pub fn top_rows(cmp: &Comparison, top: usize) -> Vec<TopRow> {
         .take(top)
         .map(|r| TopRow {
             id: r.id,
-            conditions: r
-                .conditions
-                .iter()
-                .map(|c| (c.feature.clone(), c.range_text()))
-                .collect(),
+            conditions: if r.conditions.is_empty() {
+                vec![("everyone".to_string(), String::new())]
+            } else {
+                r.conditions
+                    .iter()
+                    .map(|c| (c.feature.clone(), c.range_text()))
+                    .collect()
+            },
             pct_train: 100.0 * r.train.share,
             pct_test: 100.0 * r.test.share,
             success_train: per_group(r, &r.train),

@@ -508,7 +508,8 @@ pub struct RuleResult {
     pub pair: [String; 2],
     /// The pair's group with the higher training outcome.
     pub better_group: String,
-    /// The group with the best training outcome among all groups (the route).
+    /// The route: the better group of the pair on the training rows (a rule comparing two
+    /// groups routes to one of them).
     pub recommended_group: String,
     /// On the training rows.
     pub train: PartStats,
