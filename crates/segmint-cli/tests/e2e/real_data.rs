@@ -392,4 +392,27 @@ fn hillstrom_without_ids() {
     {
         assert!(sql.contains("WHEN TRUE THEN"), "{sql}");
     }
+    // the printed summary says for whom each arm is the route, and that a rule ranked after
+    // "everyone" reaches nobody (first match wins)
+    let r = segmint(&[
+        "compare",
+        "--customers",
+        file.to_str().unwrap(),
+        "--columns",
+        "customer_id=@row",
+        "--group",
+        "segment",
+        "--outcome",
+        "visit",
+        "--out",
+        dir.path().join("cmp2").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for line in [
+        "* Mens E-Mail: everyone (rule 1, 64000 customers)",
+        "* Womens E-Mail: womens > 0 (rule 2: nobody, earlier rules match these customers first)",
+        "* No E-Mail: no rule",
+    ] {
+        assert!(r.stdout.contains(line), "{line}\n{}", r.stdout);
+    }
 }

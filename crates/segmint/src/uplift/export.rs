@@ -482,6 +482,7 @@ impl Comparison {
                 r.reason
             ));
         }
+        s.push_str(&cmp.routes_text());
         for (name, v) in &cmp.model_view {
             if let (Some(q), Some(auuc)) = (v.qini_coefficient, v.auuc) {
                 s.push_str(&format!(
@@ -490,6 +491,51 @@ impl Comparison {
             }
         }
         s.push('\n');
+        s
+    }
+
+    /// For whom each group is the route (first match wins): per group, the routing rules that
+    /// send customers to it and how many customers each one gets; a routing rule that gets
+    /// nobody because earlier rules match its customers first says so. Empty without
+    /// per-customer assignments (a comparison read back from `rules.json`).
+    pub fn routes_text(&self) -> String {
+        let assigned = &self.assignments.rule;
+        if assigned.is_empty() {
+            return String::new();
+        }
+        let mut count = vec![0usize; self.rules.len() + 1];
+        for r in assigned.iter().flatten() {
+            count[*r] += 1;
+        }
+        let unrouted = assigned.iter().filter(|r| r.is_none()).count();
+        let mut s =
+            String::from("\nWho gets which group (routing rules in order, first match wins):\n");
+        for g in &self.groups {
+            let parts: Vec<String> = self
+                .routing()
+                .iter()
+                .filter(|r| &r.recommended_group == g)
+                .map(|r| match count.get(r.id).copied().unwrap_or(0) {
+                    0 => format!(
+                        "{} (rule {}: nobody, earlier rules match these customers first)",
+                        r.rule, r.id
+                    ),
+                    n => format!("{} (rule {}, {n} customers)", r.rule, r.id),
+                })
+                .collect();
+            let list = if parts.is_empty() {
+                "no rule".to_string()
+            } else {
+                parts.join("; ")
+            };
+            s.push_str(&format!("* {g}: {list}\n"));
+        }
+        if unrouted > 0 {
+            s.push_str(&format!(
+                "* {}: the {unrouted} customers no routing rule matches\n",
+                self.default_label
+            ));
+        }
         s
     }
 
