@@ -371,6 +371,8 @@ fn hillstrom_without_ids() {
     // to one of them
     let rules = v["rules"].as_array().unwrap();
     assert_eq!(rules[0]["rule"], "everyone", "{}", rules[0]);
+    // first match wins: the routing rule over everyone takes all 64,000 customers
+    assert_eq!(rules[0]["customers_routed"], 64000, "{}", rules[0]);
     for r in rules {
         let text = r["rule"].as_str().unwrap();
         assert!(!text.contains("is present"), "{text}");

@@ -295,6 +295,15 @@ pub fn compare(c: &Comparison) -> Section {
             })
             .collect(),
     });
+    blocks.push(Block::Text(
+        "Who gets which group (routing rules in order, first match wins):".into(),
+    ));
+    blocks.push(Block::Actions(
+        c.routes()
+            .into_iter()
+            .map(|(g, list)| (g, vec![format!("routed to it: {list}")]))
+            .collect(),
+    ));
     let mut series = Vec::new();
     for (name, v) in &c.model_view {
         series.push(Series {

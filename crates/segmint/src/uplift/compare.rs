@@ -63,8 +63,17 @@ pub fn compare(
     let search = search(&s, progress);
     let results = validate(&s, &search.candidates, progress);
     let tested = results.len();
-    let (rules, chosen_rules) = choose(&s, &search.candidates, results);
+    let (mut rules, chosen_rules) = choose(&s, &search.candidates, results);
     let (assignments, model_view) = route(&s, &rules, &chosen_rules, search.tlearner_uplift);
+    for r in rules.iter_mut().filter(|r| r.routed) {
+        r.customers_routed = Some(
+            assignments
+                .rule
+                .iter()
+                .filter(|x| **x == Some(r.id))
+                .count(),
+        );
+    }
     let overall =
         [&s.train, &s.test].map(|rows| part_stats(&s, &BinRule::default(), rows, (0, 1)).0);
     Ok(Comparison {
@@ -536,6 +545,7 @@ fn rule_result(s: &Setup, c: &Candidate, stability: f64) -> RuleResult {
         verdict: Verdict::Skip,
         reason: String::new(),
         routed: false,
+        customers_routed: None,
     }
 }
 

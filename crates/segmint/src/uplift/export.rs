@@ -496,45 +496,54 @@ impl Comparison {
 
     /// For whom each group is the route (first match wins): per group, the routing rules that
     /// send customers to it and how many customers each one gets; a routing rule that gets
-    /// nobody because earlier rules match its customers first says so. Empty without
-    /// per-customer assignments (a comparison read back from `rules.json`).
+    /// nobody because earlier rules match its customers first says so.
+    pub fn routes(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let parts: Vec<String> = self
+                    .routing()
+                    .iter()
+                    .filter(|r| &r.recommended_group == g)
+                    .map(|r| match r.customers_routed {
+                        Some(0) => format!(
+                            "{} (rule {}: nobody, earlier rules match these customers first)",
+                            r.rule, r.id
+                        ),
+                        Some(n) => format!("{} (rule {}, {n} customers)", r.rule, r.id),
+                        // written before the counts were kept
+                        None => format!("{} (rule {})", r.rule, r.id),
+                    })
+                    .collect();
+                let list = if parts.is_empty() {
+                    "no rule".to_string()
+                } else {
+                    parts.join("; ")
+                };
+                (g.clone(), list)
+            })
+            .collect();
+        let counted = self.rules.iter().any(|r| r.customers_routed.is_some());
+        let routed: usize = self.rules.iter().filter_map(|r| r.customers_routed).sum();
+        if (counted || self.routing().is_empty()) && routed < self.customers {
+            out.push((
+                self.default_label.clone(),
+                format!(
+                    "the {} customers no routing rule matches",
+                    self.customers - routed
+                ),
+            ));
+        }
+        out
+    }
+
+    /// [`Comparison::routes`] as the printed list.
     pub fn routes_text(&self) -> String {
-        let assigned = &self.assignments.rule;
-        if assigned.is_empty() {
-            return String::new();
-        }
-        let mut count = vec![0usize; self.rules.len() + 1];
-        for r in assigned.iter().flatten() {
-            count[*r] += 1;
-        }
-        let unrouted = assigned.iter().filter(|r| r.is_none()).count();
         let mut s =
             String::from("\nWho gets which group (routing rules in order, first match wins):\n");
-        for g in &self.groups {
-            let parts: Vec<String> = self
-                .routing()
-                .iter()
-                .filter(|r| &r.recommended_group == g)
-                .map(|r| match count.get(r.id).copied().unwrap_or(0) {
-                    0 => format!(
-                        "{} (rule {}: nobody, earlier rules match these customers first)",
-                        r.rule, r.id
-                    ),
-                    n => format!("{} (rule {}, {n} customers)", r.rule, r.id),
-                })
-                .collect();
-            let list = if parts.is_empty() {
-                "no rule".to_string()
-            } else {
-                parts.join("; ")
-            };
+        for (g, list) in self.routes() {
             s.push_str(&format!("* {g}: {list}\n"));
-        }
-        if unrouted > 0 {
-            s.push_str(&format!(
-                "* {}: the {unrouted} customers no routing rule matches\n",
-                self.default_label
-            ));
         }
         s
     }

@@ -533,6 +533,10 @@ pub struct RuleResult {
     pub reason: String,
     /// Part of the routing (IMPLEMENT NOW and PILOT).
     pub routed: bool,
+    /// Customers (of all) this rule routes, first match wins: 0 for a routing rule whose
+    /// customers earlier rules take; `None` for a rule outside the routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customers_routed: Option<usize>,
 }
 
 /// Information value of each feature per group (0/1 outcome; for a continuous outcome the
