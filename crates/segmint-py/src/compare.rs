@@ -115,14 +115,7 @@ pub fn compare(
             &exclude,
             self::progress(progress),
         )?;
-        let mut notes = Vec::new();
-        if data.dropped > 0 {
-            notes.push(format!(
-                "{} customer(s) without a {group} or {outcome} value left out",
-                data.dropped
-            ));
-        }
-        notes.extend(data.columns_left_out.iter().map(|c| c.note()));
+        let mut notes = data.left_out_notes();
         notes.extend(customers.notes().iter().cloned());
         let cmp = run_compare(&data, &p, self::progress(progress))?;
         let names = customers.export_names();

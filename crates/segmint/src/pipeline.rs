@@ -438,13 +438,7 @@ fn run_stage(
             let names = customers.export_names();
             let dir = out.join("compare");
             cmp.write_to(&dir, &names, "customers", "customer_id")?;
-            let mut notes = notes_of(&d.columns_left_out);
-            if d.dropped > 0 {
-                notes.push(format!(
-                    "{} customer(s) without a {group} or {outcome} value left out",
-                    d.dropped
-                ));
-            }
+            let notes = d.left_out_notes();
             Ok(Ran {
                 output: dir,
                 summary: serde_json::json!({"routed": cmp.routing().len()}),

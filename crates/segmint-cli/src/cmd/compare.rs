@@ -138,17 +138,8 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let data = CompareData::load(
         &customers, &a.group, &a.outcome, features, &a.exclude, &bars,
     )?;
-    if data.dropped > 0 {
-        note(
-            g,
-            format!(
-                "{} customer(s) without a {} or {} value left out",
-                data.dropped, a.group, a.outcome
-            ),
-        );
-    }
-    for c in &data.columns_left_out {
-        note(g, c.note());
+    for n in data.left_out_notes() {
+        note(g, n);
     }
     crate::ui::reading_notes(g, &[Some(&customers)]);
     let cmp = compare(&data, &params, &bars)?;

@@ -421,6 +421,20 @@ impl CompareData {
         })
     }
 
+    /// What was left out, one line each: customers without a group or outcome value (counted)
+    /// and columns that cannot be features (with why).
+    pub fn left_out_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.dropped > 0 {
+            notes.push(format!(
+                "{} customer(s) without a {} or {} value left out",
+                self.dropped, self.group_column, self.outcome_column
+            ));
+        }
+        notes.extend(self.columns_left_out.iter().map(|c| c.note()));
+        notes
+    }
+
     /// True when every outcome is 0 or 1.
     pub fn binary(&self) -> bool {
         self.outcome.iter().all(|&y| y == 0.0 || y == 1.0)
