@@ -30,7 +30,9 @@ pub struct Args {
     /// Output directory
     #[arg(long, short)]
     pub out: PathBuf,
-    /// Reference date (default: day of the last transaction + 1)
+    /// Reference date (default: day of the last transaction + 1): the mart, RFM and clusters
+    /// use it, CLV observes up to the day before; the predictions set their cutoff from the
+    /// data's end (as `segmint predict` without --cutoff)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub ref_date: Option<String>,
     /// RFM rule set: default, standard or a TOML file [default: default]
