@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_pyarrow::{PyArrowType, Table};
 use pyo3::prelude::*;
+use segmint::clv::bgbb::BgBb;
 use segmint::clv::bgnbd::{BgNbd, Variant};
 use segmint::clv::gamma_gamma::GammaGamma;
 use segmint::clv::pareto_nbd::ParetoNbd;
@@ -289,4 +290,68 @@ pub fn customer_lifetime_value(
     };
     let pred = py.detach(|| segmint::clv::predict(&summary, model.as_dyn(), &gg, &p));
     Ok(pred.clv)
+}
+
+/// BG/BB (Fader, Hardie & Shang 2010) by maximum likelihood on discrete-time histories, each
+/// counted `weights` times: `([alpha, beta, gamma, delta], log_likelihood)`.
+#[pyfunction]
+#[pyo3(signature = (frequency, recency, n_periods, weights=None, penalizer=0.0))]
+pub fn bgbb_fit(
+    py: Python<'_>,
+    frequency: Vec<f64>,
+    recency: Vec<f64>,
+    n_periods: Vec<f64>,
+    weights: Option<Vec<f64>>,
+    penalizer: f64,
+) -> PyResult<(Vec<f64>, f64)> {
+    check_frt(&frequency, &recency, &n_periods)?;
+    if let Some(w) = &weights {
+        same_length(&[("frequency", frequency.len()), ("weights", w.len())])?;
+    }
+    let m = py
+        .detach(|| BgBb::fit(&frequency, &recency, &n_periods, weights.as_deref(), penalizer))
+        .map_err(error)?;
+    Ok((vec![m.alpha, m.beta, m.gamma, m.delta], m.log_likelihood))
+}
+
+/// BG/BB predictions per history with parameters `[alpha, beta, gamma, delta]`: `what` is
+/// `p_alive` (alive at opportunity n + `arg`), `expected` (purchases in the next `arg`
+/// opportunities) or `dert` (at discount rate `arg`).
+#[pyfunction]
+pub fn bgbb_predict(
+    py: Python<'_>,
+    what: &str,
+    params: Vec<f64>,
+    frequency: Vec<f64>,
+    recency: Vec<f64>,
+    n_periods: Vec<f64>,
+    arg: f64,
+) -> PyResult<Vec<f64>> {
+    check_frt(&frequency, &recency, &n_periods)?;
+    let &[alpha, beta, gamma, delta] = params.as_slice() else {
+        return Err(SegmintError::new_err("BG/BB takes 4 parameters"));
+    };
+    let m = BgBb {
+        alpha,
+        beta,
+        gamma,
+        delta,
+        log_likelihood: f64::NAN,
+        customers: 0.0,
+        patterns: 0,
+        penalizer: 0.0,
+        estimates: Vec::new(),
+        diagnostics: None,
+    };
+    let f: fn(&BgBb, f64, f64, f64, f64) -> f64 = match what {
+        "p_alive" => BgBb::p_alive,
+        "expected" => BgBb::expected_purchases,
+        "dert" => BgBb::dert,
+        other => return Err(SegmintError::new_err(format!("unknown prediction {other:?}"))),
+    };
+    Ok(py.detach(|| {
+        (0..frequency.len())
+            .map(|i| f(&m, arg, frequency[i], recency[i], n_periods[i]))
+            .collect()
+    }))
 }

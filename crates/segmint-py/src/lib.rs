@@ -7,6 +7,7 @@
 mod clv;
 mod compare;
 mod predict;
+mod retention;
 mod run;
 mod segments;
 
@@ -292,6 +293,11 @@ fn segmint_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clv::gamma_gamma_fit, m)?)?;
     m.add_function(wrap_pyfunction!(clv::gamma_gamma_expected, m)?)?;
     m.add_function(wrap_pyfunction!(clv::customer_lifetime_value, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::bgbb_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::bgbb_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::sbg_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::sbg_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(retention::retention, m)?)?;
     m.add_function(wrap_pyfunction!(compare::compare, m)?)?;
     m.add_class::<compare::PyComparison>()?;
     m.add_function(wrap_pyfunction!(segments::kmeans_fit, m)?)?;

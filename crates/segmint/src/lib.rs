@@ -32,6 +32,7 @@ pub mod pipeline;
 pub mod predict;
 pub mod progress;
 pub mod report;
+pub mod retention;
 pub(crate) mod revenue;
 pub mod segment;
 mod slices;

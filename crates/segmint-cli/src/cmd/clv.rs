@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use segmint::clv::analysis::{analyze, ClvParams, TransactionKind};
+use segmint::clv::analysis::{analyze, analyze_summary, ClvParams, TransactionKind};
 use segmint::clv::model::ClvModel;
+use segmint::clv::summary_table::{analyze_bgbb, BgBbParams, SummaryTable};
 use segmint::clv::{fit_by_segment, PredictParams, PurchaseRule, SummaryParams, TimeUnit};
 use segmint::data::timestamp::parse_date;
 use segmint::data::TableKind;
@@ -31,17 +32,20 @@ pub struct Args {
     /// such as free items count, so no customer vanishes)
     #[arg(long, value_name = "RULE", default_value = "positive")]
     pub purchases: String,
-    /// Horizon of the expected purchases, in time units
-    #[arg(long, default_value_t = 52.0)]
-    pub horizon: f64,
+    /// Horizon of the expected purchases, in time units [default: 52; with bgbb: 5
+    /// opportunities]
+    #[arg(long)]
+    pub horizon: Option<f64>,
     /// CLV horizon in months
     #[arg(long, default_value_t = 12)]
     pub clv_months: u32,
-    /// Monthly discount rate of the CLV
-    #[arg(long, default_value_t = 0.01)]
-    pub discount_rate: f64,
-    /// Models to fit: transaction models (bgnbd, mbgnbd; the first one listed makes the
-    /// predictions, all are compared) and gamma-gamma (order value, needed for CLV)
+    /// Monthly discount rate of the CLV [default: 0.01; with bgbb: 0.1 per opportunity, for
+    /// the DERT]
+    #[arg(long)]
+    pub discount_rate: Option<f64>,
+    /// Models to fit: transaction models (bgnbd, mbgnbd, pareto-nbd; the first one listed
+    /// makes the predictions, all are compared) and gamma-gamma (order value, needed for CLV);
+    /// or bgbb alone (discrete purchase opportunities, with --summary)
     #[arg(
         long,
         value_enum,
@@ -71,6 +75,13 @@ pub struct Args {
     /// Score with a saved model instead of fitting (its time unit and prediction settings)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["save_model", "by", "holdout_end", "metrics"])]
     pub model: Option<PathBuf>,
+    /// A per-customer summary instead of transactions (frequency, recency, T[,
+    /// monetary_value], as lifetimes writes it; customer_id or ID when present): the models are
+    /// fitted on it as it is. With --models bgbb, T (or n_periods, periods) counts discrete
+    /// purchase opportunities and a weights (or count) column says how many customers share a
+    /// row
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["model", "by", "holdout_end", "calibration_end", "save_model"])]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +90,7 @@ pub enum ModelArg {
     Mbgnbd,
     ParetoNbd,
     GammaGamma,
+    Bgbb,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -97,6 +109,13 @@ pub fn params(a: &Args) -> Result<ClvParams> {
     };
     let calibration_end = date("calibration-end", &a.calibration_end)?;
     let holdout_end = date("holdout-end", &a.holdout_end)?;
+    if a.models.contains(&ModelArg::Bgbb) {
+        return Err(segmint::Error::param(
+            "models",
+            "bgbb (discrete purchase opportunities) fits a per-customer summary: give it with --summary FILE, and bgbb alone",
+        )
+        .into());
+    }
     if a.models.iter().all(|m| *m == ModelArg::GammaGamma)
         || !a.models.contains(&ModelArg::GammaGamma)
     {
@@ -124,19 +143,22 @@ pub fn params(a: &Args) -> Result<ClvParams> {
                 ModelArg::Bgnbd => Some(TransactionKind::Bgnbd),
                 ModelArg::Mbgnbd => Some(TransactionKind::Mbgnbd),
                 ModelArg::ParetoNbd => Some(TransactionKind::ParetoNbd),
-                ModelArg::GammaGamma => None,
+                ModelArg::GammaGamma | ModelArg::Bgbb => None,
             })
             .collect(),
         penalizer: a.penalizer,
         predict: PredictParams {
-            horizon: a.horizon,
+            horizon: a.horizon.unwrap_or(52.0),
             clv_months: a.clv_months,
-            discount_rate: a.discount_rate,
+            discount_rate: a.discount_rate.unwrap_or(0.01),
         },
     })
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
+    if let Some(path) = &a.summary {
+        return from_summary(g, a, path);
+    }
     let params = params(a)?;
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
@@ -225,6 +247,93 @@ fn score(
                 s.len(),
                 model.kind.key(),
                 model.calibration_end,
+                a.out.display()
+            ),
+        );
+    }
+    Ok(0)
+}
+
+/// `segmint clv --summary FILE`: the models fitted on a per-customer summary table.
+fn from_summary(g: &Global, a: &Args, path: &std::path::Path) -> Result<u8> {
+    let t0 = Instant::now();
+    let table = SummaryTable::read(path)?;
+    if a.models.contains(&ModelArg::Bgbb) {
+        if a.models.len() > 1 {
+            return Err(segmint::Error::param(
+                "models",
+                "bgbb is a discrete-time model of its own: give it alone (--models bgbb)",
+            )
+            .into());
+        }
+        return bgbb(g, a, &table, t0);
+    }
+    let mut params = params(a)?;
+    params.summary.calibration_end = None;
+    let bars = Bars::new(g);
+    let summary = table.to_summary(params.summary.time_unit)?;
+    let r = analyze_summary(summary, &params, &bars)?;
+    bars.timed(&format!("writing {}", a.out.display()), || {
+        r.write_table(&a.out, &params)
+    })?;
+    let mut summary = r.to_summary(&params, None, t0.elapsed().as_secs_f64());
+    summary.output = Some(a.out.display().to_string());
+    if let Some(m) = &a.metrics {
+        summary.write_to(m)?;
+    }
+    if !g.emit_json(&serde_json::to_value(&summary)?) {
+        print!("{}", summary.markdown(&r));
+        note(
+            g,
+            format!(
+                "clv: {} customers of {} ({} repeat) in {:.2}s -> {}",
+                r.summary.len(),
+                path.display(),
+                r.gamma_gamma.customers,
+                summary.seconds,
+                a.out.display()
+            ),
+        );
+    }
+    Ok(0)
+}
+
+/// `segmint clv --summary FILE --models bgbb`.
+fn bgbb(g: &Global, a: &Args, table: &SummaryTable, t0: Instant) -> Result<u8> {
+    let params = BgBbParams {
+        horizon: a.horizon.unwrap_or(BgBbParams::default().horizon),
+        discount_rate: a
+            .discount_rate
+            .unwrap_or(BgBbParams::default().discount_rate),
+        penalizer: a.penalizer,
+    };
+    let r = analyze_bgbb(table, &params)?;
+    let meta = vec![("segmint.task".to_string(), "clv".to_string())];
+    segmint::output::write_table(&r.to_record_batch(table)?, &a.out, &meta)?;
+    let mut v = r.to_json(table);
+    v["seconds"] = serde_json::json!((t0.elapsed().as_secs_f64() * 1e4).round() / 1e4);
+    v["output"] = serde_json::json!(a.out.display().to_string());
+    if let Some(m) = &a.metrics {
+        segmint::files::write_json(m, &v)?;
+    }
+    if !g.emit_json(&v) {
+        let m = &r.model;
+        let (customers, purchases, dert, p_alive) = r.totals(table);
+        println!("## BG/BB (Fader, Hardie & Shang 2010)\n");
+        println!(
+            "{customers} customers in {} patterns: alpha {:.4}, beta {:.4}, gamma {:.4}, delta {:.4}, log-likelihood {:.2}",
+            m.patterns, m.alpha, m.beta, m.gamma, m.delta, m.log_likelihood
+        );
+        println!(
+            "mean P(alive at the next opportunity) {p_alive:.3}; expected purchases in the next {} opportunities {purchases:.1}; DERT at {} per opportunity {dert:.1}",
+            params.horizon, params.discount_rate
+        );
+        note(
+            g,
+            format!(
+                "clv: BG/BB on {} rows in {:.2}s -> {}",
+                table.len(),
+                t0.elapsed().as_secs_f64(),
                 a.out.display()
             ),
         );

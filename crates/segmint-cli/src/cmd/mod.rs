@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod predict;
 pub mod profile;
 pub mod report;
+pub mod retention;
 pub mod rfm;
 pub mod run;
 pub mod score;

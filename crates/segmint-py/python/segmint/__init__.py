@@ -26,7 +26,7 @@ import json
 import os
 from typing import Any, Mapping, Optional
 
-from . import _native, clv, predict, segments
+from . import _native, clv, predict, retention, segments
 from ._native import SegmintError
 from ._results import Comparison, Migration, Profile, Run
 from ._tables import ARROW, as_input, as_output, optional_input
@@ -42,6 +42,7 @@ __all__ = [
     "migrate",
     "predict",
     "profile",
+    "retention",
     "rfm",
     "run",
     "segments",

@@ -3,7 +3,8 @@
 ``summary`` is lifetimes' ``summary_data_from_transaction_data``; ``BetaGeo``,
 ``ModifiedBetaGeo``, ``ParetoNBD`` and ``GammaGamma`` are ``BetaGeoFitter``,
 ``ModifiedBetaGeoFitter``, ``ParetoNBDFitter`` and ``GammaGammaFitter`` with the same method
-names (``GammaGamma.customer_lifetime_value`` too). The fits are segmint's (maximum likelihood,
+names (``GammaGamma.customer_lifetime_value`` too); ``BetaGeoBetaBinom`` is
+``BetaGeoBetaBinomFitter`` (discrete purchase opportunities). The fits are segmint's (maximum likelihood,
 damped Newton in log-parameters from several starts) and equal lifetimes 0.11.3's on the same data
 (CDNOW sample: max relative difference of the parameters below 1e-6).
 
@@ -30,7 +31,7 @@ import numpy as np
 from . import _native
 from ._tables import PANDAS, as_input, as_output
 
-__all__ = ["summary", "BetaGeo", "ModifiedBetaGeo", "ParetoNBD", "GammaGamma"]
+__all__ = ["summary", "BetaGeo", "ModifiedBetaGeo", "ParetoNBD", "GammaGamma", "BetaGeoBetaBinom"]
 
 _UNITS = {"D": "day", "W": "week", "M": "month"}
 
@@ -268,3 +269,76 @@ class GammaGamma:
                 discount_rate=float(discount_rate),
             )
         )
+
+
+class BetaGeoBetaBinom:
+    """BG/BB (Fader, Hardie & Shang 2010), lifetimes' ``BetaGeoBetaBinomFitter``, for purchases
+    at discrete opportunities (a yearly donation, an annual event): ``params_`` alpha, beta
+    (purchase probability) and gamma, delta (dropout probability). A history is ``frequency``
+    (opportunities with a purchase after the first), ``recency`` (the last of them) and
+    ``n_periods`` (opportunities since the first); ``weights`` counts the customers sharing a
+    history, as in the paper's 22 patterns of 11,104 donors.
+
+    >>> bgbb = BetaGeoBetaBinom().fit([0, 1, 3, 6, 2], [0, 1, 5, 6, 6], [6] * 5,
+    ...                               weights=[3464, 1091, 225, 1203, 234])
+    >>> sorted(bgbb.params_)
+    ['alpha', 'beta', 'delta', 'gamma']
+    >>> p = bgbb.conditional_probability_alive(1, [6, 0], [6, 0], [6, 6])
+    >>> bool(p[0] > p[1])
+    True
+    """
+
+    _names = ("alpha", "beta", "gamma", "delta")
+
+    def __init__(self, penalizer_coef: float = 0.0):
+        self.penalizer_coef = penalizer_coef
+        self.params_: Optional[_Params] = None
+        self.log_likelihood_: Optional[float] = None
+
+    def fit(self, frequency, recency, n_periods, weights=None, **_ignored) -> "BetaGeoBetaBinom":
+        """Maximum likelihood (the paper's sum over customers; lifetimes minimises its mean);
+        extra lifetimes keywords such as ``verbose`` are accepted and ignored."""
+        params, ll = _native.bgbb_fit(
+            _floats(frequency),
+            _floats(recency),
+            _floats(n_periods),
+            None if weights is None else _floats(weights),
+            self.penalizer_coef,
+        )
+        self.params_ = _Params(zip(self._names, params))
+        self.log_likelihood_ = ll
+        return self
+
+    def _predict(self, what, arg, frequency, recency, n_periods) -> np.ndarray:
+        if self.params_ is None:
+            raise _native.SegmintError("the model is not fitted: call fit(frequency, recency, n_periods) first")
+        params = [self.params_[n] for n in self._names]
+        return np.asarray(
+            _native.bgbb_predict(what, params, _floats(frequency), _floats(recency), _floats(n_periods), float(arg))
+        )
+
+    def conditional_expected_number_of_purchases_up_to_time(
+        self, m_periods_in_future, frequency, recency, n_periods
+    ) -> np.ndarray:
+        """Expected purchases in the next ``m_periods_in_future`` opportunities (equation 13)."""
+        return self._predict("expected", m_periods_in_future, frequency, recency, n_periods)
+
+    def conditional_probability_alive(self, m_periods_in_future, frequency, recency, n_periods) -> np.ndarray:
+        """P(alive at opportunity n_periods + m_periods_in_future) (equation 11 for m = 1)."""
+        return self._predict("p_alive", m_periods_in_future, frequency, recency, n_periods)
+
+    def discounted_expected_residual_transactions(
+        self, discount_rate, frequency, recency, n_periods
+    ) -> np.ndarray:
+        """DERT (equation 14): the future purchases a customer is worth today, each discounted
+        by ``(1 + discount_rate)`` per opportunity."""
+        return self._predict("dert", discount_rate, frequency, recency, n_periods)
+
+    @property
+    def summary(self):
+        """The parameters (and the log-likelihood) as a pandas Series."""
+        import pandas as pd
+
+        if self.params_ is None:
+            raise _native.SegmintError("the model is not fitted: call fit(frequency, recency, n_periods) first")
+        return pd.Series({**self.params_, "log_likelihood": self.log_likelihood_})

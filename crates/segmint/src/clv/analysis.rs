@@ -211,6 +211,19 @@ pub fn analyze(
     let t0 = std::time::Instant::now();
     let summary = summarize(tx, &params.summary, progress)?;
     let summary_seconds = t0.elapsed().as_secs_f64();
+    let mut a = analyze_summary(summary, params, progress)?;
+    a.summary_seconds = summary_seconds;
+    Ok(a)
+}
+
+/// Fits, predicts and scores the models of `params` on a ready summary (from [`summarize`],
+/// or a per-customer table: [`super::summary_table::SummaryTable::to_summary`]).
+pub fn analyze_summary(
+    summary: Summary,
+    params: &ClvParams,
+    progress: &dyn Progress,
+) -> Result<ClvAnalysis> {
+    params.check()?;
     let mut fits: Vec<(TransactionKind, FittedModel)> = Vec::new();
     for &kind in &params.models {
         if fits.iter().any(|(k, _)| *k == kind) {
@@ -253,7 +266,7 @@ pub fn analyze(
         gamma_gamma,
         predictions,
         scorecards,
-        summary_seconds,
+        summary_seconds: 0.0,
     })
 }
 
@@ -438,7 +451,7 @@ impl ClvAnalysis {
             ("segmint.task".to_string(), "clv".to_string()),
             (
                 "segmint.calibration_end".to_string(),
-                crate::data::timestamp::format_date(s.calibration_end),
+                s.calibration_end_text(),
             ),
             (
                 "segmint.params".to_string(),
@@ -470,7 +483,7 @@ impl ClvAnalysis {
             customers: n,
             purchases: params.summary.purchases,
             left_out: s.left_out,
-            calibration_end: crate::data::timestamp::format_date(s.calibration_end),
+            calibration_end: s.calibration_end_text(),
             time_unit: params.summary.time_unit,
             repeat_customers: gg.customers,
             prediction_model: self.prediction_model().key().into(),

@@ -27,11 +27,13 @@
 //! 30.4375 days (365.25 / 12; lifetimes' "M" counts calendar months instead).
 
 pub mod analysis;
+pub mod bgbb;
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod model;
 pub(crate) mod optim;
 pub mod pareto_nbd;
+pub mod summary_table;
 
 /// What the predictions need from a purchase-count model (BG/NBD, MBG/NBD, Pareto/NBD).
 ///
@@ -267,6 +269,9 @@ pub struct Summary {
     pub holdout: Option<Holdout>,
     /// What the purchase rule left out.
     pub left_out: LeftOut,
+    /// Read as a per-customer summary table ([`summary_table::SummaryTable`]): no
+    /// transactions, so no calibration date or first purchase days.
+    pub from_table: bool,
 }
 
 impl Default for Summary {
@@ -282,6 +287,7 @@ impl Default for Summary {
             first_day: Vec::new(),
             holdout: None,
             left_out: LeftOut::default(),
+            from_table: false,
         }
     }
 }
@@ -294,6 +300,14 @@ impl Summary {
     /// No customer.
     pub fn is_empty(&self) -> bool {
         self.customer_id.is_empty()
+    }
+    /// The calibration end as YYYY-MM-DD, or a note that a summary table has none.
+    pub fn calibration_end_text(&self) -> String {
+        if self.from_table {
+            "not known (a per-customer summary table)".to_string()
+        } else {
+            crate::data::timestamp::format_date(self.calibration_end)
+        }
     }
 }
 

@@ -67,7 +67,7 @@ impl ClvAnalysis {
             gamma_gamma: self.gamma_gamma.clone(),
             time_unit: self.summary.time_unit,
             predict: params.predict.clone(),
-            calibration_end: crate::data::timestamp::format_date(self.summary.calibration_end),
+            calibration_end: self.summary.calibration_end_text(),
             purchases: params.summary.purchases,
         }
     }

@@ -1,5 +1,6 @@
 //! Input: table schemas, column mapping, readers and validation.
 
+pub(crate) mod columns;
 pub mod customers;
 pub mod expr;
 pub(crate) mod keys;

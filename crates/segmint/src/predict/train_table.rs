@@ -5,18 +5,15 @@
 
 use std::path::Path;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Array, ArrayRef};
-use arrow_schema::DataType;
+use arrow_array::ArrayRef;
 use serde::{Deserialize, Serialize};
 
 use super::{stratified_folds, stratified_split, Part, Table};
+use crate::data::columns::{numbers, read_columns, texts};
 use crate::data::customers::LeftOutColumn;
-use crate::data::reader::{parse_bool, parse_float, TableReader};
+use crate::data::reader::TableReader;
 use crate::data::{ColumnMap, TableKind};
 use crate::error::{show_value, Error, Result};
-use crate::progress::NoProgress;
 
 /// Columns that are never default features.
 const RESERVED: [&str; 5] = ["customer_id", "split", "cv_fold", "session_id", "user_id"];
@@ -210,96 +207,6 @@ pub fn read_train_table(path: &Path, params: &TrainTableParams) -> Result<TrainT
         split_made,
         left_out,
     })
-}
-
-/// Every chunk of each wanted column, in file order.
-fn read_columns(reader: &TableReader, wanted: &[&str]) -> Result<Vec<Vec<ArrayRef>>> {
-    let units = reader.fold(
-        wanted,
-        || vec![Vec::<ArrayRef>::new(); wanted.len()],
-        |acc, ch| {
-            for (a, name) in acc.iter_mut().zip(wanted) {
-                a.push(ch.batch.column_by_name(name).expect("read").clone());
-            }
-            Ok(())
-        },
-        &NoProgress,
-    )?;
-    let mut out = vec![Vec::new(); wanted.len()];
-    for unit in units {
-        for (o, arrays) in out.iter_mut().zip(unit) {
-            o.extend(arrays);
-        }
-    }
-    Ok(out)
-}
-
-/// A column's values as text (`None` for null).
-fn texts(arrays: &[ArrayRef]) -> Vec<Option<String>> {
-    let mut out = Vec::new();
-    for a in arrays {
-        let s = arrow_cast::cast(a, &DataType::Utf8).expect("any column casts to text");
-        let s = s.as_string::<i32>();
-        out.extend(s.iter().map(|v| v.map(str::to_string)));
-    }
-    out
-}
-
-/// A column as numbers (booleans 0/1, missing NaN), or the 1-based row, value and problem of
-/// the first value that is not one.
-fn numbers(arrays: &[ArrayRef]) -> std::result::Result<Vec<f64>, (u64, String, String)> {
-    let mut out = Vec::new();
-    for a in arrays {
-        match a.data_type() {
-            DataType::Int64 => out.extend(
-                a.as_primitive::<Int64Type>()
-                    .iter()
-                    .map(|v| v.map_or(f64::NAN, |v| v as f64)),
-            ),
-            DataType::Float64 => out.extend(
-                a.as_primitive::<Float64Type>()
-                    .iter()
-                    .map(|v| v.unwrap_or(f64::NAN)),
-            ),
-            DataType::Boolean => out.extend(
-                a.as_boolean()
-                    .iter()
-                    .map(|v| v.map_or(f64::NAN, |b| b as u8 as f64)),
-            ),
-            DataType::Utf8 => {
-                for v in a.as_string::<i32>().iter() {
-                    out.push(match v.map(str::trim) {
-                        None => f64::NAN,
-                        Some(t) if missing(t) => f64::NAN,
-                        Some(t) => parse_float(t)
-                            .or_else(|_| parse_bool(t).map(|b| b as u8 as f64))
-                            .map_err(|_| {
-                                (
-                                    out.len() as u64 + 1,
-                                    show_value(t),
-                                    "text that is not a number or a boolean".to_string(),
-                                )
-                            })?,
-                    });
-                }
-            }
-            other => {
-                return Err((
-                    out.len() as u64 + 1,
-                    String::new(),
-                    format!("a {other} column, not a number or a boolean"),
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn missing(t: &str) -> bool {
-    t.is_empty()
-        || ["na", "n/a", "nan", "null", "none"]
-            .iter()
-            .any(|m| t.eq_ignore_ascii_case(m))
 }
 
 fn parts(path: &Path, arrays: &[ArrayRef]) -> Result<Vec<Part>> {
