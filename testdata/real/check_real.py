@@ -62,12 +62,27 @@ def lifetimes_fit(path, metrics):
     seg.update({k: m["gamma_gamma"][k] for k in ["p", "q", "v"]})
     ref = {**{k: float(bg.params_[k]) for k in ["r", "alpha", "a", "b"]},
            **{k: float(gg.params_[k]) for k in ["p", "q", "v"]}}
+    # the tracking series at segmint's parameters, 1997-01-01 to 1998-06-30 in weeks (546 days)
+    from lifetimes.utils import expected_cumulative_transactions
+    at_ours = BetaGeoFitter()
+    at_ours.params_ = pd.Series({k: seg[k] for k in ["r", "alpha", "a", "b"]})
+    days = (pd.Timestamp("1998-06-30") - df["date"].min()).days + 1
+    track = expected_cumulative_transactions(at_ours, df, "date", "id", days, freq="D", freq_multiplier=7)
+    ours = m.get("tracking") or {"actual": [], "expected": []}
+    n = min(len(track), len(ours["expected"]))
     print(json.dumps({
         "customers_lifetimes": len(s),
         "customers_segmint": m["customers"],
         "lifetimes": ref,
         "segmint": seg,
         "max_rel_diff": max(abs(seg[k] - ref[k]) / abs(ref[k]) for k in ref),
+        "tracking_periods_lifetimes": len(track),
+        "tracking_periods_segmint": len(ours["expected"]),
+        "tracking_calibration_periods": ours.get("calibration_periods"),
+        "tracking_actual_equal": bool(n == len(track) and
+                                      all(float(a) == b for a, b in zip(track["actual"], ours["actual"]))),
+        "tracking_max_rel_diff": max((abs(e - float(p)) / max(abs(float(p)), 1e-12)
+                                      for e, p in zip(ours["expected"], track["predicted"])), default=None),
     }))
 
 

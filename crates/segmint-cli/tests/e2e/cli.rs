@@ -913,6 +913,7 @@ fn run_demo_pipeline() {
         "pareto",
         "box_monetary",
         "qini",
+        "clv_tracking",
     ] {
         let svg = std::fs::read_to_string(out.join("figures").join(format!("{f}.svg"))).unwrap();
         assert!(svg.contains("class=\"mark\""), "{f} has no marks");
@@ -925,6 +926,9 @@ fn run_demo_pipeline() {
         );
         assert_eq!((w, h), (1280, 720), "{f}.png");
     }
+    // the tracking plot marks where the holdout fit's calibration ends
+    let tracking = std::fs::read_to_string(out.join("figures/clv_tracking.svg")).unwrap();
+    assert!(tracking.contains("calibration end"), "{tracking}");
     assert!(std::fs::read_to_string(out.join("report.md"))
         .unwrap()
         .contains("## Segments"));
@@ -2861,10 +2865,7 @@ fn clv_on_a_summary_table_equals_clv_on_transactions() {
     );
     for model in ["pareto_nbd", "bgnbd"] {
         for p in ["r", "alpha"] {
-            let (x, y) = (
-                a[model][p].as_f64().unwrap(),
-                b[model][p].as_f64().unwrap(),
-            );
+            let (x, y) = (a[model][p].as_f64().unwrap(), b[model][p].as_f64().unwrap());
             assert!((x - y).abs() <= 1e-12 * x.abs(), "{model} {p}: {x} vs {y}");
         }
     }

@@ -310,6 +310,13 @@ fn cdnow_sample_equals_lifetimes() {
     assert_eq!(v["customers_segmint"], 2357, "{v}");
     let diff = v["max_rel_diff"].as_f64().unwrap();
     assert!(diff < 1e-4, "{v}");
+    // the tracking series (78 weeks from 1997-01-01; calibration to 1997-09-30 = 39 whole
+    // weeks) equals lifetimes' expected_cumulative_transactions at segmint's parameters
+    assert_eq!(v["tracking_periods_lifetimes"], 78, "{v}");
+    assert_eq!(v["tracking_periods_segmint"], 78, "{v}");
+    assert_eq!(v["tracking_calibration_periods"], 39, "{v}");
+    assert_eq!(v["tracking_actual_equal"], true, "{v}");
+    assert!(v["tracking_max_rel_diff"].as_f64().unwrap() < 1e-6, "{v}");
 }
 
 /// Hillstrom as shipped (no id column): row numbers as ids, and the arms' visit rates equal

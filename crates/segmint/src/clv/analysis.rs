@@ -199,6 +199,9 @@ pub struct ClvAnalysis {
     pub scorecards: Vec<Option<Scorecard>>,
     /// Seconds spent on the summary.
     pub summary_seconds: f64,
+    /// Actual vs expected cumulative repeat purchases per period (first model; `None` for a
+    /// summary table).
+    pub tracking: Option<super::tracking::Tracking>,
 }
 
 /// Summarises the transactions and fits, predicts and scores the models of `params`.
@@ -260,10 +263,12 @@ pub fn analyze_summary(
         .iter()
         .map(|(_, m)| scorecard(&summary, m.model(), &gamma_gamma))
         .collect();
+    let tracking = super::tracking::tracking(&summary, fits[0].1.model());
     Ok(ClvAnalysis {
         summary,
         fits,
         gamma_gamma,
+        tracking,
         predictions,
         scorecards,
         summary_seconds: 0.0,
@@ -402,6 +407,10 @@ pub struct ClvSummary {
     pub holdout: Option<super::Scorecard>,
     /// Per-segment fits compared with the pooled ones.
     pub by_segment: Option<super::BySegment>,
+    /// Actual vs expected cumulative repeat purchases per period through calibration and
+    /// holdout (the tracking plot's data; none for a summary table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<super::tracking::Tracking>,
     /// P(k purchases over the horizon) for a new customer (BG/NBD).
     pub purchase_distribution: Option<Vec<PurchaseProbability>>,
     /// Seconds of the analysis, of the summary step, and worker threads.
@@ -508,6 +517,7 @@ impl ClvAnalysis {
             },
             holdout: self.scorecards.first().cloned().flatten(),
             by_segment,
+            tracking: self.tracking.clone(),
             purchase_distribution: self.purchase_distribution(pp.horizon, 10).map(|d| {
                 d.into_iter()
                     .map(|(purchases, probability)| PurchaseProbability {

@@ -670,11 +670,23 @@ impl BgNbd {
     }
 
     /// Expected purchases of a randomly chosen new customer in `t` time units (equation 9;
-    /// lifetimes `expected_number_of_purchases_up_to_time`).
+    /// lifetimes' `expected_number_of_purchases_up_to_time` of `BetaGeoFitter` and
+    /// `ModifiedBetaGeoFitter`).
     pub fn expected_purchases_new(&self, t: f64) -> f64 {
         let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
-        let hyp = hyp2f1(r, b, a + b - 1.0, t / (al + t)).unwrap_or(f64::NAN);
-        (a + b - 1.0) / (a - 1.0) * (1.0 - (al / (al + t)).powf(r) * hyp)
+        let z = t / (al + t);
+        let lead = (al / (al + t)).powf(r);
+        match self.variant {
+            Variant::Bgnbd => {
+                let hyp = hyp2f1(r, b, a + b - 1.0, z).unwrap_or(f64::NAN);
+                (a + b - 1.0) / (a - 1.0) * (1.0 - lead * hyp)
+            }
+            // lifetimes' ModifiedBetaGeoFitter (Batislam et al. 2007, equation 6)
+            Variant::Mbgnbd => {
+                let hyp = hyp2f1(r, b + 1.0, a + b, z).unwrap_or(f64::NAN);
+                b / (a - 1.0) * (1.0 - lead * hyp)
+            }
+        }
     }
 }
 

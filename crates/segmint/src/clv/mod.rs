@@ -34,6 +34,7 @@ pub mod model;
 pub(crate) mod optim;
 pub mod pareto_nbd;
 pub mod summary_table;
+pub mod tracking;
 
 /// What the predictions need from a purchase-count model (BG/NBD, MBG/NBD, Pareto/NBD).
 ///
@@ -48,6 +49,9 @@ pub trait TransactionModel: Sync {
     fn expected_purchases(&self, horizon: f64, x: f64, tx: f64, t: f64) -> f64;
     /// G(h | x, T) = E(h | x, t_x, T) / P(alive | x, t_x, T) at each of `horizons`, into `out`.
     fn expected_if_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]);
+    /// Expected repeat purchases of a new customer within `t` time units of the first purchase
+    /// (lifetimes' `expected_number_of_purchases_up_to_time`).
+    fn expected_purchases_new(&self, t: f64) -> f64;
 }
 
 impl TransactionModel for bgnbd::BgNbd {
@@ -59,6 +63,9 @@ impl TransactionModel for bgnbd::BgNbd {
     }
     fn expected_if_alive_many(&self, horizons: &[f64], x: f64, t: f64, out: &mut [f64]) {
         bgnbd::BgNbd::expected_if_alive_many(self, horizons, x, t, out)
+    }
+    fn expected_purchases_new(&self, t: f64) -> f64 {
+        bgnbd::BgNbd::expected_purchases_new(self, t)
     }
 }
 
@@ -73,6 +80,9 @@ impl TransactionModel for pareto_nbd::ParetoNbd {
         for (o, &h) in out.iter_mut().zip(horizons) {
             *o = self.expected_if_alive(h, x, t);
         }
+    }
+    fn expected_purchases_new(&self, t: f64) -> f64 {
+        pareto_nbd::ParetoNbd::expected_purchases_new(self, t)
     }
 }
 
@@ -207,6 +217,80 @@ impl PurchaseRule {
     }
 }
 
+/// Purchases per day of all customers in the summarised period (calibration and holdout),
+/// for the tracking series: day `start + k` had `first[k]` first purchases and `repeat[k]`
+/// repeat purchase days (a customer's later distinct purchase days).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DailyPurchases {
+    /// First day (days since 1970-01-01): the earliest purchase.
+    pub start: i64,
+    /// Customers whose first purchase was on each day.
+    pub first: Vec<u32>,
+    /// Repeat purchase days on each day.
+    pub repeat: Vec<u32>,
+}
+
+impl DailyPurchases {
+    fn add(&mut self, other: &DailyPurchases) {
+        if other.first.is_empty() {
+            return;
+        }
+        if self.first.is_empty() {
+            *self = other.clone();
+            return;
+        }
+        let start = self.start.min(other.start);
+        let end =
+            (self.start + self.first.len() as i64).max(other.start + other.first.len() as i64);
+        let len = (end - start) as usize;
+        let mut out = DailyPurchases {
+            start,
+            first: vec![0; len],
+            repeat: vec![0; len],
+        };
+        for d in [&*self, other] {
+            let off = (d.start - start) as usize;
+            for k in 0..d.first.len() {
+                out.first[off + k] += d.first[k];
+                out.repeat[off + k] += d.repeat[k];
+            }
+        }
+        *self = out;
+    }
+
+    /// Counts one customer's purchase rows (sorted by day).
+    fn count(&mut self, rows: &[Row]) {
+        let first = rows[0].0 as i64;
+        if self.first.is_empty() {
+            self.start = first;
+        }
+        let grow = |d: &mut DailyPurchases, day: i64| -> usize {
+            if day < d.start {
+                let by = (d.start - day) as usize;
+                d.first.splice(0..0, std::iter::repeat_n(0, by));
+                d.repeat.splice(0..0, std::iter::repeat_n(0, by));
+                d.start = day;
+            }
+            let k = (day - d.start) as usize;
+            if k >= d.first.len() {
+                d.first.resize(k + 1, 0);
+                d.repeat.resize(k + 1, 0);
+            }
+            k
+        };
+        let k = grow(self, first);
+        self.first[k] += 1;
+        let mut prev = rows[0].0;
+        for r in &rows[1..] {
+            if r.0 != prev {
+                let k = grow(self, r.0 as i64);
+                self.repeat[k] += 1;
+                prev = r.0;
+            }
+        }
+    }
+}
+
 /// What the purchase rule left out of the summary (rows on or before the calibration end).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeftOut {
@@ -272,6 +356,9 @@ pub struct Summary {
     /// Read as a per-customer summary table ([`summary_table::SummaryTable`]): no
     /// transactions, so no calibration date or first purchase days.
     pub from_table: bool,
+    /// Purchases per day of every customer up to the holdout (or calibration) end, including
+    /// those who first bought in the holdout period (empty for a summary table).
+    pub daily: DailyPurchases,
 }
 
 impl Default for Summary {
@@ -288,6 +375,7 @@ impl Default for Summary {
             holdout: None,
             left_out: LeftOut::default(),
             from_table: false,
+            daily: DailyPurchases::default(),
         }
     }
 }
@@ -393,14 +481,7 @@ impl Out<'_> {
     /// day's spend is the sum of its rows in file order, the spend of several days the sum of
     /// the day sums in day order.
     fn put(&mut self, i: usize, rows: &[Row], scratch: &mut Vec<Row>, per: &Periods) {
-        let rows: &[Row] = if rows.windows(2).all(|w| w[0].0 <= w[1].0) {
-            rows
-        } else {
-            scratch.clear();
-            scratch.extend_from_slice(rows);
-            scratch.sort_by_key(|r| r.0); // stable: file order within a day
-            scratch
-        };
+        let rows = sorted_by_day(rows, scratch);
         let cal_end = per.cal_end;
         let first = rows[0].0;
         let (mut last, mut days, mut later_spend) = (first, 1usize, 0.0);
@@ -433,6 +514,18 @@ impl Out<'_> {
             self.holdout_spend[i] = hold_spend;
         }
     }
+}
+
+/// A customer's rows in day order: `rows` itself when they are, otherwise a stably sorted copy
+/// in `scratch` (file order within a day).
+fn sorted_by_day<'a>(rows: &'a [Row], scratch: &'a mut Vec<Row>) -> &'a [Row] {
+    if rows.windows(2).all(|w| w[0].0 <= w[1].0) {
+        return rows;
+    }
+    scratch.clear();
+    scratch.extend_from_slice(rows);
+    scratch.sort_by_key(|r| r.0);
+    scratch
 }
 
 /// One string array from parts of concatenated ids with their end offsets.
@@ -667,7 +760,7 @@ pub fn summarize(
             },
         )
         .collect();
-    let ids: Vec<(String, Vec<usize>)> = outs
+    let parts: Vec<((String, Vec<usize>), DailyPurchases)> = outs
         .into_par_iter()
         .zip(&units)
         .zip(&skip)
@@ -679,9 +772,28 @@ pub fn summarize(
                 ids.push_str(u.id(run));
                 ends.push(ids.len());
             }
-            (ids, ends)
+            // every customer of the period, also those who first bought after the calibration
+            let mut daily = DailyPurchases::default();
+            for run in k..u.runs() {
+                daily.count(sorted_by_day(u.run(run), &mut scratch));
+            }
+            ((ids, ends), daily)
         })
         .collect();
+    let mut ids = Vec::with_capacity(parts.len());
+    for (part, daily) in parts {
+        ids.push(part);
+        s.daily.add(&daily);
+    }
+    // the series runs to the end of the period summarised, also through days without purchases
+    let last = params.holdout_end.unwrap_or(cal_end);
+    if !s.daily.first.is_empty() {
+        let len = (last - s.daily.start + 1).max(0) as usize;
+        if len > s.daily.first.len() {
+            s.daily.first.resize(len, 0);
+            s.daily.repeat.resize(len, 0);
+        }
+    }
     s.customer_id = concat_ids(ids)?;
     progress.finish();
     s.holdout = holdout;

@@ -229,6 +229,13 @@ impl ParetoNbd {
         self.p_alive(x, tx, t) * self.expected_if_alive(horizon, x, t)
     }
 
+    /// Expected purchases of a randomly chosen new customer in `t` time units (note 009,
+    /// equation 17; lifetimes' `expected_number_of_purchases_up_to_time`).
+    pub fn expected_purchases_new(&self, t: f64) -> f64 {
+        let [r, al, s, be] = self.p();
+        r * be / (al * (s - 1.0)) * (1.0 - (be / (be + t)).powf(s - 1.0))
+    }
+
     /// The expected repeat purchases in the next `horizon` time units of a customer known to be
     /// alive (the factor of equation 41 after P(alive); it does not depend on t_x).
     pub fn expected_if_alive(&self, horizon: f64, x: f64, t: f64) -> f64 {

@@ -284,8 +284,22 @@ pub fn clv(dir: &Path) -> Result<Section> {
         caption: "CLV per customer (values above the 99th percentile are in the last bar).".into(),
     });
     let holdout = dir.join("holdout.json");
-    if holdout.exists() {
-        let h = ClvSummary::read_from(&holdout)?;
+    let h = if holdout.exists() {
+        Some(ClvSummary::read_from(&holdout)?)
+    } else {
+        None
+    };
+    // the holdout fit's series shows the calibration end inside the data; without one, the
+    // main fit's
+    if let Some(fig) = h
+        .as_ref()
+        .filter(|h| h.tracking.is_some())
+        .or(Some(&meta))
+        .and_then(tracking_figure)
+    {
+        blocks.push(fig);
+    }
+    if let Some(h) = h {
         if let Some(card) = &h.holdout {
             let rows = &card.by_calibration_frequency;
             let pts = |f: fn(&crate::clv::FrequencyRow) -> f64| -> Vec<(f64, f64)> {
@@ -328,6 +342,70 @@ pub fn clv(dir: &Path) -> Result<Section> {
         id: "clv".into(),
         title: "Customer lifetime value".into(),
         blocks,
+    })
+}
+
+/// The tracking plot of a CLV fit: cumulative repeat purchases per period, actual and
+/// expected, with the calibration end marked when the series runs past it.
+fn tracking_figure(meta: &ClvSummary) -> Option<Block> {
+    let t = meta.tracking.as_ref()?;
+    let pts = |v: &[f64]| -> Vec<(f64, f64)> {
+        v.iter()
+            .enumerate()
+            .map(|(i, y)| ((i + 1) as f64, *y))
+            .collect()
+    };
+    let unit = meta.time_unit.name();
+    let periods = t.actual.len();
+    let marker = (t.calibration_periods < periods)
+        .then_some((t.calibration_periods as f64, "calibration end"));
+    let svg = svg::line_chart_marked(
+        &Chart::new(
+            "Tracking: cumulative repeat purchases",
+            &format!("{unit}s since {}", t.start),
+            "repeat purchases (cumulative)",
+        ),
+        &[
+            Series {
+                name: "actual".into(),
+                points: pts(&t.actual),
+                dashed: false,
+            },
+            Series {
+                name: format!("expected ({})", meta.prediction_model),
+                points: pts(&t.expected),
+                dashed: true,
+            },
+        ],
+        Format::Number,
+        Format::Number,
+        marker,
+    );
+    let last = periods - 1;
+    let gap = if t.actual[last] > 0.0 {
+        format!(
+            " At the end the model expects {:.0} against {:.0} actual ({:+.1}%).",
+            t.expected[last],
+            t.actual[last],
+            100.0 * (t.expected[last] / t.actual[last] - 1.0)
+        )
+    } else {
+        String::new()
+    };
+    let split = if marker.is_some() {
+        format!(
+            "fitted on the first {} {unit}s (to {}), predicting the rest.",
+            t.calibration_periods, meta.calibration_end
+        )
+    } else {
+        "over the period the model was fitted on.".to_string()
+    };
+    Some(Block::Figure {
+        name: "clv_tracking".into(),
+        svg,
+        caption: format!(
+            "Repeat purchases of the whole customer base, actual vs what the model expects from each customer's first purchase on, {split}{gap}"
+        ),
     })
 }
 

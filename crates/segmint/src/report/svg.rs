@@ -292,6 +292,17 @@ pub struct Series {
 
 /// Lines with a legend.
 pub fn line_chart(c: &Chart, series: &[Series], x_fmt: Format, y_fmt: Format) -> String {
+    line_chart_marked(c, series, x_fmt, y_fmt, None)
+}
+
+/// [`line_chart`] with a labelled vertical line at x = `marker.0` (e.g. the calibration end).
+pub fn line_chart_marked(
+    c: &Chart,
+    series: &[Series],
+    x_fmt: Format,
+    y_fmt: Format,
+    marker: Option<(f64, &str)>,
+) -> String {
     let mut s = String::new();
     let f = open(c, &mut s, &c.title);
     let (xl, xh) = range(series.iter().flat_map(|p| p.points.iter().map(|q| q.0)));
@@ -305,6 +316,18 @@ pub fn line_chart(c: &Chart, series: &[Series], x_fmt: Format, y_fmt: Format) ->
         f.top + 2.0,
         series.iter().map(|p| p.name.as_str()),
     );
+    if let Some((at, label)) = marker {
+        let mx = x(at);
+        let _ = write!(
+            s,
+            r##"<line x1="{mx:.1}" x2="{mx:.1}" y1="{:.1}" y2="{:.1}" stroke="#777" stroke-dasharray="3 3"/><text x="{:.1}" y="{:.1}" fill="#555" text-anchor="end">{}</text>"##,
+            f.top,
+            f.top + f.h,
+            mx - 4.0,
+            f.top + f.h - 6.0,
+            escape(label)
+        );
+    }
     for (k, p) in series.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
         let path: Vec<String> = p
