@@ -147,7 +147,7 @@ impl ShiftedBetaGeometric {
     pub fn fit(data: &Lifetimes) -> Result<ShiftedBetaGeometric> {
         let lost: f64 = data.lost.iter().sum();
         let customers = data.customers();
-        if !(customers > 0.0) {
+        if customers.is_nan() || customers <= 0.0 {
             return Err(Error::Data("sBG: no customers".into()));
         }
         if lost == 0.0 {
@@ -741,9 +741,10 @@ mod tests {
     #[test]
     fn per_customer_lifetimes_equal_the_cohort_table() {
         // the regular cohort as 1,000 customers: 369 left at renewal 1, ..., 241 still active
-        let mut l = Lifetimes::default();
-        l.lost = vec![0.0; 8];
-        l.still = vec![0.0; 8];
+        let mut l = Lifetimes {
+            lost: vec![0.0; 8],
+            still: vec![0.0; 8],
+        };
         for t in 1..8 {
             l.lost[t] = REGULAR[t - 1] - REGULAR[t];
         }

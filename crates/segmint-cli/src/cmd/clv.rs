@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use segmint::clv::analysis::{analyze, analyze_summary, ClvParams, TransactionKind};
+use segmint::clv::intervals::{IntervalMethod, IntervalParams};
 use segmint::clv::model::ClvModel;
 use segmint::clv::summary_table::{analyze_bgbb, BgBbParams, SummaryTable};
 use segmint::clv::{fit_by_segment, PredictParams, PurchaseRule, SummaryParams, TimeUnit};
@@ -60,6 +61,21 @@ pub struct Args {
     /// Segments file (Parquet or CSV with customer_id) holding the --by column, e.g. rfm.parquet
     #[arg(long, value_name = "FILE", requires = "by")]
     pub segments: Option<PathBuf>,
+    /// Add intervals at this coverage (0.9 = from the 5th to the 95th percentile) to P(alive),
+    /// expected purchases, order value and CLV (columns *_lower, *_upper) and to the totals
+    #[arg(long, value_name = "LEVEL")]
+    pub interval: Option<f64>,
+    /// How: delta (the delta method with the fits' covariance; fast), draws (quantiles over
+    /// --draws parameter draws from the fits' asymptotic normal) or bootstrap (over --draws
+    /// refits on resampled customers)
+    #[arg(long, value_enum, default_value_t = IntervalArg::Delta, requires = "interval")]
+    pub interval_method: IntervalArg,
+    /// Parameter draws or bootstrap refits of --interval-method draws|bootstrap
+    #[arg(long, default_value_t = 200, requires = "interval")]
+    pub draws: u32,
+    /// Seed of the draws and resamples
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
     /// L2 penalty on the parameters (0 = plain maximum likelihood)
     #[arg(long, default_value_t = 0.0)]
     pub penalizer: f64,
@@ -91,6 +107,13 @@ pub enum ModelArg {
     ParetoNbd,
     GammaGamma,
     Bgbb,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum IntervalArg {
+    Delta,
+    Draws,
+    Bootstrap,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -152,6 +175,16 @@ pub fn params(a: &Args) -> Result<ClvParams> {
             clv_months: a.clv_months,
             discount_rate: a.discount_rate.unwrap_or(0.01),
         },
+        interval: a.interval.map(|level| IntervalParams {
+            level,
+            method: match a.interval_method {
+                IntervalArg::Delta => IntervalMethod::Delta,
+                IntervalArg::Draws => IntervalMethod::Draws,
+                IntervalArg::Bootstrap => IntervalMethod::Bootstrap,
+            },
+            draws: a.draws,
+            seed: a.seed,
+        }),
     })
 }
 

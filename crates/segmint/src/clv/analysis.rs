@@ -62,6 +62,39 @@ pub enum FittedModel {
 }
 
 impl FittedModel {
+    /// Its parameters in log space, in the order of its estimates.
+    pub fn log_params(&self) -> Vec<f64> {
+        match self {
+            FittedModel::Bg(m) => [m.r, m.alpha, m.a, m.b].map(f64::ln).to_vec(),
+            FittedModel::Pareto(m) => [m.r, m.alpha, m.s, m.beta].map(f64::ln).to_vec(),
+        }
+    }
+
+    /// The same model with the parameters exp(`theta`) (for predictions at other parameters).
+    pub fn with_log_params(&self, theta: &[f64]) -> FittedModel {
+        let e = |k: usize| theta[k].exp();
+        match self {
+            FittedModel::Bg(m) => {
+                let mut m = m.clone();
+                (m.r, m.alpha, m.a, m.b) = (e(0), e(1), e(2), e(3));
+                FittedModel::Bg(m)
+            }
+            FittedModel::Pareto(m) => {
+                let mut m = m.clone();
+                (m.r, m.alpha, m.s, m.beta) = (e(0), e(1), e(2), e(3));
+                FittedModel::Pareto(m)
+            }
+        }
+    }
+
+    /// The estimates (with the covariance rows of the log-parameters).
+    pub fn estimates(&self) -> &[super::bgnbd::Estimate] {
+        match self {
+            FittedModel::Bg(m) => &m.estimates,
+            FittedModel::Pareto(m) => &m.estimates,
+        }
+    }
+
     /// The model for predictions.
     pub fn model(&self) -> &dyn TransactionModel {
         match self {
@@ -115,6 +148,26 @@ impl FittedModel {
     }
 }
 
+/// Fits a transaction model of `kind` to summary columns.
+pub fn fit_transaction(
+    kind: TransactionKind,
+    frequency: &[f64],
+    recency: &[f64],
+    t: &[f64],
+    penalizer: f64,
+) -> Result<FittedModel> {
+    let (f, r) = (frequency, recency);
+    match kind {
+        TransactionKind::Bgnbd => {
+            BgNbd::fit_variant(Variant::Bgnbd, f, r, t, penalizer).map(FittedModel::Bg)
+        }
+        TransactionKind::Mbgnbd => {
+            BgNbd::fit_variant(Variant::Mbgnbd, f, r, t, penalizer).map(FittedModel::Bg)
+        }
+        TransactionKind::ParetoNbd => ParetoNbd::fit(f, r, t, penalizer).map(FittedModel::Pareto),
+    }
+}
+
 /// Settings of [`analyze`], with their defaults.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClvParams {
@@ -126,6 +179,9 @@ pub struct ClvParams {
     pub penalizer: f64,
     /// Prediction horizon, CLV months and discount rate.
     pub predict: PredictParams,
+    /// Intervals of the predictions (none by default).
+    #[serde(default)]
+    pub interval: Option<super::intervals::IntervalParams>,
 }
 
 impl Default for ClvParams {
@@ -135,6 +191,7 @@ impl Default for ClvParams {
             models: vec![TransactionKind::Bgnbd],
             penalizer: 0.0,
             predict: PredictParams::default(),
+            interval: None,
         }
     }
 }
@@ -159,6 +216,9 @@ impl ClvParams {
         }
         if !(self.penalizer >= 0.0 && self.penalizer.is_finite()) {
             return bad("penalizer", format!("must be >= 0, got {}", self.penalizer));
+        }
+        if let Some(i) = &self.interval {
+            i.check()?;
         }
         if let (Some(c), Some(h)) = (self.summary.calibration_end, self.summary.holdout_end) {
             if h <= c {
@@ -202,6 +262,8 @@ pub struct ClvAnalysis {
     /// Actual vs expected cumulative repeat purchases per period (first model; `None` for a
     /// summary table).
     pub tracking: Option<super::tracking::Tracking>,
+    /// Intervals of the predictions, when asked for.
+    pub intervals: Option<super::intervals::Intervals>,
 }
 
 /// Summarises the transactions and fits, predicts and scores the models of `params`.
@@ -234,17 +296,7 @@ pub fn analyze_summary(
         }
         progress.begin(&format!("fitting {}", kind.key()), 0);
         let (f, r, t) = (&summary.frequency, &summary.recency, &summary.t);
-        let fitted = match kind {
-            TransactionKind::Bgnbd => {
-                BgNbd::fit_variant(Variant::Bgnbd, f, r, t, params.penalizer).map(FittedModel::Bg)
-            }
-            TransactionKind::Mbgnbd => {
-                BgNbd::fit_variant(Variant::Mbgnbd, f, r, t, params.penalizer).map(FittedModel::Bg)
-            }
-            TransactionKind::ParetoNbd => {
-                ParetoNbd::fit(f, r, t, params.penalizer).map(FittedModel::Pareto)
-            }
-        };
+        let fitted = fit_transaction(kind, f, r, t, params.penalizer);
         progress.finish();
         fits.push((kind, fitted?));
     }
@@ -264,7 +316,24 @@ pub fn analyze_summary(
         .map(|(_, m)| scorecard(&summary, m.model(), &gamma_gamma))
         .collect();
     let tracking = super::tracking::tracking(&summary, fits[0].1.model());
+    let intervals = params
+        .interval
+        .as_ref()
+        .map(|ip| {
+            super::intervals::intervals(
+                &summary,
+                &fits[0].1,
+                fits[0].0,
+                &gamma_gamma,
+                &params.predict,
+                params.penalizer,
+                ip,
+                progress,
+            )
+        })
+        .transpose()?;
     Ok(ClvAnalysis {
+        intervals,
         summary,
         fits,
         gamma_gamma,
@@ -411,6 +480,9 @@ pub struct ClvSummary {
     /// holdout (the tracking plot's data; none for a summary table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking: Option<super::tracking::Tracking>,
+    /// With intervals: their settings and the totals' intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<super::intervals::IntervalSummary>,
     /// P(k purchases over the horizon) for a new customer (BG/NBD).
     pub purchase_distribution: Option<Vec<PurchaseProbability>>,
     /// Seconds of the analysis, of the summary step, and worker threads.
@@ -469,7 +541,10 @@ impl ClvAnalysis {
             ),
         ];
         let card = self.scorecards.first().cloned().flatten();
-        let batch = s.to_record_batch(&self.predictions, card.as_ref())?;
+        let mut batch = s.to_record_batch(&self.predictions, card.as_ref())?;
+        if let Some(iv) = &self.intervals {
+            batch = iv.append_columns(&batch)?;
+        }
         crate::output::write_table(&batch, path, &meta)
     }
 
@@ -518,6 +593,7 @@ impl ClvAnalysis {
             holdout: self.scorecards.first().cloned().flatten(),
             by_segment,
             tracking: self.tracking.clone(),
+            intervals: self.intervals.as_ref().map(|i| i.summary()),
             purchase_distribution: self.purchase_distribution(pp.horizon, 10).map(|d| {
                 d.into_iter()
                     .map(|(purchases, probability)| PurchaseProbability {
@@ -537,6 +613,16 @@ impl ClvAnalysis {
                 .collect(),
         }
     }
+}
+
+/// One row of the intervals table.
+fn rows_pi(o: &mut String, name: &str, i: &super::intervals::Interval) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        o,
+        "| {name} | {:.1} | {:.1} | {:.1} |",
+        i.estimate, i.lower, i.upper
+    );
 }
 
 impl ClvSummary {
@@ -640,6 +726,44 @@ impl ClvSummary {
                     r.predicted_purchases,
                     r.actual_spend,
                     r.predicted_spend
+                );
+            }
+        }
+        if let Some(iv) = &self.intervals {
+            let t = &iv.totals;
+            let pct = (iv.level * 100.0).round();
+            let _ = writeln!(
+                o,
+                "\n## {pct}% intervals ({})\n\n| total | estimate | lower | upper |\n| --- | ---: | ---: | ---: |",
+                match iv.method {
+                    super::intervals::IntervalMethod::Delta => "delta method".to_string(),
+                    m => format!("{} over {} parameter sets", m.name(), iv.draws),
+                }
+            );
+            let mut rows = vec![
+                ("expected purchases", &t.expected_purchases),
+                ("CLV", &t.clv),
+            ];
+            if let Some(h) = &t.holdout_purchases {
+                rows.push(("holdout purchases", h));
+            }
+            for (name, i) in rows {
+                let _ = writeln!(
+                    o,
+                    "| {name} | {:.1} | {:.1} | {:.1} |",
+                    i.estimate, i.lower, i.upper
+                );
+            }
+            if let Some(p) = &t.purchases_prediction {
+                rows_pi(&mut o, "purchases (prediction interval)", p);
+            }
+            if let (Some(h), Some(actual)) = (&t.holdout_prediction, t.holdout_actual) {
+                rows_pi(&mut o, "holdout purchases (prediction interval)", h);
+                let inside = actual >= h.lower && actual <= h.upper;
+                let _ = writeln!(
+                    o,
+                    "\n{actual:.0} purchases happened in the holdout period: {} the prediction interval (the intervals of the expectations leave out the purchase process's own variation; the prediction intervals add it).",
+                    if inside { "inside" } else { "outside" }
                 );
             }
         }

@@ -198,7 +198,7 @@ impl BgBb {
             check_history(i, frequency[i], recency[i], n_periods[i], w)?;
         }
         let d = Patterns::new(frequency, recency, n_periods, weights);
-        if !(d.total > 0.0) {
+        if d.total.is_nan() || d.total <= 0.0 {
             return Err(Error::Data("BG/BB: no customers to fit".into()));
         }
         if d.x.iter().all(|&x| x == 0.0) {
@@ -366,7 +366,7 @@ mod tests {
         let x: Vec<f64> = DONATIONS.iter().map(|r| r.0).collect();
         let tx: Vec<f64> = DONATIONS.iter().map(|r| r.1).collect();
         let w: Vec<f64> = DONATIONS.iter().map(|r| r.2).collect();
-        BgBb::fit(&x, &tx, &vec![6.0; 22], Some(&w), 0.0).unwrap()
+        BgBb::fit(&x, &tx, &[6.0; 22], Some(&w), 0.0).unwrap()
     }
 
     #[test]

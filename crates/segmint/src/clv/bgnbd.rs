@@ -39,11 +39,33 @@ pub struct Estimate {
     pub ci_low: Option<f64>,
     /// Upper end of the 95% Wald interval.
     pub ci_high: Option<f64>,
+    /// This parameter's row of the covariance matrix of the log-parameters (the inverse of the
+    /// negative Hessian of the log-likelihood), for intervals of predictions; `None` when the
+    /// Hessian is not invertible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_covariance: Option<Vec<f64>>,
+}
+
+/// The covariance matrix of the log-parameters from the estimates' rows; `None` when a row is
+/// missing or the matrix has no positive diagonal.
+pub fn log_covariance(estimates: &[Estimate]) -> Option<Vec<Vec<f64>>> {
+    let rows: Option<Vec<Vec<f64>>> = estimates.iter().map(|e| e.log_covariance.clone()).collect();
+    let rows = rows.filter(|r| !r.is_empty())?;
+    let ok = rows
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.len() == rows.len() && r[i] > 0.0 && r.iter().all(|v| v.is_finite()));
+    ok.then_some(rows)
 }
 
 /// Builds the estimates table from log-parameters and the Hessian.
 pub(crate) fn estimates(names: &[&str], theta: &[f64], hessian: &[Vec<f64>]) -> Vec<Estimate> {
     let se = standard_errors(theta, hessian);
+    let neg: Vec<Vec<f64>> = hessian
+        .iter()
+        .map(|r| r.iter().map(|x| -x).collect())
+        .collect();
+    let cov = se.as_ref().and_then(|_| crate::linalg::invert(&neg));
     names
         .iter()
         .enumerate()
@@ -53,6 +75,7 @@ pub(crate) fn estimates(names: &[&str], theta: &[f64], hessian: &[Vec<f64>]) -> 
             std_error: se.as_ref().map(|s| s[i].0),
             ci_low: se.as_ref().map(|s| s[i].1),
             ci_high: se.as_ref().map(|s| s[i].2),
+            log_covariance: cov.as_ref().map(|c| c[i].clone()),
         })
         .collect()
 }

@@ -258,6 +258,19 @@ impl GammaGamma {
         ll_hess(&th, &Data::new(x, m)).0
     }
 
+    /// The same model with the parameters exp(`theta`) (p, q, v), for predictions at other
+    /// parameters.
+    pub fn with_log_params(&self, theta: &[f64]) -> GammaGamma {
+        let mut m = self.clone();
+        (m.p, m.q, m.v) = (theta[0].exp(), theta[1].exp(), theta[2].exp());
+        m
+    }
+
+    /// Its parameters in log space (p, q, v).
+    pub fn log_params(&self) -> Vec<f64> {
+        vec![self.p.ln(), self.q.ln(), self.v.ln()]
+    }
+
     /// Expected average order value given x repeat purchases of mean m (lifetimes
     /// `conditional_expected_average_profit`): a weighted mean of the customer's and the
     /// population's. Customers without repeat purchases get the population mean v p / (q - 1).

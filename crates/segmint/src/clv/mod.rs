@@ -30,6 +30,7 @@ pub mod analysis;
 pub mod bgbb;
 pub mod bgnbd;
 pub mod gamma_gamma;
+pub mod intervals;
 pub mod model;
 pub(crate) mod optim;
 pub mod pareto_nbd;
@@ -951,11 +952,24 @@ pub fn predict(
     gg: &gamma_gamma::GammaGamma,
     p: &PredictParams,
 ) -> Predictions {
+    predict_with_holdout(s, bg, gg, p, None).0
+}
+
+/// [`predict`], and with `holdout` (a length in time units) each customer's expected purchases
+/// over it too, from the same pass.
+pub(crate) fn predict_with_holdout(
+    s: &Summary,
+    bg: &dyn TransactionModel,
+    gg: &gamma_gamma::GammaGamma,
+    p: &PredictParams,
+    holdout: Option<f64>,
+) -> (Predictions, Vec<f64>) {
     let per_month = s.time_unit.per_month();
-    // the CLV's month ends, then the horizon: one call for all of them
+    // the CLV's month ends, then the horizon (and the holdout length): one call for all of them
     let horizons: Vec<f64> = (1..=p.clv_months)
         .map(|month| month as f64 * per_month)
         .chain([p.horizon])
+        .chain(holdout)
         .collect();
     let months = p.clv_months as usize;
     let g = IfAlive::of(s, bg, &horizons);
@@ -995,7 +1009,14 @@ pub fn predict(
             *expected = *alive * g.row(i)[months];
             *clv = *value * *alive * discounted[g.pair[i] as usize];
         });
-    out
+    let held = match holdout {
+        Some(_) => (0..n)
+            .into_par_iter()
+            .map(|i| out.p_alive[i] * g.row(i)[months + 1])
+            .collect(),
+        None => Vec::new(),
+    };
+    (out, held)
 }
 
 impl Summary {
