@@ -31,7 +31,9 @@ of the bench `uplift` task for both (testdata/planted_uplift.py on segmint's pre
 clv: lifetimes (peers/clv_lifetimes.py: summary, BG/NBD and Gamma-Gamma fits, P(alive), expected
 purchases in 52 weeks, expected order value) against `segmint clv` (the same, plus standard errors
 and the 12-month CLV); `seconds` covers reading to predictions in memory on both sides; after the
-timings, both fits' parameters and log-likelihoods side by side.
+timings, both fits' parameters and log-likelihoods side by side. The engine `segmint_interval`
+(`--engines segmint,segmint_interval,lifetimes`) is `segmint clv --interval 0.9` (the delta
+method): its ratio to `segmint` is the cost of the intervals.
 """
 import argparse
 import json
@@ -101,6 +103,9 @@ def main():
                 elif eng == "segmint" and task == "uplift":
                     cmd = [exe, "compare", "--threads", str(threads), "--data", data, "--quiet", "--json",
                            "--out", os.path.join(out_dir, "uplift_segmint")]
+                elif eng == "segmint_interval" and task == "clv":
+                    cmd = [exe, "clv", "--threads", str(threads), "--data", data, "--quiet", "--json",
+                           "--interval", "0.9", "--out", os.path.join(out_dir, "clv_segmint_interval.parquet")]
                 elif eng == "segmint":
                     cmd = [exe, "cluster" if task == "kmeans" else task, "--threads", str(threads),
                            "--data", data, "--quiet", "--json",

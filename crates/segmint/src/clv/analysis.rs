@@ -244,6 +244,17 @@ pub struct ModelComparison {
     pub holdout_purchases: Option<super::Accuracy>,
 }
 
+/// Customers with a number of repeat purchases in the calibration period.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RepeatPurchases {
+    /// `0` to `6`, or `7+`.
+    pub repeat_purchases: String,
+    /// Customers with that many.
+    pub actual: u64,
+    /// Customers the model expects with that many.
+    pub expected: f64,
+}
+
 /// Everything [`analyze`] computes.
 #[derive(Debug, Clone)]
 pub struct ClvAnalysis {
@@ -315,7 +326,9 @@ pub fn analyze_summary(
         .iter()
         .map(|(_, m)| scorecard(&summary, m.model(), &gamma_gamma))
         .collect();
+    progress.begin("tracking", 0);
     let tracking = super::tracking::tracking(&summary, fits[0].1.model());
+    progress.finish();
     let intervals = params
         .interval
         .as_ref()
@@ -376,6 +389,49 @@ impl ClvAnalysis {
             FittedModel::Bg(m) => Some(m),
             FittedModel::Pareto(_) => None,
         })
+    }
+
+    /// Customers by repeat purchases in the calibration period (0..=6 and 7 or more), actual
+    /// and as the first BG/NBD fit expects them given each customer's age T (Σ P(X(T) = n);
+    /// lifetimes' `plot_period_transactions` simulates the same expectation). `None` without a
+    /// BG/NBD fit or for a summary table without ages.
+    pub fn repeat_purchase_histogram(&self) -> Option<Vec<RepeatPurchases>> {
+        let m = self.bgnbd()?;
+        let s = &self.summary;
+        // P(X(T) = n) per distinct T, n = 0..=6
+        let mut by_t: hashbrown::HashMap<u64, u64> = hashbrown::HashMap::new();
+        for &t in &s.t {
+            *by_t.entry(t.to_bits()).or_default() += 1;
+        }
+        // summed in the order of T: the same bits every run
+        let mut by_t: Vec<(f64, u64)> = by_t
+            .into_iter()
+            .map(|(t, c)| (f64::from_bits(t), c))
+            .collect();
+        by_t.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        let mut expected = [0.0f64; 8];
+        for (t, count) in &by_t {
+            let mut below = 0.0;
+            for (n, e) in expected.iter_mut().enumerate().take(7) {
+                let p = m.probability_of_n_purchases(*t, n as u32)?;
+                *e += p * *count as f64;
+                below += p;
+            }
+            expected[7] += (1.0 - below).max(0.0) * *count as f64;
+        }
+        let mut actual = [0u64; 8];
+        for &x in &s.frequency {
+            actual[(x as usize).min(7)] += 1;
+        }
+        Some(
+            (0..8)
+                .map(|n| RepeatPurchases {
+                    repeat_purchases: if n == 7 { "7+".into() } else { n.to_string() },
+                    actual: actual[n],
+                    expected: expected[n],
+                })
+                .collect(),
+        )
     }
 
     /// P(n repeat purchases within `horizon`) for a new customer, n = 0..=max, from the first
@@ -480,6 +536,9 @@ pub struct ClvSummary {
     /// holdout (the tracking plot's data; none for a summary table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking: Option<super::tracking::Tracking>,
+    /// Customers by calibration repeat purchases, actual vs expected (BG/NBD fits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_purchases: Option<Vec<RepeatPurchases>>,
     /// With intervals: their settings and the totals' intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intervals: Option<super::intervals::IntervalSummary>,
@@ -594,6 +653,11 @@ impl ClvAnalysis {
             by_segment,
             tracking: self.tracking.clone(),
             intervals: self.intervals.as_ref().map(|i| i.summary()),
+            repeat_purchases: if s.from_table {
+                None
+            } else {
+                self.repeat_purchase_histogram()
+            },
             purchase_distribution: self.purchase_distribution(pp.horizon, 10).map(|d| {
                 d.into_iter()
                     .map(|(purchases, probability)| PurchaseProbability {

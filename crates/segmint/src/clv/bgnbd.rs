@@ -569,6 +569,25 @@ impl BgNbd {
         1.0 / (1.0 + log_div.exp())
     }
 
+    /// The gradient of logit P(alive | x, t_x, T) in the log-parameters (ln r, ln alpha, ln a,
+    /// ln b), in closed form: logit P = -ln A with ln A = (r+x) ln((alpha+T)/(alpha+t_x)) + ln a
+    /// - ln(b+x-1) (MBG/NBD: b+x). Zero where P(alive) is 1 (BG/NBD without repeat purchases).
+    pub fn logit_p_alive_gradient(&self, x: f64, tx: f64, t: f64) -> [f64; 4] {
+        let bx = match self.variant {
+            Variant::Bgnbd if x == 0.0 => return [0.0; 4],
+            Variant::Bgnbd => self.b + x - 1.0,
+            Variant::Mbgnbd => self.b + x,
+        };
+        let (r, al) = (self.r, self.alpha);
+        let l = ((al + t) / (al + tx)).ln();
+        [
+            -r * l,
+            -al * (r + x) * (1.0 / (al + t) - 1.0 / (al + tx)),
+            -1.0,
+            self.b / bx,
+        ]
+    }
+
     /// Expected repeat purchases in the next `horizon` time units given the history (equation 10
     /// of the paper; lifetimes `conditional_expected_number_of_purchases_up_to_time`): P(alive)
     /// times [`BgNbd::expected_if_alive`].
@@ -675,6 +694,11 @@ impl BgNbd {
     pub fn probability_of_n_purchases(&self, t: f64, n: u32) -> Option<f64> {
         if self.variant != Variant::Bgnbd {
             return None;
+        }
+        if t <= 0.0 {
+            // no time to buy (a customer whose first purchase is on the calibration end): the
+            // formula's 0 x ln 0 would be NaN
+            return Some(if n == 0 { 1.0 } else { 0.0 });
         }
         let (r, al, a, b) = (self.r, self.alpha, self.a, self.b);
         let ln_beta = |x: f64, y: f64| ln_gamma(x) + ln_gamma(y) - ln_gamma(x + y);

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::analysis::{fit_transaction, FittedModel, TransactionKind};
 use super::bgnbd::log_covariance;
 use super::gamma_gamma::GammaGamma;
-use super::{predict_with_holdout, PredictParams, Predictions, Summary};
+use super::{pair_tables, predict_with_holdout, Pairs, PredictParams, Summary};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -210,7 +210,7 @@ pub fn intervals(
     let mut out = out?;
     if params.method != IntervalMethod::Delta {
         // the estimates are those at the fitted parameters, as in the predictions
-        let (p, held) = predict_with_holdout(s, model.model(), gg, predict, holdout);
+        let (p, held) = predict_with_holdout(s, &Pairs::of(s), model.model(), gg, predict, holdout);
         out.totals.expected_purchases.estimate = p.expected_purchases.iter().sum();
         out.totals.clv.estimate = p.clv.iter().sum();
         if let Some(h) = out.totals.holdout_purchases.as_mut() {
@@ -221,7 +221,9 @@ pub fn intervals(
     // process's own variation around it
     let z = crate::stats::normal_quantile(0.5 + params.level / 2.0);
     let widen = |ci: &Interval, horizon: f64| -> Interval {
+        progress.begin("intervals: the purchase process's variation", 0);
         let sd = process_variance(s, model, horizon, params.seed).sqrt();
+        progress.finish();
         let (lo, hi) = (ci.estimate - ci.lower, ci.upper - ci.estimate);
         Interval {
             estimate: ci.estimate,
@@ -240,9 +242,10 @@ pub fn intervals(
 /// Customers whose future purchases are simulated for the process variance: all of them up to
 /// this many, a systematic sample of about this many above (the variance of a sum of
 /// independent customers scales exactly; the sample only adds a little noise to it).
-const PROCESS_SAMPLE: usize = 20_000;
-/// Simulated futures per sampled customer.
-const PROCESS_RUNS: usize = 64;
+const PROCESS_SAMPLE: usize = 10_000;
+/// Simulated futures per sampled customer (the sum over customers of the variance estimates
+/// is what matters: its noise falls with the customers, not only the runs).
+const PROCESS_RUNS: usize = 32;
 
 /// The variance of the total purchases of the customers of `s` over `horizon` around its
 /// expectation, at the fitted parameters: the sum over customers of the variance of each one's
@@ -406,14 +409,6 @@ fn quad(g: &[f64], cov: &[Vec<f64>]) -> f64 {
     v.max(0.0)
 }
 
-fn logit(p: f64) -> f64 {
-    (p / (1.0 - p)).ln()
-}
-
-fn expit(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
-}
-
 /// The delta method: gradients of the predictions in the log-parameters by forward
 /// differences, variance g'Σg on the logit (P(alive)) or log scale (the rest).
 fn delta(
@@ -429,14 +424,32 @@ fn delta(
     let z = crate::stats::normal_quantile(0.5 + params.level / 2.0);
     let h = 1e-5;
     let theta = model.log_params();
-    let (base, base_hold) = predict_with_holdout(s, model.model(), gg, predict, holdout);
-    // one prediction pass per transaction parameter, shifted by h
-    let shifted: Vec<(Predictions, Vec<f64>)> = (0..theta.len())
+    let kt = theta.len();
+    let pairs = Pairs::of(s);
+    let unit = s.time_unit;
+    // per distinct (x, T): G at the horizon, the discounted CLV sum and G over the holdout, at
+    // the fitted parameters and with each log-parameter shifted by h
+    let tables = |m: &FittedModel| pair_tables(unit, &pairs, m.model(), predict, holdout);
+    let base = tables(model);
+    let shifted_models: Vec<FittedModel> = (0..kt)
         .map(|k| {
             let mut t = theta.clone();
             t[k] += h;
-            let m = model.with_log_params(&t);
-            predict_with_holdout(s, m.model(), gg, predict, holdout)
+            model.with_log_params(&t)
+        })
+        .collect();
+    let shifted: Vec<Vec<[f64; 3]>> = shifted_models.iter().map(tables).collect();
+    // d ln(table value) / d theta_k per pair
+    let ratio = |a: f64, b: f64| if b > 0.0 { (a / b - 1.0) / h } else { 0.0 };
+    let pair_grads: Vec<[[f64; 4]; 3]> = (0..base.len())
+        .map(|j| {
+            let mut g = [[0.0; 4]; 3];
+            for k in 0..kt {
+                for q in 0..3 {
+                    g[q][k] = ratio(shifted[k][j][q], base[j][q]);
+                }
+            }
+            g
         })
         .collect();
     let theta_gg = gg.log_params();
@@ -448,117 +461,105 @@ fn delta(
         })
         .collect();
     let n = s.len();
-    let kt = theta.len();
-    // per customer: the bounds, and the gradients of the absolute values for the totals
-    #[derive(Default, Clone, Copy)]
-    struct Row {
-        bounds: [(f64, f64); 4],
-        grad_e: [f64; 4],
-        grad_clv_tx: [f64; 4],
-        grad_clv_gg: [f64; 3],
-        grad_hold: [f64; 4],
-    }
-    let rows: Vec<Row> = (0..n)
+    // Per block of customers (fixed blocks, added in order: the same bits at any thread
+    // count): each customer's bounds, and the block's sums of the totals' gradients. Ratios of
+    // values h apart in the log-parameters are 1 + O(h), so ln(a/b)/h is taken as (a/b - 1)/h
+    // (the difference, O(h) relative, is far below what an interval can show).
+    const BLOCK: usize = 4096;
+    type Sums = [f64; 18];
+    let m = model.model();
+    let parts: Vec<(Vec<[f64; 8]>, Sums)> = (0..n.div_ceil(BLOCK))
         .into_par_iter()
-        .map(|i| {
-            let mut r = Row::default();
-            let (x, m) = (s.frequency[i], s.monetary_value[i]);
-            // P(alive) on the logit scale (certain at 0 or 1: no interval)
-            let p = base.p_alive[i];
-            r.bounds[0] = if p > 0.0 && p < 1.0 {
-                let g: Vec<f64> = (0..kt)
-                    .map(|k| (logit(shifted[k].0.p_alive[i]) - logit(p)) / h)
-                    .collect();
-                let sd = quad(&g, &cov_tx).sqrt();
-                (expit(logit(p) - z * sd), expit(logit(p) + z * sd))
-            } else {
-                (p, p)
-            };
-            // a positive quantity on the log scale from its gradients
-            let log_bounds = |v: f64, g_tx: &[f64], g_gg: &[f64]| -> (f64, f64) {
-                if v.is_nan() || v <= 0.0 {
-                    return (v, v);
-                }
-                let sd = (quad(g_tx, &cov_tx) + quad(g_gg, &cov_gg)).sqrt();
-                (v * (-z * sd).exp(), v * (z * sd).exp())
-            };
-            let lg = |a: f64, b: f64| {
-                if a > 0.0 && b > 0.0 {
-                    (a / b).ln() / h
+        .map(|b| {
+            let (from, to) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
+            let mut rows = Vec::with_capacity(to - from);
+            let mut sums: Sums = [0.0; 18];
+            let mut gv = [0.0; 3];
+            for i in from..to {
+                let (x, tx, t, mv) = (s.frequency[i], s.recency[i], s.t[i], s.monetary_value[i]);
+                let pg = &pair_grads[pairs.of_customer(i)];
+                let [g_h, disc, g_hold] = base[pairs.of_customer(i)];
+                let mut row = [0.0; 8];
+                // P(alive) on the logit scale, its gradient in closed form (BG/NBD, MBG/NBD)
+                // or by differences (Pareto/NBD); certain at 0 or 1: no interval
+                let p = m.p_alive(x, tx, t);
+                let mut dlogit = [0.0; 4];
+                if p > 0.0 && p < 1.0 {
+                    match model {
+                        FittedModel::Bg(bg) => dlogit = bg.logit_p_alive_gradient(x, tx, t),
+                        FittedModel::Pareto(_) => {
+                            for k in 0..kt {
+                                let pk = shifted_models[k].model().p_alive(x, tx, t);
+                                dlogit[k] = (pk - p) / (p * (1.0 - p) * h);
+                            }
+                        }
+                    }
+                    let e = (z * quad(&dlogit[..kt], &cov_tx).sqrt()).exp();
+                    let w = (1.0 - p) / p;
+                    (row[0], row[1]) = (1.0 / (1.0 + w * e), 1.0 / (1.0 + w / e));
                 } else {
-                    0.0
+                    (row[0], row[1]) = (p, p);
                 }
-            };
-            let e = base.expected_purchases[i];
-            let ge: Vec<f64> = (0..kt)
-                .map(|k| lg(shifted[k].0.expected_purchases[i], e))
-                .collect();
-            r.bounds[1] = log_bounds(e, &ge, &[]);
-            let v = base.expected_order_value[i];
-            let gv: Vec<f64> = gg_shifted
-                .iter()
-                .map(|g| lg(g.expected_order_value(x, m), v))
-                .collect();
-            r.bounds[2] = log_bounds(v, &[], &gv);
-            let c = base.clv[i];
-            let gc: Vec<f64> = (0..kt).map(|k| lg(shifted[k].0.clv[i], c)).collect();
-            r.bounds[3] = log_bounds(c, &gc, &gv);
-            for k in 0..kt {
-                r.grad_e[k] = e * ge[k];
-                r.grad_clv_tx[k] = c * gc[k];
-                if holdout.is_some() {
-                    r.grad_hold[k] = (shifted[k].1[i] - base_hold[i]) / h;
+                // d ln P(alive) = (1 - P) d logit P; E = P G, CLV = value P disc
+                let mut ge = [0.0; 4];
+                let mut gc = [0.0; 4];
+                let mut gh = [0.0; 4];
+                for k in 0..kt {
+                    let dlp = (1.0 - p) * dlogit[k];
+                    ge[k] = dlp + pg[0][k];
+                    gc[k] = dlp + pg[1][k];
+                    gh[k] = dlp + pg[2][k];
                 }
+                let v = gg.expected_order_value(x, mv);
+                for (j, g) in gg_shifted.iter().enumerate() {
+                    gv[j] = ratio(g.expected_order_value(x, mv), v);
+                }
+                let (e, c, hold) = (p * g_h, v * p * disc, p * g_hold);
+                // a positive value on the log scale: v / f .. v f, f = exp(z sd)
+                let spread = |value: f64, var: f64| -> (f64, f64) {
+                    if value.is_nan() || value <= 0.0 {
+                        return (value, value);
+                    }
+                    let f = (z * var.sqrt()).exp();
+                    (value / f, value * f)
+                };
+                (row[2], row[3]) = spread(e, quad(&ge[..kt], &cov_tx));
+                (row[4], row[5]) = spread(v, quad(&gv, &cov_gg));
+                (row[6], row[7]) = spread(c, quad(&gc[..kt], &cov_tx) + quad(&gv, &cov_gg));
+                rows.push(row);
+                // the totals: the gradient of a sum is the sum of the gradients
+                for k in 0..kt {
+                    sums[k] += e * ge[k];
+                    sums[4 + k] += c * gc[k];
+                    sums[11 + k] += hold * gh[k];
+                }
+                for j in 0..3 {
+                    sums[8 + j] += c * gv[j];
+                }
+                sums[15] += e;
+                sums[16] += c;
+                sums[17] += hold;
             }
-            for (out, g) in r.grad_clv_gg.iter_mut().zip(&gv) {
-                *out = c * g;
-            }
-            r
+            (rows, sums)
         })
         .collect();
-    let mut out = Intervals {
-        params: params.clone(),
-        p_alive: Bounds::default(),
-        expected_purchases: Bounds::default(),
-        expected_order_value: Bounds::default(),
-        clv: Bounds::default(),
-        totals: Totals {
-            expected_purchases: Interval {
-                estimate: 0.0,
-                lower: 0.0,
-                upper: 0.0,
-            },
-            clv: Interval {
-                estimate: 0.0,
-                lower: 0.0,
-                upper: 0.0,
-            },
-            holdout_purchases: None,
-            holdout_actual: None,
-            purchases_prediction: None,
-            holdout_prediction: None,
-        },
-        failed_refits: 0,
+    let empty = || Bounds {
+        lower: Vec::with_capacity(n),
+        upper: Vec::with_capacity(n),
     };
-    for (q, b) in [
-        &mut out.p_alive,
-        &mut out.expected_purchases,
-        &mut out.expected_order_value,
-        &mut out.clv,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        b.lower = rows.iter().map(|r| r.bounds[q].0).collect();
-        b.upper = rows.iter().map(|r| r.bounds[q].1).collect();
+    let mut bounds = [empty(), empty(), empty(), empty()];
+    let mut sums: Sums = [0.0; 18];
+    for (rows, part) in parts {
+        for row in rows {
+            for (q, b) in bounds.iter_mut().enumerate() {
+                b.lower.push(row[2 * q]);
+                b.upper.push(row[2 * q + 1]);
+            }
+        }
+        for (acc, v) in sums.iter_mut().zip(part) {
+            *acc += v;
+        }
     }
-    // totals: the gradient of a sum is the sum of the gradients (summed in customer order)
-    let sum_grad = |f: &dyn Fn(&Row) -> &[f64]| -> Vec<f64> {
-        let len = f(&rows[0]).len();
-        (0..len)
-            .map(|k| rows.iter().map(|r| f(r)[k]).sum::<f64>())
-            .collect()
-    };
     let total = |estimate: f64, g_tx: &[f64], g_gg: &[f64]| -> Interval {
         let sd = (quad(g_tx, &cov_tx) + quad(g_gg, &cov_gg)).sqrt();
         let rel = if estimate > 0.0 { sd / estimate } else { 0.0 };
@@ -568,18 +569,23 @@ fn delta(
             upper: estimate * (z * rel).exp(),
         }
     };
-    if n > 0 {
-        let ge = sum_grad(&|r| &r.grad_e[..kt]);
-        out.totals.expected_purchases = total(base.expected_purchases.iter().sum(), &ge, &[]);
-        let gct = sum_grad(&|r| &r.grad_clv_tx[..kt]);
-        let gcg = sum_grad(&|r| &r.grad_clv_gg);
-        out.totals.clv = total(base.clv.iter().sum(), &gct, &gcg);
-        if holdout.is_some() {
-            let gh = sum_grad(&|r| &r.grad_hold[..kt]);
-            out.totals.holdout_purchases = Some(total(base_hold.iter().sum(), &gh, &[]));
-        }
-    }
-    Ok(out)
+    let [p_alive, expected_purchases, expected_order_value, clv] = bounds;
+    Ok(Intervals {
+        params: params.clone(),
+        p_alive,
+        expected_purchases,
+        expected_order_value,
+        clv,
+        totals: Totals {
+            expected_purchases: total(sums[15], &sums[..kt], &[]),
+            clv: total(sums[16], &sums[4..4 + kt], &sums[8..11]),
+            holdout_purchases: holdout.map(|_| total(sums[17], &sums[11..11 + kt], &[])),
+            holdout_actual: None,
+            purchases_prediction: None,
+            holdout_prediction: None,
+        },
+        failed_refits: 0,
+    })
 }
 
 /// A generator for draw `d` of a run seeded with `seed`: the same numbers at any thread count.
@@ -716,12 +722,14 @@ fn from_draws(
         .par_iter()
         .map(|&(from, to)| {
             let sub = block(s, from, to);
+            let sub_pairs = Pairs::of(&sub);
             let len = to - from;
             // values[q][draw * len + i]
             let mut values = vec![vec![0.0; d * len]; 4];
             let mut totals = vec![[0.0; 3]; d];
             for k in 0..d {
-                let (p, held) = predict_with_holdout(&sub, tx[k].model(), &gg[k], predict, holdout);
+                let (p, held) =
+                    predict_with_holdout(&sub, &sub_pairs, tx[k].model(), &gg[k], predict, holdout);
                 for (q, v) in [
                     &p.p_alive,
                     &p.expected_purchases,

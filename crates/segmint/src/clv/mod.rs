@@ -87,16 +87,15 @@ impl TransactionModel for pareto_nbd::ParetoNbd {
     }
 }
 
-/// [`TransactionModel::expected_if_alive_many`] per distinct (x, T) of the summary's customers:
-/// `pair[i]` is customer i's row of `values` (`horizons.len()` values a row).
-struct IfAlive {
+/// The distinct (x, T) of a summary's customers: `pair[i]` is customer i's index in `keys`.
+/// Made once per summary; the predictions at other parameters (intervals) reuse it.
+pub(crate) struct Pairs {
     pair: Vec<u32>,
-    values: Vec<f64>,
-    width: usize,
+    keys: Vec<(f64, f64)>,
 }
 
-impl IfAlive {
-    fn of(s: &Summary, bg: &dyn TransactionModel, horizons: &[f64]) -> IfAlive {
+impl Pairs {
+    pub(crate) fn of(s: &Summary) -> Pairs {
         let mut seen: hashbrown::HashMap<(u64, u64), u32, foldhash::fast::FixedState> =
             hashbrown::HashMap::with_capacity_and_hasher(1024, Default::default());
         let mut keys: Vec<(f64, f64)> = Vec::new();
@@ -109,22 +108,54 @@ impl IfAlive {
                 })
             })
             .collect();
+        Pairs { pair, keys }
+    }
+}
+
+/// [`TransactionModel::expected_if_alive_many`] per distinct (x, T) of the summary's customers:
+/// customer i's row of `values` is `pairs.pair[i]` (`horizons.len()` values a row).
+struct IfAlive<'a> {
+    pairs: &'a Pairs,
+    values: Vec<f64>,
+    width: usize,
+}
+
+impl IfAlive<'_> {
+    fn of<'a>(pairs: &'a Pairs, bg: &dyn TransactionModel, horizons: &[f64]) -> IfAlive<'a> {
         let width = horizons.len();
-        let mut values = vec![0.0; keys.len() * width];
+        let mut values = vec![0.0; pairs.keys.len() * width];
         values
             .par_chunks_mut(width.max(1))
-            .zip(&keys)
+            .zip(&pairs.keys)
             .for_each(|(out, &(x, t))| bg.expected_if_alive_many(horizons, x, t, out));
         IfAlive {
-            pair,
+            pairs,
             values,
             width,
         }
     }
 
+    /// Per (x, T): the discounted sum of the monthly increments of G over the first `months`
+    /// horizons, so that a customer's CLV is order value x P(alive) x that sum (E = P(alive) G
+    /// in every month).
+    fn discounted(&self, months: usize, rate: f64) -> Vec<f64> {
+        self.values
+            .chunks(self.width)
+            .map(|e| {
+                let mut sum = 0.0;
+                let mut prev = 0.0;
+                for (month, &e) in (1..).zip(&e[..months]) {
+                    sum += (e - prev) / (1.0 + rate).powi(month);
+                    prev = e;
+                }
+                sum
+            })
+            .collect()
+    }
+
     /// Customer i's values, one per horizon.
     fn row(&self, i: usize) -> &[f64] {
-        let k = self.pair[i] as usize * self.width;
+        let k = self.pairs.pair[i] as usize * self.width;
         &self.values[k..k + self.width]
     }
 }
@@ -952,42 +983,60 @@ pub fn predict(
     gg: &gamma_gamma::GammaGamma,
     p: &PredictParams,
 ) -> Predictions {
-    predict_with_holdout(s, bg, gg, p, None).0
+    predict_with_holdout(s, &Pairs::of(s), bg, gg, p, None).0
+}
+
+/// The horizons of the predictions: the CLV's month ends, the horizon, and the holdout length
+/// when there is one (one pass of the series for all of them).
+fn prediction_horizons(unit: TimeUnit, p: &PredictParams, holdout: Option<f64>) -> Vec<f64> {
+    let per_month = unit.per_month();
+    (1..=p.clv_months)
+        .map(|month| month as f64 * per_month)
+        .chain([p.horizon])
+        .chain(holdout)
+        .collect()
+}
+
+/// Per distinct (x, T) of `pairs`, at the horizons of the predictions: G at the horizon, the
+/// discounted CLV sum, and G over the holdout (0 without one).
+pub(crate) fn pair_tables(
+    unit: TimeUnit,
+    pairs: &Pairs,
+    bg: &dyn TransactionModel,
+    p: &PredictParams,
+    holdout: Option<f64>,
+) -> Vec<[f64; 3]> {
+    let months = p.clv_months as usize;
+    let g = IfAlive::of(pairs, bg, &prediction_horizons(unit, p, holdout));
+    let discounted = g.discounted(months, p.discount_rate);
+    g.values
+        .chunks(g.width)
+        .zip(discounted)
+        .map(|(row, d)| [row[months], d, row.get(months + 1).copied().unwrap_or(0.0)])
+        .collect()
+}
+
+impl Pairs {
+    /// Customer i's index among the distinct pairs.
+    pub(crate) fn of_customer(&self, i: usize) -> usize {
+        self.pair[i] as usize
+    }
 }
 
 /// [`predict`], and with `holdout` (a length in time units) each customer's expected purchases
 /// over it too, from the same pass.
 pub(crate) fn predict_with_holdout(
     s: &Summary,
+    pairs: &Pairs,
     bg: &dyn TransactionModel,
     gg: &gamma_gamma::GammaGamma,
     p: &PredictParams,
     holdout: Option<f64>,
 ) -> (Predictions, Vec<f64>) {
-    let per_month = s.time_unit.per_month();
-    // the CLV's month ends, then the horizon (and the holdout length): one call for all of them
-    let horizons: Vec<f64> = (1..=p.clv_months)
-        .map(|month| month as f64 * per_month)
-        .chain([p.horizon])
-        .chain(holdout)
-        .collect();
+    let horizons = prediction_horizons(s.time_unit, p, holdout);
     let months = p.clv_months as usize;
-    let g = IfAlive::of(s, bg, &horizons);
-    // per (x, T): the discounted sum of the monthly increments of G, so that a customer's CLV is
-    // order value x P(alive) x that sum (E = P(alive) G in every month)
-    let discounted: Vec<f64> = g
-        .values
-        .chunks(g.width)
-        .map(|e| {
-            let mut sum = 0.0;
-            let mut prev = 0.0;
-            for (month, &e) in (1..).zip(&e[..months]) {
-                sum += (e - prev) / (1.0 + p.discount_rate).powi(month);
-                prev = e;
-            }
-            sum
-        })
-        .collect();
+    let g = IfAlive::of(pairs, bg, &horizons);
+    let discounted = g.discounted(months, p.discount_rate);
     // each column written in place, in parallel
     let n = s.len();
     let mut out = Predictions {
@@ -1007,7 +1056,7 @@ pub(crate) fn predict_with_holdout(
             *value = gg.expected_order_value(x, s.monetary_value[i]);
             *alive = bg.p_alive(x, tx, t);
             *expected = *alive * g.row(i)[months];
-            *clv = *value * *alive * discounted[g.pair[i] as usize];
+            *clv = *value * *alive * discounted[g.pairs.pair[i] as usize];
         });
     let held = match holdout {
         Some(_) => (0..n)
@@ -1143,7 +1192,8 @@ pub fn scorecard(
     gg: &gamma_gamma::GammaGamma,
 ) -> Option<Scorecard> {
     let h = s.holdout.as_ref()?;
-    let g = IfAlive::of(s, bg, &[h.duration]);
+    let pairs = Pairs::of(s);
+    let g = IfAlive::of(&pairs, bg, &[h.duration]);
     let pred: Vec<(f64, f64)> = (0..s.len())
         .into_par_iter()
         .map(|i| {

@@ -85,13 +85,18 @@ pub fn tracking(summary: &Summary, model: &dyn TransactionModel) -> Option<Track
         actual: Vec::with_capacity(periods),
         expected: Vec::with_capacity(periods),
     };
+    // E[X] of a new customer depends only on the days since the first purchase: once per lag
+    let last_end = (periods as f64 * unit).ceil() as usize;
+    let by_lag: Vec<f64> = (0..=last_end)
+        .map(|lag| model.expected_purchases_new(lag as f64 / unit))
+        .collect();
     for j in 1..=periods {
         let end = (j as f64 * unit).ceil() as usize; // days before the end of period j
         t.actual.push(cumulative_repeat[end.min(days)]);
         let expected = firsts
             .iter()
             .take_while(|(d, _)| *d < end)
-            .map(|&(d, n)| n * model.expected_purchases_new((end - d) as f64 / unit))
+            .map(|&(d, n)| n * by_lag[end - d])
             .sum();
         t.expected.push(expected);
         if end as i64 <= calibration_days {

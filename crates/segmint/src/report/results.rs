@@ -299,6 +299,9 @@ pub fn clv(dir: &Path) -> Result<Section> {
     {
         blocks.push(fig);
     }
+    if let Some(rows) = &meta.repeat_purchases {
+        blocks.push(repeat_purchases_figure(rows, &meta.prediction_model));
+    }
     if let Some(h) = h {
         if let Some(card) = &h.holdout {
             let rows = &card.by_calibration_frequency;
@@ -343,6 +346,41 @@ pub fn clv(dir: &Path) -> Result<Section> {
         title: "Customer lifetime value".into(),
         blocks,
     })
+}
+
+/// Customers by repeat purchases in the calibration period, actual vs the model's expectation.
+fn repeat_purchases_figure(rows: &[crate::clv::analysis::RepeatPurchases], model: &str) -> Block {
+    let pts = |f: &dyn Fn(&crate::clv::analysis::RepeatPurchases) -> f64| -> Vec<(f64, f64)> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| (i as f64, f(r)))
+            .collect()
+    };
+    Block::Figure {
+        name: "clv_repeat_purchases".into(),
+        svg: svg::line_chart(
+            &Chart::new(
+                "Customers by repeat purchases",
+                "repeat purchases in the period fitted (last = 7 or more)",
+                "customers",
+            ),
+            &[
+                Series {
+                    name: "actual".into(),
+                    points: pts(&|r| r.actual as f64),
+                    dashed: false,
+                },
+                Series {
+                    name: format!("expected ({model})"),
+                    points: pts(&|r| r.expected),
+                    dashed: true,
+                },
+            ],
+            Format::Number,
+            Format::Number,
+        ),
+        caption: "How many customers bought again 0, 1, 2, ... times, and how many the model expects given how long each has been a customer: a model that misses here misreads the customer base.".into(),
+    }
 }
 
 /// The tracking plot of a CLV fit: cumulative repeat purchases per period, actual and
