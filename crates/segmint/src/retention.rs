@@ -164,33 +164,8 @@ impl ShiftedBetaGeometric {
             ));
         }
         let ll = |th: &[f64]| data.log_likelihood(th[0].exp(), th[1].exp());
-        let objective = |th: &[f64]| -> crate::clv::optim::Eval {
-            let v = ll(th);
-            let g: Vec<f64> = (0..2)
-                .map(|k| {
-                    let h = 1e-6 * (1.0 + th[k].abs());
-                    let mut up = th.to_vec();
-                    let mut dn = th.to_vec();
-                    up[k] += h;
-                    dn[k] -= h;
-                    (ll(&up) - ll(&dn)) / (2.0 * h)
-                })
-                .collect();
-            crate::clv::optim::Eval {
-                value: v,
-                grad: g,
-                hessian: None,
-            }
-        };
         let starts = vec![vec![0.0, 0.0], vec![-1.0, 1.0], vec![1.0, 2.0]];
-        let o = crate::clv::optim::maximize(&objective, &starts)
-            .ok_or_else(|| Error::Data("sBG: the log-likelihood is not finite".into()))?;
-        if !o.diagnostics.converged && o.diagnostics.gradient_norm > 1e-5 * o.value.abs().max(1.0) {
-            return Err(Error::Data(format!(
-                "sBG did not converge ({}; gradient norm {:.3e})",
-                o.diagnostics.message, o.diagnostics.gradient_norm
-            )));
-        }
+        let o = crate::clv::optim::maximize_by_differences("sBG", &ll, customers, 0.0, &starts)?;
         let th = &o.theta;
         Ok(ShiftedBetaGeometric {
             alpha: th[0].exp(),

@@ -230,19 +230,32 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if corr.abs() > 0.3 {
         note(g, format!("warning: frequency and monetary value correlate ({corr:.2}) among repeat customers: Gamma-Gamma assumes they do not"));
     }
-    let mut summary = r.to_summary(&params, by, t0.elapsed().as_secs_f64());
+    report(g, a, &r, &params, by, t0, "")
+}
+
+/// Writes the metrics, then prints the summary (or emits it as JSON) and the closing line.
+fn report(
+    g: &Global,
+    a: &Args,
+    r: &segmint::clv::analysis::ClvAnalysis,
+    params: &ClvParams,
+    by: Option<segmint::clv::BySegment>,
+    t0: Instant,
+    source: &str,
+) -> Result<u8> {
+    let mut summary = r.to_summary(params, by, t0.elapsed().as_secs_f64());
     summary.output = Some(a.out.display().to_string());
     if let Some(m) = &a.metrics {
         summary.write_to(m)?;
     }
     if !g.emit_json(&serde_json::to_value(&summary)?) {
-        print!("{}", summary.markdown(&r));
+        print!("{}", summary.markdown(r));
         note(
             g,
             format!(
-                "clv: {} customers ({} repeat) in {:.2}s -> {}",
-                s.len(),
-                gg.customers,
+                "clv: {} customers{source} ({} repeat) in {:.2}s -> {}",
+                r.summary.len(),
+                r.gamma_gamma.customers,
                 summary.seconds,
                 a.out.display()
             ),
@@ -309,26 +322,15 @@ fn from_summary(g: &Global, a: &Args, path: &std::path::Path) -> Result<u8> {
     bars.timed(&format!("writing {}", a.out.display()), || {
         r.write_table(&a.out, &params)
     })?;
-    let mut summary = r.to_summary(&params, None, t0.elapsed().as_secs_f64());
-    summary.output = Some(a.out.display().to_string());
-    if let Some(m) = &a.metrics {
-        summary.write_to(m)?;
-    }
-    if !g.emit_json(&serde_json::to_value(&summary)?) {
-        print!("{}", summary.markdown(&r));
-        note(
-            g,
-            format!(
-                "clv: {} customers of {} ({} repeat) in {:.2}s -> {}",
-                r.summary.len(),
-                path.display(),
-                r.gamma_gamma.customers,
-                summary.seconds,
-                a.out.display()
-            ),
-        );
-    }
-    Ok(0)
+    report(
+        g,
+        a,
+        &r,
+        &params,
+        None,
+        t0,
+        &format!(" of {}", path.display()),
+    )
 }
 
 /// `segmint clv --summary FILE --models bgbb`.

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{estimates, Estimate};
-use super::optim::{maximize, penalized, Diagnostics, Eval};
+use super::optim::{maximize_by_differences, Diagnostics};
 use crate::error::{Error, Result};
 use crate::stats::{hyp2f1, ln_gamma};
 
@@ -206,35 +206,13 @@ impl BgBb {
                 "BG/BB needs customers with repeat purchases: all have frequency 0".into(),
             ));
         }
-        let objective = |th: &[f64]| -> Eval {
-            let v = d.log_likelihood(th);
-            let g: Vec<f64> = (0..4)
-                .map(|k| {
-                    let h = 1e-6 * (1.0 + th[k].abs());
-                    let mut up = th.to_vec();
-                    let mut dn = th.to_vec();
-                    up[k] += h;
-                    dn[k] -= h;
-                    (d.log_likelihood(&up) - d.log_likelihood(&dn)) / (2.0 * h)
-                })
-                .collect();
-            penalized(v, &g, None, th, d.total, penalizer)
-        };
         let starts = vec![
             vec![0.0, 0.0, 0.0, 0.0],
             vec![0.5, -0.5, -0.5, 1.0],
             vec![-1.0, 1.0, 1.0, 2.0],
         ];
-        let o = maximize(&objective, &starts).ok_or_else(|| {
-            Error::Data("BG/BB: the log-likelihood is not finite at any start".into())
-        })?;
-        let scale = o.value.abs().max(1.0);
-        if !o.diagnostics.converged && o.diagnostics.gradient_norm > 1e-5 * scale {
-            return Err(Error::Data(format!(
-                "BG/BB did not converge ({}; gradient norm {:.3e})",
-                o.diagnostics.message, o.diagnostics.gradient_norm
-            )));
-        }
+        let ll = |th: &[f64]| d.log_likelihood(th);
+        let o = maximize_by_differences("BG/BB", &ll, d.total, penalizer, &starts)?;
         let th = &o.theta;
         Ok(BgBb {
             alpha: th[0].exp(),

@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{estimates, Estimate};
-use super::optim::{maximize, penalized, Diagnostics, Eval};
+use super::optim::{maximize_by_differences, Diagnostics};
 use super::{block_fold, check_inputs, distinct_index};
 use crate::error::{Error, Result};
 use crate::stats::{hyp2f1, ln_gamma};
@@ -168,37 +168,14 @@ impl ParetoNbd {
         }
         let d = Data::new(frequency, recency, t);
         let n = frequency.len() as f64;
-        let objective = |th: &[f64]| -> Eval {
-            let v = log_likelihood(th, &d);
-            let g: Vec<f64> = (0..4)
-                .map(|k| {
-                    let h = 1e-6 * (1.0 + th[k].abs());
-                    let mut up = th.to_vec();
-                    let mut dn = th.to_vec();
-                    up[k] += h;
-                    dn[k] -= h;
-                    (log_likelihood(&up, &d) - log_likelihood(&dn, &d)) / (2.0 * h)
-                })
-                .collect();
-            penalized(v, &g, None, th, n, penalizer)
-        };
         let mean_t = t.iter().sum::<f64>() / n;
         let la = mean_t.max(1e-3).ln();
         let starts = vec![
             vec![0.0, la, 0.0, la],
             vec![(0.5f64).ln(), la - 1.0, 0.0, la + 1.0],
         ];
-        let o = maximize(&objective, &starts).ok_or_else(|| {
-            Error::Data("Pareto/NBD: the log-likelihood is not finite at any start".into())
-        })?;
-        // central-difference gradients are accurate to ~1e-6 relative: accept a small remainder
-        let scale = o.value.abs().max(1.0);
-        if !o.diagnostics.converged && o.diagnostics.gradient_norm > 1e-5 * scale {
-            return Err(Error::Data(format!(
-                "Pareto/NBD did not converge ({}; gradient norm {:.3e})",
-                o.diagnostics.message, o.diagnostics.gradient_norm
-            )));
-        }
+        let ll = |th: &[f64]| log_likelihood(th, &d);
+        let o = maximize_by_differences("Pareto/NBD", &ll, n, penalizer, &starts)?;
         let th = &o.theta;
         Ok(ParetoNbd {
             r: th[0].exp(),
