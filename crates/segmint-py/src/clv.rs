@@ -309,7 +309,15 @@ pub fn bgbb_fit(
         same_length(&[("frequency", frequency.len()), ("weights", w.len())])?;
     }
     let m = py
-        .detach(|| BgBb::fit(&frequency, &recency, &n_periods, weights.as_deref(), penalizer))
+        .detach(|| {
+            BgBb::fit(
+                &frequency,
+                &recency,
+                &n_periods,
+                weights.as_deref(),
+                penalizer,
+            )
+        })
         .map_err(error)?;
     Ok((vec![m.alpha, m.beta, m.gamma, m.delta], m.log_likelihood))
 }
@@ -347,7 +355,11 @@ pub fn bgbb_predict(
         "p_alive" => BgBb::p_alive,
         "expected" => BgBb::expected_purchases,
         "dert" => BgBb::dert,
-        other => return Err(SegmintError::new_err(format!("unknown prediction {other:?}"))),
+        other => {
+            return Err(SegmintError::new_err(format!(
+                "unknown prediction {other:?}"
+            )))
+        }
     };
     Ok(py.detach(|| {
         (0..frequency.len())

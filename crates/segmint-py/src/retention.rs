@@ -50,7 +50,13 @@ pub fn retention(
 /// number of renewals, at discount rate `discount`).
 #[pyfunction]
 #[pyo3(signature = (alpha, beta, what, t, discount=0.1))]
-pub fn sbg_predict(alpha: f64, beta: f64, what: &str, t: Vec<f64>, discount: f64) -> PyResult<Vec<f64>> {
+pub fn sbg_predict(
+    alpha: f64,
+    beta: f64,
+    what: &str,
+    t: Vec<f64>,
+    discount: f64,
+) -> PyResult<Vec<f64>> {
     let m = ShiftedBetaGeometric {
         alpha,
         beta,
