@@ -42,7 +42,7 @@ use crate::data::columns::{number_column, read_columns, texts};
 use crate::data::reader::TableReader;
 use crate::data::{ColumnMap, TableKind};
 use crate::error::{show_value, Error, Result};
-use crate::stats::{hyp2f1, ln_gamma};
+use crate::stats::{hyp2f1, ln_beta};
 
 /// A fitted shifted-beta-geometric model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,11 +59,6 @@ pub struct ShiftedBetaGeometric {
     pub estimates: Vec<Estimate>,
     /// How the optimiser converged.
     pub diagnostics: Option<crate::clv::optim::Diagnostics>,
-}
-
-/// ln B(a, b).
-fn ln_beta(a: f64, b: f64) -> f64 {
-    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
 }
 
 /// What a cohort's customers did: `lost[t]` churned at the t-th renewal (t >= 1), `still[t]`

@@ -211,6 +211,20 @@ pub fn normal_quantile(p: f64) -> f64 {
     x - u / (1.0 + x * u / 2.0)
 }
 
+/// ln B(a, b) = ln Γ(a) + ln Γ(b) - ln Γ(a + b).
+pub fn ln_beta(a: f64, b: f64) -> f64 {
+    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
+}
+
+/// ln(e^a + e^b) without overflow.
+pub fn ln_add_exp(a: f64, b: f64) -> f64 {
+    let m = a.max(b);
+    if m == f64::NEG_INFINITY {
+        return m;
+    }
+    m + ((a - m).exp() + (b - m).exp()).ln()
+}
+
 /// ln Γ(x) for x > 0 (Lanczos approximation, g = 7, 9 terms; relative error < 1e-15).
 pub fn ln_gamma(x: f64) -> f64 {
     const G: f64 = 7.0;

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::bgnbd::{estimates, Estimate};
 use super::optim::{maximize_by_differences, Diagnostics};
 use crate::error::{Error, Result};
-use crate::stats::{hyp2f1, ln_gamma};
+use crate::stats::{hyp2f1, ln_add_exp, ln_beta, ln_gamma};
 
 /// A fitted BG/BB model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,20 +59,6 @@ pub struct BgBb {
     pub estimates: Vec<Estimate>,
     /// How the optimiser converged.
     pub diagnostics: Option<Diagnostics>,
-}
-
-/// ln B(a, b).
-fn ln_beta(a: f64, b: f64) -> f64 {
-    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
-}
-
-/// ln(e^a + e^b).
-fn ln_add_exp(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
 /// ln L of one history (equation 5).

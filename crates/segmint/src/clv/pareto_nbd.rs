@@ -21,7 +21,7 @@ use super::bgnbd::{estimates, Estimate};
 use super::optim::{maximize_by_differences, Diagnostics};
 use super::{block_fold, check_inputs, distinct_index};
 use crate::error::{Error, Result};
-use crate::stats::{hyp2f1, ln_gamma};
+use crate::stats::{hyp2f1, ln_add_exp, ln_gamma};
 
 /// A fitted Pareto/NBD model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,15 +52,6 @@ fn ln_sub_exp(a: f64, b: f64) -> f64 {
         return a;
     }
     a + (-(b - a).exp_m1()).ln()
-}
-
-/// ln(e^a + e^b).
-fn ln_add_exp(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
 /// The pieces of one customer's likelihood: (ln of the "still alive" part, ln of the total),
