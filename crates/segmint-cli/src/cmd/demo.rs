@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use segmint::demo::{generate, DemoFormat, DemoParams};
+use segmint::demo::{generate, DemoFormat, DemoParams, PremiumEffects};
 
 use crate::ui::{note, Bars, Global};
 
@@ -14,6 +14,7 @@ use crate::ui::{note, Bars, Global};
   segmint demo --customers 1000000 --seed 7 --out big  one million customers
   segmint demo --customers 5000 --format csv --out csvdata
   segmint demo --customers 20000 --effect-a 0.3 --return-rate 0.05 --out variant
+  segmint demo --no-tiers --premium-effects purchase=0.5,dropout=-0.7,spend=0.3 --out cov
 
 Writes customers, transactions, events, ground_truth and products (+ meta.json) with the
 schemas and generating process of the reference data (SCHEMA.md). Same seed, same files.")]
@@ -72,6 +73,36 @@ pub struct Args {
     /// Put every customer in the Standard tier: data without hidden segments
     #[arg(long)]
     pub no_tiers: bool,
+    /// Plant effects of premium membership on the CLV processes, as log multipliers:
+    /// purchase (rate), dropout (probability, about) and spend (order value), e.g.
+    /// purchase=0.5,dropout=-0.7,spend=0.3 (check them with segmint clv --covariates premium)
+    #[arg(long, value_name = "PROCESS=EFFECT,...", value_parser = parse_effects)]
+    pub premium_effects: Option<PremiumEffects>,
+}
+
+/// `purchase=0.5,dropout=-0.7,spend=0.3`: the processes not named keep 0.
+fn parse_effects(text: &str) -> Result<PremiumEffects, String> {
+    let mut e = PremiumEffects::default();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?}: expected PROCESS=EFFECT (e.g. purchase=0.5)"))?;
+        let v: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{part:?}: {value:?} is not a number"))?;
+        match name.trim() {
+            "purchase" => e.purchase = v,
+            "dropout" => e.dropout = v,
+            "spend" => e.spend = v,
+            other => {
+                return Err(format!(
+                    "{other:?} is not a process: purchase, dropout or spend"
+                ))
+            }
+        }
+    }
+    Ok(e)
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -100,6 +131,7 @@ impl Args {
             effect_a: self.effect_a,
             effect_b: self.effect_b,
             tiers: !self.no_tiers,
+            premium_effects: self.premium_effects.unwrap_or_default(),
             format: match self.format {
                 FormatArg::Parquet => DemoFormat::Parquet,
                 FormatArg::Csv => DemoFormat::Csv,

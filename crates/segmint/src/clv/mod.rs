@@ -29,6 +29,7 @@
 pub mod analysis;
 pub mod bgbb;
 pub mod bgnbd;
+pub mod covariates;
 pub mod gamma_gamma;
 pub mod intervals;
 pub mod model;

@@ -78,6 +78,11 @@ fn parts(p: [f64; 4], x: f64, tx: f64, t: f64) -> (f64, f64) {
     (alive, total)
 }
 
+/// ln of one customer's likelihood without the lnΓ(r+x) - lnΓ(r) + r ln α + s ln β prefix.
+pub(crate) fn ln_likelihood_tail(p: [f64; 4], x: f64, tx: f64, t: f64) -> f64 {
+    parts(p, x, tx, t).1
+}
+
 /// Distinct (x, t_x, T) histories with their counts (one-time buyers differ only by T, so they
 /// collapse to a few hundred rows), and the per-x index for the lnΓ table.
 struct Data {
@@ -179,6 +184,12 @@ impl ParetoNbd {
             estimates: estimates(&["r", "alpha", "s", "beta"], th, &o.hessian),
             diagnostics: Some(o.diagnostics),
         })
+    }
+
+    /// Total log-likelihood of these parameters on the given customers.
+    pub fn log_likelihood_of(&self, frequency: &[f64], recency: &[f64], t: &[f64]) -> f64 {
+        let th = self.p().map(f64::ln);
+        log_likelihood(&th, &Data::new(frequency, recency, t))
     }
 
     fn p(&self) -> [f64; 4] {

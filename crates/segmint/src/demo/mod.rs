@@ -68,6 +68,9 @@ pub struct DemoParams {
     pub effect_a: f64,
     /// Planted effect of group B in its segment.
     pub effect_b: f64,
+    /// Planted effects of premium membership on the CLV processes (none by default), for
+    /// checking the covariate models (`segmint clv --covariates premium`).
+    pub premium_effects: PremiumEffects,
     /// `false`: every customer is in the Standard tier (no hidden segments; the draws are the
     /// same, only the tier is overridden).
     pub tiers: bool,
@@ -94,9 +97,25 @@ impl Default for DemoParams {
             effect_a: 0.20,
             effect_b: 0.15,
             tiers: true,
+            premium_effects: PremiumEffects::default(),
             format: DemoFormat::Parquet,
         }
     }
+}
+
+/// Effects of premium membership (a 0/1 covariate) on the CLV processes, as the covariate
+/// models parametrise them ([`crate::clv::covariates`]): a premium customer's purchase rate is
+/// multiplied by e^purchase (α_i = α e^-purchase), the b of its dropout probability by
+/// e^-dropout (so that probability is about e^dropout times as large when small), and its order
+/// values by e^spend (v_i = v e^spend). All 0: the draws are those without effects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct PremiumEffects {
+    /// Log of the purchase-rate multiplier.
+    pub purchase: f64,
+    /// Log of the dropout multiplier (on b, negated).
+    pub dropout: f64,
+    /// Log of the order-value multiplier.
+    pub spend: f64,
 }
 
 /// The observation window.
@@ -157,6 +176,19 @@ impl DemoParams {
                 return bad(
                     name,
                     format!("must keep probabilities in [0, 1] (range -0.18..0.78), got {v}"),
+                );
+            }
+        }
+        let e = self.premium_effects;
+        for (name, v) in [
+            ("premium_effects.purchase", e.purchase),
+            ("premium_effects.dropout", e.dropout),
+            ("premium_effects.spend", e.spend),
+        ] {
+            if !(-3.0..=3.0).contains(&v) {
+                return bad(
+                    name,
+                    format!("must be in [-3, 3] (a log multiplier), got {v}"),
                 );
             }
         }
@@ -288,6 +320,7 @@ fn meta_json(p: &DemoParams, w: &Window, rows: &RowCounts, funnel: &Funnel) -> s
         "rows": rows,
         "bg_nbd": {"r": p.r, "alpha": p.alpha, "a": p.a, "b": p.b, "time_unit": "week"},
         "tiers": p.tiers,
+        "premium_effects": p.premium_effects,
         "gamma_gamma": {"p": p.gg_p, "q": p.gg_q, "gamma": p.gg_gamma,
                         "tier_multiplier": {"Standard": 1.0, "Premium": 3.0, "Enterprise": 10.0}},
         "return_rate_target": p.return_rate,

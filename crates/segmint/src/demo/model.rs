@@ -291,6 +291,9 @@ pub fn gen_block(
     let age_d = Normal::new(41.0, 13.0).expect("valid");
     let lam_d = Gamma::new(p.r, 1.0 / p.alpha).expect("validated");
     let drop_d = Beta::new(p.a, p.b).expect("validated");
+    let fx = p.premium_effects;
+    let drop_premium =
+        Beta::new(p.a, p.b * (-fx.dropout).exp()).expect("validated: b e^-dropout > 0");
     let nu_d = Gamma::new(p.gg_q, 1.0 / p.gg_gamma).expect("validated");
     let spend_d = Gamma::new(p.gg_p, 1.0).expect("validated");
     let exp30 = Exp::new(1.0 / 30.0).expect("valid");
@@ -341,8 +344,13 @@ pub fn gen_block(
             + signup_day as i64 * US_PER_DAY
             + rng.random_range(6 * US_PER_HOUR..22 * US_PER_HOUR);
         let t_us = w.end_us - first_us;
-        let lam: f64 = lam_d.sample(&mut rng);
-        let pdrop: f64 = drop_d.sample(&mut rng);
+        let on = |effect: f64| if premium { effect.exp() } else { 1.0 };
+        let lam: f64 = lam_d.sample(&mut rng) * on(fx.purchase);
+        let pdrop: f64 = if premium && fx.dropout != 0.0 {
+            drop_premium.sample(&mut rng)
+        } else {
+            drop_d.sample(&mut rng)
+        };
         let n_poisson = poisson(&mut rng, lam * (t_us as f64 / US_PER_WEEK as f64));
         let dropout_after = Geometric::new(pdrop.max(1e-12))
             .expect("p in (0, 1]")
@@ -359,7 +367,7 @@ pub fn gen_block(
         let dropout_at = if alive { None } else { rep_ts.last().copied() };
 
         // ---- orders
-        let nu: f64 = nu_d.sample(&mut rng);
+        let nu: f64 = nu_d.sample(&mut rng) / on(fx.spend);
         let mult = TIER_MULT[tier as usize];
         orders.clear();
         for ts in std::iter::once(first_us).chain(rep_ts.iter().copied()) {
