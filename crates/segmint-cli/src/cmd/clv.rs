@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use segmint::clv::analysis::{analyze, analyze_summary, ClvParams, TransactionKind};
+use segmint::clv::covariates::{fit_covariates, CovariateAnalysis, Design};
 use segmint::clv::intervals::{IntervalMethod, IntervalParams};
 use segmint::clv::model::ClvModel;
 use segmint::clv::summary_table::{analyze_bgbb, BgBbParams, SummaryTable};
@@ -76,6 +77,12 @@ pub struct Args {
     /// Seed of the draws and resamples
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Customer columns (any, by name; categories one-hot against their most common value) that
+    /// scale each customer's purchase rate and dropout (the first transaction model) and order
+    /// value (Gamma-Gamma) by exp(coefficient x value): coefficients with standard errors and a
+    /// likelihood-ratio test against the models without them
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', conflicts_with_all = ["model", "summary"])]
+    pub covariates: Vec<String>,
     /// L2 penalty on the parameters (0 = plain maximum likelihood)
     #[arg(long, default_value_t = 0.0)]
     pub penalizer: f64,
@@ -222,6 +229,22 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         }
         None => None,
     };
+    let covariates = if a.covariates.is_empty() {
+        None
+    } else {
+        let customers = inputs
+            .open_optional(TableKind::Customers, &map)?
+            .context("--covariates are columns of the customers file, and there is none")?;
+        let ids: Vec<String> = (0..s.len())
+            .map(|i| s.customer_id.value(i).to_string())
+            .collect();
+        let design = Design::load(&customers, &a.covariates, &ids, &bars)?;
+        let fit = fit_covariates(s, &design, r.prediction_model(), &bars)?;
+        if fit.customers_left_out > 0 {
+            note(g, format!("note: {} of {} customers have no value of a covariate (or are not in {}): left out of the covariate fits", fit.customers_left_out, s.len(), customers.path.display()));
+        }
+        Some(fit)
+    };
     bars.timed(&format!("writing {}", a.out.display()), || {
         r.write_table(&a.out, &params)
     })?;
@@ -230,7 +253,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
     if corr.abs() > 0.3 {
         note(g, format!("warning: frequency and monetary value correlate ({corr:.2}) among repeat customers: Gamma-Gamma assumes they do not"));
     }
-    report(g, a, &r, &params, by, t0, "")
+    report(g, a, &r, &params, (by, covariates), t0, "")
 }
 
 /// Writes the metrics, then prints the summary (or emits it as JSON) and the closing line.
@@ -239,11 +262,12 @@ fn report(
     a: &Args,
     r: &segmint::clv::analysis::ClvAnalysis,
     params: &ClvParams,
-    by: Option<segmint::clv::BySegment>,
+    (by, covariates): (Option<segmint::clv::BySegment>, Option<CovariateAnalysis>),
     t0: Instant,
     source: &str,
 ) -> Result<u8> {
     let mut summary = r.to_summary(params, by, t0.elapsed().as_secs_f64());
+    summary.covariates = covariates;
     summary.output = Some(a.out.display().to_string());
     if let Some(m) = &a.metrics {
         summary.write_to(m)?;
@@ -327,7 +351,7 @@ fn from_summary(g: &Global, a: &Args, path: &std::path::Path) -> Result<u8> {
         a,
         &r,
         &params,
-        None,
+        (None, None),
         t0,
         &format!(" of {}", path.display()),
     )

@@ -2969,3 +2969,82 @@ fn retention_reproduces_the_paper_and_names_bad_rows() {
     );
     assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
 }
+
+/// `segmint clv --covariates`: on demo data with effects of premium membership planted
+/// (`segmint demo --premium-effects`), the coefficients' 95% intervals contain them and the
+/// likelihood-ratio tests reject the models without covariates; a category is one-hot against
+/// its most common level; unusable columns are exit-2 errors that name them.
+#[test]
+fn clv_covariates_recover_planted_effects() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = segmint(&[
+        "demo",
+        "--customers",
+        "20000",
+        "--no-tiers",
+        "--premium-effects",
+        "purchase=0.5,dropout=0.7,spend=0.3",
+        "--out",
+        d,
+        "--quiet",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("clv.parquet");
+    let o = out.to_str().unwrap();
+    let v = segmint_json(&[
+        "clv",
+        "--data",
+        d,
+        "--covariates",
+        "premium,region",
+        "--out",
+        o,
+    ]);
+    let c = &v["covariates"];
+    assert_eq!(c["customers_left_out"], 0);
+    let regions = c["columns"].as_array().unwrap();
+    assert_eq!(regions.len(), 5, "{c}");
+    assert!(
+        regions[1..].iter().all(|r| r["reference"] == "US-EAST"),
+        "{c}"
+    );
+    for (model, truth) in [
+        ("transaction", vec![("purchase", 0.5), ("dropout", 0.7)]),
+        ("gamma_gamma", vec![("spend", 0.3)]),
+    ] {
+        let fit = &c[model];
+        assert!(
+            fit["likelihood_ratio"]["p_value"].as_f64().unwrap() < 1e-6,
+            "{fit}"
+        );
+        for (process, want) in truth {
+            let coef = fit["coefficients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["process"] == process && k["covariate"] == "premium")
+                .unwrap();
+            let (lo, hi) = (
+                coef["ci_low"].as_f64().unwrap(),
+                coef["ci_high"].as_f64().unwrap(),
+            );
+            assert!(lo <= want && want <= hi, "{want}: {coef}");
+        }
+    }
+    for (col, says) in [
+        ("nosuch", "is not a column"),
+        ("customer_id", "key"),
+        ("tier", "1 value"),
+    ] {
+        let r = segmint(&["clv", "--data", d, "--covariates", col, "--out", o]);
+        assert_eq!(r.code, 2, "{col}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(col) && r.stderr.contains(says),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    }
+}

@@ -542,6 +542,10 @@ pub struct ClvSummary {
     /// With intervals: their settings and the totals' intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intervals: Option<super::intervals::IntervalSummary>,
+    /// With covariates: the models fitted with them, their coefficients and likelihood-ratio
+    /// tests (front ends fill it in from [`super::covariates::fit_covariates`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covariates: Option<super::covariates::CovariateAnalysis>,
     /// P(k purchases over the horizon) for a new customer (BG/NBD).
     pub purchase_distribution: Option<Vec<PurchaseProbability>>,
     /// Seconds of the analysis, of the summary step, and worker threads.
@@ -653,6 +657,7 @@ impl ClvAnalysis {
             by_segment,
             tracking: self.tracking.clone(),
             intervals: self.intervals.as_ref().map(|i| i.summary()),
+            covariates: None,
             repeat_purchases: if s.from_table {
                 None
             } else {
@@ -830,6 +835,9 @@ impl ClvSummary {
                     if inside { "inside" } else { "outside" }
                 );
             }
+        }
+        if let Some(c) = &self.covariates {
+            o.push_str(&c.markdown());
         }
         o
     }

@@ -13,9 +13,9 @@
 //! Covariates are any columns of the customers file: numbers as they are, booleans 0/1,
 //! categories one-hot against their most common level. The fits are plain maximum likelihood
 //! (a penalty would bias the likelihood-ratio test), start from the fit without covariates on
-//! the same customers with all coefficients 0, and divide each covariate by its standard
-//! deviation inside the optimiser (so one step size suits income and a 0/1 flag); coefficients
-//! are reported per unit of the column. Customers without a value of a covariate (or missing
+//! the same customers with all coefficients 0, and centre and scale each covariate inside the
+//! optimiser (so one step size suits income, a date and a 0/1 flag); coefficients are reported
+//! per unit of the column, the base parameters for a customer at the covariates' means. Customers without a value of a covariate (or missing
 //! from the customers file) are left out of these fits and counted.
 //!
 //! ```no_run
@@ -96,6 +96,12 @@ impl Design {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let attrs = Attributes::load(customers, &refs, progress)?;
         for n in names {
+            if n == "customer_id" {
+                return Err(Error::param(
+                    "covariates",
+                    "customer_id is the customers' key, not an attribute",
+                ));
+            }
             if attrs.column(n).is_none() {
                 return Err(Error::param("covariates", attrs.why_missing(customers, n)));
             }
@@ -334,7 +340,8 @@ pub struct CovariateFit {
     pub model: String,
     /// Customers it was fitted on.
     pub customers: usize,
-    /// The base parameters (a customer whose covariates are all 0), with standard errors.
+    /// The base parameters: those of a customer at the covariates' means (over the customers of
+    /// the design), with standard errors.
     pub base: Vec<Estimate>,
     /// The covariate effects, process by process.
     pub coefficients: Vec<Coefficient>,
@@ -363,12 +370,94 @@ pub struct CovariateAnalysis {
     pub gamma_gamma_error: Option<String>,
 }
 
+impl CovariateAnalysis {
+    /// The fits as Markdown: per model its likelihood-ratio test, then one row per coefficient
+    /// with its multiplier e^γ.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write;
+        let mut o = String::from("\n## Covariates\n\n");
+        let refs: Vec<String> = self
+            .columns
+            .iter()
+            .filter_map(|c| Some(format!("{} against {}", c.name, c.reference.as_ref()?)))
+            .collect();
+        if !refs.is_empty() {
+            let _ = writeln!(o, "Category levels: {}.\n", refs.join(", "));
+        }
+        if self.customers_left_out > 0 {
+            let _ = writeln!(
+                o,
+                "{} customers without a value of a covariate (or not in the customers file) are left out of these fits.\n",
+                self.customers_left_out
+            );
+        }
+        o.push_str("| model | customers | log-likelihood | without covariates | LR | df | p-value |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        let fits: Vec<&CovariateFit> = std::iter::once(&self.transaction)
+            .chain(self.gamma_gamma.as_ref())
+            .collect();
+        for f in &fits {
+            let lr = &f.likelihood_ratio;
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                f.model,
+                f.customers,
+                f.log_likelihood,
+                lr.log_likelihood_without,
+                lr.statistic,
+                lr.df,
+                p_text(lr.p_value)
+            );
+        }
+        o.push_str("\n| process | covariate | coefficient | 95% interval | multiplier e^coef | p-value |\n| --- | --- | ---: | --- | ---: | ---: |\n");
+        for c in fits.iter().flat_map(|f| &f.coefficients) {
+            let ci = match (c.ci_low, c.ci_high) {
+                (Some(l), Some(h)) => format!("{} to {}", number_text(l), number_text(h)),
+                _ => "-".into(),
+            };
+            let p = c.p_value.map_or("-".into(), p_text);
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {ci} | {:.3} | {p} |",
+                c.process,
+                c.covariate,
+                number_text(c.value),
+                c.value.exp()
+            );
+        }
+        if let Some(e) = &self.gamma_gamma_error {
+            let _ = writeln!(o, "\nGamma-Gamma with covariates: {e}");
+        }
+        o
+    }
+}
+
+/// A coefficient to four decimals, or to four digits in scientific notation when smaller
+/// (per unit of income or of a day).
+fn number_text(v: f64) -> String {
+    if v == 0.0 || v.abs() >= 1e-3 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+/// A p-value to three decimals, or in scientific notation below 0.001.
+fn p_text(p: f64) -> String {
+    if p >= 1e-3 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
 /// A model's likelihood per customer with the base parameters scaled per customer: which base
 /// parameter each process scales and in which direction (p_j = base_j e^(sign γ'z)).
 struct Problem<'a> {
     names: &'a [&'a str],
     processes: &'a [(&'a str, usize, f64)],
-    /// The fitted customers' covariates divided by their standard deviations, row-major.
+    /// The fitted customers' covariates, centred and divided by their standard deviations,
+    /// row-major.
     z: &'a [f64],
     k: usize,
     n: usize,
@@ -526,7 +615,8 @@ fn gg_log_likelihood(p: &[f64], x: f64, m: f64) -> f64 {
         - (px + q) * (x * m + v).ln()
 }
 
-/// The fitted customers' covariates divided by each column's standard deviation, row-major.
+/// The fitted customers' covariates centred and divided by each column's standard deviation,
+/// row-major.
 fn scaled(design: &Design, customers: &[usize]) -> Vec<f64> {
     customers
         .iter()
@@ -535,7 +625,7 @@ fn scaled(design: &Design, customers: &[usize]) -> Vec<f64> {
                 .row(i)
                 .iter()
                 .zip(&design.columns)
-                .map(|(v, c)| v / c.std_dev)
+                .map(|(v, c)| (v - c.mean) / c.std_dev)
         })
         .collect()
 }
