@@ -546,6 +546,10 @@ pub struct ClvSummary {
     /// tests (front ends fill it in from [`super::covariates::fit_covariates`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub covariates: Option<super::covariates::CovariateAnalysis>,
+    /// The prediction model's expected purchases and P(alive) on a frequency x recency grid,
+    /// with the customers per cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrices: Option<super::matrices::FrequencyRecencyMatrices>,
     /// P(k purchases over the horizon) for a new customer (BG/NBD).
     pub purchase_distribution: Option<Vec<PurchaseProbability>>,
     /// Seconds of the analysis, of the summary step, and worker threads.
@@ -658,6 +662,7 @@ impl ClvAnalysis {
             tracking: self.tracking.clone(),
             intervals: self.intervals.as_ref().map(|i| i.summary()),
             covariates: None,
+            matrices: super::matrices::matrices(s, self.fits[0].1.model(), pp.horizon),
             repeat_purchases: if s.from_table {
                 None
             } else {

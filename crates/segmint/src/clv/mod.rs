@@ -32,6 +32,7 @@ pub mod bgnbd;
 pub mod covariates;
 pub mod gamma_gamma;
 pub mod intervals;
+pub mod matrices;
 pub mod model;
 pub(crate) mod optim;
 pub mod pareto_nbd;

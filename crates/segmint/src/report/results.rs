@@ -302,6 +302,9 @@ pub fn clv(dir: &Path) -> Result<Section> {
     if let Some(rows) = &meta.repeat_purchases {
         blocks.push(repeat_purchases_figure(rows, &meta.prediction_model));
     }
+    if let Some(m) = &meta.matrices {
+        blocks.extend(matrix_figures(m, &meta));
+    }
     if let Some(h) = h {
         if let Some(card) = &h.holdout {
             let rows = &card.by_calibration_frequency;
@@ -346,6 +349,51 @@ pub fn clv(dir: &Path) -> Result<Section> {
         title: "Customer lifetime value".into(),
         blocks,
     })
+}
+
+/// The frequency/recency heatmaps of expected purchases and P(alive).
+fn matrix_figures(
+    m: &crate::clv::matrices::FrequencyRecencyMatrices,
+    meta: &ClvSummary,
+) -> [Block; 2] {
+    let unit = meta.time_unit.name();
+    let chart = |title: &str| {
+        Chart::new(
+            title,
+            &format!("recency ({unit}s from the first to the last purchase)"),
+            "repeat purchases",
+        )
+    };
+    let age = format!("{:.0} {unit}s", m.t);
+    [
+        Block::Figure {
+            name: "clv_matrix_expected_purchases".into(),
+            svg: svg::heatmap(
+                &chart(&format!("Expected purchases in the next {:.0} {unit}s", m.horizon)),
+                &m.recency,
+                &m.frequency,
+                &m.expected_purchases,
+                Format::Number,
+            ),
+            caption: format!(
+                "What the {} model expects of a customer first seen {age} ago, by repeat purchases and recency: frequent buyers who bought recently are worth the most; frequent buyers who stopped long ago (left) are likely gone.",
+                meta.prediction_model
+            ),
+        },
+        Block::Figure {
+            name: "clv_matrix_p_alive".into(),
+            svg: svg::heatmap(
+                &chart("Probability of being still a customer"),
+                &m.recency,
+                &m.frequency,
+                &m.p_alive,
+                Format::Percent,
+            ),
+            caption: format!(
+                "P(alive) of a customer first seen {age} ago, by repeat purchases and recency: the same silence means more for a customer who used to buy often."
+            ),
+        },
+    ]
 }
 
 /// Customers by repeat purchases in the calibration period, actual vs the model's expectation.

@@ -282,6 +282,103 @@ pub fn bar_chart(c: &Chart, labels: &[String], values: &[f64], fmt: Format) -> S
     s
 }
 
+/// The colour of `t` in [0, 1] on a white-to-blue sequential scale (ColorBrewer "Blues" ends,
+/// linear in RGB): lighter is less.
+fn blues(t: f64) -> String {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (a, b) = ([247.0, 251.0, 255.0], [8.0, 48.0, 107.0]);
+    let c: Vec<u8> = (0..3)
+        .map(|k| (a[k] + (b[k] - a[k]) * t).round() as u8)
+        .collect();
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
+/// A grid of cells coloured by value (white to dark blue; grey where a cell has no value), the
+/// rows bottom-up along `y_values` and the columns along `x_values`, with a colour key. Every
+/// cell carries its coordinates and value as a tooltip; `cells[row][column]`.
+pub fn heatmap(
+    c: &Chart,
+    x_values: &[f64],
+    y_values: &[f64],
+    cells: &[Vec<Option<f64>>],
+    fmt: Format,
+) -> String {
+    let mut s = String::new();
+    let mut f = open(c, &mut s, &c.title);
+    f.w -= 70.0; // room for the key
+    let (lo, hi) = range(cells.iter().flatten().flatten().copied());
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
+    let (nx, ny) = (x_values.len().max(1), y_values.len().max(1));
+    let (cw, ch) = (f.w / nx as f64, f.h / ny as f64);
+    for (row, (y, line)) in y_values.iter().zip(cells).enumerate() {
+        let top = f.top + f.h - ch * (row + 1) as f64;
+        for (col, (x, v)) in x_values.iter().zip(line).enumerate() {
+            let (fill, text) = match v {
+                Some(v) => (blues((v - lo) / (hi - lo)), format_value(*v, fmt)),
+                None => ("#eeeeee".to_string(), "no such customer".to_string()),
+            };
+            let _ = write!(
+                s,
+                r##"<rect class="mark" x="{:.1}" y="{top:.1}" width="{:.2}" height="{:.2}" fill="{fill}"><title>{} {}, {} {}: {}</title></rect>"##,
+                f.left + cw * col as f64,
+                cw + 0.3,
+                ch + 0.3,
+                escape(&c.y_label),
+                escape(&format_value(*y, Format::Number)),
+                escape(&c.x_label),
+                escape(&format_value(*x, Format::Number)),
+                escape(&text)
+            );
+        }
+    }
+    // axis labels at about 8 of the columns and rows
+    let every = |n: usize| n.div_ceil(8).max(1);
+    for (col, x) in x_values.iter().enumerate().step_by(every(nx)) {
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+            f.left + cw * (col as f64 + 0.5),
+            f.top + f.h + 16.0,
+            escape(&format_value(*x, Format::Number))
+        );
+    }
+    for (row, y) in y_values.iter().enumerate().step_by(every(ny)) {
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+            f.left - 6.0,
+            f.top + f.h - ch * (row as f64 + 0.5) + 4.0,
+            escape(&format_value(*y, Format::Number))
+        );
+    }
+    // the key: ten steps from lo (bottom) to hi (top)
+    let kx = f.left + f.w + 16.0;
+    for k in 0..10 {
+        let _ = write!(
+            s,
+            r##"<rect x="{kx:.1}" y="{:.1}" width="14" height="{:.2}" fill="{}"/>"##,
+            f.top + f.h * (9 - k) as f64 / 10.0,
+            f.h / 10.0 + 0.3,
+            blues((k as f64 + 0.5) / 10.0)
+        );
+    }
+    for (v, y) in [(hi, f.top + 10.0), (lo, f.top + f.h)] {
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{y:.1}" fill="#555">{}</text>"##,
+            kx + 18.0,
+            escape(&format_value(v, fmt))
+        );
+    }
+    axes_labels(c, &f, &mut s);
+    s.push_str("</svg>");
+    s
+}
+
 /// A series of points joined by a line.
 #[derive(Debug, Clone)]
 pub struct Series {
