@@ -367,3 +367,53 @@ pub fn bgbb_predict(
             .collect()
     }))
 }
+
+/// Static covariates: `kind`'s (`bgnbd`, `mbgnbd`, `pareto`) purchase and dropout and
+/// Gamma-Gamma's spend scaled by exp(γ'z) of the numeric `covariates` (name, one value per
+/// customer; NaN = missing): the fits with coefficients and likelihood-ratio tests, as JSON.
+#[pyfunction]
+#[pyo3(signature = (kind, frequency, recency, t, monetary_value, covariates))]
+pub fn covariate_fit(
+    py: Python<'_>,
+    kind: &str,
+    frequency: Vec<f64>,
+    recency: Vec<f64>,
+    t: Vec<f64>,
+    monetary_value: Vec<f64>,
+    covariates: Vec<(String, Vec<f64>)>,
+) -> PyResult<String> {
+    use segmint::clv::analysis::TransactionKind;
+    use segmint::clv::covariates::{fit_covariates, Design};
+    check_frt(&frequency, &recency, &t)?;
+    same_length(&[
+        ("frequency", frequency.len()),
+        ("monetary_value", monetary_value.len()),
+    ])?;
+    let kind = match kind {
+        "bgnbd" => TransactionKind::Bgnbd,
+        "mbgnbd" => TransactionKind::Mbgnbd,
+        "pareto" => TransactionKind::ParetoNbd,
+        other => {
+            return Err(SegmintError::new_err(format!(
+                "model {other:?}: bgnbd, mbgnbd or pareto"
+            )))
+        }
+    };
+    let ids: Vec<String> = (1..=frequency.len()).map(|i| i.to_string()).collect();
+    let s = segmint::clv::Summary {
+        customer_id: arrow_array::StringArray::from(ids),
+        frequency,
+        recency,
+        t,
+        monetary_value,
+        from_table: true,
+        ..Default::default()
+    };
+    let fit = py
+        .detach(|| {
+            let d = Design::from_columns(covariates)?;
+            fit_covariates(&s, &d, kind, &NoProgress)
+        })
+        .map_err(error)?;
+    serde_json::to_string(&fit).map_err(|e| SegmintError::new_err(e.to_string()))
+}

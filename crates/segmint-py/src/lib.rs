@@ -293,6 +293,7 @@ fn segmint_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clv::gamma_gamma_fit, m)?)?;
     m.add_function(wrap_pyfunction!(clv::gamma_gamma_expected, m)?)?;
     m.add_function(wrap_pyfunction!(clv::customer_lifetime_value, m)?)?;
+    m.add_function(wrap_pyfunction!(clv::covariate_fit, m)?)?;
     m.add_function(wrap_pyfunction!(clv::bgbb_fit, m)?)?;
     m.add_function(wrap_pyfunction!(clv::bgbb_predict, m)?)?;
     m.add_function(wrap_pyfunction!(retention::sbg_fit, m)?)?;

@@ -381,3 +381,45 @@ def test_retention_reproduces_the_paper_in_both_input_forms():
     assert m.alpha_ == pytest.approx(got["regular"]["alpha"], rel=1e-12)
     with pytest.raises(segmint.SegmintError, match="rise"):
         segmint.retention.retention(pd.DataFrame({"period": [0, 1], "active": [10, 12]}))
+
+
+def test_fit_covariates_recovers_planted_effects():
+    """segmint.clv.fit_covariates on 6,000 simulated BG/NBD customers (r 0.25, alpha 4, a 0.8,
+    b 2.5; ages 30-100 weeks) whose purchase rate is x e^0.5 and order values x e^0.3 when z = 1
+    (share 0.4) and whose dropout does not depend on z: the estimates lie within 3.3 standard
+    errors of 0.5, 0 and 0.3 (a 99.9% interval: the 95% ones cover at their nominal rate, see
+    bench/clv_covariate_coverage.py) and the LR tests reject the models without z
+    (parametrisation of segmint.clv.covariates)."""
+    from segmint.clv import fit_covariates
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    z = (rng.random(n) < 0.4).astype(float)
+    lam = rng.gamma(0.25, np.exp(0.5 * z) / 4.0)
+    p_drop = rng.beta(0.8, 2.5, n)
+    age = rng.uniform(30.0, 100.0, n)
+    nu = rng.gamma(4.0, 1.0 / (15.0 * np.exp(0.3 * z)))
+    freq, rec, mon = np.zeros(n), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        now, x, last, values = 0.0, 0, 0.0, []
+        while True:
+            now += rng.exponential(1.0 / lam[i])
+            if now > age[i]:
+                break
+            x, last = x + 1, now
+            values.append(rng.gamma(6.0, 1.0 / nu[i]))
+            if rng.random() < p_drop[i]:
+                break
+        freq[i], rec[i] = x, last
+        mon[i] = np.mean(values) if values else 0.0
+    fit = fit_covariates(freq, rec, age, mon, pd.DataFrame({"z": z}))
+    assert fit["customers_left_out"] == 0
+    t, gg = fit["transaction"], fit["gamma_gamma"]
+    assert t["likelihood_ratio"]["df"] == 2 and t["likelihood_ratio"]["p_value"] < 1e-6
+    assert gg["likelihood_ratio"]["p_value"] < 1e-6
+    coefs = {c["process"]: c for c in t["coefficients"] + gg["coefficients"]}
+    for process, want in [("purchase", 0.5), ("dropout", 0.0), ("spend", 0.3)]:
+        c = coefs[process]
+        assert abs(c["value"] - want) <= 3.3 * c["std_error"], (process, c)
+    with pytest.raises(segmint.SegmintError, match="model"):
+        fit_covariates(freq, rec, age, mon, {"z": z}, model="nosuch")

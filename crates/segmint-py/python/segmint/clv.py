@@ -31,7 +31,15 @@ import numpy as np
 from . import _native
 from ._tables import PANDAS, as_input, as_output
 
-__all__ = ["summary", "BetaGeo", "ModifiedBetaGeo", "ParetoNBD", "GammaGamma", "BetaGeoBetaBinom"]
+__all__ = [
+    "summary",
+    "BetaGeo",
+    "ModifiedBetaGeo",
+    "ParetoNBD",
+    "GammaGamma",
+    "BetaGeoBetaBinom",
+    "fit_covariates",
+]
 
 _UNITS = {"D": "day", "W": "week", "M": "month"}
 
@@ -342,3 +350,27 @@ class BetaGeoBetaBinom:
         if self.params_ is None:
             raise _native.SegmintError("the model is not fitted: call fit(frequency, recency, n_periods) first")
         return pd.Series({**self.params_, "log_likelihood": self.log_likelihood_})
+
+
+def fit_covariates(frequency, recency, T, monetary_value, covariates, model: str = "bgnbd") -> dict:
+    """Static covariates: the transaction model ``model`` (``bgnbd``, ``mbgnbd`` or ``pareto``)
+    with each customer's purchase rate and dropout, and Gamma-Gamma with the order value, scaled
+    by exp(coefficient x value) (Fader & Hardie 2007, note 019; CLVTools' parametrisation,
+    except that BG/NBD's dropout covariate scales b alone).
+
+    ``covariates`` maps names to one number per customer (a DataFrame works: booleans as 0/1;
+    one-hot categories first, e.g. ``pd.get_dummies(df.region, drop_first=True)``); customers with
+    a missing value (NaN) are left out and counted. Returns a dict: ``transaction`` and
+    ``gamma_gamma`` each with ``coefficients`` (``process``, ``covariate``, ``value`` per unit,
+    ``std_error``, ``ci_low``, ``ci_high``, ``p_value``), ``base`` parameters (at the covariates'
+    means), ``log_likelihood`` and ``likelihood_ratio`` (``statistic``, ``df``, ``p_value``
+    against the model without covariates); plus ``columns`` and ``customers_left_out``.
+    """
+    import json
+
+    items = covariates.items() if hasattr(covariates, "items") else covariates
+    columns = [(str(name), _floats(values)) for name, values in items]
+    text = _native.covariate_fit(
+        model, _floats(frequency), _floats(recency), _floats(T), _floats(monetary_value), columns
+    )
+    return json.loads(text)
