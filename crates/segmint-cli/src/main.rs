@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 /// segmint: customer analytics (mart, segments, CLV, predictions) in one fast, reproducible tool.
 #[derive(Parser)]
 #[command(name = "segmint", version, about, long_about = None, propagate_version = true,
-    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet --profile profile\n  segmint migrate --data data --from 2025-07-01 --to 2026-01-01\n  segmint clv --data data --out clv.parquet --metrics clv.json\n  segmint retention --cohorts cohorts.csv --out retention\n  segmint cluster --data data -k 4 --out clusters.parquet\n  segmint predict churn --data data --out churn\n  segmint compare --data data --out compare\n  segmint run --demo --out out\n  segmint report --results out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
+    after_help = "Examples:\n  segmint demo --customers 20000 --out data\n  segmint validate --data data\n  segmint mart --data data --out mart.parquet\n  segmint rfm --data data --rules standard --out rfm.parquet --profile profile\n  segmint migrate --data data --from 2025-07-01 --to 2026-01-01\n  segmint clv --data data --out clv.parquet --metrics clv.json\n  segmint cohorts --data data --period month --out cohorts\n  segmint retention --cohorts cohorts.csv --out retention\n  segmint cluster --data data -k 4 --out clusters.parquet\n  segmint predict churn --data data --out churn\n  segmint compare --data data --out compare\n  segmint run --demo --out out\n  segmint report --results out\n\nExit codes: 0 success, 1 findings under --strict, 2 error.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: ui::Global,
@@ -47,6 +47,9 @@ pub enum Command {
     Migrate(cmd::migrate::Args),
     /// Customer lifetime value: BG/NBD and Gamma-Gamma fits, P(alive), expected purchases, CLV
     Clv(cmd::clv::Args),
+    /// Acquisition cohorts: retention, orders and revenue per cohort and period since
+    /// acquisition, the cohort heatmap data and the empirical LTV curve
+    Cohorts(cmd::cohorts::Args),
     /// Contractual retention per cohort (shifted-beta-geometric): fitted and projected survival,
     /// retention rates, DERL
     Retention(cmd::retention::Args),
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Profile(a) => cmd::profile::run(&cli.global, a),
         Command::Migrate(a) => cmd::migrate::run(&cli.global, a),
         Command::Clv(a) => cmd::clv::run(&cli.global, a),
+        Command::Cohorts(a) => cmd::cohorts::run(&cli.global, a),
         Command::Retention(a) => cmd::retention::run(&cli.global, a),
         Command::Cluster(a) => cmd::cluster::run(&cli.global, a),
         Command::Predict(a) => cmd::predict::run(&cli.global, a),

@@ -19,6 +19,7 @@
 
 pub mod cluster;
 pub mod clv;
+pub mod cohorts;
 pub mod data;
 pub mod demo;
 pub mod error;

@@ -6,6 +6,7 @@ use segmint::pipeline::StageParams;
 
 pub mod cluster;
 pub mod clv;
+pub mod cohorts;
 pub mod compare;
 pub mod demo;
 pub mod mart;
