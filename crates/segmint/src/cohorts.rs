@@ -554,8 +554,9 @@ pub fn analyze(
 
 /// The size-weighted average per group and period.
 fn curve(rows: &[CohortRow]) -> Vec<CurvePoint> {
-    let mut acc: std::collections::BTreeMap<(Option<String>, u32), (usize, u64, u64, f64)> =
-        Default::default();
+    // (group, period) -> (cohorts, customers, active, Σ cumulative revenue)
+    type Sums = (usize, u64, u64, f64);
+    let mut acc: std::collections::BTreeMap<(Option<String>, u32), Sums> = Default::default();
     for r in rows {
         let e = acc.entry((r.group.clone(), r.period)).or_default();
         e.0 += 1;
