@@ -279,6 +279,7 @@ pub fn build_plan(
                 opt("metrics", &o("clv/holdout.json")),
             ],
         ),
+        stage("cohorts", &["cohorts"], vec![opt("out", &o("cohorts"))]),
         predict("churn", vec![], no_customers),
         predict("value", vec![], no_customers),
         // sessions outnumber customers 12 to 1: fewer, larger boosting steps keep the
@@ -301,8 +302,9 @@ pub fn build_plan(
         if has_events && (p.name == "churn" || p.name == "value") {
             p.options.push(("clickstream".into(), None));
         }
-        if p.command[0] != "clv" {
-            // every randomised analysis takes the run's seed (clv has no randomness)
+        if !["clv", "cohorts"].contains(&p.command[0].as_str()) {
+            // every randomised analysis takes the run's seed (clv and cohorts have no
+            // randomness)
             p.options.push(opt("seed", &seed.to_string()));
         }
         // a given reference date: the clusters' mart uses it, and CLV observes up to the day

@@ -44,10 +44,11 @@ use crate::segment::RfmParams;
 use crate::uplift::CompareParams;
 
 /// The file whose presence in a results directory brings in each section (besides `data`).
-pub const SECTION_FILES: [(&str, &str); 8] = [
+pub const SECTION_FILES: [(&str, &str); 9] = [
     ("segments", "profile/profile.json"),
     ("clusters", "clusters/clusters.parquet"),
     ("clv", "clv/clv.json"),
+    ("cohorts", "cohorts/cohorts.json"),
     ("churn", "churn/metrics.json"),
     ("value", "value/metrics.json"),
     ("conversion", "conversion/metrics.json"),
@@ -57,12 +58,13 @@ pub const SECTION_FILES: [(&str, &str); 8] = [
 
 /// The stages of `segmint run` that can be selected, in the order they run, as named in its
 /// summary.
-pub const RUN_STAGES: [&str; 9] = [
+pub const RUN_STAGES: [&str; 10] = [
     "rfm",
     "compare",
     "cluster",
     "clv",
     "clv_holdout",
+    "cohorts",
     "churn",
     "value",
     "conversion",
@@ -114,6 +116,8 @@ pub enum StageParams {
     /// CLV (`clv/clv.parquet` and `clv/clv.json`; a stage named `clv_holdout` writes
     /// `clv/holdout.*`).
     Clv(ClvParams),
+    /// Acquisition cohorts (`cohorts/`).
+    Cohorts(crate::cohorts::CohortParams),
     /// A prediction (`<stage name>/`).
     Predict(PredictParams),
     /// Hidden segments (`hidden/`).
@@ -190,6 +194,10 @@ pub fn default_plan(facts: &PlanFacts, o: &PlanOptions) -> (Vec<Stage>, Vec<(Str
     holdout.summary.calibration_end = Some(facts.ref_day - 1 - 182);
     holdout.summary.holdout_end = Some(facts.ref_day - 1);
     plan.push(Stage::new("clv_holdout", StageParams::Clv(holdout)));
+    plan.push(Stage::new(
+        "cohorts",
+        StageParams::Cohorts(Default::default()),
+    ));
     let predict = |task| {
         let mut p = PredictParams {
             task,
@@ -482,6 +490,17 @@ fn run_stage(
             Ok(Ran {
                 output: path,
                 summary: json(&s)?,
+                notes: Vec::new(),
+            })
+        }
+        StageParams::Cohorts(p) => {
+            let dir = out.join("cohorts");
+            let a = crate::cohorts::analyze(&data.tx, data.customers.as_ref(), p, progress)?;
+            a.write(&dir, false)?;
+            Ok(Ran {
+                output: dir,
+                summary: serde_json::json!({"customers": a.customers, "cohorts": a.cohorts,
+                    "trend": a.trend.as_ref().map(|t| t.verdict.clone())}),
                 notes: Vec::new(),
             })
         }

@@ -54,9 +54,9 @@ pub enum PeriodArg {
     Quarter,
 }
 
-pub fn run(g: &Global, a: &Args) -> Result<u8> {
-    let t0 = Instant::now();
-    let params = CohortParams {
+/// The analysis parameters of the flags.
+pub fn params(a: &Args) -> CohortParams {
+    CohortParams {
         period: match a.period {
             PeriodArg::Week => Period::Week,
             PeriodArg::Month => Period::Month,
@@ -64,7 +64,12 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         },
         cohort_column: a.cohort_column.clone(),
         by: a.by.clone(),
-    };
+    }
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<u8> {
+    let t0 = Instant::now();
+    let params = params(a);
     let (inputs, map) = a.input.resolve()?;
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = if params.cohort_column.is_some() || params.by.is_some() {

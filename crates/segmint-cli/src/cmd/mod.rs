@@ -32,6 +32,7 @@ pub fn stage_params(args: &[String], inputs: &[String]) -> Result<StageParams> {
     Ok(match &cli.command {
         Command::Cluster(a) => StageParams::Cluster(cluster::params(a)?),
         Command::Clv(a) => StageParams::Clv(clv::params(a)?),
+        Command::Cohorts(a) => StageParams::Cohorts(cohorts::params(a)),
         Command::Predict(a) => StageParams::Predict(a.params()?),
         Command::Segments(a) => match &a.command {
             segments::SegmentsCommand::Discover(d) => StageParams::Hidden(segments::params(d)),

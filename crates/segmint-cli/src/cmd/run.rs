@@ -56,7 +56,7 @@ pub struct Args {
 }
 
 /// The stages that can be selected, in the order they run.
-pub const STAGES: [&str; 9] = segmint::report::results::RUN_STAGES;
+pub const STAGES: [&str; 10] = segmint::report::results::RUN_STAGES;
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
     a.engine.check()?;

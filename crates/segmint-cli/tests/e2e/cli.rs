@@ -789,6 +789,7 @@ fn run_demo_pipeline() {
             "cluster",
             "clv",
             "clv_holdout",
+            "cohorts",
             "churn",
             "value",
             "conversion",
@@ -801,7 +802,7 @@ fn run_demo_pipeline() {
     assert_eq!(typed.format, "run-summary/1");
     assert_eq!(typed.mart.as_ref().unwrap().customers, 3000);
     assert_eq!(typed.validate.as_ref().unwrap().tables.len(), 3);
-    assert_eq!(typed.stages.len(), 10);
+    assert_eq!(typed.stages.len(), 11);
     let rfm: segmint::segment::analysis::RfmSummary =
         serde_json::from_value(typed.stages[1].summary.clone()).unwrap();
     assert_eq!(rfm.segments.values().sum::<u64>(), 3000);
@@ -943,7 +944,7 @@ fn run_demo_pipeline() {
         "--out",
         again.to_str().unwrap(),
     ]);
-    assert_eq!(v["sections"].as_array().unwrap().len(), 9, "{v}");
+    assert_eq!(v["sections"].as_array().unwrap().len(), 10, "{v}");
     assert_eq!(
         std::fs::read_to_string(again.join("report.html")).unwrap(),
         html
@@ -1173,7 +1174,7 @@ fn browser_check(report: &std::path::Path) {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(v["sections"], 9, "{v}");
+    assert_eq!(v["sections"], 10, "{v}");
     assert!(v["figures"].as_u64().unwrap() >= 14, "{v}");
 }
 
@@ -3045,6 +3046,92 @@ fn clv_covariates_recover_planted_effects() {
             "{}",
             r.stderr
         );
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    }
+}
+
+/// `segmint cohorts`: signup cohorts count every customer of the file (a customer who never
+/// bought is in its cohort's size, never active), the files are written, the totals add up,
+/// and unusable columns are one-line exit-2 errors.
+#[test]
+fn cohorts_by_signup_date_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("transactions.csv"),
+        "customer_id,order_id,timestamp,amount\n\
+         a,1,2024-01-05T10:00:00Z,10.00\n\
+         a,2,2024-02-07T10:00:00Z,20.00\n\
+         a,2,2024-02-07T10:00:00Z,5.00\n\
+         a,3,2024-02-20T10:00:00Z,-4.50\n\
+         b,4,2024-01-31T23:59:59Z,7.25\n\
+         c,5,2024-03-01T00:00:00Z,3.00\n\
+         x,6,2024-03-02T00:00:00Z,-1.00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("customers.csv"),
+        "customer_id,signup_date,region\n\
+         a,2024-01-02,N\n\
+         b,2024-01-20,S\n\
+         c,2024-02-10,N\n\
+         d,2024-02-11,S\n",
+    )
+    .unwrap();
+    let d = data.to_str().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    // by first purchase: a and b in January, c in March; x only returned: left out, counted
+    let v = segmint_json(&["cohorts", "--data", d, "--csv", "--out", o]);
+    assert_eq!(v["customers"], 3, "{v}");
+    assert_eq!(v["left_out"]["customers_without_cohort"], 1);
+    assert_eq!(v["left_out"]["rows_of_customers_without_cohort"], 1);
+    let text = std::fs::read_to_string(out.join("cohorts.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "cohort,period,customers,active,retention,orders,revenue,revenue_per_customer,cumulative_revenue_per_customer"
+    );
+    // January: 2 customers; February: a bought order 2 (two rows) and returned 4.50
+    assert_eq!(lines[1], "2024-01-01,0,2,2,1,2,17.25,8.625,8.625");
+    assert_eq!(lines[2], "2024-01-01,1,2,1,0.5,1,20.5,10.25,18.875");
+    assert_eq!(lines[3], "2024-01-01,2,2,0,0,0,0,0,18.875");
+    assert_eq!(lines[4], "2024-03-01,0,1,1,1,1,3,3,3");
+    assert_eq!(lines.len(), 5);
+    for f in [
+        "retention_wide.csv",
+        "cumulative_revenue_wide.csv",
+        "cohorts.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    // by signup month: d never bought but counts in February's size
+    let v = segmint_json(&[
+        "cohorts",
+        "--data",
+        d,
+        "--cohort-column",
+        "signup_date",
+        "--by",
+        "region",
+        "--csv",
+        "--out",
+        o,
+    ]);
+    assert_eq!(v["customers"], 4, "{v}");
+    let text = std::fs::read_to_string(out.join("cohorts.csv")).unwrap();
+    assert!(text.contains("\"S\",2024-02-01,0,1,0,0,0,0,0,0"), "{text}");
+    assert!(text.contains("\"N\",2024-02-01,1,1,1,1,1,3,3,3"), "{text}");
+    for (args, says) in [
+        (vec!["--cohort-column", "region"], "not a date"),
+        (vec!["--by", "nosuch"], "nosuch"),
+    ] {
+        let mut all = vec!["cohorts", "--data", d, "--out", o];
+        all.extend(args);
+        let r = segmint(&all);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains(says), "{}", r.stderr);
         assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
     }
 }

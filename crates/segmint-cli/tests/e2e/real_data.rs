@@ -160,7 +160,10 @@ fn online_retail_raw_export() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    assert_eq!(sections, ["data", "segments", "clusters", "clv", "not_run"]);
+    assert_eq!(
+        sections,
+        ["data", "segments", "clusters", "clv", "cohorts", "not_run"]
+    );
     let skipped = summary["skipped"].to_string();
     assert!(!skipped.contains("report section"), "{skipped}");
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();

@@ -351,6 +351,147 @@ pub fn clv(dir: &Path) -> Result<Section> {
     })
 }
 
+/// Cohorts: the retention and cumulative revenue heatmaps, the averaged curve and the trend.
+pub fn cohorts(dir: &Path) -> Result<Section> {
+    let c = crate::cohorts::CohortAnalysis::read_from(&dir.join("cohorts.json"))?;
+    let unit = c.params.period.name();
+    let by_purchase = c.params.cohort_column.is_none();
+    // period 0 is 100% by definition for first-purchase cohorts: the colours start at 1
+    let first = usize::from(by_purchase);
+    let periods = c
+        .rows
+        .iter()
+        .map(|r| r.period as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let x: Vec<String> = (first..periods).map(|p| p.to_string()).collect();
+    // one heatmap row per (group and) cohort, the oldest at the top
+    let mut keys: Vec<(Option<String>, i64, u64)> = Vec::new();
+    for r in &c.rows {
+        if keys
+            .last()
+            .is_none_or(|k| (&k.0, k.1) != (&r.group, r.cohort))
+        {
+            keys.push((r.group.clone(), r.cohort, r.customers));
+        }
+    }
+    keys.reverse();
+    let y: Vec<String> = keys
+        .iter()
+        .map(|(g, cohort, n)| {
+            let date = crate::data::timestamp::format_date(*cohort);
+            match g {
+                Some(g) => format!("{g} {date} ({n})"),
+                None => format!("{date} ({n})"),
+            }
+        })
+        .collect();
+    let grid = |value: fn(&crate::cohorts::CohortRow) -> f64| -> Vec<Vec<Option<f64>>> {
+        keys.iter()
+            .map(|(g, cohort, _)| {
+                let mut row = vec![None; x.len()];
+                for r in c
+                    .rows
+                    .iter()
+                    .filter(|r| &r.group == g && r.cohort == *cohort)
+                {
+                    if let Some(cell) = (r.period as usize).checked_sub(first) {
+                        row[cell] = Some(value(r));
+                    }
+                }
+                row
+            })
+            .collect()
+    };
+    let tall = |title: &str| {
+        let mut ch = Chart::new(
+            title,
+            &format!("{unit}s since acquisition"),
+            "cohort (customers)",
+        );
+        ch.height = (keys.len() as f64 * 14.0 + 100.0).clamp(360.0, 1400.0);
+        ch
+    };
+    let mut blocks = vec![Block::Text(format!(
+        "{} customers in {} cohorts by the {unit} of their {}; data to the {unit} of {}.{}",
+        c.customers,
+        c.cohorts,
+        c.params
+            .cohort_column
+            .as_deref()
+            .map_or("first purchase".to_string(), |col| format!("{col:?}")),
+        c.last_period,
+        c.trend
+            .as_ref()
+            .map_or(String::new(), |t| format!(" {}", t.sentence))
+    ))];
+    blocks.push(Block::Figure {
+        name: "cohorts_retention".into(),
+        svg: svg::heatmap(
+            &tall("Retention by cohort"),
+            &x,
+            &y,
+            &grid(|r| r.retention),
+            Format::Percent,
+        ),
+        caption: format!(
+            "Share of each cohort buying in each {unit} after acquisition (grey: not observed yet). Read down a column to compare cohorts at the same age."
+        ),
+    });
+    blocks.push(Block::Figure {
+        name: "cohorts_revenue".into(),
+        svg: svg::heatmap(
+            &tall("Cumulative revenue per acquired customer"),
+            &x,
+            &y,
+            &grid(|r| r.cumulative_revenue_per_customer),
+            Format::Money,
+        ),
+        caption: format!(
+            "Net revenue per customer the cohort acquired, summed from the acquisition {unit} on: the empirical lifetime value curve of each cohort."
+        ),
+    });
+    let mut groups: Vec<Option<String>> = Vec::new();
+    for p in &c.curve {
+        if !groups.contains(&p.group) {
+            groups.push(p.group.clone());
+        }
+    }
+    let series: Vec<Series> = groups
+        .iter()
+        .map(|g| Series {
+            name: g.clone().unwrap_or_else(|| "all cohorts".into()),
+            points: c
+                .curve
+                .iter()
+                .filter(|p| &p.group == g && p.period as usize >= first)
+                .map(|p| (p.period as f64, p.retention))
+                .collect(),
+            dashed: false,
+        })
+        .collect();
+    blocks.push(Block::Figure {
+        name: "cohorts_curve".into(),
+        svg: svg::line_chart(
+            &Chart::new(
+                "Retention curve, cohorts weighted by size",
+                &format!("{unit}s since acquisition"),
+                "share buying",
+            ),
+            &series,
+            Format::Number,
+            Format::Percent,
+        ),
+        caption: "At each age, the buyers of every cohort observed that long over their customers."
+            .into(),
+    });
+    Ok(Section {
+        id: "cohorts".into(),
+        title: "Cohorts".into(),
+        blocks,
+    })
+}
+
 /// The frequency/recency heatmaps of expected purchases and P(alive).
 fn matrix_figures(
     m: &crate::clv::matrices::FrequencyRecencyMatrices,
@@ -365,13 +506,19 @@ fn matrix_figures(
         )
     };
     let age = format!("{:.0} {unit}s", m.t);
+    let labels = |v: &[f64]| -> Vec<String> {
+        v.iter()
+            .map(|x| svg::format_value(*x, Format::Number))
+            .collect()
+    };
+    let (recency, frequency) = (labels(&m.recency), labels(&m.frequency));
     [
         Block::Figure {
             name: "clv_matrix_expected_purchases".into(),
             svg: svg::heatmap(
                 &chart(&format!("Expected purchases in the next {:.0} {unit}s", m.horizon)),
-                &m.recency,
-                &m.frequency,
+                &recency,
+                &frequency,
                 &m.expected_purchases,
                 Format::Number,
             ),
@@ -384,8 +531,8 @@ fn matrix_figures(
             name: "clv_matrix_p_alive".into(),
             svg: svg::heatmap(
                 &chart("Probability of being still a customer"),
-                &m.recency,
-                &m.frequency,
+                &recency,
+                &frequency,
                 &m.p_alive,
                 Format::Percent,
             ),
@@ -760,11 +907,12 @@ fn parquet_metadata(path: &Path) -> Result<std::collections::BTreeMap<String, St
 }
 
 /// The report sections in the order of the pipeline.
-pub const ORDER: [&str; 9] = [
+pub const ORDER: [&str; 10] = [
     "data",
     "segments",
     "clusters",
     "clv",
+    "cohorts",
     "churn",
     "value",
     "conversion",
@@ -867,6 +1015,7 @@ pub fn build(dir: &Path) -> Result<(super::Report, Vec<String>)> {
             "segments" => segments(),
             "clusters" => clusters(&sub("clusters"), &mart),
             "clv" => clv(&sub("clv")),
+            "cohorts" => cohorts(&sub("cohorts")),
             "churn" => churn(&sub("churn")),
             "value" => value(&sub("value")),
             "conversion" => conversion(&sub("conversion")),

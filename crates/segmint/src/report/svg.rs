@@ -298,18 +298,28 @@ fn blues(t: f64) -> String {
 }
 
 /// A grid of cells coloured by value (white to dark blue; grey where a cell has no value), the
-/// rows bottom-up along `y_values` and the columns along `x_values`, with a colour key. Every
+/// rows bottom-up along `y_labels` and the columns along `x_labels`, with a colour key. Every
 /// cell carries its coordinates and value as a tooltip; `cells[row][column]`.
 pub fn heatmap(
     c: &Chart,
-    x_values: &[f64],
-    y_values: &[f64],
+    x_labels: &[String],
+    y_labels: &[String],
     cells: &[Vec<Option<f64>>],
     fmt: Format,
 ) -> String {
+    let (x_values, y_values) = (x_labels, y_labels);
     let mut s = String::new();
     let mut f = open(c, &mut s, &c.title);
     f.w -= 70.0; // room for the key
+                 // room for long row labels
+    let longest = y_labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0) as f64;
+    let shift = (longest * 6.5 + 16.0 - f.left).max(0.0);
+    f.left += shift;
+    f.w -= shift;
     let (lo, hi) = range(cells.iter().flatten().flatten().copied());
     let (lo, hi) = if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
     let (nx, ny) = (x_values.len().max(1), y_values.len().max(1));
@@ -328,9 +338,9 @@ pub fn heatmap(
                 cw + 0.3,
                 ch + 0.3,
                 escape(&c.y_label),
-                escape(&format_value(*y, Format::Number)),
+                escape(y),
                 escape(&c.x_label),
-                escape(&format_value(*x, Format::Number)),
+                escape(x),
                 escape(&text)
             );
         }
@@ -343,16 +353,18 @@ pub fn heatmap(
             r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
             f.left + cw * (col as f64 + 0.5),
             f.top + f.h + 16.0,
-            escape(&format_value(*x, Format::Number))
+            escape(x)
         );
     }
-    for (row, y) in y_values.iter().enumerate().step_by(every(ny)) {
+    // rows: every one when they are 12 px or more apart
+    let row_step = if ch >= 12.0 { 1 } else { every(ny) };
+    for (row, y) in y_values.iter().enumerate().step_by(row_step) {
         let _ = write!(
             s,
             r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
             f.left - 6.0,
             f.top + f.h - ch * (row as f64 + 0.5) + 4.0,
-            escape(&format_value(*y, Format::Number))
+            escape(y)
         );
     }
     // the key: ten steps from lo (bottom) to hi (top)
