@@ -2,8 +2,7 @@
 //! column of the customers file, e.g. the signup date), and per cohort and period since
 //! acquisition how many buy, how many orders and how much net revenue they bring.
 //!
-//! Definitions (the same in the SQL of [`crate::sql::cohorts_sql`] and the pandas check of the
-//! tests):
+//! Definitions (the same in the pandas check of the tests, `testdata/reference/cohorts_pandas.py`):
 //!
 //! * Days are UTC days of the transaction timestamps. Periods are calendar months, quarters or
 //!   ISO weeks (Monday to Sunday); `cohort` is the first day of the acquisition period and
