@@ -11,7 +11,7 @@ its own (initdb with the C locale in a temporary directory, Unix socket only, ru
 `postgres` user when started as root), loads the files with COPY through psql, runs the
 statement with psql --csv, and stops the server.
 
-Strings, integers and timestamps must be equal and floats bit-identical. Exit code 0 and one
+Strings, integers, dates and timestamps must be equal and floats bit-identical. Exit code 0 and one
 JSON line with the counts on success; 1 with the first differences otherwise.
 """
 import argparse
@@ -158,6 +158,8 @@ def run_postgres(args, sql, schema):
                 row.append(float(v))
             elif pa.types.is_timestamp(ty):
                 row.append(dt.datetime.fromisoformat(v).astimezone(dt.timezone.utc))
+            elif pa.types.is_date(ty):
+                row.append(dt.date.fromisoformat(v))
             else:
                 row.append(v)
         rows.append(tuple(row))

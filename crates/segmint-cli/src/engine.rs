@@ -1,4 +1,5 @@
-//! `--engine spark`: the mart or RFM statement of `segmint sql` run on a Spark Connect server.
+//! `--engine spark`: the mart, RFM or cohorts statement of `segmint sql` run on a Spark Connect
+//! server.
 
 use std::sync::Arc;
 
@@ -119,6 +120,7 @@ pub fn run(
     scoring: Option<&ScoringArgs>,
     ref_day: Option<i64>,
     schema: SchemaRef,
+    period: segmint::cohorts::Period,
     bars: &Bars,
 ) -> Result<SparkResult> {
     let t0 = std::time::Instant::now();
@@ -136,6 +138,7 @@ pub fn run(
         map,
         "segmint_transactions",
         "segmint_customers",
+        period,
     )?;
     let mut spark = bars.timed("connecting to Spark", || {
         let mut spark = segmint_spark::SparkSession::connect(&engine.spark_remote)?;

@@ -66,9 +66,12 @@ pub enum Task {
     Mart,
     /// RFM scores and segments (the columns of `segmint rfm`)
     Rfm,
+    /// Acquisition cohorts by --period (the long table of `segmint cohorts`)
+    Cohorts,
 }
 
 /// The statement for the arguments (shared with the Spark engine).
+#[allow(clippy::too_many_arguments)]
 pub fn statement(
     dialect: Dialect,
     task: Task,
@@ -77,6 +80,7 @@ pub fn statement(
     columns: ColumnMap,
     transactions: &str,
     customers: &str,
+    period: segmint::cohorts::Period,
 ) -> Result<String> {
     let p = SqlParams {
         dialect,
@@ -87,6 +91,7 @@ pub fn statement(
     };
     Ok(match task {
         Task::Mart => mart_sql(&p)?,
+        Task::Cohorts => segmint::sql::cohorts_sql(&p, period)?,
         Task::Rfm => match scoring {
             Some(sc) => rfm_sql(&p, &load_rules(&sc.rules)?, &sc.params())?,
             None => rfm_sql(

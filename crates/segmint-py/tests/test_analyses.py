@@ -279,7 +279,7 @@ def test_run_writes_what_the_cli_writes(reference, frames, tmp_path):
     r = segmint.run(reference, out=tmp_path / "py")
     want = json.loads((tmp_path / "cli" / "summary.json").read_text())
     assert r.stages == [s["stage"] for s in want["stages"]]
-    assert len(r.stages) == 10 and not r.skipped, r.skipped
+    assert len(r.stages) == 11 and not r.skipped, r.skipped
     for name in ["mart", "rfm", "clusters/clusters", "churn/predictions", "clv/clv"]:
         got, exp = r.table(name), pd.read_parquet(tmp_path / "cli" / f"{name}.parquet")
         assert isinstance(got, pa.Table)

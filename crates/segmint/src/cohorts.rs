@@ -15,8 +15,8 @@
 //!   the period; `retention` = active / customers. `orders`: distinct `order_id` of their purchase
 //!   rows in the period (as the mart counts orders). `revenue`: the net amount of all their rows
 //!   in the period (purchases minus returns, by the return row's own day; exact in cents),
-//!   `revenue_per_customer` = revenue / customers and `cumulative_revenue_per_customer` its sum
-//!   over periods 0..=period (the empirical LTV curve). Rows dated before their customer's
+//!   `revenue_per_customer` = revenue / customers and `cumulative_revenue_per_customer` the
+//!   revenue of periods 0..=period (summed in cents) / customers (the empirical LTV curve). Rows dated before their customer's
 //!   cohort start are left out and counted.
 //! * Every period from 0 to the last one the data reach (the period of the last transaction
 //!   row) is listed for every cohort, with zeros where nobody bought.
@@ -141,7 +141,7 @@ pub struct CohortRow {
     pub revenue: f64,
     /// revenue / customers.
     pub revenue_per_customer: f64,
-    /// Sum of revenue_per_customer over periods 0..=period.
+    /// Revenue of periods 0..=period (summed in cents) / customers.
     pub cumulative_revenue_per_customer: f64,
 }
 
@@ -515,12 +515,15 @@ pub fn analyze(
     let mut out = Vec::new();
     for &(g, p0) in &keys {
         let customers = sizes[&(g, p0)];
-        let mut cumulative = 0.0;
+        // the running revenue in whole cents (every revenue is rounded to cents), divided by
+        // the cohort's size: the same doubles as the SQL's rounded running sum
+        let mut cumulative_cents = 0i64;
         for k in 0..=(last - p0).max(-1) {
             let cell = cells.get(&(g, p0, k)).cloned().unwrap_or_default();
             let revenue = cell.revenue.map_or(0.0, |m| m.value());
             let per_customer = revenue / customers as f64;
-            cumulative += per_customer;
+            cumulative_cents += (revenue * 100.0).round() as i64;
+            let cumulative = cumulative_cents as f64 / 100.0 / customers as f64;
             out.push(CohortRow {
                 group: name(g),
                 cohort: per.start(p0),
@@ -685,6 +688,97 @@ impl CohortAnalysis {
             ),
         ]);
         RecordBatch::try_from_iter(cols).map_err(|e| Error::Data(e.to_string()))
+    }
+
+    /// The schema of [`CohortAnalysis::to_record_batch`] without `by` (what the SQL of
+    /// `segmint sql --task cohorts` returns).
+    pub fn schema() -> arrow_schema::SchemaRef {
+        use arrow_schema::{DataType, Field, Schema};
+        let f = |n: &str, t: DataType| Field::new(n, t, false);
+        Arc::new(Schema::new(vec![
+            f("cohort", DataType::Date32),
+            f("period", DataType::Int64),
+            f("customers", DataType::Int64),
+            f("active", DataType::Int64),
+            f("retention", DataType::Float64),
+            f("orders", DataType::Int64),
+            f("revenue", DataType::Float64),
+            f("revenue_per_customer", DataType::Float64),
+            f("cumulative_revenue_per_customer", DataType::Float64),
+        ]))
+    }
+
+    /// The analysis from a long table with [`CohortAnalysis::schema`] computed elsewhere (by
+    /// the SQL on Spark): the curve and the trend follow from its rows.
+    pub fn from_batch(batch: &RecordBatch, params: &CohortParams) -> Result<CohortAnalysis> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Date32Type, Float64Type, Int64Type};
+        let bad =
+            |c: &str| Error::Data(format!("the cohort table has no column {c:?} of its type"));
+        let col = |c: &str| batch.column_by_name(c).ok_or_else(|| bad(c));
+        let int = |c: &str| -> Result<Vec<i64>> {
+            Ok(col(c)?
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| bad(c))?
+                .values()
+                .to_vec())
+        };
+        let float = |c: &str| -> Result<Vec<f64>> {
+            Ok(col(c)?
+                .as_primitive_opt::<Float64Type>()
+                .ok_or_else(|| bad(c))?
+                .values()
+                .to_vec())
+        };
+        let cohort = col("cohort")?
+            .as_primitive_opt::<Date32Type>()
+            .ok_or_else(|| bad("cohort"))?
+            .values()
+            .to_vec();
+        let (period, customers, active, orders) = (
+            int("period")?,
+            int("customers")?,
+            int("active")?,
+            int("orders")?,
+        );
+        let (retention, revenue, per, cumulative) = (
+            float("retention")?,
+            float("revenue")?,
+            float("revenue_per_customer")?,
+            float("cumulative_revenue_per_customer")?,
+        );
+        let rows: Vec<CohortRow> = (0..batch.num_rows())
+            .map(|i| CohortRow {
+                group: None,
+                cohort: cohort[i] as i64,
+                period: period[i] as u32,
+                customers: customers[i] as u64,
+                active: active[i] as u64,
+                retention: retention[i],
+                orders: orders[i] as u64,
+                revenue: revenue[i],
+                revenue_per_customer: per[i],
+                cumulative_revenue_per_customer: cumulative[i],
+            })
+            .collect();
+        let per_ = params.period;
+        let last = rows
+            .iter()
+            .map(|r| per_.index(r.cohort) + r.period as i64)
+            .max()
+            .ok_or_else(|| Error::Data("the cohort table is empty".into()))?;
+        let starts: Vec<&CohortRow> = rows.iter().filter(|r| r.period == 0).collect();
+        Ok(CohortAnalysis {
+            format: CohortAnalysis::FORMAT.into(),
+            params: params.clone(),
+            customers: starts.iter().map(|r| r.customers).sum(),
+            cohorts: starts.len(),
+            last_period: format_date(per_.start(last)),
+            curve: curve(&rows),
+            trend: trend(&rows, per_),
+            rows,
+            left_out: CohortLeftOut::default(),
+        })
     }
 
     /// A wide table as CSV: one row per (group and) cohort with its size, one column per

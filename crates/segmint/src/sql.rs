@@ -623,6 +623,139 @@ fn compare_sql(d: Dialect, var: &(String, Kind), op: Op, lit: &Value) -> Result<
     })
 }
 
+/// The cohort table of [`crate::cohorts`] (first-purchase cohorts, no `by` split): `cohort,
+/// period, customers, active, retention, orders, revenue, revenue_per_customer,
+/// cumulative_revenue_per_customer`, sorted by cohort and period. Revenue sums are rounded to
+/// cents as the mart's `monetary`, and the running revenue is the rounded running sum divided
+/// by the cohort's size, so every engine gives the same doubles.
+pub fn cohorts_sql(p: &SqlParams, period: crate::cohorts::Period) -> Result<String> {
+    use crate::cohorts::Period;
+    check_names(p)?;
+    let d = p.dialect;
+    let tx = |c: &str| p.col(TableKind::Transactions, c);
+    let ts = match d {
+        Dialect::Spark => format!("CAST({} AS TIMESTAMP)", tx("timestamp")),
+        _ => tx("timestamp"),
+    };
+    let (text, dbl) = (d.text(), d.double());
+    // the calendar date of a day number
+    let date_of = |days: &str| match d {
+        Dialect::Spark => format!("date_add(DATE '1970-01-01', CAST({days} AS INT))"),
+        _ => format!("(DATE '1970-01-01' + CAST({days} AS INTEGER))"),
+    };
+    let month_index = |days: &str| {
+        let date = date_of(days);
+        format!(
+            "(CAST(EXTRACT(YEAR FROM {date}) AS BIGINT) * 12 + CAST(EXTRACT(MONTH FROM {date}) AS BIGINT) - 1)"
+        )
+    };
+    let index = match period {
+        // 1970-01-01 is a Thursday: day + 3 counts from the Monday before
+        Period::Week => d.div("day_ + 3", "7"),
+        Period::Month => month_index("day_"),
+        Period::Quarter => d.div(&month_index("day_"), "3"),
+    };
+    let start = match period {
+        Period::Week => date_of("p0 * 7 - 3"),
+        Period::Month => format!(
+            "make_date(CAST({} AS INT), CAST(MOD(p0, 12) + 1 AS INT), 1)",
+            d.div("p0", "12")
+        ),
+        Period::Quarter => format!(
+            "make_date(CAST({} AS INT), CAST(MOD(p0 * 3, 12) + 1 AS INT), 1)",
+            d.div("p0 * 3", "12")
+        ),
+    };
+    let running = match d {
+        Dialect::DuckDb | Dialect::Spark => "round(sum(revenue) OVER w, 2)".to_string(),
+        Dialect::Postgres | Dialect::Portable => {
+            "CAST(round(sum(CAST(revenue AS NUMERIC)) OVER w, 2) AS DOUBLE PRECISION)".to_string()
+        }
+    };
+    let digits = "(VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)) AS v(n)";
+    Ok(format!(
+        "WITH t AS (
+    SELECT CAST({cid} AS {text}) AS customer_id,
+           CAST({oid} AS {text}) AS order_id,
+           CAST({amount} AS {dbl}) AS amount,
+           {day} AS day_
+    FROM {table}
+),
+tp AS (
+    SELECT customer_id, order_id, amount, {index} AS p FROM t
+),
+firsts AS (
+    SELECT customer_id, MIN(p) AS p0 FROM tp WHERE amount > 0 GROUP BY customer_id
+),
+sizes AS (
+    SELECT p0, COUNT(*) AS customers FROM firsts GROUP BY p0
+),
+acts AS (
+    SELECT f.p0, tp.p - f.p0 AS k, tp.customer_id, tp.order_id, tp.amount
+    FROM tp JOIN firsts f ON f.customer_id = tp.customer_id
+    WHERE tp.p >= f.p0
+),
+per_customer AS (
+    SELECT p0, k, customer_id,
+           COUNT(DISTINCT CASE WHEN amount > 0 THEN order_id END) AS orders,
+           SUM(CASE WHEN amount > 0 THEN 1 ELSE 0 END) AS purchases
+    FROM acts GROUP BY p0, k, customer_id
+),
+activity AS (
+    SELECT p0, k,
+           SUM(CASE WHEN purchases > 0 THEN 1 ELSE 0 END) AS active,
+           SUM(orders) AS orders
+    FROM per_customer GROUP BY p0, k
+),
+money AS (
+    SELECT p0, k, {revenue} AS revenue FROM acts GROUP BY p0, k
+),
+last_p AS (
+    SELECT MAX(p) AS last FROM tp
+),
+nums AS (
+    SELECT a.n + 10 * b.n + 100 * c.n + 1000 * e.n AS k
+    FROM {digits} CROSS JOIN {digits2} CROSS JOIN {digits3} CROSS JOIN {digits4}
+),
+grid AS (
+    SELECT s.p0, n.k, s.customers
+    FROM sizes s CROSS JOIN last_p l JOIN nums n ON n.k <= l.last - s.p0
+),
+cells AS (
+    SELECT g.p0, g.k, g.customers,
+           CAST(COALESCE(a.active, 0) AS BIGINT) AS active,
+           CAST(COALESCE(a.orders, 0) AS BIGINT) AS orders,
+           COALESCE(m.revenue, CAST(0 AS {dbl})) AS revenue
+    FROM grid g
+    LEFT JOIN activity a ON a.p0 = g.p0 AND a.k = g.k
+    LEFT JOIN money m ON m.p0 = g.p0 AND m.k = g.k
+)
+SELECT {start} AS cohort,
+       CAST(k AS BIGINT) AS period,
+       CAST(customers AS BIGINT) AS customers,
+       active,
+       CAST(active AS {dbl}) / CAST(customers AS {dbl}) AS retention,
+       orders,
+       revenue,
+       revenue / CAST(customers AS {dbl}) AS revenue_per_customer,
+       ({running} + CAST(0 AS {dbl})) / CAST(customers AS {dbl}) AS cumulative_revenue_per_customer
+FROM cells
+WINDOW w AS (PARTITION BY p0 ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+ORDER BY p0, k
+",
+        cid = tx("customer_id"),
+        oid = tx("order_id"),
+        amount = tx("amount"),
+        day = d.day(&ts),
+        table = d.table(&p.transactions),
+        revenue = d.money_sum("amount"),
+        digits2 = digits.replace("v(n)", "b(n)"),
+        digits3 = digits.replace("v(n)", "c(n)"),
+        digits4 = digits.replace("v(n)", "e(n)"),
+        digits = digits.replace("v(n)", "a(n)"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,8 @@ pub struct Args {
     /// Write cohorts.csv instead of cohorts.parquet
     #[arg(long)]
     pub csv: bool,
+    #[command(flatten)]
+    pub engine: crate::engine::EngineArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -54,14 +56,19 @@ pub enum PeriodArg {
     Quarter,
 }
 
+/// The library's period of the flag.
+pub fn period(p: PeriodArg) -> Period {
+    match p {
+        PeriodArg::Week => Period::Week,
+        PeriodArg::Month => Period::Month,
+        PeriodArg::Quarter => Period::Quarter,
+    }
+}
+
 /// The analysis parameters of the flags.
 pub fn params(a: &Args) -> CohortParams {
     CohortParams {
-        period: match a.period {
-            PeriodArg::Week => Period::Week,
-            PeriodArg::Month => Period::Month,
-            PeriodArg::Quarter => Period::Quarter,
-        },
+        period: period(a.period),
         cohort_column: a.cohort_column.clone(),
         by: a.by.clone(),
     }
@@ -70,7 +77,11 @@ pub fn params(a: &Args) -> CohortParams {
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
     let t0 = Instant::now();
     let params = params(a);
+    a.engine.check()?;
     let (inputs, map) = a.input.resolve()?;
+    if a.engine.is_spark() {
+        return spark(g, a, &params, &inputs, map, t0);
+    }
     let tx = inputs.open(TableKind::Transactions, &map)?;
     let customers = if params.cohort_column.is_some() || params.by.is_some() {
         inputs.open_optional(TableKind::Customers, &map)?
@@ -83,6 +94,42 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         r.write(&a.out, a.csv)
     })?;
     crate::ui::reading_notes(g, &[Some(&tx), customers.as_ref()]);
+    finish(g, a, &r, t0)
+}
+
+/// `segmint cohorts --engine spark`: the long table computed by Spark (the statement of
+/// `segmint sql --task cohorts`), the curve and trend from it here.
+fn spark(
+    g: &Global,
+    a: &Args,
+    params: &CohortParams,
+    inputs: &segmint::data::Inputs,
+    map: segmint::data::ColumnMap,
+    t0: Instant,
+) -> Result<u8> {
+    if params.cohort_column.is_some() || params.by.is_some() {
+        anyhow::bail!("--engine spark computes first-purchase cohorts without --by or --cohort-column; run those here (without --engine spark)");
+    }
+    let bars = Bars::new(g);
+    let s = crate::engine::run(
+        &a.engine,
+        inputs,
+        map,
+        crate::options::Task::Cohorts,
+        None,
+        None,
+        segmint::cohorts::CohortAnalysis::schema(),
+        params.period,
+        &bars,
+    )?;
+    let r = segmint::cohorts::CohortAnalysis::from_batch(&s.batch, params)?;
+    r.write(&a.out, a.csv)?;
+    finish(g, a, &r, t0)
+}
+
+/// Prints the summary (or emits it as JSON) and the closing line.
+fn finish(g: &Global, a: &Args, r: &segmint::cohorts::CohortAnalysis, t0: Instant) -> Result<u8> {
+    let params = &r.params;
     let mut v = serde_json::json!({
         "task": "cohorts", "period": params.period.name(), "customers": r.customers,
         "cohorts": r.cohorts, "last_period": r.last_period, "left_out": r.left_out,

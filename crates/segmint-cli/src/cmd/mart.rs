@@ -87,6 +87,7 @@ fn spark_mart(g: &Global, a: &Args) -> Result<MartSummary> {
         None,
         crate::options::parse_ref_date(&a.ref_date)?,
         segmint::mart::mart_schema(),
+        Default::default(),
         &bars,
     )?;
     let mart = Mart::from_record_batch(&r.batch)?;
@@ -119,6 +120,7 @@ pub fn build_with(
             None,
             ref_day,
             segmint::mart::mart_schema(),
+            Default::default(),
             bars,
         )?;
         let mart = Mart::from_record_batch(&r.batch)?;

@@ -114,6 +114,7 @@ fn spark_rfm(g: &Global, a: &Args) -> Result<u8> {
         Some(&a.scoring),
         crate::options::parse_ref_date(&a.ref_date)?,
         schema,
+        Default::default(),
         &bars,
     )?;
     let meta = vec![

@@ -15,10 +15,11 @@ use crate::ui::{note, Global};
   segmint sql --dialect spark --task rfm --rules standard --transactions-table sales.orders
   segmint sql --dialect postgres --task rfm --rules my_rules.toml --ties average --out rfm.sql
   segmint sql --dialect portable --task mart --columns amount=revenue,timestamp=order_date
+  segmint sql --dialect spark --task cohorts --period quarter --transactions-table sales.orders
 
-The statement computes what `segmint mart` / `segmint rfm` compute in process, row for row:
-the same purchase/return rules, reference date, modes with their tie rule, score ranks and
-rule sets. It reads the tables --transactions-table (and --customers-table when a rule uses a
+The statement computes what `segmint mart` / `segmint rfm` / `segmint cohorts` (first-purchase
+cohorts, without --by or --cohort-column) compute in process, row for row: the same
+purchase/return rules, reference date, modes with their tie rule, score ranks and rule sets. It reads the tables --transactions-table (and --customers-table when a rule uses a
 customer attribute) with segmint's column names, or the names given by --columns. PostgreSQL
 statements compare strings with COLLATE \"C\" (byte order, as segmint); run the portable dialect
 where strings compare by bytes and the session time zone is UTC.")]
@@ -31,6 +32,9 @@ pub struct Args {
     pub task: Task,
     #[command(flatten)]
     pub scoring: ScoringArgs,
+    /// Period of --task cohorts
+    #[arg(long, value_enum, default_value_t = crate::cmd::cohorts::PeriodArg::Month)]
+    pub period: crate::cmd::cohorts::PeriodArg,
     /// Reference date for recency and tenure (default: day of the last transaction + 1)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub ref_date: Option<String>,
@@ -70,6 +74,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         map,
         &a.transactions_table,
         &a.customers_table,
+        crate::cmd::cohorts::period(a.period),
     )?;
     match &a.out {
         Some(path) => {

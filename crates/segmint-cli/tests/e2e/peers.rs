@@ -995,6 +995,74 @@ fn sql_equal_to_in_process_on_duckdb_and_postgres_20k() {
     }
 }
 
+/// `segmint sql --task cohorts` on DuckDB (and PostgreSQL when available), in each dialect
+/// that runs there, gives `segmint cohorts`' table bit for bit (20k reference data; month,
+/// ISO week and quarter).
+#[test]
+fn cohorts_sql_equal_to_in_process_20k() {
+    let test = "cohorts_sql_equal_to_in_process_20k";
+    let Some(p) = peers(test) else {
+        return;
+    };
+    let pg = postgres_available(test);
+    let dir = tempfile::tempdir().unwrap();
+    let data = reference_data(&p);
+    for period in ["month", "week", "quarter"] {
+        let out = dir.path().join(period);
+        let v = segmint_json(&[
+            "cohorts",
+            "--data",
+            s(&data),
+            "--period",
+            period,
+            "--out",
+            s(&out),
+        ]);
+        let expect = out.join("cohorts.parquet");
+        let rows: usize = v["cohorts"].as_u64().unwrap() as usize;
+        assert!(rows > 0, "{v}");
+        let mut engines = vec![("duckdb", "duckdb"), ("portable", "duckdb")];
+        if pg {
+            engines.extend([("postgres", "postgres"), ("portable", "postgres")]);
+        }
+        for (dialect, engine) in engines {
+            let file = dir.path().join(format!("cohorts_{period}_{dialect}.sql"));
+            let args = [
+                "sql",
+                "--dialect",
+                dialect,
+                "--task",
+                "cohorts",
+                "--period",
+                period,
+            ];
+            let r = segmint(&[&args[..], &["--out", s(&file), "-q"]].concat());
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let out = Command::new(&p.python)
+                .arg(testdata("check_sql.py"))
+                .args([
+                    engine,
+                    "--data",
+                    s(&data),
+                    "--sql",
+                    s(&file),
+                    "--expect",
+                    s(&expect),
+                ])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{period} {dialect} on {engine}: {text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v = json(text.trim());
+            assert_eq!(v["differences"], 0, "{v}");
+        }
+    }
+}
+
 /// The Spark Connect server for the `--engine spark` checks: `SEGMINT_SPARK_REMOTE`
 /// (`.ci/run` starts one with testdata/spark_connect_server.sh and sets it, with
 /// `SEGMINT_SPARK_TESTS=1`, which makes a missing server fail instead of skip).
@@ -1150,6 +1218,48 @@ print('OK' if a.equals(b) else 'DIFF')\n";
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // segmint cohorts --engine spark: the statement of `segmint sql --dialect spark --task
+    // cohorts` on Spark gives the in-process table bit for bit, and the same curve and trend
+    for period in ["month", "week"] {
+        let (local, spark) = (
+            dir.path().join(format!("coh_{period}_local")),
+            dir.path().join(format!("coh_{period}_spark")),
+        );
+        let a = segmint_json(&[
+            "cohorts",
+            "--data",
+            s(&data),
+            "--period",
+            period,
+            "--out",
+            s(&local),
+        ]);
+        let b = segmint_json(&[
+            "cohorts",
+            "--data",
+            s(&data),
+            "--period",
+            period,
+            "--engine",
+            "spark",
+            "--spark-remote",
+            &remote,
+            "--out",
+            s(&spark),
+        ]);
+        assert_eq!(a["curve"], b["curve"], "{period}");
+        assert_eq!(a["trend"], b["trend"], "{period}");
+        let x = read_parquet(&local.join("cohorts.parquet"));
+        let y = read_parquet(&spark.join("cohorts.parquet"));
+        assert_eq!(x.num_rows(), y.num_rows(), "{period}");
+        for j in 0..x.columns().len() {
+            assert_eq!(
+                x.column(j).to_data(),
+                y.column(j).to_data(),
+                "cohorts {period} column {j}"
+            );
+        }
+    }
 }
 
 /// `segmint cohorts` equals a pandas computation of the same definitions
