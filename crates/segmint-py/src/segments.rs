@@ -49,7 +49,7 @@ fn labels_table(labels: Vec<u32>) -> PyResult<PyArrowType<Table>> {
 /// k-means on the rows of `x` (as given: no transform or scaling, like scikit-learn);
 /// `n_clusters` None chooses k in `k_min..=k_max`.
 #[pyfunction]
-#[pyo3(signature = (x, n_clusters, *, k_min=2, k_max=8, n_init=10, max_iter=300, tol=1e-4, seed=42, algorithm="auto"))]
+#[pyo3(signature = (x, n_clusters, *, k_min=3, k_max=8, n_init=10, max_iter=300, tol=1e-4, seed=42, algorithm="auto"))]
 #[allow(clippy::too_many_arguments)]
 pub fn kmeans_fit(
     py: Python<'_>,

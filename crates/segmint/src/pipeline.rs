@@ -151,7 +151,7 @@ pub struct PlanOptions {
 }
 
 /// The stages `segmint run` runs by default, as its subcommands would with the run's
-/// choices: RFM, compare, clusters (k chosen in 2..8), CLV and its holdout check (the last 182
+/// choices: RFM, compare, clusters (k chosen in 3..8), CLV and its holdout check (the last 182
 /// days held out), churn and value (no cross-validation; with the clickstream features when
 /// there are events), conversion (100 rounds at learning rate 0.1) and hidden segments. Stages
 /// whose table is missing are returned as `(name, reason)` instead.
@@ -182,7 +182,7 @@ pub fn default_plan(facts: &PlanFacts, o: &PlanOptions) -> (Vec<Stage>, Vec<(Str
         ref_day: o.ref_day,
         ..Default::default()
     };
-    cluster.fit.k = ClusterCount::Auto { min: 2, max: 8 };
+    cluster.fit.k = ClusterCount::Auto { min: 3, max: 8 };
     cluster.fit.kmeans.seed = o.seed;
     cluster.fit.kmeans.n_clusters = 0; // taken from `k`
     plan.push(Stage::new("cluster", StageParams::Cluster(cluster)));

@@ -24,8 +24,8 @@ pub struct Args {
         value_name = "K|auto"
     )]
     pub k: String,
-    /// Smallest k tried by -k auto
-    #[arg(long, default_value_t = 2)]
+    /// Smallest k tried by -k auto (3: two groups are rarely actionable; 2 is allowed)
+    #[arg(long, default_value_t = 3)]
     pub k_min: usize,
     /// Largest k tried by -k auto
     #[arg(long, default_value_t = 8)]

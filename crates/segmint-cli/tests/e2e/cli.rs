@@ -774,6 +774,18 @@ fn run_demo_pipeline() {
     assert_eq!(s["mart"]["ref_date"], "2026-01-01");
     assert_eq!(read_parquet(&out.join("mart.parquet")).num_rows(), 3000);
     assert_eq!(read_parquet(&out.join("rfm.parquet")).num_rows(), 3000);
+    // clusters people can act on: at least 3, named, with the criteria of the choice drawn
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("clusters/clusters.json")).unwrap())
+            .unwrap();
+    assert!(c["k"].as_u64().unwrap() >= 3, "{}", c["selection"]);
+    assert!(c["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["name"].as_str().is_some_and(|n| !n.is_empty())));
+    assert!(out.join("figures/cluster_k_choice.svg").is_file());
+    assert!(out.join("figures/cohorts_retention.svg").is_file());
     let stages: Vec<&str> = s["stages"]
         .as_array()
         .unwrap()
@@ -1665,6 +1677,8 @@ fn cluster_is_deterministic_and_chooses_k() {
         d,
         "-k",
         "auto",
+        "--k-min",
+        "2",
         "--k-max",
         "4",
         "--n-init",
@@ -1675,11 +1689,21 @@ fn cluster_is_deterministic_and_chooses_k() {
         out.to_str().unwrap(),
     ]);
     let sel = &v["selection"];
-    assert_eq!(sel["scores"].as_array().unwrap().len(), 3);
+    let scores = sel["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 3);
     let k = sel["chosen_k"].as_u64().unwrap();
     assert!((2..=4).contains(&k));
     assert_eq!(v["k"].as_u64().unwrap(), k);
     assert!(sel["why"].as_str().unwrap().contains("silhouette"));
+    // the vote: the ranks of 3 criteria give 0 + 1 + 2 points each, the knee 2 to its k
+    let points: Vec<f64> = scores
+        .iter()
+        .map(|s| s["points"].as_f64().unwrap())
+        .collect();
+    let sum = points.iter().sum::<f64>();
+    assert!((9.0 + 3.0..=9.0 + 4.0).contains(&sum), "{points:?}");
+    let best = points.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(points[k as usize - 2], best, "{points:?}");
     let r = segmint(&[
         "cluster",
         "--data",

@@ -29,8 +29,9 @@ def _features(X: Any) -> pa.Table:
 
 class KMeans:
     """k-means (k-means++ seeding, ``n_init`` seeded restarts, exact Lloyd iterations), with
-    scikit-learn's parameters and attributes. ``n_clusters="auto"`` chooses k in 2..8 by
-    silhouette, Calinski-Harabasz and Davies-Bouldin (``selection_`` says why).
+    scikit-learn's parameters and attributes. ``n_clusters="auto"`` chooses k in 3..8
+    (``k_range``) by a vote of silhouette, Calinski-Harabasz, Davies-Bouldin and the inertia knee
+    (``selection_`` says why).
 
     Clusters ``X`` as given (no transform or scaling, as scikit-learn); for customers, cluster
     ``np.log1p`` of the RFM columns standardised, as ``segmint cluster`` does. ``names_`` names
@@ -54,7 +55,7 @@ class KMeans:
         tol: float = 1e-4,
         random_state: int = 42,
         algorithm: str = "auto",
-        k_range: tuple = (2, 8),
+        k_range: tuple = (3, 8),
     ):
         self.n_clusters = n_clusters
         self.n_init = n_init

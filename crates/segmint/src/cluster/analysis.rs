@@ -153,17 +153,18 @@ impl ClusterSummary {
         use std::fmt::Write;
         let mut s = String::new();
         if let Some(sel) = &self.selection {
-            s.push_str("| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin |\n| ---: | ---: | ---: | ---: | ---: |\n");
+            s.push_str("| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin | points |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
             for k in &sel.scores {
                 let _ = writeln!(
                     s,
-                    "| {}{} | {:.1} | {:.3} | {:.1} | {:.3} |",
+                    "| {}{} | {:.1} | {:.3} | {:.1} | {:.3} | {:.1} |",
                     k.k,
                     if k.k == sel.chosen_k { " *" } else { "" },
                     k.inertia,
                     k.silhouette,
                     k.calinski_harabasz,
-                    k.davies_bouldin
+                    k.davies_bouldin,
+                    k.points
                 );
             }
             let _ = writeln!(s, "\n{}\n", sel.why);

@@ -11,7 +11,7 @@
 //! let tx = Inputs::from_dir("data".as_ref()).open(TableKind::Transactions, &ColumnMap::new())?;
 //! let mart = build_mart(&tx, &MartParams::default(), &NoProgress)?;
 //! let x = features(&mart, &FeatureParams::default())?;
-//! let params = ClusterParams { k: ClusterCount::Auto { min: 2, max: 8 }, ..Default::default() };
+//! let params = ClusterParams { k: ClusterCount::Auto { min: 3, max: 8 }, ..Default::default() };
 //! let fit = fit_clusters(&x, &params, &NoProgress)?;
 //! for n in cluster_names(&mart, &fit)? {
 //!     println!("{}: {}", n.name, n.action);

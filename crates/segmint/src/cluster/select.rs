@@ -1,9 +1,14 @@
 //! Choosing the number of clusters: k-means for each k in a range, scored by inertia (with its
 //! knee), silhouette on a seeded sample, Calinski–Harabasz and Davies–Bouldin.
 //!
-//! The chosen k is the one with the highest silhouette (the smaller k on a tie within 0.005):
-//! it rewards compact, well separated clusters and, unlike inertia, does not improve by itself
-//! as k grows. The other criteria are reported next to it, with a sentence saying which agree.
+//! The four criteria vote (a Borda count): each ranks the k tried, and a k gets n - 1 points
+//! where a criterion ranks it first down to 0 where it ranks it last (n the number of k tried;
+//! tied values share their points); the inertia knee gives n - 1 to its k and one point less
+//! per step away from it. The k with the most points is chosen, a tie going to the higher
+//! silhouette, then to fewer clusters. No single criterion decides: the silhouette alone favours
+//! two blobs on log-RFM data (two groups are rarely actionable), Calinski–Harabasz grows with k
+//! on large data, and the knee is coarse. The default range starts at 3 for the same reason.
+//! Every k's scores and points are reported, with a sentence saying which criteria agree.
 
 use rand::seq::index::sample;
 use rand::SeedableRng;
@@ -28,6 +33,9 @@ pub struct KScore {
     pub calinski_harabasz: f64,
     /// Davies–Bouldin index: mean worst-case cluster similarity, lower is better.
     pub davies_bouldin: f64,
+    /// Points of the vote of the four criteria (see the module docs).
+    #[serde(default)]
+    pub points: f64,
 }
 
 /// The result of [`select_k`].
@@ -206,6 +214,33 @@ pub fn ch_db(x: &Table, m: &KMeans) -> (f64, f64) {
     (ch, db)
 }
 
+/// Points of each k (in the order of `scores`) from the four criteria: silhouette and
+/// Calinski–Harabasz ranked high to low, Davies–Bouldin low to high (n - 1 for the best, 0 for
+/// the worst, the mean of their ranks for ties), and n - 1 - |steps from the knee| (at least 0).
+pub fn votes(scores: &[KScore], knee_k: usize) -> Vec<f64> {
+    let n = scores.len();
+    let rank_points = |v: &dyn Fn(&KScore) -> f64| -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let x = v(&scores[i]);
+                let below = scores.iter().filter(|s| v(s) < x).count() as f64;
+                let equal = scores.iter().filter(|s| v(s) == x).count() as f64;
+                below + (equal - 1.0) / 2.0
+            })
+            .collect()
+    };
+    let sil = rank_points(&|s| s.silhouette);
+    let ch = rank_points(&|s| s.calinski_harabasz);
+    let db = rank_points(&|s| -s.davies_bouldin);
+    let knee_i = scores.iter().position(|s| s.k == knee_k).unwrap_or(0);
+    (0..n)
+        .map(|i| {
+            let knee = (n as f64 - 1.0 - (i as f64 - knee_i as f64).abs()).max(0.0);
+            sil[i] + ch[i] + db[i] + knee
+        })
+        .collect()
+}
+
 /// Knee of a decreasing curve: the point farthest below the chord from first to last.
 pub fn knee(ks: &[usize], y: &[f64]) -> usize {
     let n = ks.len();
@@ -241,7 +276,7 @@ pub fn select_k(
     }
     let m = silhouette_sample.min(x.rows);
     let idx = silhouette_rows(x.rows, m, base.seed);
-    let mut scores = Vec::new();
+    let mut scores: Vec<KScore> = Vec::new();
     let mut models = Vec::new();
     for k in k_min..=k_max {
         let model = KMeansParams {
@@ -256,55 +291,66 @@ pub fn select_k(
             silhouette: silhouette(x, &model.labels, &idx, k),
             calinski_harabasz: ch,
             davies_bouldin: db,
+            points: 0.0,
         });
         models.push(model);
     }
-    let best_sil = scores
-        .iter()
-        .map(|s| s.silhouette)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let chosen = scores
-        .iter()
-        .position(|s| s.silhouette >= best_sil - 0.005)
-        .expect("one k at least");
     let ks: Vec<usize> = scores.iter().map(|s| s.k).collect();
     let knee_k = knee(&ks, &scores.iter().map(|s| s.inertia).collect::<Vec<_>>());
-    let ch_k = scores
-        .iter()
-        .max_by(|a, b| a.calinski_harabasz.total_cmp(&b.calinski_harabasz))
-        .map(|s| s.k)
-        .unwrap_or(k_min);
-    let db_k = scores
-        .iter()
-        .min_by(|a, b| a.davies_bouldin.total_cmp(&b.davies_bouldin))
-        .map(|s| s.k)
-        .unwrap_or(k_min);
+    let best = |v: &dyn Fn(&KScore) -> f64| -> usize {
+        let mut i = 0;
+        for j in 1..scores.len() {
+            if v(&scores[j]) > v(&scores[i]) {
+                i = j;
+            }
+        }
+        scores[i].k
+    };
+    let (sil_k, ch_k, db_k) = (
+        best(&|s| s.silhouette),
+        best(&|s| s.calinski_harabasz),
+        best(&|s| -s.davies_bouldin),
+    );
+    let points = votes(&scores, knee_k);
+    for (s, p) in scores.iter_mut().zip(&points) {
+        s.points = *p;
+    }
+    // the most points; a tie goes to the higher silhouette, then to fewer clusters
+    let mut chosen = 0;
+    for j in 1..scores.len() {
+        let (a, b) = (&scores[j], &scores[chosen]);
+        if a.points > b.points || (a.points == b.points && a.silhouette > b.silhouette) {
+            chosen = j;
+        }
+    }
     let k = scores[chosen].k;
-    let agree: Vec<&str> = [
-        (knee_k == k, "the inertia knee"),
-        (ch_k == k, "Calinski–Harabasz"),
-        (db_k == k, "Davies–Bouldin"),
-    ]
-    .iter()
-    .filter(|a| a.0)
-    .map(|a| a.1)
-    .collect();
+    let named = [
+        ("the silhouette", sil_k),
+        ("Calinski–Harabasz", ch_k),
+        ("Davies–Bouldin", db_k),
+        ("the inertia knee", knee_k),
+    ];
+    let agree: Vec<&str> = named.iter().filter(|n| n.1 == k).map(|n| n.0).collect();
+    let differ: Vec<String> = named
+        .iter()
+        .filter(|n| n.1 != k)
+        .map(|n| format!("{} prefers k = {}", n.0, n.1))
+        .collect();
     let why = format!(
-        "k = {k} has the highest silhouette ({:.3}{}); {}",
-        scores[chosen].silhouette,
-        if scores[chosen].silhouette < best_sil {
-            format!(", within 0.005 of the best {best_sil:.3}, and fewer clusters")
-        } else {
-            String::new()
-        },
+        "k = {k} has the most points ({:.1} of {}) when the silhouette, Calinski–Harabasz, Davies–Bouldin and the inertia knee each rank the k tried from {} to {}{}{}",
+        scores[chosen].points,
+        4 * (scores.len() - 1),
+        ks[0],
+        ks[ks.len() - 1],
         if agree.is_empty() {
-            format!("the inertia knee is at k = {knee_k}, Calinski–Harabasz prefers k = {ch_k}, Davies–Bouldin k = {db_k}")
+            String::new()
         } else {
-            format!(
-                "{} agree{}",
-                agree.join(" and "),
-                if agree.len() == 1 { "s" } else { "" }
-            )
+            format!("; {} put{} it first", agree.join(", "), if agree.len() == 1 { "s" } else { "" })
+        },
+        if differ.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", differ.join(", "))
         }
     );
     Ok(Selection {

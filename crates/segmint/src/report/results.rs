@@ -214,7 +214,11 @@ pub fn clusters(dir: &Path, mart: &Path) -> Result<Section> {
     // the summary `segmint cluster --summary` writes: a profile row and an action per cluster
     let summary = dir.join("clusters.json");
     if summary.exists() {
-        let list = ClusterSummary::read_from(&summary)?.clusters;
+        let summary = ClusterSummary::read_from(&summary)?;
+        if let Some(sel) = &summary.selection {
+            blocks.push(k_choice_figure(sel));
+        }
+        let list = summary.clusters;
         blocks.push(Block::Table {
             header: [
                 "cluster",
@@ -254,6 +258,69 @@ pub fn clusters(dir: &Path, mart: &Path) -> Result<Section> {
         title: "Clusters".into(),
         blocks,
     })
+}
+
+/// The criteria of the choice of k, each scaled from its worst k (0) to its best (1), with the
+/// chosen k marked.
+fn k_choice_figure(sel: &crate::cluster::select::Selection) -> Block {
+    let s = &sel.scores;
+    let scaled = |v: &dyn Fn(&crate::cluster::select::KScore) -> f64| -> Vec<(f64, f64)> {
+        let (lo, hi) = s
+            .iter()
+            .map(v)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                (a.min(x), b.max(x))
+            });
+        s.iter()
+            .map(|k| {
+                let t = if hi > lo {
+                    (v(k) - lo) / (hi - lo)
+                } else {
+                    1.0
+                };
+                (k.k as f64, t)
+            })
+            .collect()
+    };
+    let series = |name: &str, points: Vec<(f64, f64)>, dashed: bool| Series {
+        name: name.into(),
+        points,
+        dashed,
+    };
+    let knee = sel.knee_k as f64;
+    let n = s.len() as f64;
+    let svg = svg::line_chart_marked(
+        &Chart::new("Choosing the number of clusters", "k", "score (1 = best k)"),
+        &[
+            series("silhouette", scaled(&|k| k.silhouette), false),
+            series("Calinski–Harabasz", scaled(&|k| k.calinski_harabasz), false),
+            series("Davies–Bouldin", scaled(&|k| -k.davies_bouldin), false),
+            series(
+                "inertia knee",
+                s.iter()
+                    .map(|k| {
+                        (
+                            k.k as f64,
+                            (1.0 - (k.k as f64 - knee).abs() / (n - 1.0).max(1.0)).max(0.0),
+                        )
+                    })
+                    .collect(),
+                true,
+            ),
+            series("vote", scaled(&|k| k.points), true),
+        ],
+        Format::Number,
+        Format::Number,
+        Some((sel.chosen_k as f64, "chosen")),
+    );
+    Block::Figure {
+        name: "cluster_k_choice".into(),
+        svg,
+        caption: format!(
+            "Each criterion per k, scaled from its worst k (0) to its best (1; for Davies–Bouldin the lowest), and the points of their vote. {}. Another k: segmint cluster -k K (or [run.cluster] k = K).",
+            sel.why
+        ),
+    }
 }
 
 /// CLV: the distribution, the fitted parameters, and the holdout calibration plot.

@@ -231,8 +231,8 @@ fn legend_box<'a>(s: &mut String, x: f64, y: f64, names: impl Iterator<Item = &'
     let longest = names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as f64;
     let _ = write!(
         s,
-        r##"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="#ffffff" fill-opacity="0.85" stroke="#dddddd"/>"##,
-        48.0 + 6.5 * longest,
+        r##"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="#ffffff" fill-opacity="0.9" stroke="#dddddd"/>"##,
+        48.0 + 7.2 * longest,
         8.0 + 16.0 * names.len() as f64
     );
 }
@@ -419,12 +419,6 @@ pub fn line_chart_marked(
     let (xt, yt) = (nice_ticks(xl, xh, 6), nice_ticks(yl.min(0.0), yh, 5));
     let y = y_axis(&f, &yt, yt[0], *yt.last().expect("ticks"), y_fmt, &mut s);
     let x = x_axis(&f, &xt, xt[0], *xt.last().expect("ticks"), x_fmt, &mut s);
-    legend_box(
-        &mut s,
-        f.left + 4.0,
-        f.top + 2.0,
-        series.iter().map(|p| p.name.as_str()),
-    );
     if let Some((at, label)) = marker {
         let mx = x(at);
         let _ = write!(
@@ -456,6 +450,16 @@ pub fn line_chart_marked(
             },
             escape(&p.name)
         );
+    }
+    // the legend over the lines, so that no line crosses its text
+    legend_box(
+        &mut s,
+        f.left + 4.0,
+        f.top + 2.0,
+        series.iter().map(|p| p.name.as_str()),
+    );
+    for (k, p) in series.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
         let ly = f.top + 14.0 + 16.0 * k as f64;
         let _ = write!(
             s,
