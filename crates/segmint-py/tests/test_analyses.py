@@ -390,28 +390,15 @@ def test_fit_covariates_recovers_planted_effects():
     errors of 0.5, 0 and 0.3 (a 99.9% interval: the 95% ones cover at their nominal rate, see
     bench/clv_covariate_coverage.py) and the LR tests reject the models without z
     (parametrisation of segmint.clv.covariates)."""
+    import importlib.util
+
     from segmint.clv import fit_covariates
 
-    rng = np.random.default_rng(11)
-    n = 6000
-    z = (rng.random(n) < 0.4).astype(float)
-    lam = rng.gamma(0.25, np.exp(0.5 * z) / 4.0)
-    p_drop = rng.beta(0.8, 2.5, n)
-    age = rng.uniform(30.0, 100.0, n)
-    nu = rng.gamma(4.0, 1.0 / (15.0 * np.exp(0.3 * z)))
-    freq, rec, mon = np.zeros(n), np.zeros(n), np.zeros(n)
-    for i in range(n):
-        now, x, last, values = 0.0, 0, 0.0, []
-        while True:
-            now += rng.exponential(1.0 / lam[i])
-            if now > age[i]:
-                break
-            x, last = x + 1, now
-            values.append(rng.gamma(6.0, 1.0 / nu[i]))
-            if rng.random() < p_drop[i]:
-                break
-        freq[i], rec[i] = x, last
-        mon[i] = np.mean(values) if values else 0.0
+    # the simulation of bench/clv_covariate_coverage.py, seed 11
+    spec = importlib.util.spec_from_file_location("coverage", REPO / "bench" / "clv_covariate_coverage.py")
+    coverage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(coverage)
+    freq, rec, age, mon, z = coverage.simulate(11, 6000)
     fit = fit_covariates(freq, rec, age, mon, pd.DataFrame({"z": z}))
     assert fit["customers_left_out"] == 0
     t, gg = fit["transaction"], fit["gamma_gamma"]

@@ -249,6 +249,15 @@ impl SqlParams {
         }
     }
 
+    /// The transactions' timestamp column (Spark reads CSV timestamps as text: cast).
+    fn timestamp(&self) -> String {
+        let ts = self.col(TableKind::Transactions, "timestamp");
+        match self.dialect {
+            Dialect::Spark => format!("CAST({ts} AS TIMESTAMP)"),
+            _ => ts,
+        }
+    }
+
     fn col(&self, table: TableKind, name: &str) -> String {
         self.dialect.ident(self.columns.source_name(table, name))
     }
@@ -275,10 +284,7 @@ fn mart_ctes(p: &SqlParams) -> Result<String> {
     check_names(p)?;
     let d = p.dialect;
     let tx = |c: &str| p.col(TableKind::Transactions, c);
-    let ts = match d {
-        Dialect::Spark => format!("CAST({} AS TIMESTAMP)", tx("timestamp")),
-        _ => tx("timestamp"),
-    };
+    let ts = p.timestamp();
     let (text, dbl) = (d.text(), d.double());
     // one row: the given date, or the day after the last transaction
     let ref_day = match p.ref_day {
@@ -633,10 +639,7 @@ pub fn cohorts_sql(p: &SqlParams, period: crate::cohorts::Period) -> Result<Stri
     check_names(p)?;
     let d = p.dialect;
     let tx = |c: &str| p.col(TableKind::Transactions, c);
-    let ts = match d {
-        Dialect::Spark => format!("CAST({} AS TIMESTAMP)", tx("timestamp")),
-        _ => tx("timestamp"),
-    };
+    let ts = p.timestamp();
     let (text, dbl) = (d.text(), d.double());
     // the calendar date of a day number
     let date_of = |days: &str| match d {

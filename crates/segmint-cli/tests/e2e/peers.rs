@@ -927,6 +927,60 @@ fn tricky_rfm_options(rules: &Path) -> Vec<&str> {
     ]
 }
 
+/// Runs the statement of `segmint sql --dialect D <sql_args>` on DuckDB (dialects duckdb and
+/// portable) and, when `pg`, PostgreSQL (postgres and portable) over `data`, and asserts that
+/// each result equals `expect` (testdata/check_sql.py: every row, floats bit for bit); returns
+/// the checker's JSON lines.
+fn check_sql_engines(
+    p: &Peers,
+    data: &Path,
+    sql_args: &[&str],
+    expect: &Path,
+    pg: bool,
+    dir: &Path,
+    tag: &str,
+) -> Vec<serde_json::Value> {
+    let mut engines = vec![("duckdb", "duckdb"), ("portable", "duckdb")];
+    if pg {
+        engines.extend([("postgres", "postgres"), ("portable", "postgres")]);
+    }
+    let mut found = Vec::new();
+    for (dialect, engine) in engines {
+        let file = dir.join(format!("{tag}_{dialect}.sql"));
+        let args = [
+            &["sql", "--dialect", dialect][..],
+            sql_args,
+            &["--out", s(&file), "-q"],
+        ]
+        .concat();
+        let r = segmint(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = Command::new(&p.python)
+            .arg(testdata("check_sql.py"))
+            .args([
+                engine,
+                "--data",
+                s(data),
+                "--sql",
+                s(&file),
+                "--expect",
+                s(expect),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{tag} {dialect} on {engine}: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json(text.trim());
+        assert_eq!(v["differences"], 0, "{tag} {dialect} on {engine}: {v}");
+        found.push(v);
+    }
+    found
+}
+
 /// `segmint sql` statements give exactly the in-process results on DuckDB and PostgreSQL (mart,
 /// the default rules, and a rule set with every kind of condition, a reference date, average
 /// ties and quartiles), checked row for row by testdata/check_sql.py (floats bit for bit).
@@ -950,47 +1004,17 @@ fn sql_equal_to_in_process_on_duckdb_and_postgres_20k() {
         args.extend(opts);
         let r = segmint(&args);
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let mut engines = vec![("duckdb", "duckdb"), ("portable", "duckdb")];
-        if pg {
-            engines.extend([("postgres", "postgres"), ("portable", "postgres")]);
-        }
-        for (dialect, engine) in engines {
-            let file = dir.path().join(format!("case{i}_{dialect}.sql"));
-            let mut args = vec![
-                "sql",
-                "--dialect",
-                dialect,
-                "--task",
-                task,
-                "--out",
-                s(&file),
-                "-q",
-            ];
-            args.extend(opts);
-            let r = segmint(&args);
-            assert_eq!(r.code, 0, "{}", r.stderr);
-            let out = Command::new(&p.python)
-                .arg(testdata("check_sql.py"))
-                .args([
-                    engine,
-                    "--data",
-                    s(&data),
-                    "--sql",
-                    s(&file),
-                    "--expect",
-                    s(&expect),
-                ])
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "case {i} ({task} {opts:?}) {dialect} on {engine}: {text}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v = json(text.trim());
+        let sql_args = [&["--task", task][..], opts].concat();
+        for v in check_sql_engines(
+            &p,
+            &data,
+            &sql_args,
+            &expect,
+            pg,
+            dir.path(),
+            &format!("case{i}"),
+        ) {
             assert_eq!(v["rows"], 20000, "{v}");
-            assert_eq!(v["differences"], 0, "{v}");
         }
     }
 }
@@ -1021,45 +1045,9 @@ fn cohorts_sql_equal_to_in_process_20k() {
         let expect = out.join("cohorts.parquet");
         let rows: usize = v["cohorts"].as_u64().unwrap() as usize;
         assert!(rows > 0, "{v}");
-        let mut engines = vec![("duckdb", "duckdb"), ("portable", "duckdb")];
-        if pg {
-            engines.extend([("postgres", "postgres"), ("portable", "postgres")]);
-        }
-        for (dialect, engine) in engines {
-            let file = dir.path().join(format!("cohorts_{period}_{dialect}.sql"));
-            let args = [
-                "sql",
-                "--dialect",
-                dialect,
-                "--task",
-                "cohorts",
-                "--period",
-                period,
-            ];
-            let r = segmint(&[&args[..], &["--out", s(&file), "-q"]].concat());
-            assert_eq!(r.code, 0, "{}", r.stderr);
-            let out = Command::new(&p.python)
-                .arg(testdata("check_sql.py"))
-                .args([
-                    engine,
-                    "--data",
-                    s(&data),
-                    "--sql",
-                    s(&file),
-                    "--expect",
-                    s(&expect),
-                ])
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "{period} {dialect} on {engine}: {text}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v = json(text.trim());
-            assert_eq!(v["differences"], 0, "{v}");
-        }
+        let sql_args = ["--task", "cohorts", "--period", period];
+        let tag = format!("cohorts_{period}");
+        check_sql_engines(&p, &data, &sql_args, &expect, pg, dir.path(), &tag);
     }
 }
 

@@ -64,3 +64,12 @@ pub fn segmint_json(args: &[&str]) -> serde_json::Value {
     assert_eq!(r.code, 0, "segmint {args:?}: {}", r.stderr);
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stdout))
 }
+
+/// Asserts a bad-input failure: exit code 2 and one line of stderr that holds every `needle`.
+pub fn assert_clear_error(r: &Run, needles: &[&str]) {
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for n in needles {
+        assert!(r.stderr.contains(n), "{n:?} not in: {}", r.stderr);
+    }
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+}
