@@ -401,15 +401,16 @@ fn assign(
             for row in r.iter().flatten() {
                 buyer[*row as usize] = true;
             }
-            let by_col = params.by.as_ref().map(|b| a.column(b).expect("checked"));
+            // the group of every row of the file, labelled once
+            let file_groups = params
+                .by
+                .as_ref()
+                .map(|b| labels(a.column(b).expect("checked"), &all, &mut groups));
             for (row, &d) in days.iter().enumerate() {
                 if buyer[row] || !d.is_finite() {
                     continue;
                 }
-                let g = match by_col {
-                    Some(col) => labels(col, &[Some(row as u32)], &mut groups)[0],
-                    None => 0,
-                };
+                let g = file_groups.as_ref().map_or(0, |f| f[row]);
                 *non_buyers
                     .entry((g, params.period.index(d as i64)))
                     .or_insert(0u64) += 1;
@@ -625,7 +626,7 @@ fn trend(rows: &[CohortRow], per: Period) -> Option<Trend> {
         100.0 * p1,
         e.0,
         e.1,
-        if p_value < 1e-3 { format!("{p_value:.1e}") } else { format!("{p_value:.3}") },
+        crate::stats::p_text(p_value),
         match verdict {
             "better" => "recent cohorts retain better",
             "worse" => "recent cohorts retain worse",

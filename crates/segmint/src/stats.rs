@@ -299,6 +299,15 @@ pub fn gamma_q(a: f64, x: f64) -> f64 {
     }
 }
 
+/// A p-value for people: three decimals, or scientific notation below 0.001.
+pub fn p_text(p: f64) -> String {
+    if p >= 1e-3 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
 /// P(X >= x) for a chi-square variable with `df` degrees of freedom.
 pub fn chi2_sf(x: f64, df: f64) -> f64 {
     gamma_q(df / 2.0, x / 2.0)

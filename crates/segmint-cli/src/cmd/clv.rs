@@ -217,11 +217,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
             let bg = r
                 .bgnbd()
                 .context("--by compares BG/NBD fits: add bgnbd or mbgnbd to --models")?;
-            let ids: Vec<String> = s
-                .customer_id
-                .iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect();
+            let ids = s.customer_ids();
             let (names, labels) = segment_labels(&inputs, &map, col, a.segments.as_deref(), &ids)?;
             Some(bars.timed("fitting per segment", || {
                 fit_by_segment(s, &labels, &names, bg, gg, a.penalizer)
@@ -235,10 +231,7 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
         let customers = inputs
             .open_optional(TableKind::Customers, &map)?
             .context("--covariates are columns of the customers file, and there is none")?;
-        let ids: Vec<String> = (0..s.len())
-            .map(|i| s.customer_id.value(i).to_string())
-            .collect();
-        let design = Design::load(&customers, &a.covariates, &ids, &bars)?;
+        let design = Design::load(&customers, &a.covariates, &s.customer_ids(), &bars)?;
         let fit = fit_covariates(s, &design, r.prediction_model(), &bars)?;
         if fit.customers_left_out > 0 {
             note(g, format!("note: {} of {} customers have no value of a covariate (or are not in {}): left out of the covariate fits", fit.customers_left_out, s.len(), customers.path.display()));

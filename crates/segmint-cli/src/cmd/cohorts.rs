@@ -124,6 +124,10 @@ fn spark(
     )?;
     let r = segmint::cohorts::CohortAnalysis::from_batch(&s.batch, params)?;
     r.write(&a.out, a.csv)?;
+    note(
+        g,
+        "note: on Spark the rows left out (customers with only returns, rows before a customer's first purchase) are not counted: left_out shows 0; run without --engine spark for the counts",
+    );
     finish(g, a, &r, t0)
 }
 

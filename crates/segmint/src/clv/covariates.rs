@@ -29,7 +29,7 @@
 //! let customers = inputs.open(TableKind::Customers, &ColumnMap::new())?;
 //! let params = ClvParams::default();
 //! let a = analyze(&tx, &params, &NoProgress)?;
-//! let ids: Vec<String> = (0..a.summary.len()).map(|i| a.summary.customer_id.value(i).to_string()).collect();
+//! let ids = a.summary.customer_ids();
 //! let design = Design::load(&customers, &["premium".into(), "region".into()], &ids, &NoProgress)?;
 //! let fit = fit_covariates(&a.summary, &design, params.models[0], &NoProgress)?;
 //! for c in &fit.transaction.coefficients {
@@ -50,7 +50,7 @@ use crate::data::customers::{AttrColumn, AttrKind, Attributes};
 use crate::data::reader::TableReader;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::stats::{chi2_sf, gamma_diffs, ln_add_exp, ln_gamma};
+use crate::stats::{chi2_sf, gamma_diffs, ln_add_exp, ln_gamma, p_text};
 
 /// Levels past the reference a category may have as a covariate (each is one coefficient per
 /// process).
@@ -439,15 +439,6 @@ fn number_text(v: f64) -> String {
         format!("{v:.4}")
     } else {
         format!("{v:.3e}")
-    }
-}
-
-/// A p-value to three decimals, or in scientific notation below 0.001.
-fn p_text(p: f64) -> String {
-    if p >= 1e-3 {
-        format!("{p:.3}")
-    } else {
-        format!("{p:.1e}")
     }
 }
 

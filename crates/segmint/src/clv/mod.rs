@@ -419,6 +419,12 @@ impl Summary {
     pub fn len(&self) -> usize {
         self.customer_id.len()
     }
+    /// The customer ids in the summary's order (for joins with customer attributes).
+    pub fn customer_ids(&self) -> Vec<String> {
+        (0..self.len())
+            .map(|i| self.customer_id.value(i).to_string())
+            .collect()
+    }
     /// No customer.
     pub fn is_empty(&self) -> bool {
         self.customer_id.is_empty()

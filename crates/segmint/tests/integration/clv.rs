@@ -839,9 +839,7 @@ fn premium_covariate_fit(
         .open(TableKind::Customers, &ColumnMap::new())
         .unwrap();
     let s = summarize(&tx, &SummaryParams::default(), &NoProgress).unwrap();
-    let ids: Vec<String> = (0..s.len())
-        .map(|i| s.customer_id.value(i).to_string())
-        .collect();
+    let ids = s.customer_ids();
     let design = Design::load(&customers, &["premium".into()], &ids, &NoProgress).unwrap();
     fit_covariates(&s, &design, TransactionKind::Bgnbd, &NoProgress).unwrap()
 }
