@@ -242,10 +242,19 @@ def test_profile_migrate_and_hidden_segments(frames):
     mig = segmint.migrate(tx, "2025-01-01", "2025-12-01")
     stayed = (mig.customers["segment_from"] == mig.customers["segment_to"]).sum()
     assert mig.summary["stayed"] == stayed > 0
-    hidden = segmint.segments.discover(tx, cu, truth="tier", bootstrap=50)
+    hidden = segmint.segments.discover(tx, cu, truth="tier", bootstrap=50, method="mob", transform="none")
     assert hidden.verdict == "use_segment_models"
     assert hidden.report["truth"]["ari"] > 0.8
     assert len(hidden.assignments) == len(rfm)
+    # the mixture of regressions: components by BIC, rules from the describing tree
+    mix = segmint.segments.discover(tx, cu, truth="tier", bootstrap=50, method="mixture", transform="log1p")
+    assert mix.report["method"] == "mixture" and mix.report["transform"] == "log1p"
+    m = mix.report["mixture"]
+    assert len(m["weights"]) == m["components"] >= 1
+    assert abs(sum(m["weights"]) - 1) < 1e-9
+    assert len(mix.report["segments"]) == len(m["component_of_segment"])
+    with pytest.raises(segmint.SegmintError, match="tree"):
+        segmint.segments.discover(tx, cu, method="tree")
 
 
 def test_rules_as_a_dict(frames):

@@ -35,7 +35,7 @@ pub fn stage_params(args: &[String], inputs: &[String]) -> Result<StageParams> {
         Command::Cohorts(a) => StageParams::Cohorts(cohorts::params(a)),
         Command::Predict(a) => StageParams::Predict(a.params()?),
         Command::Segments(a) => match &a.command {
-            segments::SegmentsCommand::Discover(d) => StageParams::Hidden(segments::params(d)),
+            segments::SegmentsCommand::Discover(d) => StageParams::Hidden(segments::params(d)?),
         },
         _ => anyhow::bail!("{:?} is not a stage of segmint run", args.first()),
     })

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use segmint::data::TableKind;
 use segmint::hidden::analysis::{analyze, HiddenAnalysisParams};
-use segmint::hidden::{customer_table, HiddenParams};
+use segmint::hidden::{customer_table, HiddenParams, Method, Transform};
 
 use crate::ui::{note, segment_labels, Bars, Global, InputArgs};
 
@@ -48,6 +48,23 @@ pub struct DiscoverArgs {
     /// Segments file (Parquet or CSV with customer_id) holding the --by column
     #[arg(long, value_name = "FILE", requires = "by")]
     pub segments: Option<PathBuf>,
+    /// How segments are searched: mob (model-based recursive partitioning), mixture (mixture
+    /// of linear regressions by EM, k by BIC, described by a classification tree) or both (the
+    /// one with the lower error on a validation fifth of the training customers)
+    #[arg(long, default_value = "both", value_parser = ["mob", "mixture", "both"])]
+    pub method: String,
+    /// Transformation of the target for every model: log1p fits ln(1 + y) and maps predictions
+    /// back (errors stay on the target's scale); auto uses log1p for a target without negative
+    /// values when the global linear model on log1p has the lower MAE on the validation fifth of
+    /// the training customers (order values, usually), none otherwise
+    #[arg(long, default_value = "auto", value_parser = ["auto", "none", "log1p"])]
+    pub target_transform: String,
+    /// Largest number of mixture components tried (k chosen by BIC)
+    #[arg(long, default_value_t = 5)]
+    pub max_components: usize,
+    /// EM starts per number of mixture components
+    #[arg(long, default_value_t = 4)]
+    pub restarts: usize,
     /// Depth of the segment tree (at most 2^depth segments)
     #[arg(long, default_value_t = 3)]
     pub max_depth: usize,
@@ -58,7 +75,7 @@ pub struct DiscoverArgs {
     #[arg(long, default_value_t = 0.01)]
     pub min_gain: f64,
     /// MAE improvement over the global linear model needed to recommend segment models
-    #[arg(long, default_value_t = 0.10)]
+    #[arg(long, default_value_t = 0.05)]
     pub min_improvement: f64,
     /// Ridge penalty of the linear regressions (on standardised features, as scikit-learn's
     /// Ridge alpha); a small one keeps small segments' models from extrapolating wildly
@@ -84,8 +101,8 @@ pub fn run(g: &Global, a: &Args) -> Result<u8> {
 }
 
 /// The analysis parameters of the flags.
-pub fn params(a: &DiscoverArgs) -> HiddenAnalysisParams {
-    HiddenAnalysisParams {
+pub fn params(a: &DiscoverArgs) -> Result<HiddenAnalysisParams> {
+    Ok(HiddenAnalysisParams {
         target: a.target.clone(),
         features: a.features.clone(),
         exclude: a.exclude.clone(),
@@ -99,12 +116,16 @@ pub fn params(a: &DiscoverArgs) -> HiddenAnalysisParams {
             min_improvement: a.min_improvement,
             seed: a.seed,
             alpha: a.alpha,
+            method: Method::parse(&a.method)?,
+            max_components: a.max_components,
+            restarts: a.restarts,
+            transform: Transform::parse(&a.target_transform)?,
         },
-    }
+    })
 }
 
 fn run_discover(g: &Global, a: &DiscoverArgs) -> Result<u8> {
-    let params = params(a);
+    let params = params(a)?;
     params.check()?;
     let bars = Bars::new(g);
     let (inputs, map) = a.input.resolve()?;

@@ -2145,9 +2145,10 @@ fn predict_conversion_learns_the_funnel() {
     assert_eq!(text.lines().count(), b.num_rows() + 1);
 }
 
-/// Hidden tiers (x1 / x3 / x10 spend per order) are found from the attributes with tier withheld,
-/// and segment models beat the global linear model on held-out customers; without tiers the
-/// verdict is the global model.
+/// Hidden tiers (x1 / x3 / x10 spend per order) are found by partitioning from the attributes
+/// with tier withheld, and segment models beat the global linear model on held-out customers;
+/// without tiers the verdict is the global model, with the default choices too (method and
+/// transformation on validation rows), for the spend and the order value.
 #[test]
 fn segments_discover_finds_hidden_tiers_and_only_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -2168,6 +2169,10 @@ fn segments_discover_finds_hidden_tiers_and_only_them() {
             "tier",
             "--by",
             "region",
+            "--method",
+            "mob",
+            "--target-transform",
+            "none",
             "--out",
             out.to_str().unwrap(),
         ]);
@@ -2200,13 +2205,29 @@ fn segments_discover_finds_hidden_tiers_and_only_them() {
     // same seed, same segments
     let (again, _) = run(&[], "tiers2");
     assert_eq!(again["segments"], v["segments"]);
-    // constant tier: nothing to find
+    // constant tier: nothing to find, for the spend and for the order value
     let (flat, _) = run(&["--no-tiers"], "flat");
     assert_eq!(
         flat["verdict"], "global_model_is_enough",
         "{}",
         flat["reason"]
     );
+    let flat_dir = dir.path().join("flat");
+    for target in ["monetary", "avg_order_value"] {
+        let v = segmint_json(&[
+            "segments",
+            "discover",
+            "--data",
+            flat_dir.to_str().unwrap(),
+            "--target",
+            target,
+            "--out",
+            dir.path().join(format!("flat_{target}")).to_str().unwrap(),
+        ]);
+        assert_eq!(v["verdict"], "global_model_is_enough", "{}", v["reason"]);
+        assert_eq!(v["selection"].as_array().unwrap().len(), 2);
+        assert_eq!(v["transforms"].as_array().unwrap().len(), 2);
+    }
     // a target that is not a column: exit 2 and the list of columns
     let r = segmint(&[
         "segments",

@@ -58,9 +58,15 @@ def discover(
     **search: Any,
 ) -> Discovery:
     """Searches for segments in which ``target`` (a mart column or any numeric customer column)
-    follows its own model. ``search`` keywords set the tree search (``max_depth``,
-    ``min_share``, ``min_gain``, ``min_improvement``, ``alpha``, ``bootstrap``). ``truth`` names
-    a customers column with known segments to compare with (adjusted Rand index).
+    follows its own model. ``search`` keywords set the search: ``method`` (``"both"``, the
+    default: partitioning and mixture of regressions compared on validation rows; ``"mob"``;
+    ``"mixture"``), ``transform`` (``"auto"``, ``"none"``, ``"log1p"``: the target's scale for
+    every model, errors always on the original scale), ``max_components`` and ``restarts`` (the
+    mixture), ``max_depth``, ``min_share``, ``min_gain`` (the trees), ``min_improvement``,
+    ``alpha``, ``bootstrap``. ``truth`` names a customers column with known segments to compare
+    with (adjusted Rand index). The report says which method and transformation were used
+    (``report["method"]``, ``report["transform"]``) and the validation errors that chose them
+    (``report["selection"]``, ``report["transforms"]``).
 
     >>> import segmint
     >>> data = segmint.demo(customers=5000)

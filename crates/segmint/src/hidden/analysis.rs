@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     discover, evaluate, random_split, Condition, CustomerTable, Discovery, Evaluation,
-    HiddenParams, Verdict, SPEND_COLUMNS,
+    HiddenParams, Method, MethodScore, MixtureSummary, Transform, TransformScore, Verdict,
+    SPEND_COLUMNS,
 };
 use crate::error::{Error, Result};
 use crate::output::{self, OutCol};
@@ -112,8 +113,9 @@ pub struct SegmentRule {
     pub segment: String,
     /// Its rule in words.
     pub rule: String,
-    /// The rule's conditions.
-    pub conditions: Vec<Condition>,
+    /// The rule's conditions: a customer is in the segment when any of these conjunctions
+    /// holds (one per leaf of the tree; partitioning gives one).
+    pub any_of: Vec<Vec<Condition>>,
 }
 
 /// Agreement of the discovered segments with a known segment column.
@@ -154,8 +156,19 @@ pub struct HiddenReport {
     pub train_rows: usize,
     /// See `customers`.
     pub test_rows: usize,
-    /// How the segments were found.
-    pub method: String,
+    /// How the segments were found: `mob` or `mixture` (with `both`, the one chosen).
+    pub method: Method,
+    /// The method in words.
+    pub method_description: String,
+    /// The transformation of the target the models saw (`none` or `log1p`).
+    pub transform: Transform,
+    /// The mixture's components and BIC per k, when the method is `mixture`.
+    pub mixture: Option<MixtureSummary>,
+    /// With `--target-transform auto`: the global linear model's validation error with each
+    /// transformation.
+    pub transforms: Vec<TransformScore>,
+    /// With `--method both`: each method's error on the validation rows.
+    pub selection: Vec<MethodScore>,
     /// The search's settings.
     pub params: HiddenParams,
     /// The discovered segments.
@@ -231,7 +244,12 @@ pub fn analyze(table: &CustomerTable, p: &HiddenAnalysisParams) -> Result<Hidden
         customers: y.len(),
         train_rows: count(Part::Train),
         test_rows: count(Part::Test),
-        method: "model-based recursive partitioning (linear regression per leaf)".into(),
+        method: d.method,
+        method_description: d.method.describe().into(),
+        transform: d.transform,
+        mixture: d.mixture.clone(),
+        transforms: d.transforms.clone(),
+        selection: d.selection.clone(),
         params: p.search.clone(),
         segments: d
             .names
@@ -240,7 +258,7 @@ pub fn analyze(table: &CustomerTable, p: &HiddenAnalysisParams) -> Result<Hidden
             .map(|(s, n)| SegmentRule {
                 segment: n.clone(),
                 rule: d.tree.rule_text(s),
-                conditions: d.tree.rules[s].clone(),
+                any_of: d.tree.rules[s].clone(),
             })
             .collect(),
         evaluation: d.evaluation.clone(),
@@ -301,6 +319,7 @@ impl HiddenAnalysis {
             &names,
             None,
             &self.report.params,
+            self.report.transform,
         )?;
         self.report.by = Some(GivenSegments {
             column: column.into(),
@@ -334,7 +353,7 @@ impl HiddenAnalysis {
 
 impl HiddenReport {
     /// The format written in `format`.
-    pub const FORMAT: &'static str = "hidden-report/1";
+    pub const FORMAT: &'static str = "hidden-report/2";
 
     /// Writes `report.json` into `dir`.
     pub fn write_to(&self, dir: &Path) -> Result<()> {
@@ -350,7 +369,45 @@ impl HiddenReport {
     pub fn markdown(&self) -> String {
         use std::fmt::Write;
         let e = &self.evaluation;
-        let mut o = format!("Target {}: held-out MAE (RMSE, R²)\n", self.target);
+        let mut o = format!("Target {}: {}", self.target, self.method_description);
+        if self.transform == Transform::Log1p {
+            o.push_str("; models fitted on log1p(target), errors on its own scale");
+        }
+        o.push('\n');
+        let mark = |chosen: bool| if chosen { "  <- chosen" } else { "" };
+        for t in &self.transforms {
+            let _ = writeln!(
+                o,
+                "  validation MAE, global linear, target {:<5}: {:.2}{}",
+                t.transform.name(),
+                t.global_validation_mae,
+                mark(t.chosen)
+            );
+        }
+        for m in &self.selection {
+            let _ = writeln!(
+                o,
+                "  validation MAE, segments by {:<7}: {:.2} ({} segments){}",
+                m.method.name(),
+                m.validation_mae,
+                m.segments,
+                mark(m.chosen)
+            );
+        }
+        if let Some(m) = &self.mixture {
+            let _ = writeln!(
+                o,
+                "  mixture: {} components by BIC (weights {}); the tree's rules give {:.1}% of the training customers their most probable component",
+                m.components,
+                m.weights
+                    .iter()
+                    .map(|w| format!("{:.2}", w))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                100.0 * m.tree_agreement
+            );
+        }
+        o.push_str("Held-out MAE (RMSE, R²)\n");
         let f = |m: &super::Fit| format!("{:.2} ({:.2}, {:.3})", m.mae, m.rmse, m.r2);
         let _ = writeln!(o, "  global linear        {}", f(&e.global_linear));
         let _ = writeln!(o, "  global boosting      {}", f(&e.global_gbdt));

@@ -881,6 +881,7 @@ pub fn hidden(dir: &Path) -> Result<Section> {
         },
         r.reason
     ))];
+    blocks.push(Block::Text(hidden_method_text(&r)));
     if !r.evaluation.segments.is_empty() {
         blocks.push(Block::Table {
             header: vec![
@@ -911,6 +912,42 @@ pub fn hidden(dir: &Path) -> Result<Section> {
         title: "Hidden segments".into(),
         blocks,
     })
+}
+
+/// How the hidden segments were found: the method, the target's transformation and, when
+/// they were chosen, the validation errors that chose them.
+fn hidden_method_text(r: &HiddenReport) -> String {
+    let mut t = format!("Segments by {}", r.method_description);
+    if r.transform == crate::hidden::Transform::Log1p {
+        t.push_str(", the models fitted on log(1 + target)");
+    }
+    if let Some(m) = &r.mixture {
+        t.push_str(&format!(
+            " ({} components by BIC; the rules give {:.0}% of the training customers their most probable component)",
+            m.components,
+            100.0 * m.tree_agreement
+        ));
+    }
+    t.push('.');
+    let chosen: Vec<String> = r
+        .selection
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {:.1} ({} segments)",
+                m.method.name(),
+                m.validation_mae,
+                m.segments
+            )
+        })
+        .collect();
+    if !chosen.is_empty() {
+        t.push_str(&format!(
+            " Validation MAE of the segment models: {}.",
+            chosen.join(", ")
+        ));
+    }
+    t
 }
 
 /// 90-day value: the model's quality and the value categories.
