@@ -98,6 +98,13 @@ pub struct ActionArgs {
     /// Sessions listed in insights.json (conversion): probability above this
     #[arg(long, default_value_t = 0.7)]
     pub hot_threshold: f64,
+    /// Features per customer (or session) that moved the prediction most (TreeSHAP), in the
+    /// driver_N columns and the lists of insights.json; 0 = none, at most 10
+    #[arg(long, default_value_t = 3)]
+    pub drivers: usize,
+    /// Drivers for every row, not only the test split and the lists
+    #[arg(long)]
+    pub drivers_all: bool,
 }
 
 impl ActionArgs {
@@ -108,6 +115,8 @@ impl ActionArgs {
             min_revenue: self.min_revenue,
             top: self.top,
             hot_threshold: self.hot_threshold,
+            drivers: self.drivers,
+            drivers_all: self.drivers_all,
         }
     }
 }

@@ -213,6 +213,17 @@ def test_predictions_and_models(reference, frames, tmp_path):
     assert isinstance(p, pd.DataFrame) and len(p) == churn.metrics["customers"]
     assert set(p["split"]) == {"train", "test"}
     assert churn.metrics["test"]["roc_auc"] > 0.7
+    # why: the three largest TreeSHAP contributions of every test customer
+    test = p[p["split"] == "test"]
+    assert (test["driver_1"] != "").all() and test["driver_3_contribution"].notna().all()
+    assert (test["driver_1_contribution"].abs() >= test["driver_2_contribution"].abs()).all()
+    # model.txt: LightGBM 4 loads it and predicts the same probabilities
+    import lightgbm as lgb
+
+    booster = lgb.Booster(model_file=str(tmp_path / "churn" / "model.txt"))
+    f = pd.read_parquet(tmp_path / "churn" / "features.parquet").merge(p[["customer_id", "churn_probability"]])
+    got = booster.predict(f[booster.feature_name()].to_numpy(dtype="float64"))
+    assert np.abs(got - f["churn_probability"].to_numpy()).max() < 1e-9
     imp = churn.importance
     assert imp["gain"].tolist() == sorted(imp["gain"], reverse=True) and imp["feature"].iloc[0] == "recency_days"
     model = churn.model

@@ -15,7 +15,8 @@ use crate::ui::{note, Bars, Global, InputArgs};
 
 Rebuilds the model's features from the data as of the day after the last transaction (or
 --cutoff), matched to the model's features by name, and writes the predictions with risk bands /
-value categories and priorities. A conversion model scores every session of the events file.")]
+value categories and priorities, and for every row the features that moved its prediction most
+(TreeSHAP, --drivers). A conversion model scores every session of the events file.")]
 pub struct Args {
     /// model.json written by segmint predict
     #[arg(long, value_name = "FILE")]
@@ -25,13 +26,21 @@ pub struct Args {
     /// Score as of this date (default: the day after the last transaction)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub cutoff: Option<String>,
+    /// Features per row that moved its prediction most (TreeSHAP: driver_N, driver_N_value,
+    /// driver_N_contribution columns; default: the model's, 3; 0 = none, at most 10)
+    #[arg(long, value_name = "N")]
+    pub drivers: Option<usize>,
     /// Output file (Parquet, or CSV for a .csv path)
     #[arg(long, short, value_name = "FILE")]
     pub out: PathBuf,
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {
-    let m = PredictModel::load(&a.model)?;
+    let mut m = PredictModel::load(&a.model)?;
+    if let Some(k) = a.drivers {
+        m.actions.drivers = k;
+        m.actions.check()?;
+    }
     let cutoff = a
         .cutoff
         .as_deref()

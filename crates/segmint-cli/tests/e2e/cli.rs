@@ -1949,7 +1949,53 @@ fn predict_churn_and_value_score_and_determinism() {
     for t in targets {
         assert!(t["churn_probability"].as_f64().unwrap() >= 0.7);
         assert!(t["revenue"].as_f64().unwrap() > 200.0);
+        // why this customer: three drivers, largest |contribution| first, and the sentence
+        let d = t["drivers"].as_array().unwrap();
+        assert_eq!(d.len(), 3, "{t}");
+        let c: Vec<f64> = d
+            .iter()
+            .map(|x| x["contribution"].as_f64().unwrap().abs())
+            .collect();
+        assert!(c[0] >= c[1] && c[1] >= c[2] && c[2] > 0.0, "{c:?}");
+        // the sentence names the drivers that raise the risk
+        let because = t["because"].as_str().unwrap();
+        let up: Vec<&str> = d
+            .iter()
+            .filter(|x| x["contribution"].as_f64().unwrap() > 0.0)
+            .map(|x| x["feature"].as_str().unwrap())
+            .collect();
+        match up.first() {
+            Some(f) => assert!(because.starts_with(&format!("{f} = ")), "{because}"),
+            None => assert!(because.starts_with("none of the 3"), "{because}"),
+        }
     }
+    // drivers in predictions.parquet for the test split and the listed customers only
+    let text_col = |name: &str| -> Vec<String> {
+        b.column_by_name(name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect()
+    };
+    let (split, driver, ids) = (
+        text_col("split"),
+        text_col("driver_1"),
+        text_col("customer_id"),
+    );
+    let listed: std::collections::HashSet<&str> = targets
+        .iter()
+        .chain(insights["vip"]["top"].as_array().unwrap())
+        .map(|t| t["customer_id"].as_str().unwrap())
+        .collect();
+    for i in 0..n {
+        let want = split[i] == "test" || listed.contains(ids[i].as_str());
+        assert_eq!(!driver[i].is_empty(), want, "row {i}: {}", driver[i]);
+    }
+    for k in ["driver_3", "driver_3_value", "driver_3_contribution"] {
+        assert!(b.column_by_name(k).is_some(), "{k}");
+    }
+    assert!(b.column_by_name("driver_4").is_none());
     // score the data with the saved model: one row per customer of the whole data
     let scores = dir.path().join("scores.csv");
     let r = segmint(&[
@@ -1973,6 +2019,13 @@ fn predict_churn_and_value_score_and_determinism() {
         3001,
         "every demo customer has a purchase"
     );
+    // every scored customer gets its drivers
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == "driver_1").unwrap();
+    assert!(text
+        .lines()
+        .skip(1)
+        .all(|l| !l.split(',').nth(at).unwrap().is_empty()));
     // value with the clickstream features: regression metrics and categories
     let (v, o) = run("2", "value", "v", &["--clickstream"]);
     for k in ["rmse", "mae", "r2"] {

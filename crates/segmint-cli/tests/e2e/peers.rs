@@ -1375,3 +1375,103 @@ fn segments_discover_finds_tiers_for_spend_and_order_value_20k() {
         }
     }
 }
+
+/// Issue 28: LightGBM loads the `model.txt` segmint writes beside `model.json`; on the 5,277
+/// test customers of the reference churn data its `predict` equals segmint's probabilities and
+/// its `predict(pred_contrib=True)` (LightGBM's TreeSHAP) equals segmint's contributions, both to
+/// 1e-9 (testdata/reference/lightgbm_contrib.py).
+#[test]
+fn lightgbm_loads_model_txt_and_agrees_on_contributions_20k() {
+    let Some(p) = peers("lightgbm_loads_model_txt_and_agrees_on_contributions_20k") else {
+        return;
+    };
+    let data = reference_data(&p);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("churn");
+    segmint_json(&[
+        "predict",
+        "churn",
+        "--data",
+        s(&data),
+        "--folds",
+        "0",
+        "--out",
+        s(&out),
+    ]);
+    let lgb = dir.path().join("lightgbm.parquet");
+    let run = Command::new(&p.python)
+        .arg(testdata("reference/lightgbm_contrib.py"))
+        .args([
+            s(&out.join("model.txt")),
+            s(&out.join("features.parquet")),
+            s(&lgb),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // segmint's side: the saved model on the same test rows
+    let model = segmint::predict::analysis::PredictModel::load(&out.join("model.json"))
+        .unwrap()
+        .model;
+    let b = read_parquet(&out.join("features.parquet"));
+    let split = arrow_cast::cast(
+        b.column_by_name("split").unwrap(),
+        &arrow_schema::DataType::Utf8,
+    )
+    .unwrap();
+    let split = split.as_string::<i32>();
+    let test: Vec<usize> = (0..b.num_rows())
+        .filter(|&i| split.value(i) == "test")
+        .collect();
+    let column = |b: &arrow_array::RecordBatch, name: &str| -> Vec<f64> {
+        let c = arrow_cast::cast(
+            b.column_by_name(name)
+                .unwrap_or_else(|| panic!("no column {name}")),
+            &arrow_schema::DataType::Float64,
+        )
+        .unwrap();
+        c.as_primitive::<arrow_array::types::Float64Type>()
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect()
+    };
+    let cols: Vec<Vec<f64>> = model
+        .features
+        .iter()
+        .map(|f| {
+            let all = column(&b, f);
+            test.iter().map(|&i| all[i]).collect()
+        })
+        .collect();
+    let x = segmint::predict::Table::from_columns(model.features.clone(), &cols);
+    let ours_p = model.predict(&x);
+    let ours = model.contributions(&x).unwrap();
+    let theirs = read_parquet(&lgb);
+    assert_eq!(theirs.num_rows(), test.len());
+    assert!(test.len() > 5000, "{} test rows", test.len());
+    let their_p = column(&theirs, "prediction");
+    let mut worst = 0.0f64;
+    for (a, b) in ours_p.iter().zip(&their_p) {
+        worst = worst.max((a - b).abs());
+    }
+    assert!(worst < 1e-9, "probabilities differ by up to {worst}");
+    let mut worst = 0.0f64;
+    for (j, f) in model.features.iter().enumerate() {
+        let theirs = column(&theirs, &format!("contrib_{f}"));
+        for (i, t) in theirs.iter().enumerate() {
+            worst = worst.max((ours.row(i)[j] - t).abs());
+        }
+    }
+    assert!(worst < 1e-9, "contributions differ by up to {worst}");
+    let ev = column(&theirs, "expected_value");
+    assert!(
+        (ev[0] - ours.expected_value).abs() < 1e-9,
+        "{} vs {}",
+        ev[0],
+        ours.expected_value
+    );
+}

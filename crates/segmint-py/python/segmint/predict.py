@@ -164,7 +164,11 @@ def churn(
     the horizon), from behaviour before it. ``model`` sets the gradient boosting
     (``{"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, ...}``, LightGBM's names);
     other keywords are parameters of ``segmint predict`` (``recent_days``,
-    ``permutation_repeats``, ``actions``). ``out`` keeps the files."""
+    ``permutation_repeats``, ``actions``, e.g. ``actions={"drivers": 5, "drivers_all": True}``).
+    ``predictions`` carries, for the test customers and everyone on a list, the features that
+    moved each prediction most (TreeSHAP: ``driver_1``, ``driver_1_value``,
+    ``driver_1_contribution``, ...); ``out`` keeps the files, among them ``model.txt``, the
+    model in LightGBM's text format (``lightgbm.Booster(model_file=...)``)."""
     p = _params(horizon_days, test_size, folds, seed, clickstream, model, params)
     return _predict("churn", transactions, customers, events, out, cutoff, columns, progress, p)
 

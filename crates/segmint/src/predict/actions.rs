@@ -22,10 +22,21 @@ pub struct ActionParams {
     /// Sessions listed as likely conversions: probability above this (0.7).
     #[serde(default = "default_hot")]
     pub hot_threshold: f64,
+    /// Features per row in the drivers columns and lists (3; 0 = none, at most 10).
+    #[serde(default = "default_drivers")]
+    pub drivers: usize,
+    /// Drivers for every row, not only the test split and the lists (`segmint score`: every
+    /// scored row always).
+    #[serde(default)]
+    pub drivers_all: bool,
 }
 
 fn default_hot() -> f64 {
     0.7
+}
+
+fn default_drivers() -> usize {
+    3
 }
 
 impl Default for ActionParams {
@@ -36,6 +47,8 @@ impl Default for ActionParams {
             min_revenue: 200.0,
             top: 20,
             hot_threshold: default_hot(),
+            drivers: default_drivers(),
+            drivers_all: false,
         }
     }
 }
@@ -45,6 +58,16 @@ impl ActionParams {
     pub fn check(&self) -> Result<()> {
         self.bands().map(|_| ())?;
         self.quantiles().map(|_| ())?;
+        if self.drivers > super::drivers::MAX_DRIVERS {
+            return Err(Error::param(
+                "drivers",
+                format!(
+                    "at most {} per row, got {}",
+                    super::drivers::MAX_DRIVERS,
+                    self.drivers
+                ),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.hot_threshold) {
             return Err(Error::param(
                 "hot_threshold",
@@ -132,6 +155,13 @@ pub struct ListEntry {
     /// Risk band of a VIP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_band: Option<String>,
+    /// The features that moved this prediction most (TreeSHAP), largest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drivers: Option<Vec<super::drivers::Driver>>,
+    /// The drivers that raise the prediction, in words: `recency_days = 94 (+0.81), ...`
+    /// (contributions to the log-odds for churn and conversion, to the value for value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
 }
 
 fn nan_opt<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
@@ -184,6 +214,8 @@ pub struct Scores {
     pub retention_priority: Vec<f64>,
     /// Churn: of the revenue to date; value: of the predicted value.
     pub value_category: Vec<&'static str>,
+    /// The features that moved each prediction most, where computed.
+    pub drivers: Option<super::drivers::RowDrivers>,
 }
 
 /// Sorts row indices by `key`, largest first, ties by id: the order of every insight list.
@@ -317,8 +349,17 @@ pub fn act_on(
 }
 
 impl Scores {
-    /// The output columns of `task`, in the order of `predictions.parquet`.
+    /// The output columns of `task`, in the order of `predictions.parquet`, then the drivers'
+    /// columns when they were computed.
     pub fn columns(&self, task: Task) -> Vec<(&'static str, OutCol)> {
+        let mut cols = self.task_columns(task);
+        if let Some(d) = &self.drivers {
+            cols.extend(d.columns());
+        }
+        cols
+    }
+
+    fn task_columns(&self, task: Task) -> Vec<(&'static str, OutCol)> {
         let text = |v: &[&str]| OutCol::Str(v.iter().map(|s| s.to_string()).collect());
         match task {
             Task::Churn => vec![

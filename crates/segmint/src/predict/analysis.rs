@@ -545,7 +545,21 @@ pub fn fit(
         Some(s) => Some(segment_metrics(data, &e, &s, eval_params.threshold)),
         None => None,
     };
-    let (scores, insights) = act_on(p.task, &data.ids, &data.revenue, &e.predictions, &p.actions)?;
+    let (mut scores, mut insights) =
+        act_on(p.task, &data.ids, &data.revenue, &e.predictions, &p.actions)?;
+    // why: the test customers (whose predictions are honest) and everyone on a list
+    let test: Vec<usize> = (0..data.split.len())
+        .filter(|&i| data.split[i] == Part::Test)
+        .collect();
+    scores.drivers = Some(super::drivers::explain(
+        &e.model,
+        &data.x,
+        &data.ids,
+        &mut insights,
+        &test,
+        p.actions.drivers,
+        p.actions.drivers_all,
+    )?);
     let metrics = metrics(data, p, &e, by_segment, t0.elapsed().as_secs_f64());
     let model = PredictModel {
         kind: PredictModel::KIND.into(),
@@ -738,7 +752,8 @@ impl PredictOutcome {
         s
     }
 
-    /// Writes `predictions.parquet`, `model.json`, `metrics.json`, `insights.json` and (for
+    /// Writes `predictions.parquet`, `model.json`, `model.txt` (the model in LightGBM's text
+    /// format), `metrics.json`, `insights.json` and (for
     /// tables built from data) `features.parquet`, the training table in the bench peers'
     /// layout, reusable as a training table.
     pub fn write_to(&self, dir: &Path, data: &PredictData, p: &PredictParams) -> Result<()> {
@@ -766,6 +781,7 @@ impl PredictOutcome {
             &meta,
         )?;
         self.model.save(&dir.join("model.json"))?;
+        self.model.model.save_lightgbm(&dir.join("model.txt"))?;
         if data.train_table.is_none() {
             let mut cols: Vec<(&str, OutCol)> =
                 vec![(p.task.id_column(), OutCol::Str(data.ids.clone()))];
@@ -836,6 +852,12 @@ impl PredictModel {
         Ok(m)
     }
 
+    /// The drivers of every scored row (the scored customers are the ones acted on).
+    fn drivers_of_all(&self, x: &Table) -> Result<super::drivers::RowDrivers> {
+        let all: Vec<usize> = (0..x.rows).collect();
+        super::drivers::RowDrivers::of(&self.model, x, &all, self.actions.drivers)
+    }
+
     /// Whether scoring needs the events file.
     pub fn needs_events(&self) -> bool {
         self.task == Task::Conversion
@@ -861,9 +883,11 @@ impl PredictModel {
             || events.ok_or_else(|| Error::Config("this model needs an events file".into()));
         if self.task == Task::Conversion {
             let d = super::conversion::session_dataset(events_needed()?, progress)?;
-            let pred = self.model.predict(&d.x.project(&self.model.features)?);
+            let x = d.x.project(&self.model.features)?;
+            let pred = self.model.predict(&x);
             let revenue = vec![f64::NAN; pred.len()];
-            let (scores, _) = act_on(self.task, &d.session_id, &revenue, &pred, &self.actions)?;
+            let (mut scores, _) = act_on(self.task, &d.session_id, &revenue, &pred, &self.actions)?;
+            scores.drivers = Some(self.drivers_of_all(&x)?);
             return Ok(Scored {
                 scores,
                 users: Some(d.user_id),
@@ -888,11 +912,13 @@ impl PredictModel {
         if self.needs_events() {
             d.add_clickstream(events_needed()?, progress)?;
         }
-        let pred = self.model.predict(&d.x.project(&self.model.features)?);
+        let x = d.x.project(&self.model.features)?;
+        let pred = self.model.predict(&x);
         let revenue =
             d.x.column_named("monetary")
                 .unwrap_or_else(|| vec![f64::NAN; d.x.rows]);
-        let (scores, _) = act_on(self.task, &d.customer_id, &revenue, &pred, &self.actions)?;
+        let (mut scores, _) = act_on(self.task, &d.customer_id, &revenue, &pred, &self.actions)?;
+        scores.drivers = Some(self.drivers_of_all(&x)?);
         Ok(Scored {
             scores,
             users: None,

@@ -246,6 +246,10 @@ pub struct Node {
     pub right: i32,
     /// Split gain.
     pub gain: f64,
+    /// Training rows that reached the node (the cover of TreeSHAP; 0 in models written before
+    /// it was recorded).
+    #[serde(default)]
+    pub count: u32,
 }
 
 /// One tree: nodes (root first) and leaf values (already multiplied by the learning rate).
@@ -255,6 +259,9 @@ pub struct Tree {
     pub nodes: Vec<Node>,
     /// Leaf values.
     pub leaves: Vec<f64>,
+    /// Training rows in each leaf (empty in models written before they were recorded).
+    #[serde(default)]
+    pub leaf_counts: Vec<u32>,
 }
 
 impl Tree {
@@ -1087,6 +1094,7 @@ fn grow_tree(
             left: 0,
             right: 0,
             gain: split.gain,
+            count: len as u32,
         });
         if let Some((p, is_left)) = leaf.parent {
             if is_left {
@@ -1166,6 +1174,7 @@ fn grow_tree(
         Tree {
             nodes,
             leaves: values,
+            leaf_counts: leaves.iter().map(|l| l.len as u32).collect(),
         },
         ranges,
     )

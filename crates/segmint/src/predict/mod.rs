@@ -19,10 +19,13 @@ pub mod actions;
 pub mod analysis;
 pub mod clickstream;
 pub mod conversion;
+pub mod drivers;
 pub mod features;
 pub mod gbdt;
+pub mod lightgbm;
 pub mod linear;
 pub mod metrics;
+pub mod shap;
 pub mod train_table;
 
 use rand::seq::SliceRandom;

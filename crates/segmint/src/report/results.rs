@@ -784,6 +784,7 @@ pub fn churn(dir: &Path) -> Result<Section> {
                 "churn probability".into(),
                 "revenue".into(),
                 "priority".into(),
+                "at risk mainly because (log-odds)".into(),
             ],
             rows: t
                 .top
@@ -795,6 +796,7 @@ pub fn churn(dir: &Path) -> Result<Section> {
                         format!("{:.2}", e.churn_probability.unwrap_or(f64::NAN)),
                         format!("{:.2}", e.revenue.unwrap_or(f64::NAN)),
                         format!("{:.2}", e.retention_priority.unwrap_or(f64::NAN)),
+                        e.because.clone().unwrap_or_default(),
                     ]
                 })
                 .collect(),
