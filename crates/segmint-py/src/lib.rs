@@ -308,6 +308,7 @@ fn segmint_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(segments::discover, m)?)?;
     m.add_function(wrap_pyfunction!(predict::predict, m)?)?;
     m.add_function(wrap_pyfunction!(predict::score, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::contributions, m)?)?;
     m.add_function(wrap_pyfunction!(predict::section_html, m)?)?;
     m.add_function(wrap_pyfunction!(run::run, m)?)?;
     m.add_function(wrap_pyfunction!(run::demo, m)?)?;

@@ -136,3 +136,33 @@ pub fn section_html(kind: &str, dir: PathBuf) -> PyResult<String> {
     };
     Ok(section.map_err(error)?.html())
 }
+
+/// TreeSHAP contributions of the rows of `x` (columns named as the model's features, any
+/// order) to the raw score of the model in `model` (`model.json`): `(one column per feature,
+/// expected value)`.
+#[pyfunction]
+pub fn contributions(
+    py: Python<'_>,
+    model: PathBuf,
+    x: &Bound<'_, PyAny>,
+) -> PyResult<(PyArrowType<Table>, f64)> {
+    let m = PredictModel::load(&model).map_err(error)?.model;
+    let x = crate::segments::feature_table(x)?
+        .project(&m.features)
+        .map_err(error)?;
+    let c = py.detach(|| m.contributions(&x)).map_err(error)?;
+    let d = m.features.len();
+    let columns: Vec<(String, arrow_array::ArrayRef)> = m
+        .features
+        .iter()
+        .enumerate()
+        .map(|(j, f)| {
+            let v: Vec<f64> = (0..x.rows).map(|i| c.values[i * d + j]).collect();
+            let a: arrow_array::ArrayRef = std::sync::Arc::new(arrow_array::Float64Array::from(v));
+            (f.clone(), a)
+        })
+        .collect();
+    let batch = arrow_array::RecordBatch::try_from_iter(columns)
+        .map_err(|e| SegmintError::new_err(e.to_string()))?;
+    Ok((table(batch)?, c.expected_value))
+}

@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// The features handed over from Python (an Arrow stream of numeric columns).
-fn feature_table(x: &Bound<'_, PyAny>) -> PyResult<segmint::table::Table> {
+pub(crate) fn feature_table(x: &Bound<'_, PyAny>) -> PyResult<segmint::table::Table> {
     match Input::from_py(x)? {
         Input::Batches(b) => segmint::table::Table::from_batches("X", &b).map_err(error),
         Input::Path(_) => Err(SegmintError::new_err(

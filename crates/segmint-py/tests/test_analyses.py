@@ -222,8 +222,17 @@ def test_predictions_and_models(reference, frames, tmp_path):
 
     booster = lgb.Booster(model_file=str(tmp_path / "churn" / "model.txt"))
     f = pd.read_parquet(tmp_path / "churn" / "features.parquet").merge(p[["customer_id", "churn_probability"]])
-    got = booster.predict(f[booster.feature_name()].to_numpy(dtype="float64"))
+    x = f[booster.feature_name()]
+    got = booster.predict(x.to_numpy(dtype="float64"))
     assert np.abs(got - f["churn_probability"].to_numpy()).max() < 1e-9
+    # Model.contributions: LightGBM's pred_contrib on the same rows, and they sum to the raw score
+    contrib = churn.model.contributions(x)
+    theirs = booster.predict(x.to_numpy(dtype="float64"), pred_contrib=True)
+    assert list(contrib.columns) == booster.feature_name()
+    assert np.abs(contrib.to_numpy() - theirs[:, :-1]).max() < 1e-9
+    assert abs(contrib.attrs["expected_value"] - theirs[0, -1]) < 1e-9
+    raw = booster.predict(x.to_numpy(dtype="float64"), raw_score=True)
+    assert np.abs(contrib.to_numpy().sum(axis=1) + contrib.attrs["expected_value"] - raw).max() < 1e-9
     imp = churn.importance
     assert imp["gain"].tolist() == sorted(imp["gain"], reverse=True) and imp["feature"].iloc[0] == "recency_days"
     model = churn.model

@@ -71,6 +71,26 @@ impl Peers {
             .unwrap_or("")
             .to_string()
     }
+
+    /// Runs `testdata/reference/SCRIPT` with the peers' Python; its last stdout line as JSON.
+    fn reference_script(&self, script: &str, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(&self.python)
+            .arg(testdata(&format!("reference/{script}")))
+            .args(args)
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "{script} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap_or(""),
+        )
+    }
 }
 
 /// The reference data set (gen_data.py, 20,000 customers, seed 42), generated once into cargo's
@@ -1286,17 +1306,8 @@ fn cohorts_equal_to_pandas_20k() {
             period.to_string(),
         ];
         check_args.extend(by.map(str::to_string));
-        let check = Command::new(&p.python)
-            .arg(testdata("reference/cohorts_pandas.py"))
-            .args(&check_args)
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "{}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let r = json(String::from_utf8_lossy(&check.stdout).trim());
+        let check_args: Vec<&str> = check_args.iter().map(String::as_str).collect();
+        let r = p.reference_script("cohorts_pandas.py", &check_args);
         assert_eq!(r["rows"], r["rows_pandas"], "{period}: {r}");
         assert_eq!(r["only_segmint"], 0, "{period}: {r}");
         assert_eq!(r["only_pandas"], 0, "{period}: {r}");
@@ -1399,20 +1410,15 @@ fn lightgbm_loads_model_txt_and_agrees_on_contributions_20k() {
         s(&out),
     ]);
     let lgb = dir.path().join("lightgbm.parquet");
-    let run = Command::new(&p.python)
-        .arg(testdata("reference/lightgbm_contrib.py"))
-        .args([
+    let ran = p.reference_script(
+        "lightgbm_contrib.py",
+        &[
             s(&out.join("model.txt")),
             s(&out.join("features.parquet")),
             s(&lgb),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        ],
     );
+    assert!(ran["lightgbm"].as_str().unwrap().starts_with('4'), "{ran}");
     // segmint's side: the saved model on the same test rows
     let model = segmint::predict::analysis::PredictModel::load(&out.join("model.json"))
         .unwrap()
@@ -1474,4 +1480,80 @@ fn lightgbm_loads_model_txt_and_agrees_on_contributions_20k() {
         ev[0],
         ours.expected_value
     );
+}
+
+/// Issue 28: the decile table (gain, lift, KS per decile) and the KS statistic of the test
+/// predictions equal a pandas / scikit-learn computation of the same definitions
+/// (testdata/reference/deciles_pandas.py), for churn (classification) and value (regression).
+#[test]
+fn deciles_and_ks_equal_pandas_and_sklearn_20k() {
+    let Some(p) = peers("deciles_and_ks_equal_pandas_and_sklearn_20k") else {
+        return;
+    };
+    let data = reference_data(&p);
+    let dir = tempfile::tempdir().unwrap();
+    for (task, label, pred) in [
+        ("churn", "churn", "churn_probability"),
+        ("value", "future_value", "predicted_value"),
+    ] {
+        let out = dir.path().join(task);
+        let v = segmint_json(&[
+            "predict",
+            task,
+            "--data",
+            s(&data),
+            "--folds",
+            "0",
+            "--out",
+            s(&out),
+        ]);
+        let want = p.reference_script(
+            "deciles_pandas.py",
+            &[s(&out.join("predictions.parquet")), label, pred],
+        );
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap())
+                .unwrap();
+        let ours = metrics["test"]["deciles"].as_array().unwrap();
+        let theirs = want["deciles"].as_array().unwrap();
+        assert_eq!(ours.len(), 10, "{task}");
+        assert_eq!(ours.len(), theirs.len());
+        let mut keys = vec![
+            "min_predicted",
+            "max_predicted",
+            "mean_predicted",
+            "total_actual",
+            "mean_actual",
+            "cumulative_gain",
+            "lift",
+            "cumulative_lift",
+        ];
+        if task == "churn" {
+            keys.push("ks");
+        }
+        for (o, t) in ours.iter().zip(theirs) {
+            assert_eq!(o["decile"], t["decile"]);
+            assert_eq!(o["rows"], t["rows"]);
+            for k in &keys {
+                let (a, b) = (o[k].as_f64().unwrap(), t[k].as_f64().unwrap());
+                assert!(
+                    (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                    "{task} decile {} {k}: {a} vs {b}",
+                    o["decile"]
+                );
+            }
+        }
+        if task == "churn" {
+            for k in ["ks", "ks_threshold"] {
+                let (a, b) = (
+                    metrics["test"][k].as_f64().unwrap(),
+                    want[k].as_f64().unwrap(),
+                );
+                assert!((a - b).abs() < 1e-12, "{k}: {a} vs {b}");
+            }
+            // a model that ranks: the top decile's churn rate above the overall one
+            assert!(ours[0]["lift"].as_f64().unwrap() > 1.0);
+        }
+        assert!(v["customers"].as_u64().unwrap() > 0);
+    }
 }

@@ -24,7 +24,7 @@ from typing import Any, List, Mapping, Optional
 
 from . import _native
 from ._results import OutputDir, _DirResult
-from ._tables import as_input, as_output, optional_input
+from ._tables import ARROW, PANDAS, POLARS, as_input, as_output, optional_input
 
 __all__ = ["churn", "value", "conversion", "Model", "Prediction"]
 
@@ -83,6 +83,25 @@ class Model:
             progress=progress,
         )
         return as_output(table, kind)
+
+    def contributions(self, X: Any) -> Any:
+        """Why each prediction: the exact TreeSHAP contribution of every feature for every row of
+        ``X`` (a DataFrame or Arrow table with the model's feature columns, by name), one column
+        per feature, as ``X``'s kind (pandas, polars or Arrow). Per row the contributions plus
+        ``expected_value`` (the attribute of the returned frame's ``attrs`` for pandas, and of
+        this model after the call) give the raw score: log-odds for churn and conversion, the
+        value for value. The same numbers as LightGBM's ``predict(pred_contrib=True)`` on
+        ``model.txt``."""
+        from .cluster import _features
+
+        module = type(X).__module__.split(".")[0]
+        kind = module if module in (PANDAS, POLARS) else ARROW
+        table, expected = _native.contributions(self._path, _features(X))
+        self.expected_value = expected
+        out = as_output(table, kind)
+        if kind == PANDAS:
+            out.attrs["expected_value"] = expected
+        return out
 
     def __repr__(self) -> str:
         return f"Model({self.task}, {len(self.features)} features)"

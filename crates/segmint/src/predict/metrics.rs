@@ -13,19 +13,33 @@ pub fn roc_auc(y: &[f64], score: &[f64]) -> Option<f64> {
         return None;
     }
     // sum of average ranks of the positives
-    let mut rank_sum = 0.0;
+    let (mut rank_sum, mut before) = (0.0, 0usize);
+    for_each_tie(&idx, score, |group| {
+        let avg = before as f64 + (group.len() + 1) as f64 / 2.0;
+        let pos = group.iter().filter(|&&k| y[k] == 1.0).count() as f64;
+        rank_sum += avg * pos;
+        before += group.len();
+    });
+    Some((rank_sum - n1 * (n1 + 1.0) / 2.0) / (n1 * n0))
+}
+
+/// Calls `f` with every run of equal scores of `idx` (row indices sorted by score), in order.
+fn for_each_tie(idx: &[usize], score: &[f64], mut f: impl FnMut(&[usize])) {
     let mut i = 0;
     while i < idx.len() {
         let mut j = i;
         while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
             j += 1;
         }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        let pos = idx[i..=j].iter().filter(|&&k| y[k] == 1.0).count() as f64;
-        rank_sum += avg * pos;
+        f(&idx[i..=j]);
         i = j + 1;
     }
-    Some((rank_sum - n1 * (n1 + 1.0) / 2.0) / (n1 * n0))
+}
+
+/// True and false positives of `group` (outcome 1 = positive).
+fn count_outcomes(y: &[f64], group: &[usize]) -> (f64, f64) {
+    let tp = group.iter().filter(|&&k| y[k] == 1.0).count() as f64;
+    (tp, group.len() as f64 - tp)
 }
 
 /// Average precision, scikit-learn's `average_precision_score`: sum over thresholds of
@@ -38,24 +52,14 @@ pub fn average_precision(y: &[f64], score: &[f64]) -> Option<f64> {
         return None;
     }
     let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
-            j += 1;
-        }
-        for &k in &idx[i..=j] {
-            if y[k] == 1.0 {
-                tp += 1.0;
-            } else {
-                fp += 1.0;
-            }
-        }
+    for_each_tie(&idx, score, |group| {
+        let (t, f) = count_outcomes(y, group);
+        tp += t;
+        fp += f;
         let recall = tp / n1;
         ap += (recall - prev_recall) * tp / (tp + fp);
         prev_recall = recall;
-        i = j + 1;
-    }
+    });
     Some(ap)
 }
 
@@ -87,6 +91,108 @@ pub struct CalibrationBin {
     pub observed_rate: f64,
 }
 
+/// One tenth of the rows ranked by prediction, highest first: the gain / lift table of
+/// marketing (scikit-plot's `plot_cumulative_gain` and `plot_lift_curve`, `kds.metrics.decile_table`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Decile {
+    /// 1 = the highest predictions.
+    pub decile: u32,
+    /// Rows in it.
+    pub rows: usize,
+    /// Lowest prediction in it.
+    pub min_predicted: f64,
+    /// Highest prediction in it.
+    pub max_predicted: f64,
+    /// Mean prediction.
+    pub mean_predicted: f64,
+    /// Sum of the outcomes (positives for churn and conversion, value for value).
+    pub total_actual: f64,
+    /// Mean outcome (the positive rate, or the mean value).
+    pub mean_actual: f64,
+    /// Share of all outcomes in this and the higher deciles: the cumulative gain (capture).
+    pub cumulative_gain: f64,
+    /// Mean outcome over the overall mean.
+    pub lift: f64,
+    /// Cumulative mean outcome of this and the higher deciles over the overall mean.
+    pub cumulative_lift: f64,
+    /// Classification: cumulative share of the positives minus that of the negatives (the KS
+    /// statistic at this decile's lower edge).
+    pub ks: Option<f64>,
+}
+
+/// The decile table of predictions `pred` for outcomes `y`: rows sorted by prediction,
+/// highest first (ties by row order), row at position r (0-based) in decile
+/// floor(10 r / n) + 1. `binary`: the outcomes are 0/1 and each decile gets its KS.
+pub fn deciles(y: &[f64], pred: &[f64], binary: bool) -> Vec<Decile> {
+    let n = y.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| pred[b].total_cmp(&pred[a]).then(a.cmp(&b)));
+    let total: f64 = y.iter().sum();
+    let positives = total;
+    let negatives = n as f64 - total;
+    let mean = total / n as f64;
+    let (mut cum, mut cum_rows, mut cum_neg) = (0.0, 0usize, 0.0);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for d in 0..10 {
+        // the first position r with floor(10 r / n) > d
+        let end = ((d + 1) * n).div_ceil(10);
+        if end == start {
+            continue;
+        }
+        let rows = &order[start..end];
+        let k = rows.len() as f64;
+        let actual: f64 = rows.iter().map(|&i| y[i]).sum();
+        cum += actual;
+        cum_rows += rows.len();
+        cum_neg += k - actual;
+        let ratio = |a: f64, b: f64| if b != 0.0 { a / b } else { f64::NAN };
+        out.push(Decile {
+            decile: d as u32 + 1,
+            rows: rows.len(),
+            min_predicted: pred[*rows.last().expect("a row")],
+            max_predicted: pred[rows[0]],
+            mean_predicted: rows.iter().map(|&i| pred[i]).sum::<f64>() / k,
+            total_actual: actual,
+            mean_actual: actual / k,
+            cumulative_gain: ratio(cum, total),
+            lift: ratio(actual / k, mean),
+            cumulative_lift: ratio(cum / cum_rows as f64, mean),
+            ks: binary.then(|| ratio(cum, positives) - ratio(cum_neg, negatives)),
+        });
+        start = end;
+    }
+    out
+}
+
+/// The Kolmogorov-Smirnov statistic of a binary classifier: the largest difference between the
+/// true and the false positive rate over all thresholds (max of `tpr - fpr` of scikit-learn's
+/// `roc_curve`), with the threshold where it is reached. `None` with one class only.
+pub fn ks_statistic(y: &[f64], score: &[f64]) -> Option<(f64, f64)> {
+    let n1 = y.iter().filter(|&&v| v == 1.0).count() as f64;
+    let n0 = y.len() as f64 - n1;
+    if n1 == 0.0 || n0 == 0.0 {
+        return None;
+    }
+    let mut idx: Vec<usize> = (0..y.len()).collect();
+    idx.sort_unstable_by(|&a, &b| score[b].total_cmp(&score[a]));
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut best = (0.0, f64::INFINITY);
+    for_each_tie(&idx, score, |group| {
+        let (t, f) = count_outcomes(y, group);
+        tp += t;
+        fp += f;
+        let d = tp / n1 - fp / n0;
+        if d > best.0 {
+            best = (d, score[group[0]]);
+        }
+    });
+    Some(best)
+}
+
 /// Classification metrics at a probability threshold.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Classification {
@@ -112,6 +218,15 @@ pub struct Classification {
     pub log_loss: f64,
     /// Reliability bins (predicted vs observed).
     pub calibration: Vec<CalibrationBin>,
+    /// The Kolmogorov-Smirnov statistic (max TPR - FPR over thresholds).
+    #[serde(default)]
+    pub ks: Option<f64>,
+    /// The probability where the KS statistic is reached.
+    #[serde(default)]
+    pub ks_threshold: Option<f64>,
+    /// Gain, lift and KS by decile of predicted probability.
+    #[serde(default)]
+    pub deciles: Vec<Decile>,
 }
 
 /// Accuracy, precision, recall, F1 (positive = 1, predicted positive when p >= threshold;
@@ -135,6 +250,7 @@ pub fn classification(y: &[f64], p: &[f64], threshold: f64) -> Classification {
     } else {
         2.0 * precision * recall / (precision + recall)
     };
+    let ks = ks_statistic(y, p);
     let mut calibration = Vec::new();
     for b in 0..10 {
         let (lo, hi) = (b as f64 / 10.0, (b + 1) as f64 / 10.0);
@@ -165,6 +281,9 @@ pub fn classification(y: &[f64], p: &[f64], threshold: f64) -> Classification {
         pr_auc: average_precision(y, p),
         log_loss: log_loss(y, p),
         calibration,
+        ks: ks.map(|k| k.0),
+        ks_threshold: ks.map(|k| k.1),
+        deciles: deciles(y, p, true),
     }
 }
 
@@ -188,6 +307,9 @@ pub struct Regression {
     pub total_actual: f64,
     /// Sum of the predictions.
     pub total_predicted: f64,
+    /// Predicted and actual value by decile of the prediction.
+    #[serde(default)]
+    pub deciles: Vec<Decile>,
 }
 
 /// The metrics of predictions `pred` for outcomes `y`.
@@ -215,6 +337,7 @@ pub fn regression(y: &[f64], pred: &[f64]) -> Regression {
         wape: (abs_y > 0.0).then(|| ae / abs_y),
         total_actual: y.iter().sum(),
         total_predicted: pred.iter().sum(),
+        deciles: deciles(y, pred, false),
     }
 }
 
@@ -249,6 +372,37 @@ mod tests {
         assert_eq!((c.accuracy, c.precision, c.recall), (0.5, 0.5, 0.5));
         assert_eq!(c.f1, 0.5);
         assert_eq!(c.calibration.iter().map(|b| b.count).sum::<usize>(), 4);
+    }
+
+    /// 20 rows, 4 positives: deciles of 2 rows each from the highest score; by hand.
+    #[test]
+    fn deciles_gain_lift_and_ks_by_hand() {
+        let p: Vec<f64> = (0..20).map(|i| 1.0 - i as f64 / 20.0).collect();
+        let mut y = vec![0.0; 20];
+        for i in [0, 1, 2, 7] {
+            y[i] = 1.0;
+        }
+        let d = deciles(&y, &p, true);
+        assert_eq!(d.len(), 10);
+        assert_eq!(
+            (d[0].rows, d[0].total_actual, d[0].max_predicted),
+            (2, 2.0, 1.0)
+        );
+        // overall rate 0.2: decile 1 has rate 1.0, lift 5; deciles 1-2 hold 3 of 4 positives
+        assert!((d[0].lift - 5.0).abs() < 1e-12);
+        assert_eq!(d[1].cumulative_gain, 0.75);
+        assert!((d[1].cumulative_lift - 3.75).abs() < 1e-12);
+        // KS at decile 2: 3/4 of the positives, 1/16 of the negatives
+        assert!((d[1].ks.unwrap() - (0.75 - 1.0 / 16.0)).abs() < 1e-15);
+        assert_eq!(d[9].cumulative_gain, 1.0);
+        // max TPR - FPR: 0.75 after row 2 (3 of 4 positives, no negative), reached again
+        // after row 7 (all positives, 4 of 16 negatives); the first threshold is reported, as
+        // numpy's argmax over scikit-learn's roc_curve
+        let (ks, at) = ks_statistic(&y, &p).unwrap();
+        assert_eq!((ks, at), (0.75, p[2]));
+        // rows not divisible by 10: 13 rows give deciles of 1 or 2 rows, every row once
+        let d = deciles(&y[..13], &p[..13], true);
+        assert_eq!(d.iter().map(|d| d.rows).sum::<usize>(), 13);
     }
 
     #[test]

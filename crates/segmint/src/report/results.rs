@@ -715,6 +715,40 @@ fn window(horizon_days: Option<i64>) -> String {
     horizon_days.map_or("the label window".into(), |d| format!("the {d} days"))
 }
 
+/// The cumulative gain by decile of the predicted churn probability, with the KS statistic:
+/// how much better than random the top of the list is.
+fn gain_blocks(c: &crate::predict::metrics::Classification) -> Vec<Block> {
+    let Some(first) = c.deciles.first() else {
+        return Vec::new();
+    };
+    let labels: Vec<String> = c
+        .deciles
+        .iter()
+        .map(|d| format!("top {}%", 10 * d.decile))
+        .collect();
+    let gain: Vec<f64> = c.deciles.iter().map(|d| d.cumulative_gain).collect();
+    let third = c.deciles.get(2).map_or(f64::NAN, |d| d.cumulative_gain);
+    vec![
+        Block::Text(format!(
+            "On held-out customers the 10% with the highest predicted risk hold {} of the churners (lift {:.2} over random), the top 30% hold {}; KS statistic {:.3}.",
+            svg::format_value(first.cumulative_gain, Format::Percent),
+            first.lift,
+            svg::format_value(third, Format::Percent),
+            c.ks.unwrap_or(f64::NAN)
+        )),
+        Block::Figure {
+            name: "churn_gain".into(),
+            svg: svg::bar_chart(
+                &Chart::new("Churners captured by the riskiest customers", "share of all churners", ""),
+                &labels,
+                &gain,
+                Format::Percent,
+            ),
+            caption: "Cumulative gain: the share of the held-out churners among the customers with the highest predicted churn probability (random ranking: 10% per decile); per-decile rates, lift and KS are in churn/metrics.json (test.deciles).".into(),
+        },
+    ]
+}
+
 /// Churn: quality, risk bands and what drives the model.
 pub fn churn(dir: &Path) -> Result<Section> {
     let PredictResult {
@@ -748,6 +782,9 @@ pub fn churn(dir: &Path) -> Result<Section> {
                 b.thresholds.get(1).unwrap_or(&f64::NAN)
             ),
         });
+    }
+    if let crate::predict::Metrics::Classification(c) = &m.test {
+        blocks.extend(gain_blocks(c));
     }
     let top: Vec<_> = m.importance.iter().take(10).collect();
     if !top.is_empty() {
