@@ -248,6 +248,260 @@ const EMPTY: PathElement = PathElement {
     weight: 0.0,
 };
 
+// ---------------------------------------------------------------------------------------------
+// Subset tables: the same values, computed once per leaf and looked up per row.
+//
+// For one leaf with value v whose path splits on d distinct features, feature i having the
+// cover share z_i (the product of its splits' child/parent counts along the path), a row's
+// contributions depend only on the set H of path features whose every split the row follows
+// (Yang 2021, "Fast TreeSHAP", which tabulates them per subset). With
+// w(s) = s! (d - s - 1)! / d!, E(H) = sum over S in H of w(|S|) prod_{j in H \ S} z_j and
+// Q(H) = prod_{j not in H} z_j, the leaf adds
+//   v (1 - z_i) Q(H) E(H \ {i})   to each feature i in H, and
+//   -v Q(H) E(H)                  to each path feature not in H
+// (the Shapley sum restricted to the subsets of H, since a subset holding a feature the row
+// does not follow makes the leaf unreachable). Two tables of 2^d values per leaf replace the
+// O(d²) path arithmetic per row and leaf by O(d) lookups; trees with a leaf deeper than
+// `MAX_TABLE_BITS` distinct features, or too few rows to repay the tables, use the path
+// algorithm above.
+// ---------------------------------------------------------------------------------------------
+
+/// Distinct features on a leaf's path above which the path algorithm is used (2^16 entries).
+const MAX_TABLE_BITS: usize = 16;
+
+/// One leaf's tables.
+struct LeafTable {
+    /// The path's distinct features, in the order of their bits.
+    features: Vec<u32>,
+    /// `1 - z_i` per bit.
+    one_minus_zero: Vec<f64>,
+    /// Q(H) per bit mask H.
+    q: Vec<f64>,
+    /// v E(H) per bit mask H.
+    value_e: Vec<f64>,
+}
+
+/// A tree's tables: each split node's bit (its feature's position on the node's path) and
+/// each leaf's tables.
+struct TreeTables {
+    node_bit: Vec<u8>,
+    leaves: Vec<LeafTable>,
+}
+
+/// Shapley weights w(s) = s! (d - s - 1)! / d! for s = 0..d, with w(d) = 0 (never used: a
+/// full H has no feature outside it).
+fn shapley_weights(d: usize) -> Vec<f64> {
+    let mut w = vec![0.0; d + 1];
+    if d == 0 {
+        return w;
+    }
+    // w(0) = 1/d; w(s+1) = w(s) (s+1) / (d - s - 1)
+    w[0] = 1.0 / d as f64;
+    for s in 0..d - 1 {
+        w[s + 1] = w[s] * (s + 1) as f64 / (d - s - 1) as f64;
+    }
+    w
+}
+
+/// The tables of a leaf of value `value` whose path has the cover shares `zero` (one per
+/// distinct feature, in bit order).
+fn leaf_table(value: f64, path: &[(u32, f64)]) -> LeafTable {
+    let d = path.len();
+    let size = 1usize << d;
+    let z: Vec<f64> = path.iter().map(|p| p.1).collect();
+    let w = shapley_weights(d);
+    // elementary symmetric polynomials of the z in each mask, by adding the highest bit to
+    // the mask without it: e_k(H) = e_k(H') + z_b e_{k-1}(H')
+    let stride = d + 1;
+    let mut e = vec![0.0; size * stride];
+    e[0] = 1.0;
+    let mut value_e = vec![0.0; size];
+    value_e[0] = value * w[0];
+    for (mask, ve) in value_e.iter_mut().enumerate().skip(1) {
+        let b = usize::BITS as usize - 1 - mask.leading_zeros() as usize;
+        let prev = mask ^ (1 << b);
+        let (lo, hi) = e.split_at_mut(mask * stride);
+        let (src, dst) = (
+            &lo[prev * stride..prev * stride + stride],
+            &mut hi[..stride],
+        );
+        let count = mask.count_ones() as usize;
+        dst[0] = 1.0;
+        for k in 1..=count {
+            dst[k] = src[k] + z[b] * src[k - 1];
+        }
+        // E(H) = sum_k e_k(H) w(|H| - k)
+        *ve = value * (0..=count).map(|k| dst[k] * w[count - k]).sum::<f64>();
+    }
+    // Q(H) = z_b Q(H + b) for the lowest bit b outside H
+    let mut q = vec![1.0; size];
+    for mask in (0..size - 1).rev() {
+        let b = (!mask).trailing_zeros() as usize;
+        q[mask] = z[b] * q[mask | (1 << b)];
+    }
+    LeafTable {
+        features: path.iter().map(|p| p.0).collect(),
+        one_minus_zero: z.iter().map(|z| 1.0 - z).collect(),
+        q,
+        value_e,
+    }
+}
+
+/// The distinct features with their cover shares along the path to every leaf, and each
+/// split's bit; `None` when a path has more than [`MAX_TABLE_BITS`] distinct features.
+fn tree_tables(tree: &Tree) -> Option<TreeTables> {
+    fn walk(
+        tree: &Tree,
+        a: At,
+        path: &mut Vec<(u32, f64)>,
+        node_bit: &mut [u8],
+        leaves: &mut [Option<LeafTable>],
+    ) -> bool {
+        match a {
+            At::Leaf(l) => {
+                leaves[l] = Some(leaf_table(tree.leaves[l], path));
+                true
+            }
+            At::Node(i) => {
+                let n = &tree.nodes[i];
+                let known = path.iter().position(|p| p.0 == n.feature);
+                let bit = known.unwrap_or(path.len());
+                if known.is_none() {
+                    if bit >= MAX_TABLE_BITS {
+                        return false;
+                    }
+                    path.push((n.feature, 1.0));
+                }
+                node_bit[i] = bit as u8;
+                let parent = n.count as f64;
+                let before = path[bit].1;
+                for child in [at(n.left), at(n.right)] {
+                    path[bit].1 = before * cover(tree, child) / parent;
+                    if !walk(tree, child, path, node_bit, leaves) {
+                        return false;
+                    }
+                }
+                path[bit].1 = before;
+                if known.is_none() {
+                    path.pop();
+                }
+                true
+            }
+        }
+    }
+    let mut node_bit = vec![0u8; tree.nodes.len()];
+    let mut leaves: Vec<Option<LeafTable>> = (0..tree.leaves.len()).map(|_| None).collect();
+    if !walk(
+        tree,
+        At::Node(0),
+        &mut Vec::new(),
+        &mut node_bit,
+        &mut leaves,
+    ) {
+        return None;
+    }
+    Some(TreeTables {
+        node_bit,
+        leaves: leaves
+            .into_iter()
+            .map(|l| l.expect("every leaf is reached"))
+            .collect(),
+    })
+}
+
+/// What tables for `tree` would cost: their entries (2^d per leaf), the work of building them
+/// (about d 2^d per leaf) and the work of the path algorithm per row (about d² per leaf).
+fn table_cost(tree: &Tree) -> (usize, f64, f64) {
+    fn walk(tree: &Tree, a: At, path: &mut Vec<u32>, cost: &mut (usize, f64, f64)) {
+        match a {
+            At::Leaf(_) => {
+                let d = path.len();
+                cost.0 = cost.0.saturating_add(1usize << d.min(MAX_TABLE_BITS + 1));
+                cost.1 += (d + 1) as f64 * 2f64.powi(d.min(62) as i32);
+                cost.2 += (d * d) as f64;
+            }
+            At::Node(i) => {
+                let n = &tree.nodes[i];
+                let new = !path.contains(&n.feature);
+                if new {
+                    path.push(n.feature);
+                }
+                walk(tree, at(n.left), path, cost);
+                walk(tree, at(n.right), path, cost);
+                if new {
+                    path.pop();
+                }
+            }
+        }
+    }
+    let mut cost = (0, 0.0, 0.0);
+    if !tree.nodes.is_empty() {
+        walk(tree, At::Node(0), &mut Vec::new(), &mut cost);
+    }
+    cost
+}
+
+/// Table entries held at once: trees are explained in batches whose tables fit this.
+const TABLE_BUDGET: usize = 1 << 22;
+
+/// Adds the contributions of the leaves under `a` for `row`, `mask` holding the bits of the
+/// path features whose splits so far the row follows.
+fn add_from_tables(
+    tree: &Tree,
+    tables: &TreeTables,
+    row: &[f64],
+    phi: &mut [f64],
+    a: At,
+    mask: usize,
+) {
+    match a {
+        At::Leaf(l) => {
+            let t = &tables.leaves[l];
+            let h = mask & ((1usize << t.features.len()) - 1);
+            let q = t.q[h];
+            let cold = -q * t.value_e[h];
+            for (bit, &f) in t.features.iter().enumerate() {
+                phi[f as usize] += if h & (1 << bit) != 0 {
+                    t.one_minus_zero[bit] * q * t.value_e[h ^ (1 << bit)]
+                } else {
+                    cold
+                };
+            }
+        }
+        At::Node(i) => {
+            let n = &tree.nodes[i];
+            let off = !(1usize << tables.node_bit[i]);
+            let (l, r) = if goes_left(tree, i, row) {
+                (mask, mask & off)
+            } else {
+                (mask & off, mask)
+            };
+            add_from_tables(tree, tables, row, phi, at(n.left), l);
+            add_from_tables(tree, tables, row, phi, at(n.right), r);
+        }
+    }
+}
+
+/// The trees with splits in batches whose tables fit [`TABLE_BUDGET`], each marked whether
+/// tables pay for `rows` rows (the rest use the path algorithm). Every row still adds the trees
+/// in the model's order.
+fn table_batches(trees: &[Tree], rows: usize) -> Vec<Vec<(&Tree, bool)>> {
+    let mut batches = vec![Vec::new()];
+    let mut held = 0usize;
+    for t in trees.iter().filter(|t| !t.nodes.is_empty()) {
+        let (entries, build, per_row) = table_cost(t);
+        let use_tables = entries <= TABLE_BUDGET && build <= per_row * rows as f64;
+        let entries = if use_tables { entries } else { 0 };
+        if held + entries > TABLE_BUDGET {
+            batches.push(Vec::new());
+            held = 0;
+        }
+        held += entries;
+        batches.last_mut().expect("one batch").push((t, use_tables));
+    }
+    batches
+}
+
 /// Per-row contributions of a fitted model.
 #[derive(Debug, Clone)]
 pub struct Contributions {
@@ -284,15 +538,26 @@ impl Gbdt {
         let d = x.cols;
         let deepest = self.trees.iter().map(depth).max().unwrap_or(0);
         let mut values = vec![0.0; x.rows * d];
-        values.par_chunks_mut(d.max(1)).enumerate().for_each_init(
-            || vec![EMPTY; buffer_len(deepest)],
-            |buf, (i, phi)| {
-                let row = x.row(i);
-                for t in self.trees.iter().filter(|t| !t.nodes.is_empty()) {
-                    recurse(t, row, phi, At::Node(0), buf, 0, 0, 1.0, 1.0, -1);
-                }
-            },
-        );
+        for batch in table_batches(&self.trees, x.rows) {
+            let tables: Vec<Option<TreeTables>> = batch
+                .par_iter()
+                .map(|&(t, use_tables)| if use_tables { tree_tables(t) } else { None })
+                .collect();
+            values.par_chunks_mut(d.max(1)).enumerate().for_each_init(
+                || vec![EMPTY; buffer_len(deepest)],
+                |buf, (i, phi)| {
+                    let row = x.row(i);
+                    for (&(t, _), tables) in batch.iter().zip(&tables) {
+                        match tables {
+                            Some(tables) => {
+                                add_from_tables(t, tables, row, phi, At::Node(0), usize::MAX)
+                            }
+                            None => recurse(t, row, phi, At::Node(0), buf, 0, 0, 1.0, 1.0, -1),
+                        }
+                    }
+                },
+            );
+        }
         let expected_value = self.init_score + self.trees.iter().map(expected_value).sum::<f64>();
         Ok(Contributions {
             features: x.names.clone(),
@@ -351,6 +616,31 @@ mod tests {
         phi
     }
 
+    /// The contributions of `tree` for `row` from its subset tables.
+    fn by_tables(tree: &Tree, row: &[f64], m: usize) -> Vec<f64> {
+        let tables = tree_tables(tree).expect("a shallow tree has tables");
+        let mut phi = vec![0.0; m];
+        add_from_tables(tree, &tables, row, &mut phi, At::Node(0), usize::MAX);
+        phi
+    }
+
+    fn assert_close(a: &[f64], b: &[f64], tol: f64) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < tol, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn shapley_weights_match_factorials() {
+        let fact = |k: usize| (1..=k).map(|v| v as f64).product::<f64>();
+        for d in 1..8 {
+            let w = shapley_weights(d);
+            for (s, ws) in w.iter().enumerate().take(d) {
+                assert!((ws - fact(s) * fact(d - s - 1) / fact(d)).abs() < 1e-15);
+            }
+        }
+    }
+
     fn node(feature: u32, threshold: f64, left: i32, right: i32, count: u32) -> Node {
         Node {
             feature,
@@ -390,9 +680,8 @@ mod tests {
             let mut phi = vec![0.0; 4];
             tree_contributions(&tree, &row, &mut phi);
             let want = brute_force(&tree, &row, 4);
-            for (a, b) in phi.iter().zip(&want) {
-                assert!((a - b).abs() < 1e-12, "{phi:?} vs {want:?}");
-            }
+            assert_close(&phi, &want, 1e-12);
+            assert_close(&by_tables(&tree, &row, 4), &want, 1e-12);
             // a feature the tree never splits on gets nothing
             assert_eq!(phi[3], 0.0);
             let sum: f64 = phi.iter().sum::<f64>() + ev;
@@ -446,10 +735,57 @@ mod tests {
                 let mut phi = vec![0.0; 5];
                 tree_contributions(t, r, &mut phi);
                 let want = brute_force(t, r, 5);
-                for (a, b) in phi.iter().zip(&want) {
-                    assert!((a - b).abs() < 1e-12, "{phi:?} vs {want:?}");
-                }
+                assert_close(&phi, &want, 1e-12);
+                assert_close(&by_tables(t, r, 5), &want, 1e-12);
             }
         }
+    }
+
+    /// Deeper trees over more features: the tables equal the path algorithm leaf by leaf, and a
+    /// single row (too few to pay for tables) gets the same values through the path algorithm.
+    #[test]
+    fn tables_equal_the_path_algorithm_on_deep_trees() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let (n, m) = (3000, 12);
+        let rows: Vec<Vec<f64>> = (0..n)
+            .map(|_| (0..m).map(|_| rng.random_range(0.0..1.0)).collect())
+            .collect();
+        let y: Vec<f64> = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .map(|(j, v)| v * (j % 3) as f64)
+                    .sum::<f64>()
+            })
+            .collect();
+        let names: Vec<String> = (0..m).map(|j| format!("x{j}")).collect();
+        let x = Table::from_rows(names.clone(), &rows);
+        let params = GbdtParams {
+            objective: Objective::Regression,
+            n_estimators: 20,
+            num_leaves: 40,
+            min_child_samples: 5,
+            ..GbdtParams::default()
+        };
+        let model = Gbdt::fit(&params, &x, &y, None, None).unwrap();
+        let widest = model
+            .trees
+            .iter()
+            .map(|t| table_cost(t).2)
+            .fold(0.0, f64::max);
+        assert!(widest > 100.0, "the trees should have long paths: {widest}");
+        for t in &model.trees {
+            for r in rows.iter().take(50) {
+                let mut phi = vec![0.0; m];
+                tree_contributions(t, r, &mut phi);
+                assert_close(&by_tables(t, r, m), &phi, 1e-12);
+            }
+        }
+        let all = model.contributions(&x).unwrap();
+        let one = model
+            .contributions(&Table::from_rows(names, &rows[7..8]))
+            .unwrap();
+        assert_close(one.row(0), all.row(7), 1e-12);
     }
 }
