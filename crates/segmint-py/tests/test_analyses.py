@@ -242,6 +242,23 @@ def test_predictions_and_models(reference, frames, tmp_path):
     assert isinstance(scored, pl.DataFrame) and scored.height == tx["customer_id"].nunique()
     assert scored["churn_probability"].is_between(0, 1).all()
     assert "<section" in churn._repr_html_() and "ROC" in churn._repr_html_()
+    # explain.json: SHAP values of sampled test customers, partial dependence of the top features
+    e = churn.explanation
+    top = e["features"][0]
+    assert e["rows"] == min(2000, len(test)) and len(top["contributions"]) == e["rows"]
+    assert top["mean_abs_contribution"] == pytest.approx(np.abs(top["contributions"]).mean(), rel=1e-9)
+    pd_ = top["dependence"]
+    assert len(pd_["grid"]) == len(pd_["mean"]) >= 2
+    assert all(lo <= hi for lo, hi in zip(pd_["ice_p10"], pd_["ice_p90"]))
+    # calibrate: the calibrated probabilities are those written and scored
+    cal = segmint.predict.churn(tx, cu, folds=0, calibrate="sigmoid", out=tmp_path / "cal")
+    c = cal.metrics["calibration"]
+    assert c["method"] == "sigmoid" and c["rows"] == cal.metrics["train_rows"]
+    assert c["after"]["ece"] == cal.metrics["test"]["ece"]
+    rescored = cal.model.score(tx, cu)
+    assert rescored["churn_probability"].between(0, 1).all()
+    with pytest.raises(segmint.SegmintError, match="calibrate"):
+        segmint.predict.value(tx, cu, folds=0, calibrate="isotonic")
     value = segmint.predict.value(tx, cu, folds=0, model={"n_estimators": 50})
     assert value.metrics["model_params"]["n_estimators"] == 50 and value.metrics["test"]["r2"] > 0
     conv = segmint.predict.conversion(pl.from_pandas(frames["events"]), folds=0, model={"n_estimators": 30})

@@ -2055,6 +2055,32 @@ fn predict_churn_and_value_score_and_determinism() {
         "{text:.80}"
     );
     assert_eq!(text.lines().count(), 3001);
+    // explain.json: SHAP values of sampled test customers and partial dependence
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(o.join("explain.json")).unwrap()).unwrap();
+    assert_eq!(e["format"], "predict-explain/1");
+    assert_eq!(e["scale"], "value");
+    let f = e["features"].as_array().unwrap();
+    assert_eq!(f.len(), 10);
+    assert!(f[0]["dependence"]["grid"].as_array().unwrap().len() >= 2);
+    assert!(f[5].get("dependence").is_none(), "partial dependence for the top 5 only");
+    // calibration is for probabilities: exit 2 naming the option
+    let r = segmint(&[
+        "predict",
+        "value",
+        "--data",
+        d,
+        "--calibrate",
+        "isotonic",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--calibrate calibrates probabilities"),
+        "{}",
+        r.stderr
+    );
     // bad options and files: exit 2 and a clear message
     let r = segmint(&[
         "predict",

@@ -1557,3 +1557,90 @@ fn deciles_and_ks_equal_pandas_and_sklearn_20k() {
         assert!(v["customers"].as_u64().unwrap() > 0);
     }
 }
+
+/// Issue 28: `--calibrate isotonic` on the reference churn data lowers the expected calibration
+/// error of the test split (the map is fitted on out-of-fold predictions of the training rows
+/// only); the Brier score and ECE in metrics.json, before calibration in
+/// `calibration.before` and after in `test`, equal scikit-learn's on the probabilities written
+/// (testdata/reference/calibration_sklearn.py), and so do the ROC and precision-recall curve
+/// points.
+#[test]
+fn calibrate_isotonic_lowers_ece_20k() {
+    let Some(p) = peers("calibrate_isotonic_lowers_ece_20k") else {
+        return;
+    };
+    let data = reference_data(&p);
+    let dir = tempfile::tempdir().unwrap();
+    let read = |out: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap()
+    };
+    let plain = dir.path().join("plain");
+    let calibrated = dir.path().join("isotonic");
+    for (out, extra) in [(&plain, None), (&calibrated, Some("isotonic"))] {
+        let mut args = vec!["predict", "churn", "--data", s(&data), "--folds", "0"];
+        if let Some(m) = extra {
+            args.extend(["--calibrate", m]);
+        }
+        args.extend(["--out", s(out)]);
+        segmint_json(&args);
+    }
+    let (m0, m1) = (read(&plain), read(&calibrated));
+    let c = &m1["calibration"];
+    assert_eq!(c["method"], "isotonic");
+    // the uncalibrated model is the same model: its test scores are the plain run's
+    for k in ["brier", "ece"] {
+        let (a, b) = (
+            c["before"][k].as_f64().unwrap(),
+            m0["test"][k].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-12, "{k}: {a} vs {b}");
+    }
+    let (before, after) = (
+        c["before"]["ece"].as_f64().unwrap(),
+        c["after"]["ece"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "isotonic: ECE {before:.5} -> {after:.5}, Brier {:.5} -> {:.5}",
+        c["before"]["brier"], c["after"]["brier"]
+    );
+    assert!(after < before, "ECE {before} -> {after}");
+    assert_eq!(c["after"]["ece"], m1["test"]["ece"]);
+    for (out, m) in [(&plain, &m0), (&calibrated, &m1)] {
+        let want = p.reference_script(
+            "calibration_sklearn.py",
+            &[
+                s(&out.join("predictions.parquet")),
+                "churn",
+                "churn_probability",
+            ],
+        );
+        for k in ["brier", "ece"] {
+            let (a, b) = (m["test"][k].as_f64().unwrap(), want[k].as_f64().unwrap());
+            assert!((a - b).abs() < 1e-9, "{k}: {a} vs {b}");
+        }
+        // every curve point written is a point of scikit-learn's curve, both ends included
+        for curve in ["roc", "pr"] {
+            let theirs: Vec<(f64, f64)> = want[curve]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|q| (q[0].as_f64().unwrap(), q[1].as_f64().unwrap()))
+                .collect();
+            let ours = m["test"]["curves"][curve].as_array().unwrap();
+            assert!(ours.len() > 50, "{curve}: {} points", ours.len());
+            for q in ours {
+                let (x, y) = (q[0].as_f64().unwrap(), q[1].as_f64().unwrap());
+                assert!(
+                    theirs
+                        .iter()
+                        .any(|t| (t.0 - x).abs() < 1e-12 && (t.1 - y).abs() < 1e-12),
+                    "{curve} point ({x}, {y}) is not on scikit-learn's curve"
+                );
+            }
+            let last = ours.last().unwrap();
+            let t = theirs.last().unwrap();
+            assert!((last[0].as_f64().unwrap() - t.0).abs() < 1e-12);
+            assert!((last[1].as_f64().unwrap() - t.1).abs() < 1e-12);
+        }
+    }
+}

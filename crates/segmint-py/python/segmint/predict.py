@@ -133,6 +133,15 @@ class Prediction(_DirResult):
     def model(self) -> Model:
         return Model(self._out.file("model.json"))
 
+    @property
+    def explanation(self) -> dict:
+        """``explain.json``: for a seeded sample of test rows each top feature's values and
+        TreeSHAP contributions (``features[i]["values"]``, ``["contributions"]``, the data of a
+        SHAP summary plot) and, for the top five, partial dependence with ICE percentiles
+        (``["dependence"]``: ``grid``, ``mean``, ``ice_p10``, ``ice_p50``, ``ice_p90``)."""
+        with open(self._out.file("explain.json"), encoding="utf-8") as f:
+            return json.load(f)
+
 
 def _predict(task, transactions, customers, events, out, cutoff, columns, progress, params) -> Prediction:
     first = next((t for t in (transactions, events, customers) if t is not None), None)
@@ -173,6 +182,7 @@ def churn(
     test_size: float = 0.3,
     folds: int = 5,
     seed: int = 42,
+    calibrate: Optional[str] = None,
     model: Optional[Mapping[str, Any]] = None,
     out: Optional[os.PathLike] = None,
     columns: Optional[Mapping[str, str]] = None,
@@ -187,8 +197,15 @@ def churn(
     ``predictions`` carries, for the test customers and everyone on a list, the features that
     moved each prediction most (TreeSHAP: ``driver_1``, ``driver_1_value``,
     ``driver_1_contribution``, ...); ``out`` keeps the files, among them ``model.txt``, the
-    model in LightGBM's text format (``lightgbm.Booster(model_file=...)``)."""
+    model in LightGBM's text format (``lightgbm.Booster(model_file=...)``).
+    ``calibrate="isotonic"`` or ``"sigmoid"`` maps the probabilities to observed rates with a
+    map fitted on out-of-fold predictions of the training rows (never the test rows);
+    ``metrics["calibration"]`` has the test Brier score and expected calibration error before and
+    after. ``explanation`` holds the SHAP values of a sample of test customers and the partial
+    dependence of the top features."""
     p = _params(horizon_days, test_size, folds, seed, clickstream, model, params)
+    if calibrate is not None:
+        p["calibrate"] = calibrate
     return _predict("churn", transactions, customers, events, out, cutoff, columns, progress, p)
 
 
@@ -223,6 +240,7 @@ def conversion(
     test_size: float = 0.3,
     folds: int = 5,
     seed: int = 42,
+    calibrate: Optional[str] = None,
     model: Optional[Mapping[str, Any]] = None,
     out: Optional[os.PathLike] = None,
     columns: Optional[Mapping[str, str]] = None,
@@ -230,8 +248,11 @@ def conversion(
     **params: Any,
 ) -> Prediction:
     """Which sessions end in a purchase, from the clickstream events; ``split="time"`` tests on
-    the latest sessions (as deployed), ``"random"`` on a stratified sample."""
+    the latest sessions (as deployed), ``"random"`` on a stratified sample. ``calibrate`` as in
+    :func:`churn`."""
     p = dict(session_split=split, test_size=test_size, folds=folds, seed=seed)
+    if calibrate is not None:
+        p["calibrate"] = calibrate
     if model:
         p["gbdt"] = dict(model)
     p.update(params)

@@ -21,7 +21,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::actions::{act_on, ActionParams, Insights, Scores};
+use super::calibrate::{CalibrationMethod, CalibrationSummary, Calibrator};
 use super::clickstream::CLICKSTREAM_FEATURES;
+use super::explain::{ExplainParams, Explanation};
 use super::features::{customer_dataset, WindowParams};
 use super::gbdt::{Gbdt, GbdtParams, Objective};
 use super::train_table::{read_train_table, TrainTableParams};
@@ -119,6 +121,10 @@ pub struct PredictParams {
     pub seed: u64,
     /// Thresholds of the risk bands, value categories and lists.
     pub actions: ActionParams,
+    /// Churn, conversion: calibrate the probabilities (`isotonic` or `sigmoid`) on out-of-fold
+    /// predictions of the training rows (`None`: the model's own).
+    #[serde(default)]
+    pub calibrate: Option<CalibrationMethod>,
 }
 
 impl Default for PredictParams {
@@ -136,6 +142,7 @@ impl Default for PredictParams {
             permutation_repeats: 3,
             seed: 42,
             actions: ActionParams::default(),
+            calibrate: None,
         }
     }
 }
@@ -160,6 +167,12 @@ impl PredictParams {
                     "recent_days"
                 },
                 "must be at least 1",
+            ));
+        }
+        if self.calibrate.is_some() && self.task == Task::Value {
+            return Err(Error::param(
+                "calibrate",
+                "calibrates probabilities: use it with churn or conversion",
             ));
         }
         self.actions.check()?;
@@ -419,6 +432,10 @@ pub struct PredictMetrics {
     pub importance_all: Vec<Importance>,
     /// Metrics per segment of the test split (`--by`).
     pub by_segment: Option<Vec<SegmentMetrics>>,
+    /// `--calibrate`: the method and the test split's Brier score, ECE and reliability bins
+    /// before and after (`test` holds the calibrated probabilities' metrics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationSummary>,
     /// The model's settings.
     pub model_params: GbdtParams,
     /// Best round by the validation loss (early stopping), else the last.
@@ -501,6 +518,8 @@ pub struct PredictOutcome {
     pub result: PredictResult,
     /// The model for [`PredictModel::score`].
     pub model: PredictModel,
+    /// TreeSHAP over a sample of test rows and partial dependence (`explain.json`).
+    pub explanation: Explanation,
 }
 
 /// Segment labels of the rows for metrics per segment: `labels[i]` indexes `names`.
@@ -525,6 +544,7 @@ pub fn fit(
         gbdt: p.gbdt_params(),
         seed: p.seed,
         permutation_repeats: p.permutation_repeats,
+        calibrate: p.calibrate,
         ..EvalParams::default()
     };
     let e = train_and_evaluate(
@@ -560,6 +580,31 @@ pub fn fit(
         p.actions.drivers,
         p.actions.drivers_all,
     )?);
+    progress.begin("explaining", 0);
+    let calibrator = e.calibration.as_ref().map(|c| &c.0);
+    let predict = |t: &Table| -> Vec<f64> {
+        let raw = e.model.predict(t);
+        match calibrator {
+            Some(c) => c.apply_all(&raw),
+            None => raw,
+        }
+    };
+    let scale = match p.task {
+        Task::Value => "value",
+        _ => "log-odds",
+    };
+    let explanation = super::explain::explain(
+        &e.model,
+        &data.x,
+        &test,
+        scale,
+        &predict,
+        &ExplainParams {
+            seed: p.seed,
+            ..ExplainParams::default()
+        },
+    )?;
+    progress.finish();
     let metrics = metrics(data, p, &e, by_segment, t0.elapsed().as_secs_f64());
     let model = PredictModel {
         kind: PredictModel::KIND.into(),
@@ -572,12 +617,14 @@ pub fn fit(
         }),
         actions: p.actions.clone(),
         model: e.model.clone(),
+        calibrator: e.calibration.as_ref().map(|c| c.0.clone()),
     };
     Ok(PredictOutcome {
         evaluation: e,
         scores,
         result: PredictResult { metrics, insights },
         model,
+        explanation,
     })
 }
 
@@ -643,6 +690,7 @@ fn metrics(
         importance: e.importance.iter().take(10).cloned().collect(),
         importance_all: e.importance.clone(),
         by_segment,
+        calibration: e.calibration.as_ref().map(|c| c.1.clone()),
         model_params: e.model.params.clone(),
         best_iteration: e.model.best_iteration,
         rounds_run: e.model.rounds_run,
@@ -707,6 +755,22 @@ impl PredictOutcome {
                         e.cv_mean,
                         e.cv_std,
                         e.cv_folds.len()
+                    );
+                }
+                if let Some((_, c)) = &e.calibration {
+                    let _ = writeln!(
+                        s,
+                        "\nCalibrated ({}, out-of-fold predictions of {} training rows in {} folds): \
+                         test Brier {:.4} -> {:.4}, ECE {:.4} -> {:.4}, log loss {:.4} -> {:.4}",
+                        c.method.label(),
+                        c.rows,
+                        c.folds,
+                        c.before.brier,
+                        c.after.brier,
+                        c.before.ece,
+                        c.after.ece,
+                        c.before.log_loss,
+                        c.after.log_loss
                     );
                 }
             }
@@ -782,6 +846,7 @@ impl PredictOutcome {
         )?;
         self.model.save(&dir.join("model.json"))?;
         self.model.model.save_lightgbm(&dir.join("model.txt"))?;
+        output::write_json(&dir.join("explain.json"), &self.explanation)?;
         if data.train_table.is_none() {
             let mut cols: Vec<(&str, OutCol)> =
                 vec![(p.task.id_column(), OutCol::Str(data.ids.clone()))];
@@ -815,6 +880,9 @@ pub struct PredictModel {
     pub actions: ActionParams,
     /// The trained gradient boosting model, with its feature names.
     pub model: Gbdt,
+    /// The calibration map applied to its probabilities (`--calibrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrator: Option<Calibrator>,
 }
 
 /// Per-row scores of new data.
@@ -858,6 +926,15 @@ impl PredictModel {
         super::drivers::RowDrivers::of(&self.model, x, &all, self.actions.drivers)
     }
 
+    /// The model's predictions for `x`, calibrated when it has a calibration map.
+    pub fn predict(&self, x: &Table) -> Vec<f64> {
+        let p = self.model.predict(x);
+        match &self.calibrator {
+            Some(c) => c.apply_all(&p),
+            None => p,
+        }
+    }
+
     /// Whether scoring needs the events file.
     pub fn needs_events(&self) -> bool {
         self.task == Task::Conversion
@@ -884,7 +961,7 @@ impl PredictModel {
         if self.task == Task::Conversion {
             let d = super::conversion::session_dataset(events_needed()?, progress)?;
             let x = d.x.project(&self.model.features)?;
-            let pred = self.model.predict(&x);
+            let pred = self.predict(&x);
             let revenue = vec![f64::NAN; pred.len()];
             let (mut scores, _) = act_on(self.task, &d.session_id, &revenue, &pred, &self.actions)?;
             scores.drivers = Some(self.drivers_of_all(&x)?);
@@ -913,7 +990,7 @@ impl PredictModel {
             d.add_clickstream(events_needed()?, progress)?;
         }
         let x = d.x.project(&self.model.features)?;
-        let pred = self.model.predict(&x);
+        let pred = self.predict(&x);
         let revenue =
             d.x.column_named("monetary")
                 .unwrap_or_else(|| vec![f64::NAN; d.x.rows]);

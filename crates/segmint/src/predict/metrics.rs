@@ -63,6 +63,52 @@ pub fn average_precision(y: &[f64], score: &[f64]) -> Option<f64> {
     Some(ap)
 }
 
+/// Points of the ROC and precision-recall curves, for figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Curves {
+    /// (false positive rate, true positive rate) from (0, 0) to (1, 1).
+    pub roc: Vec<(f64, f64)>,
+    /// (recall, precision) at the same thresholds, highest threshold first.
+    pub pr: Vec<(f64, f64)>,
+}
+
+/// The ROC and precision-recall curves at the distinct scores (scikit-learn's `roc_curve` and
+/// `precision_recall_curve` points, from the highest threshold down), thinned to at most
+/// `max_points` evenly spaced thresholds plus the ends. Empty with one class only.
+pub fn curves(y: &[f64], score: &[f64], max_points: usize) -> Curves {
+    let mut idx: Vec<usize> = (0..y.len()).collect();
+    idx.sort_unstable_by(|&a, &b| score[b].total_cmp(&score[a]));
+    let n1 = y.iter().filter(|&&v| v == 1.0).count() as f64;
+    let n0 = y.len() as f64 - n1;
+    if n1 == 0.0 || n0 == 0.0 {
+        return Curves::default();
+    }
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut all = Vec::new();
+    for_each_tie(&idx, score, |group| {
+        let (t, f) = count_outcomes(y, group);
+        tp += t;
+        fp += f;
+        all.push((tp, fp));
+    });
+    let step = all.len().div_ceil(max_points.max(1)).max(1);
+    let kept: Vec<(f64, f64)> = all
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i % step == 0 || i + 1 == all.len())
+        .map(|(_, &p)| p)
+        .collect();
+    let mut roc = vec![(0.0, 0.0)];
+    roc.extend(kept.iter().map(|&(tp, fp)| (fp / n0, tp / n1)));
+    Curves {
+        roc,
+        pr: kept
+            .iter()
+            .map(|&(tp, fp)| (tp / n1, tp / (tp + fp)))
+            .collect(),
+    }
+}
+
 /// Mean log loss with probabilities clipped to [1e-15, 1 - 1e-15].
 pub fn log_loss(y: &[f64], p: &[f64]) -> f64 {
     let s: f64 = y
@@ -227,6 +273,15 @@ pub struct Classification {
     /// Gain, lift and KS by decile of predicted probability.
     #[serde(default)]
     pub deciles: Vec<Decile>,
+    /// Brier score: mean squared difference of probability and outcome.
+    #[serde(default)]
+    pub brier: Option<f64>,
+    /// Expected calibration error over the ten reliability bins.
+    #[serde(default)]
+    pub ece: Option<f64>,
+    /// ROC and precision-recall curves (at most 100 thresholds).
+    #[serde(default)]
+    pub curves: Curves,
 }
 
 /// Accuracy, precision, recall, F1 (positive = 1, predicted positive when p >= threshold;
@@ -280,10 +335,13 @@ pub fn classification(y: &[f64], p: &[f64], threshold: f64) -> Classification {
         roc_auc: roc_auc(y, p),
         pr_auc: average_precision(y, p),
         log_loss: log_loss(y, p),
+        brier: Some(super::calibrate::brier_score(y, p)),
+        ece: Some(super::calibrate::expected_calibration_error(&calibration)),
         calibration,
         ks: ks.map(|k| k.0),
         ks_threshold: ks.map(|k| k.1),
         deciles: deciles(y, p, true),
+        curves: curves(y, p, 100),
     }
 }
 
@@ -359,6 +417,52 @@ mod tests {
             (roc_auc(&[0.0, 1.0, 0.0, 1.0], &[0.5, 0.5, 0.2, 0.9]).unwrap() - 0.875).abs() < 1e-12
         );
         assert_eq!(roc_auc(&[1.0, 1.0], &[0.1, 0.2]), None);
+    }
+
+    /// scikit-learn 1.9.1 on y = [0, 0, 1, 1, 0, 1], s = [.1, .4, .35, .8, .4, .9]:
+    /// `roc_curve(..., drop_intermediate=False)` fpr [0, 0, 0, 1/3, 2/3, 1], tpr [0, 1/3, 2/3,
+    /// 2/3, 1, 1]; `precision_recall_curve` (reversed) recall [1/3, 2/3, 2/3, 1, 1],
+    /// precision [1, 1, 1/2, 3/5, 1/2].
+    #[test]
+    fn curves_match_scikit_learn() {
+        let y = [0.0, 0.0, 1.0, 1.0, 0.0, 1.0];
+        let s = [0.1, 0.4, 0.35, 0.8, 0.4, 0.9];
+        let c = curves(&y, &s, 100);
+        let t = 1.0 / 3.0;
+        let want_roc = [
+            (0.0, 0.0),
+            (0.0, t),
+            (0.0, 2.0 * t),
+            (2.0 * t, 2.0 * t),
+            (2.0 * t, 1.0),
+            (1.0, 1.0),
+        ];
+        let want_pr = [
+            (t, 1.0),
+            (2.0 * t, 1.0),
+            (2.0 * t, 0.5),
+            (1.0, 0.6),
+            (1.0, 0.5),
+        ];
+        assert_eq!(c.roc.len(), want_roc.len());
+        for (a, b) in c.roc.iter().zip(want_roc) {
+            assert!(
+                (a.0 - b.0).abs() < 1e-12 && (a.1 - b.1).abs() < 1e-12,
+                "{:?}",
+                c.roc
+            );
+        }
+        for (a, b) in c.pr.iter().zip(want_pr) {
+            assert!(
+                (a.0 - b.0).abs() < 1e-12 && (a.1 - b.1).abs() < 1e-12,
+                "{:?}",
+                c.pr
+            );
+        }
+        // thinned: at most 2 + 1 points kept of 5 thresholds, the last always
+        let thin = curves(&y, &s, 2);
+        assert_eq!(thin.pr.last(), c.pr.last());
+        assert!(thin.pr.len() <= 3);
     }
 
     #[test]

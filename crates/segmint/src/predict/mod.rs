@@ -17,9 +17,11 @@
 
 pub mod actions;
 pub mod analysis;
+pub mod calibrate;
 pub mod clickstream;
 pub mod conversion;
 pub mod drivers;
+pub mod explain;
 pub mod features;
 pub mod gbdt;
 pub mod lightgbm;
@@ -161,6 +163,11 @@ pub struct EvalParams {
     pub permutation_rows: usize,
     /// Seed of the split, folds, sampling and permutations.
     pub seed: u64,
+    /// Calibrate the probabilities of a classifier on out-of-fold predictions of the training
+    /// rows (`None`: the model's own probabilities).
+    pub calibrate: Option<calibrate::CalibrationMethod>,
+    /// Folds of the training rows for the calibration's out-of-fold predictions.
+    pub calibration_folds: usize,
 }
 
 impl Default for EvalParams {
@@ -173,6 +180,8 @@ impl Default for EvalParams {
             permutation_repeats: 3,
             permutation_rows: 5_000,
             seed: 42,
+            calibrate: None,
+            calibration_folds: 5,
         }
     }
 }
@@ -244,8 +253,12 @@ pub struct Evaluation {
     pub model: Gbdt,
     /// The fitted baseline.
     pub baseline: Linear,
-    /// Predictions of the model for every row of the table.
+    /// Predictions of the model for every row of the table (calibrated when `calibration`
+    /// is set).
     pub predictions: Vec<f64>,
+    /// The calibration map and what it changed on the test split.
+    #[serde(default)]
+    pub calibration: Option<(calibrate::Calibrator, calibrate::CalibrationSummary)>,
     /// Seconds of training.
     pub train_seconds: f64,
 }
@@ -270,8 +283,40 @@ pub fn train_and_evaluate(
     progress.advance(1);
     let xt = x.select(&test);
     let yt: Vec<f64> = test.iter().map(|&i| y[i]).collect();
-    let pt = model.predict(&xt);
+    let mut pt = model.predict(&xt);
+    let calibrator = match params.calibrate {
+        Some(method) if obj == Objective::Binary => {
+            Some(fit_calibrator(x, y, &train, method, params, progress)?)
+        }
+        Some(_) => {
+            return Err(Error::param(
+                "calibrate",
+                "calibrates probabilities: use it with churn or conversion",
+            ))
+        }
+        None => None,
+    };
+    let uncalibrated = calibrator
+        .as_ref()
+        .map(|_| Metrics::of(obj, &yt, &pt, params.threshold));
+    if let Some(c) = &calibrator {
+        pt = c.apply_all(&pt);
+    }
     let test_metrics = Metrics::of(obj, &yt, &pt, params.threshold);
+    let calibration = calibrator.zip(uncalibrated).map(|(c, before)| {
+        let scores = |m: &Metrics| match m {
+            Metrics::Classification(c) => calibrate::CalibrationScores::of(c),
+            Metrics::Regression(_) => unreachable!("calibration is for classifiers"),
+        };
+        let summary = calibrate::CalibrationSummary {
+            method: params.calibrate.expect("calibrating"),
+            folds: params.calibration_folds,
+            rows: train.len(),
+            before: scores(&before),
+            after: scores(&test_metrics),
+        };
+        (c, summary)
+    });
     let mut cv_folds = Vec::with_capacity(k);
     for f in 0..k as u32 {
         let tr: Vec<usize> = (0..y.len()).filter(|&i| folds[i] != f).collect();
@@ -325,7 +370,10 @@ pub fn train_and_evaluate(
     importance.sort_by(|a, b| b.gain.total_cmp(&a.gain));
     progress.finish();
     progress.begin("predicting", 0);
-    let predictions = model.predict(x);
+    let mut predictions = model.predict(x);
+    if let Some((c, _)) = &calibration {
+        predictions = c.apply_all(&predictions);
+    }
     progress.finish();
     Ok(Evaluation {
         objective: obj,
@@ -340,8 +388,47 @@ pub fn train_and_evaluate(
         model,
         baseline,
         predictions,
+        calibration,
         train_seconds,
     })
+}
+
+/// The calibration map of `method`, fitted on out-of-fold predictions of the training rows
+/// `train` (seeded stratified folds; the test rows are never seen).
+fn fit_calibrator(
+    x: &Table,
+    y: &[f64],
+    train: &[usize],
+    method: calibrate::CalibrationMethod,
+    params: &EvalParams,
+    progress: &dyn crate::progress::Progress,
+) -> Result<calibrate::Calibrator> {
+    let k = params.calibration_folds;
+    if k < 2 {
+        return Err(Error::param("calibration_folds", "must be at least 2"));
+    }
+    let ytr: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+    let folds = stratified_folds(&ytr, k, true, params.seed.wrapping_add(2));
+    let mut oof = vec![f64::NAN; train.len()];
+    progress.begin("calibrating", k as u64);
+    for f in 0..k as u32 {
+        let fit_on: Vec<usize> = (0..train.len())
+            .filter(|&j| folds[j] != f)
+            .map(|j| train[j])
+            .collect();
+        let held: Vec<usize> = (0..train.len()).filter(|&j| folds[j] == f).collect();
+        if held.is_empty() {
+            continue;
+        }
+        let m = fit_with_validation(x, y, &fit_on, params)?;
+        let rows: Vec<usize> = held.iter().map(|&j| train[j]).collect();
+        for (&j, p) in held.iter().zip(m.predict(&x.select(&rows))) {
+            oof[j] = p;
+        }
+        progress.advance(1);
+    }
+    progress.finish();
+    calibrate::Calibrator::fit(method, &oof, &ytr)
 }
 
 /// Fits on the rows `idx`; with early stopping, a seeded share of them is the validation set.

@@ -6,6 +6,7 @@
 //! A [`Report`] is a list of [`Section`]s of [`Block`]s; `report::sections` builds them from each
 //! analysis's results.
 
+pub(crate) mod evaluation;
 pub mod results;
 pub(crate) mod sections;
 pub(crate) mod svg;

@@ -8,6 +8,7 @@ use arrow_array::Array;
 use arrow_schema::DataType;
 use serde_json::Value;
 
+use super::evaluation;
 use super::svg::{self, Chart, Format, Series};
 use super::{Block, Section};
 use crate::cluster::analysis::ClusterSummary;
@@ -786,6 +787,7 @@ pub fn churn(dir: &Path) -> Result<Section> {
     if let crate::predict::Metrics::Classification(c) = &m.test {
         blocks.extend(gain_blocks(c));
     }
+    blocks.extend(evaluation::classification("churn", &m));
     let top: Vec<_> = m.importance.iter().take(10).collect();
     if !top.is_empty() {
         blocks.push(Block::Figure {
@@ -804,6 +806,7 @@ pub fn churn(dir: &Path) -> Result<Section> {
                 .into(),
         });
     }
+    blocks.extend(evaluation::explanation(dir, "churn", "churn probability")?);
     if let Some(t) = insights
         .retention_targets
         .as_ref()
@@ -901,6 +904,12 @@ pub fn conversion(dir: &Path) -> Result<Section> {
             caption: format!("{title}: share of sessions that end in a purchase."),
         });
     }
+    blocks.extend(evaluation::classification("conversion", &m));
+    blocks.extend(evaluation::explanation(
+        dir,
+        "conversion",
+        "conversion probability",
+    )?);
     Ok(Section {
         id: "conversion".into(),
         title: "Session conversion".into(),
@@ -1007,10 +1016,7 @@ pub fn value(dir: &Path) -> Result<Section> {
         .iter()
         .map(|c| p[0].iter().filter(|x| *x == c).count() as f64)
         .collect();
-    Ok(Section {
-        id: "value".into(),
-        title: "90-day value".into(),
-        blocks: vec![
+    let mut blocks = vec![
             Block::Text(format!(
                 "Revenue per customer in {} after the cutoff, predicted by gradient boosting: on held-out customers MAE {:.2}, RMSE {:.2}, R² {:.3}.",
                 window(m.horizon_days),
@@ -1028,7 +1034,15 @@ pub fn value(dir: &Path) -> Result<Section> {
                 ),
                 caption: "Value categories of the predicted 90-day revenue.".into(),
             },
-        ],
+        ];
+    if let crate::predict::Metrics::Regression(r) = &m.test {
+        blocks.extend(evaluation::value_deciles(r));
+    }
+    blocks.extend(evaluation::explanation(dir, "value", "predicted value")?);
+    Ok(Section {
+        id: "value".into(),
+        title: "90-day value".into(),
+        blocks,
     })
 }
 

@@ -451,27 +451,40 @@ pub fn line_chart_marked(
             escape(&p.name)
         );
     }
-    // the legend over the lines, so that no line crosses its text
-    legend_box(
-        &mut s,
-        f.left + 4.0,
-        f.top + 2.0,
-        series.iter().map(|p| p.name.as_str()),
-    );
+    // the legend over the lines, so that no line crosses its text, in the corner the lines
+    // cross least
+    let longest = series
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0) as f64;
+    let (bw, bh) = (48.0 + 7.2 * longest, 8.0 + 16.0 * series.len() as f64);
+    let drawn: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|p| {
+            p.points
+                .iter()
+                .filter(|q| q.0.is_finite() && q.1.is_finite())
+                .map(|&(a, b)| (x(a), y(b)))
+                .collect()
+        })
+        .collect();
+    let (lx, ly0) = legend_corner(&f, bw, bh, &drawn);
+    legend_box(&mut s, lx, ly0, series.iter().map(|p| p.name.as_str()));
     for (k, p) in series.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
-        let ly = f.top + 14.0 + 16.0 * k as f64;
+        let ly = ly0 + 12.0 + 16.0 * k as f64;
         let _ = write!(
             s,
             r##"<line x1="{:.1}" x2="{:.1}" y1="{ly:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{}/><text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
-            f.left + 10.0,
-            f.left + 30.0,
+            lx + 6.0,
+            lx + 26.0,
             if p.dashed {
                 r##" stroke-dasharray="5 4""##
             } else {
                 ""
             },
-            f.left + 36.0,
+            lx + 32.0,
             ly + 4.0,
             escape(&p.name)
         );
@@ -479,6 +492,44 @@ pub fn line_chart_marked(
     axes_labels(c, &f, &mut s);
     s.push_str("</svg>");
     s
+}
+
+/// The top-left corner of a `w` x `h` legend: of the plot's four corners (top-left first), the
+/// one the drawn lines (pixel polylines) pass through least, sampled along every segment.
+fn legend_corner(f: &Frame, w: f64, h: f64, lines: &[Vec<(f64, f64)>]) -> (f64, f64) {
+    let corners = [
+        (f.left + 4.0, f.top + 2.0),
+        (f.left + f.w - w - 4.0, f.top + 2.0),
+        (f.left + f.w - w - 4.0, f.top + f.h - h - 2.0),
+        (f.left + 4.0, f.top + f.h - h - 2.0),
+    ];
+    let hits = |&(cx, cy): &(f64, f64)| -> usize {
+        let inside = |(px, py): (f64, f64)| px >= cx && px <= cx + w && py >= cy && py <= cy + h;
+        lines
+            .iter()
+            .flat_map(|l| l.windows(2))
+            .map(|seg| {
+                (0..=20)
+                    .filter(|&t| {
+                        let t = t as f64 / 20.0;
+                        inside((
+                            seg[0].0 + t * (seg[1].0 - seg[0].0),
+                            seg[0].1 + t * (seg[1].1 - seg[0].1),
+                        ))
+                    })
+                    .count()
+            })
+            .sum()
+    };
+    // the first corner with the fewest crossings (ties keep the usual top-left)
+    let mut best = (corners[0], hits(&corners[0]));
+    for c in &corners[1..] {
+        let n = hits(c);
+        if n < best.1 {
+            best = (*c, n);
+        }
+    }
+    best.0
 }
 
 /// Five-number summary of a box.
@@ -751,4 +802,115 @@ mod tests {
         );
         assert!(l.contains("stroke-dasharray"));
     }
+}
+
+/// One row of a [`beeswarm`]: a feature's contributions, each with the rank of the feature's
+/// value among the row's values (0 = lowest, 1 = highest; `NaN` = missing).
+#[derive(Debug, Clone)]
+pub struct SwarmRow {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Blue (low) to red (high) through grey, SHAP's summary-plot convention; grey when missing.
+fn value_color(rank: f64) -> String {
+    if !rank.is_finite() {
+        return "#bbbbbb".into();
+    }
+    let (lo, hi) = ((0x1e, 0x88, 0xe5), (0xff, 0x00, 0x52));
+    let mix = |a: i32, b: i32| (a as f64 + (b - a) as f64 * rank.clamp(0.0, 1.0)).round() as i32;
+    format!(
+        "#{:02x}{:02x}{:02x}",
+        mix(lo.0, hi.0),
+        mix(lo.1, hi.1),
+        mix(lo.2, hi.2)
+    )
+}
+
+/// A SHAP summary plot: one row per feature (first on top), each point a row's contribution
+/// along x, stacked vertically where points crowd, coloured by the feature's value.
+pub fn beeswarm(c: &Chart, rows: &[SwarmRow]) -> String {
+    let mut s = String::new();
+    let mut f = open(c, &mut s, &c.title);
+    // room for the feature names
+    let longest = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0) as f64;
+    let shift = (7.0 * longest + 12.0 - f.left).max(0.0);
+    f.left += shift;
+    f.w -= shift + 40.0;
+    let (xl, xh) = range(rows.iter().flat_map(|r| r.points.iter().map(|p| p.0)));
+    let xt = nice_ticks(xl.min(0.0), xh.max(0.0), 6);
+    let x = x_axis(
+        &f,
+        &xt,
+        xt[0],
+        *xt.last().expect("ticks"),
+        Format::Number,
+        &mut s,
+    );
+    let zero = x(0.0);
+    let _ = write!(
+        s,
+        r##"<line x1="{zero:.1}" x2="{zero:.1}" y1="{:.1}" y2="{:.1}" stroke="#888"/>"##,
+        f.top,
+        f.top + f.h
+    );
+    let band = f.h / rows.len().max(1) as f64;
+    for (k, r) in rows.iter().enumerate() {
+        let mid = f.top + band * (k as f64 + 0.5);
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#222">{}</text><g class="mark"><title>{}</title>"##,
+            f.left - 6.0,
+            mid + 4.0,
+            escape(&r.name),
+            escape(&r.name)
+        );
+        // points in the same 2-px column stack alternately above and below the row's middle
+        let mut used: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+        let half = (band / 2.0 - 2.0).max(1.0);
+        for &(v, rank) in r.points.iter().filter(|p| p.0.is_finite()) {
+            let px = x(v);
+            let n = used.entry((px / 2.0).round() as i64).or_insert(0);
+            let step = (*n as f64 + 1.0) / 2.0 * 1.6;
+            let dy = if *n % 2 == 0 {
+                step.floor()
+            } else {
+                -step.ceil()
+            };
+            *n += 1;
+            let _ = write!(
+                s,
+                r##"<circle cx="{px:.1}" cy="{:.1}" r="1.6" fill="{}"/>"##,
+                mid + dy.clamp(-half, half),
+                value_color(rank)
+            );
+        }
+        s.push_str("</g>");
+    }
+    // the colour scale
+    let (kx, ky) = (f.left + f.w + 14.0, f.top);
+    for i in 0..10 {
+        let _ = write!(
+            s,
+            r##"<rect x="{kx:.1}" y="{:.1}" width="10" height="{:.1}" fill="{}"/>"##,
+            ky + f.h * (9 - i) as f64 / 10.0,
+            f.h / 10.0 + 0.5,
+            value_color(i as f64 / 9.0)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<text x="{:.1}" y="{:.1}" fill="#555" text-anchor="middle">high</text><text x="{:.1}" y="{:.1}" fill="#555" text-anchor="middle">low</text>"##,
+        kx + 5.0,
+        ky - 4.0,
+        kx + 5.0,
+        ky + f.h + 14.0
+    );
+    axes_labels(c, &f, &mut s);
+    s.push_str("</svg>");
+    s
 }
