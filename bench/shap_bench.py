@@ -3,6 +3,7 @@
 `predict(pred_contrib=True)` on the same model (segmint's model.txt), in one run.
 
 usage: python bench/shap_bench.py [--customers 20000] [--rows 0] [--threads 1,2] [--repeat 3]
+                                 [--no-build]
 
 Run it with a Python that has the segmint package (release wheel) and ../shared/bench's
 requirements (LightGBM 4). Generates the reference data (gen_data.py, seed 42) into
@@ -70,6 +71,7 @@ def main():
     ap.add_argument("--rows", type=int, default=0, help="rows to explain (0: the test split)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-build", action="store_true", help="use target/release/segmint as it is")
     ap.add_argument("--worker", nargs=4, metavar=("ENGINE", "DIR", "ROWS", "THREADS"), help=argparse.SUPPRESS)
     ap.add_argument("--save", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -83,7 +85,8 @@ def main():
         subprocess.run([sys.executable, os.path.join(BENCH, "gen_data.py"), "--customers", str(args.customers),
                         "--seed", "42", "--out", data + ".partial"], check=True, stdout=subprocess.DEVNULL)
         os.replace(data + ".partial", data)
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "segmint-cli"], cwd=REPO, check=True)
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "segmint-cli"], cwd=REPO, check=True)
     exe = os.path.join(REPO, "target", "release", "segmint")
     model_dir = os.path.join(cache, f"shap_churn_n{args.customers}")
     if not os.path.exists(os.path.join(model_dir, "model.txt")):

@@ -57,6 +57,22 @@ impl PyComparison {
         serde_json::to_string(&self.cmp).map_err(|e| SegmintError::new_err(e.to_string()))
     }
 
+    /// With a control: `arms.json` and `policy.json` as JSON (`None` without one).
+    fn arms_and_policy(&self) -> PyResult<Option<(String, String)>> {
+        match (&self.cmp.arms, &self.cmp.policy) {
+            (Some(a), Some(p)) => {
+                let to = |r: serde_json::Result<String>| {
+                    r.map_err(|e| SegmintError::new_err(e.to_string()))
+                };
+                Ok(Some((
+                    to(serde_json::to_string(a))?,
+                    to(serde_json::to_string(p))?,
+                )))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The printed summary of `segmint compare`.
     #[pyo3(signature = (top=10))]
     fn markdown(&self, top: usize) -> String {

@@ -99,6 +99,16 @@ def test_compare_gives_the_cli_rules_on_hillstrom(tmp_path):
                          columns={"customer_id": "@row"})
     _same_comparison(py, tmp_path)
     assert len(py.assignments) == 64_000
+    assert py.arms is None and py.policy is None
+    # a control and two arms: lifts over control and the policy, as the CLI's arms.json
+    arms = segmint.compare(df, group="segment", outcome="visit", exclude=["conversion", "spend"],
+                           columns={"customer_id": "@row"}, control="No E-Mail",
+                           policy={"costs": [["Mens E-Mail", 0.01]]})
+    lifts = {a["arm"]: a["lift"] for a in arms.arms["overall"]}
+    rates = df.groupby("segment")["visit"].mean()
+    assert lifts["Mens E-Mail"] == pytest.approx(rates["Mens E-Mail"] - rates["No E-Mail"], abs=1e-12)
+    assert arms.policy["costs"] == [0.0, 0.01, 0.0]
+    assert set(arms.assignments["recommended_arm"]) <= {"No E-Mail", "Mens E-Mail", "Womens E-Mail"}
 
 
 def _log_rfm(frames):

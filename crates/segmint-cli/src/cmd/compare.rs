@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use segmint::data::TableKind;
 use segmint::uplift::export::ColumnNames;
+use segmint::uplift::policy::PolicyParams;
 use segmint::uplift::{compare, CompareData, CompareParams, Method};
 
 use crate::ui::{note, Bars, Global, InputArgs};
@@ -85,6 +86,29 @@ pub struct Args {
     /// Route of customers no rule matches
     #[arg(long, default_value = "default")]
     pub default_label: String,
+    /// The control group of an experiment with several arms: every other group's lift over
+    /// it with intervals (arms.json) and a policy tree of which arm to give whom
+    /// (policy.json, recommended_arm in assignments.parquet)
+    #[arg(long, value_name = "GROUP")]
+    pub control: Option<String>,
+    /// With --control: cost per treated customer of each arm, e.g. "Mens E-Mail=0.05,Womens
+    /// E-Mail=0.05" (the policy maximises value x outcome - cost)
+    #[arg(long, value_name = "ARM=COST,...", requires = "control")]
+    pub cost: Option<String>,
+    /// With --control: value of one unit of the outcome (a conversion's margin; 1 for an
+    /// amount, which is its own value)
+    #[arg(long, default_value_t = 1.0, requires = "control")]
+    pub value: f64,
+    /// With --control: depth of the policy tree (exact search up to 2, greedy below)
+    #[arg(long, default_value_t = 2, requires = "control")]
+    pub policy_depth: usize,
+    /// With --control: smallest policy leaf, as a share of the training customers
+    #[arg(long, default_value_t = 0.05, requires = "control")]
+    pub policy_min_share: f64,
+    /// With --control: route a leaf to a treatment only if the lower bound of its gain over
+    /// control at this level is positive (e.g. 0.1: a one-sided 90% bound)
+    #[arg(long, value_name = "LEVEL", requires = "control")]
+    pub risk_level: Option<f64>,
     /// Table name in the exported SQL
     #[arg(long, default_value = "customers")]
     pub table: String,
@@ -121,11 +145,41 @@ impl Args {
             top: self.top,
             methods,
             default_label: self.default_label.clone(),
+            control: self.control.clone(),
+            policy: PolicyParams {
+                depth: self.policy_depth,
+                min_share: self.policy_min_share,
+                costs: match &self.cost {
+                    Some(c) => parse_costs(c)?,
+                    None => Vec::new(),
+                },
+                value: self.value,
+                risk_level: self.risk_level,
+            },
             ..Default::default()
         };
         p.check()?;
         Ok(p)
     }
+}
+
+/// `"Mens E-Mail=0.05,Womens E-Mail=0.05"` as (arm, cost) pairs.
+fn parse_costs(text: &str) -> Result<Vec<(String, f64)>> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| {
+            let (arm, cost) = part
+                .rsplit_once('=')
+                .with_context(|| format!("--cost: expected ARM=COST, got {part:?}"))?;
+            let cost: f64 = cost.trim().parse().with_context(|| {
+                format!(
+                    "--cost: the cost of {:?} is not a number: {cost:?}",
+                    arm.trim()
+                )
+            })?;
+            Ok((arm.trim().to_string(), cost))
+        })
+        .collect()
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<u8> {

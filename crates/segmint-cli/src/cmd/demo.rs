@@ -70,6 +70,16 @@ pub struct Args {
     /// Planted uplift of group B in segment B (age < 30, AP-SOUTH)
     #[arg(long, default_value_t = 0.15, allow_negative_numbers = true)]
     pub effect_b: f64,
+    /// Groups of the experiment (seller_group): 2 (A, B) or 3 (control, A, B; arm A works
+    /// where income > 150000, arm B where age < 40 among the others, each loses
+    /// --arm-fatigue elsewhere: for
+    /// segmint compare --control control)
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
+    pub arms: u8,
+    /// With --arms 3: success rate an arm loses outside its segment (so every customer has one
+    /// best arm); 0 with --effect-a 0 --effect-b 0 gives an experiment where nothing works
+    #[arg(long, default_value_t = 0.05)]
+    pub arm_fatigue: f64,
     /// Put every customer in the Standard tier: data without hidden segments
     #[arg(long)]
     pub no_tiers: bool,
@@ -130,6 +140,8 @@ impl Args {
             browse_ratio: self.browse_ratio,
             effect_a: self.effect_a,
             effect_b: self.effect_b,
+            arms: self.arms,
+            arm_fatigue: self.arm_fatigue,
             tiers: !self.no_tiers,
             premium_effects: self.premium_effects.unwrap_or_default(),
             format: match self.format {

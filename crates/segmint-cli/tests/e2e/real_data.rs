@@ -484,3 +484,98 @@ fn donations_bgbb_reproduces_the_paper() {
         .unwrap();
     assert!(p.values().iter().all(|v| *v > 0.0 && *v < 1.0));
 }
+
+/// Issue 29 on Hillstrom (outcome visit, control "No E-Mail", the other outcomes excluded from
+/// the features): both arms' lifts with intervals that contain the published +7.7 and +4.5
+/// points, Womens E-Mail's lift depending on the `womens` column (a rule on it, with the arm's
+/// lift there above its lift overall), and a policy whose held-out visit rate is at least the
+/// best single arm's, with an interval.
+#[test]
+fn hillstrom_arms_against_control_and_policy() {
+    let Some(data) = public_data("hillstrom_arms_against_control_and_policy") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("arms");
+    let file = data.join("hillstrom.csv");
+    segmint_json(&[
+        "compare",
+        "--customers",
+        file.to_str().unwrap(),
+        "--columns",
+        "customer_id=@row",
+        "--group",
+        "segment",
+        "--outcome",
+        "visit",
+        "--exclude",
+        "conversion,spend",
+        "--control",
+        "No E-Mail",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(name)).unwrap()).unwrap()
+    };
+    let arms = read("arms.json");
+    assert_eq!(arms["control"], "No E-Mail");
+    let lift = |arm: &str| -> serde_json::Value {
+        arms["overall"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["arm"] == arm)
+            .unwrap()
+            .clone()
+    };
+    for (arm, published) in [("Mens E-Mail", 0.077), ("Womens E-Mail", 0.045)] {
+        let a = lift(arm);
+        let (lo, hi) = (
+            a["ci_low"].as_f64().unwrap(),
+            a["ci_high"].as_f64().unwrap(),
+        );
+        assert!(lo < published && published < hi, "{arm}: {lo} .. {hi}");
+        assert!(a["q_value"].as_f64().unwrap() < 1e-6);
+    }
+    // Womens E-Mail works for customers who bought women's merchandise
+    let overall = lift("Womens E-Mail")["lift"].as_f64().unwrap();
+    let on_womens: Vec<&serde_json::Value> = arms["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["rule"].as_str().unwrap().contains("womens"))
+        .collect();
+    assert!(!on_womens.is_empty(), "no rule on womens: {arms}");
+    assert!(
+        on_womens.iter().any(|r| {
+            r["arms"].as_array().unwrap().iter().any(|a| {
+                a["arm"] == "Womens E-Mail" && a["lift"].as_f64().unwrap() > overall + 0.015
+            })
+        }),
+        "{on_womens:?}"
+    );
+    let policy = read("policy.json");
+    let values = policy["value_test"].as_array().unwrap();
+    assert_eq!(values[0]["name"], "policy");
+    let best = values
+        .iter()
+        .find(|v| v["name"].as_str().unwrap().starts_with("best single arm"))
+        .unwrap();
+    assert_eq!(best["name"], "best single arm: Mens E-Mail");
+    let (pv, bv) = (
+        values[0]["value"].as_f64().unwrap(),
+        best["value"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "hillstrom policy: {pv:.4} vs best single arm {bv:.4}; {}",
+        policy["leaves"]
+    );
+    assert!(pv >= bv, "policy {pv} < best single arm {bv}");
+    let ci = values[0]["ci"].as_array().unwrap();
+    assert!(ci[0].as_f64().unwrap() < pv && pv < ci[1].as_f64().unwrap());
+    // every customer has the policy's arm
+    let b = read_parquet(&out.join("assignments.parquet"));
+    assert_eq!(b.num_rows(), 64000);
+    assert!(b.column_by_name("recommended_arm").is_some());
+}

@@ -58,6 +58,21 @@ class Comparison:
         """The whole comparison (``rules.json``)."""
         return json.loads(self._native.json())
 
+    @property
+    def arms(self) -> Optional[dict]:
+        """With ``control=``: each arm's lift over the control, overall and per rule
+        (``arms.json``); ``None`` without a control."""
+        both = self._native.arms_and_policy()
+        return json.loads(both[0]) if both else None
+
+    @property
+    def policy(self) -> Optional[dict]:
+        """With ``control=``: the policy tree (``leaves``: rule and arm), its held-out value and
+        the baselines' (``value_test``), as ``policy.json``; ``None`` without a control. Each
+        customer's arm is ``assignments["recommended_arm"]``."""
+        both = self._native.arms_and_policy()
+        return json.loads(both[1]) if both else None
+
     def to_sql(self, dialect: str = "duckdb", table: str = "customers") -> str:
         """The routing as one SELECT (``postgres``, ``duckdb`` or ``spark``) over ``table``."""
         return self._native.to_sql(dialect, table)

@@ -68,6 +68,14 @@ pub struct DemoParams {
     pub effect_a: f64,
     /// Planted effect of group B in its segment.
     pub effect_b: f64,
+    /// Groups of the experiment in `seller_group`: 2 (`A`, `B`, the default) or 3 (`control`,
+    /// `A`, `B`: arm A works where income > 150000, arm B where age < 40 among the others, and
+    /// an arm lowers the rate by `arm_fatigue` outside its segment; for the multi-arm
+    /// comparison and policy).
+    pub arms: u8,
+    /// With three arms: what an arm costs in success rate outside its segment (0.05), so that
+    /// every customer has one best arm; 0 with zero effects: an experiment where nothing works.
+    pub arm_fatigue: f64,
     /// Planted effects of premium membership on the CLV processes (none by default), for
     /// checking the covariate models (`segmint clv --covariates premium`).
     pub premium_effects: PremiumEffects,
@@ -96,6 +104,8 @@ impl Default for DemoParams {
             browse_ratio: 4.0,
             effect_a: 0.20,
             effect_b: 0.15,
+            arms: 2,
+            arm_fatigue: 0.05,
             tiers: true,
             premium_effects: PremiumEffects::default(),
             format: DemoFormat::Parquet,
@@ -170,6 +180,15 @@ impl DemoParams {
                 "browse_ratio",
                 format!("must be in [0, 1000], got {}", self.browse_ratio),
             );
+        }
+        if !(0.0..=0.18).contains(&self.arm_fatigue) {
+            return bad(
+                "arm_fatigue",
+                format!("must be in [0, 0.18], got {}", self.arm_fatigue),
+            );
+        }
+        if !(2..=3).contains(&self.arms) {
+            return bad("arms", format!("must be 2 or 3, got {}", self.arms));
         }
         for (name, v) in [("effect_a", self.effect_a), ("effect_b", self.effect_b)] {
             if !(-0.18..=0.78).contains(&v) {
@@ -325,10 +344,21 @@ fn meta_json(p: &DemoParams, w: &Window, rows: &RowCounts, funnel: &Funnel) -> s
                         "tier_multiplier": {"Standard": 1.0, "Premium": 3.0, "Enterprise": 10.0}},
         "return_rate_target": p.return_rate,
         "browse_ratio": p.browse_ratio,
-        "uplift": {
-            "baseline": "0.18 + 0.04 * (credit_score >= 700)",
-            "segment_a": {"rule": "income > 150000 and premium == False", "better_group": "A", "effect": p.effect_a},
-            "segment_b": {"rule": "age < 30 and region == 'AP-SOUTH'", "better_group": "B", "effect": p.effect_b},
+        "uplift": if p.arms == 3 {
+            serde_json::json!({
+                "baseline": "0.18 + 0.04 * (credit_score >= 700)",
+                "arms": ["control", "A", "B"],
+                "segment_a": {"rule": "income > 150000", "better_group": "A", "effect": p.effect_a},
+                "segment_b": {"rule": "age < 40 and income <= 150000", "better_group": "B", "effect": p.effect_b},
+                "outside_segment_effect": -p.arm_fatigue,
+                "best_arm": "A where segment_a, else B where segment_b, else control (an arm outside its segment lowers the rate by arm_fatigue)",
+            })
+        } else {
+            serde_json::json!({
+                "baseline": "0.18 + 0.04 * (credit_score >= 700)",
+                "segment_a": {"rule": "income > 150000 and premium == False", "better_group": "A", "effect": p.effect_a},
+                "segment_b": {"rule": "age < 30 and region == 'AP-SOUTH'", "better_group": "B", "effect": p.effect_b},
+            })
         },
         "funnel_conversion_by_device_source": conv,
         "block_size": BLOCK,

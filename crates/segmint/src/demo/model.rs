@@ -209,7 +209,8 @@ pub struct Block {
     pub c_tickets: Vec<i64>,
     pub c_region: Vec<u8>,
     pub c_tier: Vec<u8>,
-    pub c_group_a: Vec<bool>,
+    /// 0 = control, 1 = A, 2 = B.
+    pub c_group: Vec<u8>,
     pub c_success: Vec<i64>,
     pub g_lambda: Vec<f64>,
     pub g_dropout_p: Vec<f64>,
@@ -328,13 +329,32 @@ pub fn gen_block(
             years * 600.0 * TIER_LOYALTY[tier as usize] * if premium { 1.5 } else { 1.0 },
         ) as i64;
         let tickets = poisson(&mut rng, 0.3 + 0.6 * years) as i64;
-        let group_a = rng.random::<f64>() < 0.5;
-        let seg_a = income > 150_000.0 && !premium;
-        let seg_b = age < 30 && region == AP_SOUTH;
+        // one uniform draw places the customer in a group, so two and three arms share every
+        // other draw: two arms A (u < 1/2), B; three arms control (u < 1/3), A, B
+        let u = rng.random::<f64>();
+        // three arms: segments that do not overlap and a depth-2 policy tree can express exactly
+        // (income first, age second), so the planted best arm is recoverable
+        let (group, seg_a, seg_b) = if p.arms == 3 {
+            let rich = income > 150_000.0;
+            ((u * 3.0) as u8, rich, age < 40 && !rich)
+        } else {
+            (
+                if u < 0.5 { 1 } else { 2 },
+                income > 150_000.0 && !premium,
+                age < 30 && region == AP_SOUTH,
+            )
+        };
+        // with three arms an arm outside its segment costs `arm_fatigue` (contact fatigue), so
+        // every customer has one best arm: A in A's segment, else B in B's, else control
+        let outside = if p.arms == 3 { -p.arm_fatigue } else { 0.0 };
         let p_success = 0.18
             + if credit >= 700 { 0.04 } else { 0.0 }
-            + if group_a && seg_a { p.effect_a } else { 0.0 }
-            + if !group_a && seg_b { p.effect_b } else { 0.0 };
+            + match group {
+                1 if seg_a => p.effect_a,
+                2 if seg_b => p.effect_b,
+                1 | 2 => outside,
+                _ => 0.0,
+            };
         let success = (rng.random::<f64>() < p_success) as i64;
         let fav_pay = pick(&cum_pay, rng.random()) as u8;
         let fav_cat = pick(&cum_cat, rng.random()) as u8;
@@ -586,7 +606,7 @@ pub fn gen_block(
         out.c_tickets.push(tickets);
         out.c_region.push(region);
         out.c_tier.push(tier);
-        out.c_group_a.push(group_a);
+        out.c_group.push(group);
         out.c_success.push(success);
         out.g_lambda.push(lam);
         out.g_dropout_p.push(pdrop);

@@ -226,9 +226,9 @@ fn customers_batch(blocks: &[Block], width: usize) -> RecordBatch {
             cat_array(blocks, |b| &b.c_region, &model::REGIONS),
             cat_array(blocks, |b| &b.c_tier, &model::TIERS),
             Arc::new(StringArray::from_iter_values(
-                cat(blocks, |b| &b.c_group_a)
+                cat(blocks, |b| &b.c_group)
                     .iter()
-                    .map(|&a| if a { "A" } else { "B" }),
+                    .map(|&g| ["control", "A", "B"][g as usize]),
             )),
             Arc::new(Int64Array::from(cat(blocks, |b| &b.c_success))),
         ],

@@ -1160,7 +1160,12 @@ pub fn build(dir: &Path) -> Result<(super::Report, Vec<String>)> {
     };
     let compare = || -> Result<Section> {
         let path = dir.join("compare").join("rules.json");
-        let c: crate::uplift::Comparison = crate::output::read_json(&path)?;
+        let mut c: crate::uplift::Comparison = crate::output::read_json(&path)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        if dir.join("arms.json").is_file() && dir.join("policy.json").is_file() {
+            c.arms = Some(crate::output::read_json(&dir.join("arms.json"))?);
+            c.policy = Some(crate::output::read_json(&dir.join("policy.json"))?);
+        }
         Ok(super::sections::compare(&c))
     };
     let sub = |d: &str| dir.join(d);

@@ -365,11 +365,87 @@ pub fn compare(c: &Comparison) -> Section {
             })
             .collect(),
     ));
+    blocks.extend(arms_blocks(c));
     Section {
         id: "compare".into(),
         title: "Group comparison".into(),
         blocks,
     }
+}
+
+/// With a control: each arm's lift over it and the policy with its held-out value.
+fn arms_blocks(c: &Comparison) -> Vec<Block> {
+    let (Some(arms), Some(policy)) = (&c.arms, &c.policy) else {
+        return Vec::new();
+    };
+    let binary = arms.outcome == "binary";
+    let show = |v: f64| {
+        if binary {
+            format!("{:+.1} pts", 100.0 * v)
+        } else {
+            format!("{v:+.3}")
+        }
+    };
+    let mut blocks = vec![
+        Block::Text(format!(
+            "Each arm against the control {:?}, over all customers (q-values over every arm and rule in arms.json):",
+            arms.control
+        )),
+        Block::Table {
+            header: ["arm", "customers", "lift", "95% CI", "q-value"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            rows: arms
+                .overall
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.arm.clone(),
+                        a.customers.to_string(),
+                        show(a.lift),
+                        format!("{} .. {}", show(a.ci_low), show(a.ci_high)),
+                        format!("{:.2e}", a.q_value),
+                    ]
+                })
+                .collect(),
+        },
+        Block::Text(format!(
+            "Which arm for whom: a policy tree of depth {} over doubly robust scores ({}).",
+            policy.params.depth, policy.method
+        )),
+        Block::Table {
+            header: ["customers", "arm", "test customers"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            rows: policy
+                .leaves
+                .iter()
+                .map(|l| vec![l.rule.clone(), l.arm.clone(), l.test_customers.to_string()])
+                .collect(),
+        },
+    ];
+    blocks.push(Block::Actions(
+        policy
+            .value_test
+            .iter()
+            .chain(std::iter::once(&policy.gain_over_best_arm))
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    vec![format!(
+                        "{:.4} per customer (95% interval {:.4} .. {:.4}), {:.0}% treated",
+                        v.value,
+                        v.ci[0],
+                        v.ci[1],
+                        100.0 * v.treated_share
+                    )],
+                )
+            })
+            .collect(),
+    ));
+    blocks
 }
 
 /// Data summary and validation findings (`segmint validate`, `validate.json` in a results

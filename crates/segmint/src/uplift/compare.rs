@@ -59,6 +59,23 @@ pub fn compare(
 ) -> Result<Comparison> {
     params.check()?;
     check_groups(data, params)?;
+    let control = match &params.control {
+        Some(c) => {
+            let i = data.groups.iter().position(|g| g == c).ok_or_else(|| {
+                Error::param(
+                    "control",
+                    format!(
+                        "{c:?} is not a value of {} (values: {})",
+                        data.group_column,
+                        data.groups.join(", ")
+                    ),
+                )
+            })?;
+            params.policy.check(&data.groups, c)?;
+            Some(i)
+        }
+        None => None,
+    };
     let s = setup(data, params, progress);
     let search = search(&s, progress);
     let results = validate(&s, &search.candidates, progress);
@@ -76,6 +93,13 @@ pub fn compare(
     }
     let overall =
         [&s.train, &s.test].map(|rows| part_stats(&s, &BinRule::default(), rows, (0, 1)).0);
+    let (arms, policy, recommended_arm) = match control {
+        Some(c) => {
+            let (a, p, r) = arms_and_policy(&s, c, &rules, &chosen_rules, progress)?;
+            (Some(a), Some(p), Some(r))
+        }
+        None => (None, None, None),
+    };
     Ok(Comparison {
         segmint: crate::VERSION.to_string(),
         group_column: data.group_column.clone(),
@@ -96,12 +120,60 @@ pub fn compare(
         feature_strength: search.strength,
         model_view,
         default_label: params.default_label.clone(),
+        arms,
+        policy,
         assignments: Assignments {
             split: s.split,
+            recommended_arm,
             ..assignments
         },
         customer_id: data.customer_id.clone(),
     })
+}
+
+/// With a control: every arm's lift over it (overall, and in each rule on the test rows) and
+/// the policy of which arm to give whom.
+fn arms_and_policy(
+    s: &Setup,
+    control: usize,
+    rules: &[RuleResult],
+    chosen_rules: &[BinRule],
+    progress: &dyn Progress,
+) -> Result<(super::arms::ArmsReport, super::policy::Policy, Vec<String>)> {
+    let data = s.data;
+    let listed: Vec<(usize, String, &BinRule)> = rules
+        .iter()
+        .zip(chosen_rules)
+        .map(|(r, b)| (r.id, r.rule.clone(), b))
+        .collect();
+    let arms = super::arms::arms_report(
+        &super::arms::ArmsInput {
+            bins: &s.bins,
+            groups: &data.groups,
+            group: &data.group,
+            outcome: &data.outcome,
+            binary: s.binary,
+            test: &s.test,
+            control,
+        },
+        &listed,
+    );
+    progress.begin("fitting the policy", 0);
+    let (policy, recommended) = super::policy::fit_policy(
+        &super::policy::PolicyInput {
+            bins: &s.bins,
+            groups: &data.groups,
+            group: &data.group,
+            outcome: &data.outcome,
+            train: &s.train,
+            test: &s.test,
+            control: &data.groups[control],
+            seed: s.params.seed,
+        },
+        &s.params.policy,
+    )?;
+    progress.finish();
+    Ok((arms, policy, recommended))
 }
 
 /// At least two groups, each with enough customers.
@@ -665,6 +737,7 @@ fn route(
         predicted,
         predicted_uplift,
         tlearner_uplift,
+        recommended_arm: None,
     };
     (assignments, model_view)
 }

@@ -468,6 +468,7 @@ impl Comparison {
         );
         if cmp.rules.is_empty() {
             s.push_str("No candidate rule was large enough to test.\n");
+            s.push_str(&cmp.arms_markdown());
             return s;
         }
         s.push_str(&markdown_table(cmp, top));
@@ -491,6 +492,106 @@ impl Comparison {
             }
         }
         s.push('\n');
+        s.push_str(&cmp.arms_markdown());
+        s
+    }
+
+    /// With a control: each arm's lift over it (overall and per rule) and the policy, as
+    /// Markdown; empty without one.
+    pub fn arms_markdown(&self) -> String {
+        let (Some(arms), Some(policy)) = (&self.arms, &self.policy) else {
+            return String::new();
+        };
+        let pct = |v: f64| {
+            if arms.outcome == "binary" {
+                format!("{:+.1} pts", 100.0 * v)
+            } else {
+                format!("{v:+.3}")
+            }
+        };
+        let level = |v: f64| {
+            if arms.outcome == "binary" {
+                format!("{:.1}%", 100.0 * v)
+            } else {
+                format!("{v:.3}")
+            }
+        };
+        let mut s = format!(
+            "\n### Each arm against {:?} (all customers)\n\n| arm | customers | {} | control | lift | 95% CI | q-value |\n|---|---:|---:|---:|---:|---|---:|\n",
+            arms.control,
+            if arms.outcome == "binary" { "rate" } else { "mean" }
+        );
+        for a in &arms.overall {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} .. {} | {:.2e} |\n",
+                md_cell(&a.arm),
+                a.customers,
+                level(a.mean),
+                level(a.control_mean),
+                pct(a.lift),
+                pct(a.ci_low),
+                pct(a.ci_high),
+                a.q_value
+            ));
+        }
+        if !arms.rules.is_empty() {
+            s.push_str("\nWithin each rule (test customers; q-values over every arm and rule):\n\n| # | rule | arm | lift | 95% CI | q-value | best arm here |\n|---|---|---|---:|---|---:|---|\n");
+            for r in &arms.rules {
+                for a in &r.arms {
+                    s.push_str(&format!(
+                        "| {} | {} | {} | {} | {} .. {} | {:.2e} | {} |\n",
+                        r.rule_id,
+                        md_cell(&r.rule),
+                        md_cell(&a.arm),
+                        pct(a.lift),
+                        pct(a.ci_low),
+                        pct(a.ci_high),
+                        a.q_value,
+                        md_cell(&r.best)
+                    ));
+                }
+            }
+        }
+        s.push_str(&format!(
+            "\n### Which arm for whom (policy tree, depth {})\n\n| leaf | arm | test customers |\n|---|---|---:|\n",
+            policy.params.depth
+        ));
+        for l in &policy.leaves {
+            s.push_str(&format!(
+                "| {} | {} | {} |\n",
+                md_cell(&l.rule),
+                md_cell(&l.arm),
+                l.test_customers
+            ));
+        }
+        s.push_str("\nHeld-out value per customer (value x outcome - cost), 95% interval:\n");
+        for v in &policy.value_test {
+            s.push_str(&format!(
+                "* {}: {:.4} ({:.4} .. {:.4}), {:.0}% treated\n",
+                v.name,
+                v.value,
+                v.ci[0],
+                v.ci[1],
+                100.0 * v.treated_share
+            ));
+        }
+        let g = &policy.gain_over_best_arm;
+        s.push_str(&format!(
+            "* {}: {:+.4} ({:+.4} .. {:+.4})\n",
+            g.name, g.value, g.ci[0], g.ci[1]
+        ));
+        s.push_str("\nFor whom each arm is best:\n");
+        for arm in &policy.arms {
+            let who: Vec<&str> = policy
+                .leaves
+                .iter()
+                .filter(|l| &l.arm == arm)
+                .map(|l| l.rule.as_str())
+                .collect();
+            if !who.is_empty() {
+                s.push_str(&format!("* {arm}: {}\n", who.join("; ")));
+            }
+        }
         s
     }
 
@@ -581,6 +682,12 @@ impl Comparison {
         }
         crate::output::write_text(&out.join("routing.py"), &routing_python(cmp, names))?;
         crate::output::write_text(&out.join("routing.json"), &routing_json(cmp, names))?;
+        if let Some(a) = &cmp.arms {
+            crate::output::write_json(&out.join("arms.json"), a)?;
+        }
+        if let Some(p) = &cmp.policy {
+            crate::output::write_json(&out.join("policy.json"), p)?;
+        }
         Ok(())
     }
 
@@ -618,6 +725,9 @@ impl Comparison {
             "recommended_group".into(),
             OutCol::Str(a.recommended.clone()),
         ));
+        if let Some(r) = &a.recommended_arm {
+            cols.push(("recommended_arm".into(), OutCol::Str(r.clone())));
+        }
         let (col_names, values): (Vec<String>, Vec<OutCol>) = cols.into_iter().unzip();
         crate::output::batch(col_names.iter().map(|s| s.as_str()).zip(values).collect())
     }

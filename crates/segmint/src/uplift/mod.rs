@@ -36,11 +36,13 @@
 //!    The T-learner's own prediction is given too, and both are scored on the test rows with
 //!    the Qini coefficient and AUUC.
 
+pub mod arms;
 pub(crate) mod bins;
 mod compare;
 pub mod export;
 pub(crate) mod inference;
 pub(crate) mod lasso;
+pub mod policy;
 pub(crate) mod refine;
 pub(crate) mod tree;
 pub(crate) mod woe;
@@ -137,6 +139,14 @@ pub struct CompareParams {
     pub methods: Vec<Method>,
     /// Route of customers no rule matches ("default").
     pub default_label: String,
+    /// The control group of an experiment with k arms: every other group's lift over it
+    /// (`arms.json`) and a policy of which arm to give whom (`policy.json`); `None`: the
+    /// pairwise comparison only.
+    #[serde(default)]
+    pub control: Option<String>,
+    /// The policy's settings (with `control`).
+    #[serde(default)]
+    pub policy: policy::PolicyParams,
 }
 
 impl Default for CompareParams {
@@ -159,6 +169,8 @@ impl Default for CompareParams {
             top: 10,
             methods: Method::ALL.to_vec(),
             default_label: "default".into(),
+            control: None,
+            policy: policy::PolicyParams::default(),
         }
     }
 }
@@ -581,6 +593,8 @@ pub struct Assignments {
     pub predicted_uplift: Vec<f64>,
     /// The T-learner trees' uplift (first pair).
     pub tlearner_uplift: Vec<f64>,
+    /// With a control: the arm the policy gives each customer.
+    pub recommended_arm: Option<Vec<String>>,
 }
 
 /// Everything [`compare`] finds.
@@ -626,6 +640,12 @@ pub struct Comparison {
     pub model_view: BTreeMap<String, UpliftCurves>,
     /// Label of customers no routing rule matches.
     pub default_label: String,
+    /// With a control: each arm's lift over it, overall and per rule (`arms.json`).
+    #[serde(skip)]
+    pub arms: Option<arms::ArmsReport>,
+    /// With a control: the policy tree and its value (`policy.json`).
+    #[serde(skip)]
+    pub policy: Option<policy::Policy>,
     #[serde(skip)]
     /// Per customer assignments.
     pub assignments: Assignments,
