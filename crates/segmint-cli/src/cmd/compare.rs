@@ -155,6 +155,7 @@ impl Args {
                 },
                 value: self.value,
                 risk_level: self.risk_level,
+                bootstrap: self.bootstrap,
             },
             ..Default::default()
         };

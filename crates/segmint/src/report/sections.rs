@@ -410,10 +410,7 @@ fn arms_blocks(c: &Comparison) -> Vec<Block> {
                 })
                 .collect(),
         },
-        Block::Text(format!(
-            "Which arm for whom: a policy tree of depth {} over doubly robust scores ({}).",
-            policy.params.depth, policy.method
-        )),
+        Block::Text(format!("Which arm for whom: {}.", policy.method)),
         Block::Table {
             header: ["customers", "arm", "test customers"]
                 .iter()
@@ -426,6 +423,41 @@ fn arms_blocks(c: &Comparison) -> Vec<Block> {
                 .collect(),
         },
     ];
+    if policy.profit_curve.len() > 1 {
+        let costs: Vec<String> = policy
+            .arms
+            .iter()
+            .zip(&policy.costs)
+            .skip(1)
+            .map(|(a, c)| format!("{a} {c}"))
+            .collect();
+        blocks.push(Block::Figure {
+            name: "policy_profit".into(),
+            svg: svg::line_chart(
+                &Chart::new(
+                    "Profit by how many customers are treated",
+                    "share of customers treated (largest predicted gain first)",
+                    "reward per customer",
+                ),
+                &[Series {
+                    name: "treat the top share with their best arm".into(),
+                    points: policy
+                        .profit_curve
+                        .iter()
+                        .map(|p| (p.share_treated, p.value))
+                        .collect(),
+                    dashed: false,
+                }],
+                Format::Percent,
+                Format::Number,
+            ),
+            caption: format!(
+                "Held-out customers ranked by the outcome model's best predicted gain over control; the first share get their best arm, the rest control (reward = {} x outcome - cost; costs: {}).",
+                policy.value_per_unit,
+                if costs.is_empty() { "none".to_string() } else { costs.join(", ") }
+            ),
+        });
+    }
     blocks.push(Block::Actions(
         policy
             .value_test

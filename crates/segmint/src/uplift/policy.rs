@@ -20,10 +20,13 @@
 //!    only if the lower bound of its gain over control is positive (a conservative policy).
 //! 3. **Value.** On the test rows, the mean reward of the arm the policy gives each customer,
 //!    with a 95% interval from the scores' standard error, next to everyone getting control,
-//!    everyone getting the best single arm (best on the training rows) and a random arm. The
-//!    scores of amounts are not trimmed: a heavy tail widens the intervals rather than biasing
-//!    them (the interval is the normal one for the mean of the per-customer scores, which holds
-//!    for heavy-tailed but finite-variance outcomes; a test checks its coverage).
+//!    everyone getting the best single arm (best on the training rows) and a random arm. For a
+//!    0/1 outcome the interval is the normal one of the per-customer scores' mean. For amounts
+//!    (spend: zero for most customers, a heavy tail) the scores are not trimmed (that would bias
+//!    the value) and the interval is the bootstrap-t one, which follows the mean's skew: in the
+//!    test's simulation (1% non-zero log-normal amounts, 1,200 customers) the normal interval
+//!    covers the true mean in about two thirds of the samples, the bootstrap-t one in about 90%;
+//!    still below 95%, so such intervals remain somewhat optimistic.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +49,13 @@ pub struct PolicyParams {
     /// Route on the lower bound of the gain over control at this level (e.g. 0.1: a one-sided
     /// 90% bound); `None`: on the estimate.
     pub risk_level: Option<f64>,
+    /// Resamples of the bootstrap-t intervals of a numeric outcome's values (200).
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap: usize,
+}
+
+fn default_bootstrap() -> usize {
+    200
 }
 
 impl Default for PolicyParams {
@@ -56,6 +66,7 @@ impl Default for PolicyParams {
             costs: Vec::new(),
             value: 1.0,
             risk_level: None,
+            bootstrap: default_bootstrap(),
         }
     }
 }
@@ -163,6 +174,62 @@ pub struct Policy {
     /// uplift (μ_arm - μ_control): the Qini coefficient and AUUC (scikit-uplift's normalised
     /// definitions, 0/1 outcomes) and the Qini curve.
     pub uplift_by_arm: Vec<ArmUplift>,
+    /// The profit curve: the mean reward per test customer when only the given share of them,
+    /// those with the largest predicted gain, get their best arm by the outcome model (the
+    /// rest control), at 0%, 5%, ..., 100%.
+    pub profit_curve: Vec<ProfitPoint>,
+}
+
+/// One point of the profit curve.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfitPoint {
+    /// Share of the test customers treated.
+    pub share_treated: f64,
+    /// Mean reward per test customer (doubly robust).
+    #[serde(deserialize_with = "crate::output::nan::f64")]
+    pub value: f64,
+}
+
+/// The profit curve of [`Policy::profit_curve`]: test customers ranked by the outcome model's
+/// best predicted gain over control, the first share treated with their best arm.
+fn profit_curve(
+    test: &[u32],
+    mu: &[f64],
+    rewards: &Rewards,
+    costs: &[f64],
+    value: f64,
+) -> Vec<ProfitPoint> {
+    let k = rewards.k;
+    // (predicted gain, best arm) per test customer
+    let mut ranked: Vec<(f64, usize, usize)> = test
+        .iter()
+        .map(|&i| {
+            let i = i as usize;
+            let pred = |a: usize| value * mu[i * k + a] - costs[a];
+            let best = (1..k)
+                .max_by(|&a, &b| pred(a).total_cmp(&pred(b)).then(b.cmp(&a)))
+                .unwrap_or(0);
+            (pred(best) - pred(0), best, i)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+    let n = ranked.len().max(1) as f64;
+    let base: f64 = ranked.iter().map(|r| rewards.row(r.2)[0]).sum();
+    let mut gains = vec![0.0];
+    for r in &ranked {
+        let row = rewards.row(r.2);
+        gains.push(gains.last().expect("a start") + row[r.1] - row[0]);
+    }
+    (0..=20)
+        .map(|s| {
+            let share = s as f64 / 20.0;
+            let top = (share * ranked.len() as f64).round() as usize;
+            ProfitPoint {
+                share_treated: share,
+                value: (base + gains[top]) / n,
+            }
+        })
+        .collect()
 }
 
 /// One arm's uplift curves against control.
@@ -602,13 +669,53 @@ fn dr_scores(
     (g, mu)
 }
 
-/// Mean and 95% interval of per-customer values.
-fn mean_ci(values: impl Iterator<Item = f64>) -> (f64, [f64; 2]) {
+/// Mean and normal 95% interval of per-customer values.
+fn mean_ci(values: &[f64]) -> (f64, [f64; 2]) {
     let mut acc = Acc::default();
-    values.for_each(|v| acc.add(v));
+    values.iter().for_each(|&v| acc.add(v));
     let m = acc.mean();
     let se = (acc.variance() / acc.n).sqrt();
     (m, [m - Z95 * se, m + Z95 * se])
+}
+
+/// Mean and bootstrap-t 95% interval of per-customer values (Efron & Tibshirani 1993, ch. 12):
+/// the studentised mean's 2.5% and 97.5% quantiles over `b` resamples replace the normal ±1.96.
+/// For amounts that are zero for most customers the mean is skewed and the normal interval too
+/// narrow; the studentised bootstrap follows the skew. Each resample has its own seeded stream,
+/// so the interval is the same at any thread count.
+fn mean_ci_bootstrap_t(values: &[f64], b: usize, seed: u64) -> (f64, [f64; 2]) {
+    use rand::{Rng, SeedableRng};
+    use rayon::prelude::*;
+    let n = values.len();
+    let (m, normal) = mean_ci(values);
+    let se = (normal[1] - m) / Z95;
+    if n < 2 || se.is_nan() || se <= 0.0 || b < 20 {
+        return (m, normal);
+    }
+    let mut t: Vec<f64> = (0..b)
+        .into_par_iter()
+        .filter_map(|r| {
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
+                seed ^ (r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
+            let mut acc = Acc::default();
+            for _ in 0..n {
+                acc.add(values[rng.random_range(0..n)]);
+            }
+            let seb = (acc.variance() / acc.n).sqrt();
+            (seb > 0.0).then(|| (acc.mean() - m) / seb)
+        })
+        .collect();
+    if t.len() < 20 {
+        return (m, normal);
+    }
+    t.sort_unstable_by(f64::total_cmp);
+    let q = |p: f64| {
+        let pos = p * (t.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        t[lo] + (pos - lo as f64) * (t[hi] - t[lo])
+    };
+    (m, [m - q(0.975) * se, m - q(0.025) * se])
 }
 
 /// The standard normal quantile of `1 - level` by bisection on the two-sided p-value.
@@ -764,8 +871,15 @@ pub fn fit_policy(inp: &PolicyInput, p: &PolicyParams) -> Result<(Policy, Vec<St
         .max_by(|&a, &b| train_mean[a].total_cmp(&train_mean[b]).then(b.cmp(&a)))
         .expect("arms");
     let test = inp.test;
+    // rates: the normal interval; amounts: the bootstrap-t interval (skewed means)
+    let binary = inp.outcome.iter().all(|&v| v == 0.0 || v == 1.0);
     let value_of = |name: String, pick: &dyn Fn(usize) -> f64, treated: f64| {
-        let (value, ci) = mean_ci(test.iter().map(|&i| pick(i as usize)));
+        let v: Vec<f64> = test.iter().map(|&i| pick(i as usize)).collect();
+        let (value, ci) = if binary {
+            mean_ci(&v)
+        } else {
+            mean_ci_bootstrap_t(&v, p.bootstrap, inp.seed)
+        };
         PolicyValue {
             name,
             value,
@@ -802,7 +916,6 @@ pub fn fit_policy(inp: &PolicyInput, p: &PolicyParams) -> Result<(Policy, Vec<St
         treated,
     );
     // each arm against control on its test customers, ranked by the outcome model's uplift
-    let binary = inp.outcome.iter().all(|&v| v == 0.0 || v == 1.0);
     let uplift_by_arm: Vec<ArmUplift> = (1..k)
         .map(|a| {
             let rows: Vec<usize> = test
@@ -819,7 +932,9 @@ pub fn fit_policy(inp: &PolicyInput, p: &PolicyParams) -> Result<(Policy, Vec<St
             }
         })
         .collect();
+    let profit_curve = profit_curve(test, &mu, &rewards, &costs, p.value);
     let policy = Policy {
+        profit_curve,
         uplift_by_arm,
         propensities: e,
         costs,
@@ -961,6 +1076,11 @@ mod tests {
             v[0]
         );
         assert_eq!(policy.arms[0], "control");
+        // the profit curve starts at control's value and ends at the best arm per customer
+        let pc = &policy.profit_curve;
+        assert_eq!(pc.len(), 21);
+        assert!((pc[0].value - v[1].value).abs() < 1e-12);
+        assert!(pc[10].value > pc[0].value);
         // each arm's outcome-model uplift ranks its test customers better than random
         assert_eq!(policy.uplift_by_arm.len(), 2);
         for u in &policy.uplift_by_arm {
@@ -1005,6 +1125,38 @@ mod tests {
             let g = &policy.gain_over_best_arm;
             assert!(g.ci[0] < 0.0 && g.ci[1] > -0.05, "{g:?}");
         }
+    }
+
+    /// Zero-inflated heavy-tailed amounts (1% non-zero, log-normal sigma 1.5, n = 1,200; true
+    /// mean 0.01 e^1.125): over 200 samples the bootstrap-t interval covers the true mean far
+    /// more often than the normal one.
+    #[test]
+    fn bootstrap_t_covers_skewed_means_better_than_normal() {
+        use rand_distr::{Distribution, StandardNormal};
+        let truth = 0.01 * (1.5f64 * 1.5 / 2.0).exp();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let (mut normal, mut boot) = (0, 0);
+        let reps = 200;
+        for r in 0..reps {
+            let v: Vec<f64> = (0..1200)
+                .map(|_| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    if rng.random::<f64>() < 0.01 {
+                        (1.5 * z).exp()
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let (_, a) = mean_ci(&v);
+            let (_, b) = mean_ci_bootstrap_t(&v, 200, r);
+            normal += (a[0] < truth && truth < a[1]) as usize;
+            boot += (b[0] < truth && truth < b[1]) as usize;
+        }
+        let (n, b) = (normal as f64 / reps as f64, boot as f64 / reps as f64);
+        eprintln!("coverage: normal {n}, bootstrap-t {b}");
+        assert!(b >= 0.85, "bootstrap-t coverage {b}");
+        assert!(b > n + 0.1, "normal {n}, bootstrap-t {b}");
     }
 
     #[test]
