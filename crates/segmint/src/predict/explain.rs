@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::gbdt::Gbdt;
 use super::Table;
 use crate::error::Result;
+use crate::stats::quantile_sorted;
 
 /// Settings of the explanation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,13 +116,6 @@ fn sample_rows(n: usize, k: usize, seed: u64) -> Vec<usize> {
     idx
 }
 
-/// Linear-interpolation quantile of sorted values (numpy's default).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
-}
-
 /// The grid of a feature: its distinct values when there are at most `n`, else `n` quantiles
 /// from 5% to 95% (distinct).
 pub fn grid(values: &[f64], n: usize) -> Vec<f64> {
@@ -133,7 +127,7 @@ pub fn grid(values: &[f64], n: usize) -> Vec<f64> {
         return distinct;
     }
     let mut g: Vec<f64> = (0..n)
-        .map(|i| quantile(&v, 0.05 + 0.9 * i as f64 / (n - 1).max(1) as f64))
+        .map(|i| quantile_sorted(&v, 0.05 + 0.9 * i as f64 / (n - 1).max(1) as f64))
         .collect();
     g.dedup();
     g
@@ -164,7 +158,7 @@ pub fn partial_dependence(
             .map(|g| {
                 let mut col: Vec<f64> = curves.iter().map(|c| c[g]).collect();
                 col.sort_unstable_by(f64::total_cmp);
-                quantile(&col, q)
+                quantile_sorted(&col, q)
             })
             .collect()
     };

@@ -580,6 +580,27 @@ impl Comparison {
             "* {}: {:+.4} ({:+.4} .. {:+.4})\n",
             g.name, g.value, g.ci[0], g.ci[1]
         ));
+        let ranked: Vec<String> = policy
+            .uplift_by_arm
+            .iter()
+            .filter_map(|u| {
+                let q = u.curves.qini_coefficient?;
+                Some(match u.qini_ci {
+                    Some([lo, hi]) => format!(
+                        "* {}: Qini coefficient {q:.3} (95% bootstrap band {lo:.3} .. {hi:.3}), AUUC {:.3}\n",
+                        u.arm,
+                        u.curves.auuc.unwrap_or(f64::NAN)
+                    ),
+                    None => format!("* {}: Qini coefficient {q:.3}\n", u.arm),
+                })
+            })
+            .collect();
+        if !ranked.is_empty() {
+            s.push_str(
+                "\nEach arm's uplift ranking against control (outcome model, test customers):\n",
+            );
+            ranked.iter().for_each(|r| s.push_str(r));
+        }
         s.push_str("\nFor whom each arm is best:\n");
         for arm in &policy.arms {
             let who: Vec<&str> = policy

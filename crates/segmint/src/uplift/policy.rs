@@ -34,6 +34,7 @@ use super::bins::{condition, BinCond, BinRule, Binned, Condition};
 use super::inference::{Acc, Z95};
 use super::tree;
 use crate::error::{Error, Result};
+use crate::stats::quantile_sorted;
 
 /// Settings of the policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -239,6 +240,52 @@ pub struct ArmUplift {
     pub arm: String,
     /// Its Qini coefficient, AUUC and Qini curve.
     pub curves: super::inference::UpliftCurves,
+    /// 95% bootstrap percentile interval of the Qini coefficient (0/1 outcomes).
+    #[serde(default)]
+    pub qini_ci: Option<[f64; 2]>,
+    /// Bootstrap resamples behind `qini_ci`.
+    #[serde(default)]
+    pub bootstrap: usize,
+}
+
+/// Resampled rows the Qini bands may cost in all (each resample sorts its rows): above it the
+/// number of resamples shrinks, to no fewer than 50.
+const QINI_BOOTSTRAP_ROWS: usize = 20_000_000;
+
+/// The 95% percentile interval of the Qini coefficient over `b` seeded resamples of the rows
+/// (each resample its own stream: the same at any thread count), and the resamples used.
+fn qini_band(
+    y: &[f64],
+    treated: &[bool],
+    score: &[f64],
+    b: usize,
+    seed: u64,
+) -> (Option<[f64; 2]>, usize) {
+    use rand::{Rng, SeedableRng};
+    use rayon::prelude::*;
+    let n = y.len();
+    if n == 0 || b == 0 {
+        return (None, 0);
+    }
+    let b = b.min((QINI_BOOTSTRAP_ROWS / n).max(50));
+    let mut q: Vec<f64> = (0..b)
+        .into_par_iter()
+        .filter_map(|r| {
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
+                seed ^ (r as u64 + 1).wrapping_mul(0xd1b5_4a32_d192_ed03),
+            );
+            let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+            let pick = |v: &[f64]| -> Vec<f64> { idx.iter().map(|&i| v[i]).collect() };
+            let t: Vec<bool> = idx.iter().map(|&i| treated[i]).collect();
+            super::inference::uplift_curves(&pick(y), &t, &pick(score), true).qini_coefficient
+        })
+        .collect();
+    if q.len() < b / 2 {
+        return (None, b);
+    }
+    q.sort_unstable_by(f64::total_cmp);
+    let at = |p: f64| quantile_sorted(&q, p);
+    (Some([at(0.025), at(0.975)]), b)
 }
 
 /// A node of the fitted tree.
@@ -710,11 +757,7 @@ fn mean_ci_bootstrap_t(values: &[f64], b: usize, seed: u64) -> (f64, [f64; 2]) {
         return (m, normal);
     }
     t.sort_unstable_by(f64::total_cmp);
-    let q = |p: f64| {
-        let pos = p * (t.len() - 1) as f64;
-        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-        t[lo] + (pos - lo as f64) * (t[hi] - t[lo])
-    };
+    let q = |p: f64| quantile_sorted(&t, p);
     (m, [m - q(0.975) * se, m - q(0.025) * se])
 }
 
@@ -730,6 +773,26 @@ fn z_upper(level: f64) -> f64 {
         }
     }
     0.5 * (lo + hi)
+}
+
+/// A category condition that allows every category but one reads better as `x is not v`
+/// (the other side of a one-category split); `None` for any other condition.
+fn all_but_one_text(b: &Binned, c: &Condition) -> Option<String> {
+    let (
+        super::bins::BinKind::Cat {
+            labels,
+            boolean: false,
+        },
+        super::bins::Test::In { values },
+    ) = (&b.kind, &c.test)
+    else {
+        return None;
+    };
+    if labels.len() < 3 || values.len() + 1 != labels.len() || c.missing {
+        return None;
+    }
+    let left = labels.iter().find(|l| !values.contains(l))?;
+    Some(format!("{} is not {left}", c.feature))
 }
 
 /// The inputs of [`fit_policy`].
@@ -846,9 +909,12 @@ pub fn fit_policy(inp: &PolicyInput, p: &PolicyParams) -> Result<(Policy, Vec<St
             let text = if conditions.is_empty() {
                 "everyone".to_string()
             } else {
-                conditions
+                rule.conds
                     .iter()
-                    .map(|c| c.text())
+                    .zip(&conditions)
+                    .map(|(bc, c)| {
+                        all_but_one_text(&inp.bins[bc.feature], c).unwrap_or_else(|| c.text())
+                    })
                     .collect::<Vec<_>>()
                     .join(" and ")
             };
@@ -926,9 +992,22 @@ pub fn fit_policy(inp: &PolicyInput, p: &PolicyParams) -> Result<(Policy, Vec<St
             let y: Vec<f64> = rows.iter().map(|&i| inp.outcome[i]).collect();
             let treated: Vec<bool> = rows.iter().map(|&i| arm[i] == a).collect();
             let score: Vec<f64> = rows.iter().map(|&i| mu[i * k + a] - mu[i * k]).collect();
+            let (qini_ci, bootstrap) = if binary {
+                qini_band(
+                    &y,
+                    &treated,
+                    &score,
+                    p.bootstrap,
+                    inp.seed.wrapping_add(a as u64),
+                )
+            } else {
+                (None, 0)
+            };
             ArmUplift {
                 arm: arms[a].clone(),
                 curves: super::inference::uplift_curves(&y, &treated, &score, binary),
+                qini_ci,
+                bootstrap,
             }
         })
         .collect();
@@ -1086,6 +1165,14 @@ mod tests {
         for u in &policy.uplift_by_arm {
             let q = u.curves.qini_coefficient.unwrap();
             assert!(q > 0.1, "{}: Qini {q}", u.arm);
+            // its bootstrap band holds it and excludes 0
+            let [lo, hi] = u.qini_ci.unwrap();
+            assert!(
+                lo < q && q < hi && lo > 0.0,
+                "{}: {lo} .. {hi} around {q}",
+                u.arm
+            );
+            assert_eq!(u.bootstrap, 200);
         }
     }
 
@@ -1157,6 +1244,31 @@ mod tests {
         eprintln!("coverage: normal {n}, bootstrap-t {b}");
         assert!(b >= 0.85, "bootstrap-t coverage {b}");
         assert!(b > n + 0.1, "normal {n}, bootstrap-t {b}");
+    }
+
+    #[test]
+    fn all_but_one_category_reads_as_is_not() {
+        let f = Feature {
+            name: "channel".into(),
+            values: FeatureValues::Cat {
+                codes: vec![Some(0), Some(1), Some(2), Some(1)],
+                labels: vec!["Phone".into(), "Web".into(), "Multichannel".into()],
+                boolean: false,
+            },
+        };
+        let b = Binned::new(&f, &[0, 1, 2, 3]);
+        let c = |values: &[&str]| Condition {
+            feature: "channel".into(),
+            test: super::super::bins::Test::In {
+                values: values.iter().map(|v| v.to_string()).collect(),
+            },
+            missing: false,
+        };
+        assert_eq!(
+            all_but_one_text(&b, &c(&["Phone", "Multichannel"])).as_deref(),
+            Some("channel is not Web")
+        );
+        assert_eq!(all_but_one_text(&b, &c(&["Phone"])), None);
     }
 
     #[test]
